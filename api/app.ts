@@ -1,0 +1,92 @@
+// The HTTP API: `createApp(deps)` builds it; api/main.ts serves it; tests call `app.request(...)`.
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { Scalar } from '@scalar/hono-api-reference';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { BackupError, type ErrorKind } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import type { TemporalHandles } from '../common/temporal.ts';
+import type { Db } from '../db/client.ts';
+import { requireUser, type AppEnv } from './auth.ts';
+import { Schedules } from './schedules.ts';
+import { agentRoutes } from './routes/agent.ts';
+import { authRoutes } from './routes/auth.ts';
+import { backupRoutes } from './routes/backups.ts';
+import { configRoutes } from './routes/configs.ts';
+import { serverRoutes } from './routes/servers.ts';
+import { siteRoutes } from './routes/sites.ts';
+import { tenantRoutes } from './routes/tenant.ts';
+
+export interface AppDeps {
+  db: Db;
+  temporal: TemporalHandles;
+  logger: Logger;
+  jwtSecret: string;
+  jwtTtlSeconds: number;
+  centralTaskQueue: string;
+}
+
+export interface Services extends AppDeps {
+  schedules: Schedules;
+}
+
+const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
+  invalid: 400, auth: 401, forbidden: 403, not_found: 404, conflict: 409, unavailable: 503,
+};
+
+/** Every router validates with the same hook: 400 naming each field and what is wrong with it. */
+export function router() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      const issues = result.error.issues.map((i) => ({ field: i.path.join('.') || result.target, reason: i.message }));
+      return c.json({ error: { code: 'invalid', message: issues.map((i) => `${i.field}: ${i.reason}`).join('; '), issues } }, 400);
+    },
+  });
+}
+
+export function createApp(deps: AppDeps) {
+  const services: Services = { ...deps, schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue) };
+  const app = router();
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    deps.logger.info(
+      { http: { request: { method: c.req.method }, response: { status_code: c.res.status } }, url: { path: c.req.path }, event: { duration: Math.round((performance.now() - started) * 1e6) } },
+      'request',
+    );
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof BackupError) {
+      const issues = err.details.field ? [{ field: err.details.field, reason: err.message }] : undefined;
+      return c.json({ error: { code: err.kind, message: err.message, ...(issues && { issues }) } }, STATUS[err.kind]);
+    }
+    if (err instanceof HTTPException) {
+      // Hono's own validators (e.g. a body that is not JSON) answer 400 here.
+      return c.json({ error: { code: err.status === 400 ? 'invalid' : 'http', message: err.message || 'bad request' } }, err.status);
+    }
+    deps.logger.error({ err, url: { path: c.req.path } }, 'unhandled error');
+    return c.json({ error: { code: 'internal', message: 'internal error; the details are in the API log' } }, 500);
+  });
+  app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'Backup platform API', version: '1' }, security: [{ bearer: [] }] });
+  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Backup platform API' }));
+
+  // Open routes first; everything else under /api/v1 needs a signed-in user.
+  app.route('/api/v1', authRoutes(services));
+  app.route('/api/v1', agentRoutes(services));
+  app.use('/api/v1/*', requireUser(deps.jwtSecret));
+  app.route('/api/v1', tenantRoutes(services));
+  app.route('/api/v1', siteRoutes(services));
+  app.route('/api/v1', serverRoutes(services));
+  app.route('/api/v1', configRoutes(services));
+  app.route('/api/v1', backupRoutes(services));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

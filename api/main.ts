@@ -1,0 +1,24 @@
+// The API process: migrates the metadata database, registers search attributes, serves HTTP.
+import { serve } from '@hono/node-server';
+import { apiEnv, parseEnv } from '../common/config.ts';
+import { createLogger } from '../common/logger.ts';
+import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
+import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
+import { openDb } from '../db/client.ts';
+import { createApp } from './app.ts';
+
+const env = parseEnv(apiEnv);
+if (!env.JWT_SECRET) throw new Error('JWT_SECRET is not set: give the API a random secret of at least 32 characters');
+const logger = createLogger('backup-api');
+const handle = await openDb(env, { migrate: true });
+const temporal = await connectTemporal(env);
+await ensureSearchAttributes(temporal);
+const app = createApp({ db: handle.db, temporal, logger, jwtSecret: env.JWT_SECRET, jwtTtlSeconds: env.JWT_TTL_SECONDS, centralTaskQueue: CENTRAL_TASK_QUEUE });
+const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (info) => logger.info(`API listening on http://${info.address}:${info.port}`));
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    server.close();
+    void Promise.all([handle.close(), temporal.connection.close()]).then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,54 @@
+// One place that reads process.env. Each process parses the part it needs once, at start, and a bad value
+// stops it with a message that names the variable and what is wrong.
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
+
+export const temporalEnv = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+});
+export type TemporalEnv = z.infer<typeof temporalEnv>;
+
+export const databaseEnv = z.object({
+  /** A PostgreSQL URL. When unset, an embedded PostgreSQL (PGlite) keeps its files in DATA_DIR. */
+  DATABASE_URL: z.string().url().optional(),
+  DATA_DIR: z.string().min(1).default('data'),
+});
+export type DatabaseEnv = z.infer<typeof databaseEnv>;
+
+export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_TTL_SECONDS: seconds(12 * 3600),
+});
+export type ApiEnv = z.infer<typeof apiEnv>;
+
+/** Timeouts the central worker hands to each run: production values by default, short ones in tests. */
+export const centralEnv = temporalEnv.extend(databaseEnv.shape).extend({
+  DUMP_HEARTBEAT_TIMEOUT_SECONDS: seconds(60),
+  DUMP_TIMEOUT_SECONDS: seconds(12 * 3600),
+  SITE_PICKUP_TIMEOUT_SECONDS: seconds(30 * 60),
+  RETRY_INITIAL_SECONDS: seconds(5),
+  WORKFLOW_BUNDLE: z.string().optional(),
+});
+export type CentralEnv = z.infer<typeof centralEnv>;
+
+export const siteEnv = temporalEnv.extend({
+  SITE_CONFIG: z.string().min(1, 'path of the site worker configuration file'),
+});
+export type SiteEnv = z.infer<typeof siteEnv>;

@@ -1,0 +1,34 @@
+// One logger for every process: pino with the ECS format, so each line can go to Elasticsearch as it is.
+import { ecsFormat } from '@elastic/ecs-pino-format';
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+/** Keys that never reach a log line, wherever they sit in the object logged. */
+const SECRET_KEYS = ['password', 'passwordHash', 'secret', 'token', 'key', 'siteKey', 'authorization', 'connectionString', 'databaseUrl'];
+
+export function createLogger(service: string, destination?: DestinationStream): Logger {
+  const options = {
+    ...ecsFormat({ serviceName: service, apmIntegration: false, convertErr: true }),
+    level: process.env.LOG_LEVEL ?? 'info',
+    redact: { paths: SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]), censor: '[redacted]' },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+/** ECS has no fields for Temporal; `labels` is its place for flat custom keywords, searchable in Kibana. */
+export interface RunLabels {
+  workflow_id?: string;
+  run_id?: string;
+  activity?: string;
+  attempt?: number;
+  tenant_id?: string;
+  site_id?: string;
+  server?: string;
+  database?: string;
+  config_id?: string;
+}
+
+export function withRunLabels(logger: Logger, labels: RunLabels): Logger {
+  return logger.child({ labels });
+}

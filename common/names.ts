@@ -1,0 +1,59 @@
+// Names shared by the API, the workers and the workflows. Pure functions only: workflows import this file.
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const CENTRAL_TASK_QUEUE = 'backup-central';
+
+export const siteTaskQueue = (siteId: string): string => `site-${siteId}`;
+export const scheduleId = (configId: string): string => `backup-config-${configId}`;
+/** The schedule appends its own timestamp to this id for each run it starts. */
+export const backupWorkflowIdPrefix = (configId: string): string => `backup-${configId}`;
+
+export const SearchAttr = {
+  tenant: defineSearchAttributeKey('BackupTenant', SearchAttributeType.KEYWORD),
+  site: defineSearchAttributeKey('BackupSite', SearchAttributeType.KEYWORD),
+  server: defineSearchAttributeKey('BackupServer', SearchAttributeType.KEYWORD),
+  database: defineSearchAttributeKey('BackupDatabase', SearchAttributeType.KEYWORD_LIST),
+  config: defineSearchAttributeKey('BackupConfig', SearchAttributeType.KEYWORD),
+} as const;
+
+const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+
+/** `<database>_<yyyyMMdd>_<HHmmss>.<format>[.<compression>][.enc]`, the time in UTC. */
+export function backupFileName(
+  database: string,
+  at: Date,
+  format: string,
+  compression?: string,
+  encrypted = false,
+): string {
+  const date = `${at.getUTCFullYear()}${pad(at.getUTCMonth() + 1)}${pad(at.getUTCDate())}`;
+  const time = `${pad(at.getUTCHours())}${pad(at.getUTCMinutes())}${pad(at.getUTCSeconds())}`;
+  return [`${database}_${date}_${time}`, format, compression, encrypted ? 'enc' : undefined].filter(Boolean).join('.');
+}
+
+const FILE_RE = /^(.+)_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.([a-z0-9]+)(?:\.([a-z0-9]+))?(?:\.(enc))?$/;
+
+export interface ParsedBackupFileName {
+  database: string;
+  takenAt: Date;
+  format: string;
+  compression: string | undefined;
+  encrypted: boolean;
+}
+
+export function parseBackupFileName(name: string): ParsedBackupFileName | undefined {
+  const m = FILE_RE.exec(name);
+  if (!m) return undefined;
+  const [, database, y, mo, d, h, mi, s, format, compression, enc] = m;
+  const takenAt = new Date(Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!));
+  return { database: database!, takenAt, format: format!, compression, encrypted: enc === 'enc' };
+}
+
+/**
+ * PostgreSQL/MySQL identifiers we accept for table names: `table` or `schema.table`, each part a plain identifier.
+ * Quoted identifiers with arbitrary characters are refused on purpose: they reach a command line and SQL.
+ */
+export const TABLE_NAME_RE = /^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?$/;
+export const DATABASE_NAME_RE = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
+/** A server's name is how the site worker finds its connection settings, and a folder name at the site. */
+export const SERVER_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;

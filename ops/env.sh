@@ -1,0 +1,52 @@
+# Sourced by ops/run.sh and ops/test.sh: makes a fresh machine ready, and is quick once it is.
+# - Node 24 LTS: the system Node when it is new enough, else the npm registry's node@24 package, cached.
+# - node_modules: `npm ci` whenever package-lock.json changed since the last install.
+# - the temporal CLI (only when asked): TEMPORAL_CLI, then PATH, then a cached build from the Go module proxy.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${BACKUP_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/backup-platform}"
+TEMPORAL_CLI_VERSION="v1.5.1"
+export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+ensure_node() {
+  local sys; sys="$(command -v node || true)"
+  if [[ -n $sys && $(node_major "$sys") -ge 24 ]]; then return; fi
+  local rt="$CACHE/node24"
+  if [[ ! -x $rt/node_modules/.bin/node || $(node_major "$rt/node_modules/.bin/node") -lt 24 ]]; then
+    say "system Node is $([[ -n $sys ]] && node --version || echo missing); installing Node 24 from the npm registry into $rt"
+    mkdir -p "$rt"
+    cp "$ROOT/ops/node-runtime/package.json" "$rt/package.json"
+    (cd "$rt" && npm install --no-package-lock --loglevel=error >&2)
+  fi
+  export PATH="$rt/node_modules/.bin:$PATH"
+  [[ $(node_major node) -ge 24 ]] || { say "could not install Node 24"; exit 1; }
+}
+
+ensure_deps() {
+  local want have=""
+  want="$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)-$(node -p process.version)"
+  [[ -f $ROOT/node_modules/.installed ]] && have="$(cat "$ROOT/node_modules/.installed")"
+  if [[ $want != "$have" ]]; then
+    say "installing npm dependencies (npm ci)"
+    (cd "$ROOT" && npm ci --loglevel=error >&2)
+    echo "$want" > "$ROOT/node_modules/.installed"
+  fi
+}
+
+ensure_temporal_cli() {
+  if [[ -n ${TEMPORAL_CLI:-} ]]; then return; fi
+  if command -v temporal >/dev/null 2>&1; then export TEMPORAL_CLI="$(command -v temporal)"; return; fi
+  local bin="$CACHE/bin/temporal"
+  if [[ ! -x $bin ]]; then
+    command -v go >/dev/null 2>&1 || { say "no temporal CLI and no Go toolchain to build it: install Go or set TEMPORAL_CLI"; exit 1; }
+    say "building the temporal CLI $TEMPORAL_CLI_VERSION from the Go module proxy (first time only, a few minutes)"
+    mkdir -p "$CACHE/bin"
+    GOBIN="$CACHE/bin" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" >&2
+  fi
+  export TEMPORAL_CLI="$bin"
+}

@@ -1,0 +1,61 @@
+// The central worker: every workflow, and the activities that use the metadata database.
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { centralEnv, parseEnv, type CentralEnv } from '../common/config.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
+import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
+import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
+import { createCentralActivities, type RunTuning } from '../activities/central.ts';
+import { openDb, type Db } from '../db/client.ts';
+import { installTemporalRuntime, workflowCodeOption } from './runtime.ts';
+
+export function tuningFrom(env: CentralEnv): RunTuning {
+  return {
+    dumpHeartbeatTimeoutMs: env.DUMP_HEARTBEAT_TIMEOUT_SECONDS * 1000,
+    dumpTimeoutMs: env.DUMP_TIMEOUT_SECONDS * 1000,
+    sitePickupTimeoutMs: env.SITE_PICKUP_TIMEOUT_SECONDS * 1000,
+    retryInitialMs: env.RETRY_INITIAL_SECONDS * 1000,
+  };
+}
+
+export async function createCentralWorker(opts: {
+  env: CentralEnv;
+  db: Db;
+  logger: Logger;
+  taskQueue?: string;
+}): Promise<Worker> {
+  installTemporalRuntime(opts.logger);
+  const connection = await NativeConnection.connect({ address: opts.env.TEMPORAL_ADDRESS });
+  return Worker.create({
+    connection,
+    namespace: opts.env.TEMPORAL_NAMESPACE,
+    taskQueue: opts.taskQueue ?? CENTRAL_TASK_QUEUE,
+    ...workflowCodeOption(opts.env.WORKFLOW_BUNDLE),
+    activities: createCentralActivities({ db: opts.db, logger: opts.logger, tuning: tuningFrom(opts.env) }),
+  });
+}
+
+/** Runs until SIGINT/SIGTERM, then lets in-flight tasks finish and closes its connections. */
+export async function runUntilSignal(worker: Worker, logger: Logger, cleanup: () => Promise<void> = async () => {}): Promise<void> {
+  const stop = () => worker.shutdown();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  logger.info({ labels: { task_queue: worker.options.taskQueue } }, 'worker started');
+  try {
+    await worker.run();
+  } finally {
+    await worker.connection?.close();
+    await cleanup();
+    logger.info('worker stopped');
+  }
+}
+
+if (import.meta.main) {
+  const env = parseEnv(centralEnv);
+  const logger = createLogger('backup-central-worker');
+  const temporal = await connectTemporal(env);
+  await ensureSearchAttributes(temporal);
+  await temporal.connection.close();
+  const handle = await openDb(env);
+  const worker = await createCentralWorker({ env, db: handle.db, logger });
+  await runUntilSignal(worker, logger, () => handle.close());
+}

@@ -1,0 +1,38 @@
+// Process-wide Temporal set-up shared by both workers: the SDK logs through our ECS logger, and the workflow code
+// is either bundled now or loaded from a bundle made ahead of time (WORKFLOW_BUNDLE), which starts much faster.
+import { fileURLToPath } from 'node:url';
+import type { LogLevel, LogMetadata } from '@temporalio/common';
+import { bundleWorkflowCode, Runtime, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from '../common/logger.ts';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+let installed = false;
+
+/** Routes the SDK's own logs (and activity context logs) to pino. Call once, before any connection. */
+export function installTemporalRuntime(logger: Logger): void {
+  if (installed) return;
+  installed = true;
+  const sdk = logger.child({ log: { logger: 'temporal-sdk' } });
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+  const log = (level: LogLevel, message: string, meta?: LogMetadata) => sdk[levels[level]]({ temporal: meta }, message);
+  Runtime.install({
+    logger: {
+      log,
+      trace: (m, meta) => log('TRACE', m, meta),
+      debug: (m, meta) => log('DEBUG', m, meta),
+      info: (m, meta) => log('INFO', m, meta),
+      warn: (m, meta) => log('WARN', m, meta),
+      error: (m, meta) => log('ERROR', m, meta),
+    },
+  });
+}
+
+export function workflowCodeOption(bundlePath: string | undefined): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  return bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH };
+}
+
+export async function bundleWorkflows(): Promise<string> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+  return code;
+}

@@ -1,0 +1,1 @@
+export { backupWorkflow } from './backup.ts';
