@@ -10,7 +10,7 @@ import { constants as zc, createZstdCompress } from 'node:zlib';
 import { Context } from '@temporalio/activity';
 import { parseBackupFileName } from '../common/names.ts';
 import { withRunLabels, type Logger } from '../common/logger.ts';
-import { invalid } from '../common/errors.ts';
+import { BackupError, invalid } from '../common/errors.ts';
 import type { CleanTable } from '../db/schema.ts';
 import { engines } from './engines/postgres.ts';
 import { asActivity } from './failure.ts';
@@ -113,6 +113,10 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         await mkdir(dir, { recursive: true });
 
         const existing = await stat(finalPath).catch(() => undefined);
+        if (existing && ctx.info.attempt === 1) {
+          // No earlier attempt of this run can have written it: another run took the same second.
+          throw new BackupError('conflict', `backup file ${relPath} already exists at the site; another run started in the same second`, { code: 'FileExists' });
+        }
         if (existing) {
           const sha256 = await sha256File(finalPath);
           log.info({ file: { path: finalPath, size: existing.size } }, 'backup file already complete from an earlier attempt');

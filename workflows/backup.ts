@@ -21,7 +21,7 @@ const central = proxyActivities<CentralActivities>({
 });
 
 /** Failures whose cause a retry cannot fix; everything else retries with backoff. */
-const NON_RETRYABLE = ['invalid', 'auth', 'AuthenticationFailed', 'DatabaseNotFound', 'TableNotFound', 'PermissionDenied', 'DumpToolMissing'];
+const NON_RETRYABLE = ['invalid', 'auth', 'AuthenticationFailed', 'DatabaseNotFound', 'TableNotFound', 'PermissionDenied', 'DumpToolMissing', 'FileExists'];
 
 export async function backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult> {
   const plan = await central.loadBackupPlan({ configId: input.configId });

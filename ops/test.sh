@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `npm test`: prepares the machine (Node 24, dependencies, temporal CLI), type-checks, then runs every test
+# against the real services: PostgreSQL and MariaDB on this machine, a Temporal dev server per test file.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+ensure_node
+ensure_deps
+ensure_temporal_cli
+cd "$ROOT"
+echo "[test] type-check" >&2
+node node_modules/typescript/bin/tsc -p .
+echo "[test] bundle workflows" >&2
+export WORKFLOW_BUNDLE="$ROOT/.build/workflows.js"
+node ops/bundle-workflows.ts "$WORKFLOW_BUNDLE" >&2
+export LOG_LEVEL="${LOG_LEVEL:-info}"
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "${@:-test/}"

@@ -1,0 +1,82 @@
+// Source databases to back up, and the API steps every end-to-end test repeats.
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { promisify } from 'node:util';
+import postgres from 'postgres';
+import { createTempDatabase, PG_HOST, PG_PORT, PG_USER } from './pg.ts';
+import { waitFor, type Stack } from './stack.ts';
+
+export const execFileP = promisify(execFile);
+
+/** A shop database: a small `customers` table and an `events` table that is the seed's huge log to leave out. */
+export async function createShopDatabase(opts: { customers?: number; events?: number; eventPadding?: number } = {}) {
+  const db = await createTempDatabase('bp_src');
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`
+      create table customers (id int primary key, name text not null, email text, balance numeric(12,2), meta jsonb, created_at timestamptz);
+      create table events (id bigint primary key, customer_id int, kind text, payload text, at timestamptz);
+      create index events_at_idx on events (at);
+      insert into customers select g, 'customer ' || g, 'c' || g || '@example.test', g * 1.25, jsonb_build_object('tier', g % 3), now() - g * interval '1 hour'
+        from generate_series(1, ${opts.customers ?? 1000}) g;
+      insert into events select g, g % 1000, 'kind' || (g % 7), repeat(md5(g::text), ${opts.eventPadding ?? 2}), now() - g * interval '1 second'
+        from generate_series(1, ${opts.events ?? 20000}) g;
+    `);
+  } finally {
+    await sql.end();
+  }
+  return db;
+}
+
+export async function sha256OfFile(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Site, server and site worker for a tenant; the server points at the machine's PostgreSQL unless told otherwise. */
+export async function setUpSite(
+  stack: Stack,
+  token: string,
+  opts: { backupsDir: string; serverName?: string; connection?: { host?: string; port?: number; user?: string; password?: string } },
+) {
+  const site = await stack.api('POST', '/api/v1/sites', { token, body: { name: `site-${Math.random().toString(36).slice(2, 8)}` } });
+  if (site.status !== 201) throw new Error(`site: ${site.status} ${JSON.stringify(site.body)}`);
+  const serverName = opts.serverName ?? 'main-pg';
+  const server = await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.body.id, name: serverName, engine: 'postgresql' } });
+  if (server.status !== 201) throw new Error(`server: ${server.status} ${JSON.stringify(server.body)}`);
+  const c = opts.connection ?? {};
+  const siteConfig = {
+    apiUrl: stack.baseUrl,
+    siteKey: site.body.key as string,
+    backupsDir: opts.backupsDir,
+    servers: { [serverName]: { engine: 'postgresql' as const, host: c.host ?? PG_HOST, port: c.port ?? PG_PORT, user: c.user ?? PG_USER, password: c.password ?? 'site-only-Secret-0xC0FFEE' } },
+  };
+  const worker = await stack.startSiteWorker(siteConfig);
+  return { site: site.body, server: server.body, worker, siteConfig };
+}
+
+export async function createConfig(stack: Stack, token: string, body: Record<string, unknown>) {
+  const res = await stack.api('POST', '/api/v1/configs', {
+    token,
+    body: { name: `cfg-${Math.random().toString(36).slice(2, 8)}`, schedule: { kind: 'daily', time: '03:00' }, timezone: 'Europe/Berlin', ...body },
+  });
+  if (res.status !== 201) throw new Error(`config: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** Run now, then wait for every history row of the config to leave `running`. */
+export async function runNowAndWait(stack: Stack, token: string, configId: string, expectedRows = 1, timeoutMs = 120_000) {
+  const run = await stack.api('POST', `/api/v1/configs/${configId}/run`, { token });
+  if (run.status !== 202) throw new Error(`run: ${run.status} ${JSON.stringify(run.body)}`);
+  return waitFor(
+    async () => {
+      const res = await stack.api('GET', `/api/v1/backups?configId=${configId}`, { token });
+      const items = res.body.items as { status: string }[];
+      return items.length >= expectedRows && items.every((i) => i.status !== 'running') ? items : undefined;
+    },
+    timeoutMs,
+    'the run to finish',
+  );
+}
