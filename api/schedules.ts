@@ -159,6 +159,8 @@ type ScheduleSpecInput = Pick<ScheduledConfig, 'id' | 'tenantId' | 'siteId' | 's
 /** Temporal's INVALID_ARGUMENT (a cron it cannot parse) is the admin's to fix; anything else is an outage. */
 function translate(err: unknown): Error {
   if (err instanceof BackupError) return err;
+  // The SDK checks a spec before sending it (e.g. "Minute is not in range [0-59]") and throws a TypeError.
+  if (err instanceof TypeError) return new BackupError('invalid', `the schedule is not valid: ${err.message}`, { field: 'schedule' });
   const e = err as { code?: number; message?: string; cause?: { code?: number; details?: string } };
   const code = e.code ?? e.cause?.code;
   const message = e.cause?.details ?? e.message ?? String(err);

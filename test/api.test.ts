@@ -1,0 +1,143 @@
+// Issue 2: the API's contract. Every endpoint needs a user; bad input answers 400 with the field and the reason;
+// roles are enforced; history is filtered and paginated; the OpenAPI document and docs are served.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { backups } from '../db/schema.ts';
+import { signup, startStack, type Stack } from './helpers/stack.ts';
+
+describe('HTTP API contract', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack();
+  });
+  after(async () => stack?.stop());
+
+  it('answers 401 on every endpoint of the OpenAPI document without a token, except sign-up, login and check-in', async () => {
+    const doc = (await stack.api('GET', '/openapi.json')).body;
+    assert.equal(doc.openapi, '3.1.0');
+    const open = new Set(['/api/v1/auth/signup', '/api/v1/auth/login', '/api/v1/agent/check-in']);
+    let checked = 0;
+    for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+      for (const method of Object.keys(ops)) {
+        const url = p.replace('{id}', randomUUID());
+        const res = await stack.api(method.toUpperCase(), url, method === 'get' || method === 'delete' ? {} : { body: {} });
+        if (open.has(p)) continue;
+        assert.equal(res.status, 401, `${method.toUpperCase()} ${p} answered ${res.status}`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 25, `only ${checked} endpoints walked`);
+    // A forged or expired token is refused too.
+    assert.equal((await stack.api('GET', '/api/v1/sites', { token: 'eyJhbGciOiJIUzI1NiJ9.e30.x' })).status, 401);
+    assert.equal((await stack.api('POST', '/api/v1/agent/check-in', {})).status, 401);
+    const docs = await fetch(`${stack.baseUrl}/docs`);
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /openapi\.json/);
+  });
+
+  it('answers 400 naming the field and the reason, never 500', async () => {
+    const { token } = await signup(stack);
+    const site = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'hq' } })).body;
+    const server = (await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
+    const good = { name: 'n', serverId: server.id, databases: ['shop'], schedule: { kind: 'daily', time: '02:00' }, timezone: 'UTC' };
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ...good, timezone: 'Mars/Olympus' }, 'timezone'],
+      [{ ...good, schedule: { kind: 'daily', time: '25:00' } }, 'schedule.time'],
+      [{ ...good, schedule: { kind: 'hourly' } }, 'schedule.kind'],
+      [{ ...good, schedule: { kind: 'monthly', time: '01:00', dayOfMonth: 31 } }, 'schedule.dayOfMonth'],
+      [{ ...good, databases: [] }, 'databases'],
+      [{ ...good, databases: ['ok', 'bad name; drop'] }, 'databases.1'],
+      [{ ...good, cleanTables: [{ table: 'events"; drop table x; --' }] }, 'cleanTables.0.table'],
+      [{ ...good, keepLocal: 0 }, 'keepLocal'],
+      [{ ...good, serverId: 'nope' }, 'serverId'],
+      [{ ...good, name: undefined }, 'name'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await stack.api('POST', '/api/v1/configs', { token, body });
+      assert.equal(res.status, 400, `${field}: ${res.status} ${JSON.stringify(res.body)}`);
+      const fields = (res.body.error.issues as { field: string; reason: string }[]).map((i) => i.field);
+      assert.ok(fields.includes(field), `expected an issue on ${field}, got ${JSON.stringify(res.body.error.issues)}`);
+      assert.ok(res.body.error.issues.every((i: { reason: string }) => i.reason.length > 0));
+    }
+    const notJson = await stack.api('POST', '/api/v1/sites', { token, body: '{"name": ' });
+    assert.equal(notJson.status, 400);
+    assert.equal((await stack.api('GET', '/api/v1/sites/not-a-uuid', { token })).status, 400);
+    assert.equal((await stack.api('GET', '/api/v1/backups?status=maybe', { token })).status, 400);
+    assert.equal((await stack.api('GET', '/api/v1/backups?cursor=garbage', { token })).status, 400);
+    assert.equal((await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'Upper Case', engine: 'postgresql' } })).status, 400);
+    assert.equal((await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'x', engine: 'oracle' } })).status, 400);
+    assert.equal((await stack.api('POST', '/api/v1/servers', { token, body: { siteId: randomUUID(), name: 'x', engine: 'postgresql' } })).status, 404);
+    assert.equal((await stack.api('POST', '/api/v1/sites', { token, body: { name: 'hq' } })).status, 409);
+    assert.equal((await stack.api('POST', '/api/v1/auth/signup', { body: { tenantName: 'x', email: 'not-an-email', password: 'short' } })).status, 400);
+    assert.equal((await stack.api('DELETE', `/api/v1/sites/${site.id}`, { token })).status, 409, 'a site with servers is kept');
+  });
+
+  it('enforces roles: a viewer reads, an operator runs, an admin changes', async () => {
+    const owner = await signup(stack);
+    const mk = async (role: string) => {
+      const email = `${role}-${randomUUID().slice(0, 6)}@example.test`;
+      const res = await stack.api('POST', '/api/v1/users', { token: owner.token, body: { email, password: 'long enough password', role } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return (await stack.api('POST', '/api/v1/auth/login', { body: { email, password: 'long enough password' } })).body.token as string;
+    };
+    const [viewer, operator, admin] = [await mk('viewer'), await mk('operator'), await mk('admin')];
+    const site = (await stack.api('POST', '/api/v1/sites', { token: admin, body: { name: 's1' } })).body;
+    const server = (await stack.api('POST', '/api/v1/servers', { token: admin, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
+    const cfg = (await stack.api('POST', '/api/v1/configs', { token: admin, body: { name: 'c', serverId: server.id, databases: ['d'], schedule: { kind: 'daily', time: '02:00' }, timezone: 'UTC' } })).body;
+
+    assert.equal((await stack.api('GET', '/api/v1/configs', { token: viewer })).status, 200);
+    assert.equal((await stack.api('GET', '/api/v1/backups', { token: viewer })).status, 200);
+    assert.equal((await stack.api('POST', '/api/v1/sites', { token: viewer, body: { name: 'nope' } })).status, 403);
+    assert.equal((await stack.api('POST', `/api/v1/configs/${cfg.id}/pause`, { token: viewer })).status, 403);
+    assert.equal((await stack.api('POST', `/api/v1/configs/${cfg.id}/run`, { token: viewer })).status, 403);
+    assert.equal((await stack.api('POST', `/api/v1/configs/${cfg.id}/pause`, { token: operator })).status, 200);
+    assert.equal((await stack.api('POST', `/api/v1/configs/${cfg.id}/resume`, { token: operator })).status, 200);
+    assert.equal((await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, { token: operator, body: { keepLocal: 3 } })).status, 403);
+    assert.equal((await stack.api('DELETE', `/api/v1/configs/${cfg.id}`, { token: operator })).status, 403);
+    assert.equal((await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, { token: admin, body: { keepLocal: 3 } })).status, 200);
+    assert.equal((await stack.api('POST', '/api/v1/users', { token: admin, body: { email: 'o2@example.test', password: 'long enough password', role: 'owner' } })).status, 403);
+    assert.equal((await stack.api('GET', '/api/v1/audit', { token: operator })).status, 403);
+    const audit = await stack.api('GET', '/api/v1/audit', { token: admin });
+    const actions = (audit.body.items as { action: string }[]).map((a) => a.action);
+    for (const a of ['config.create', 'config.pause', 'config.resume', 'config.update', 'site.create', 'user.create']) assert.ok(actions.includes(a), `audit lacks ${a}`);
+    // The last owner cannot be demoted or removed.
+    const me = (await stack.api('GET', '/api/v1/me', { token: owner.token })).body;
+    assert.equal((await stack.api('PATCH', `/api/v1/users/${me.id}`, { token: owner.token, body: { role: 'admin' } })).status, 409);
+    assert.equal((await stack.api('POST', '/api/v1/auth/login', { body: { email: owner.email, password: 'wrong password!!' } })).status, 401);
+  });
+
+  it('filters and paginates backup history with a stable cursor', async () => {
+    const { token, tenantId } = await signup(stack);
+    const site = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'p' } })).body;
+    const server = (await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
+    const t0 = Date.UTC(2026, 0, 1);
+    const rows = Array.from({ length: 120 }, (_, i) => ({
+      tenantId, siteId: site.id, serverId: server.id, database: i % 2 ? 'odd' : 'even', workflowId: `wf-${i}`, runId: 'r',
+      startedAt: new Date(t0 + Math.floor(i / 2) * 3_600_000), status: (i % 10 === 0 ? 'failed' : 'succeeded') as 'failed' | 'succeeded',
+    }));
+    await stack.db.db.insert(backups).values(rows);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res: { body: { items: { id: string; startedAt: string }[]; nextCursor: string | null } } = await stack.api('GET', `/api/v1/backups?limit=50${cursor ? `&cursor=${cursor}` : ''}`, { token });
+      const times = res.body.items.map((x) => x.startedAt);
+      assert.deepEqual(times, [...times].sort().reverse(), 'newest first');
+      seen.push(...res.body.items.map((x) => x.id));
+      cursor = res.body.nextCursor;
+      pages++;
+    } while (cursor);
+    assert.equal(pages, 3);
+    assert.equal(seen.length, 120);
+    assert.equal(new Set(seen).size, 120, 'no row twice across pages');
+
+    const q = async (qs: string) => (await stack.api('GET', `/api/v1/backups?limit=500&${qs}`, { token })).body.items.length;
+    assert.equal(await q('status=failed'), 12);
+    assert.equal(await q('database=odd'), 60);
+    assert.equal(await q(`serverId=${server.id}&status=succeeded&database=even`), 48);
+    assert.equal(await q(`from=${new Date(t0 + 10 * 3_600_000).toISOString()}&to=${new Date(t0 + 20 * 3_600_000).toISOString()}`), 20);
+    assert.equal(await q(`siteId=${randomUUID()}`), 0);
+  });
+});

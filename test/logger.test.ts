@@ -1,0 +1,34 @@
+// Every log line is ECS JSON, ready for Elasticsearch, and secrets never reach it.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createLogger, withRunLabels } from '../common/logger.ts';
+import { LogCapture } from './helpers/stack.ts';
+
+describe('logger', () => {
+  it('writes ECS fields and the run labels', () => {
+    const out = new LogCapture();
+    const log = withRunLabels(createLogger('backup-site-worker', out), { workflow_id: 'wf', run_id: 'run', tenant_id: 't1', site_id: 's1', server: 'pg' });
+    log.info({ file: { size: 10 } }, 'dump finished');
+    log.error({ err: new Error('boom') }, 'failed');
+    const [info, error] = out.lines as any[];
+    assert.equal(info['ecs.version'], '8.10.0');
+    assert.equal(info['log.level'], 'info');
+    assert.equal(info.message, 'dump finished');
+    assert.match(info['@timestamp'], /^\d{4}-\d{2}-\d{2}T/);
+    assert.equal(info['service.name'], 'backup-site-worker');
+    assert.deepEqual(info.labels, { workflow_id: 'wf', run_id: 'run', tenant_id: 't1', site_id: 's1', server: 'pg' });
+    assert.equal(info.file.size, 10);
+    assert.equal(error.error.message, 'boom');
+    assert.equal(error.error.type, 'Error');
+    assert.ok(error.error.stack_trace);
+  });
+
+  it('redacts secrets wherever they sit', () => {
+    const out = new LogCapture();
+    const log = createLogger('api', out);
+    log.info({ password: 'p1', server: { password: 'p2' }, a: { b: { token: 'p3' } }, siteKey: 'p4', authorization: 'Bearer p5' }, 'x');
+    const raw = out.raw.join('\n');
+    for (const s of ['p1', 'p2', 'p3', 'p4', 'p5']) assert.ok(!raw.includes(`"${s}"`) && !raw.includes(`Bearer ${s}`), `${s} leaked: ${raw}`);
+    assert.match(raw, /\[redacted\]/);
+  });
+});

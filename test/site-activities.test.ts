@@ -1,0 +1,109 @@
+// The site activities one by one, against the machine's PostgreSQL and a real folder, run in the SDK's activity
+// context (MockActivityEnvironment supplies only the context: heartbeats, attempt number, cancellation).
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createLogger } from '../common/logger.ts';
+import { backupFileName, parseBackupFileName } from '../common/names.ts';
+import { createSiteActivities } from '../activities/site.ts';
+import { SiteConfig } from '../activities/site-config.ts';
+import { createShopDatabase, sha256OfFile } from './helpers/fixtures.ts';
+import { PG_HOST, PG_PORT, PG_USER } from './helpers/pg.ts';
+import { LogCapture } from './helpers/stack.ts';
+
+describe('site activities', () => {
+  let dir: string;
+  let source: Awaited<ReturnType<typeof createShopDatabase>>;
+  let acts: ReturnType<typeof createSiteActivities>;
+  const logs = new LogCapture();
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'bp-site-'));
+    source = await createShopDatabase({ customers: 50, events: 500 });
+    const cfgPath = path.join(dir, 'site.json');
+    await writeFile(cfgPath, JSON.stringify({
+      apiUrl: 'http://127.0.0.1:9', siteKey: 'x'.repeat(40), backupsDir: 'backups',
+      servers: { pg: { engine: 'postgresql', host: PG_HOST, port: PG_PORT, user: PG_USER, passwordEnv: 'BP_TEST_UNUSED_PASSWORD' } },
+    }));
+    process.env.BP_TEST_UNUSED_PASSWORD = 'from-the-environment';
+    const config = await SiteConfig.load(cfgPath);
+    assert.equal(config.backupsDir, path.join(dir, 'backups'), 'relative folders resolve against the config file');
+    acts = createSiteActivities({ config, identity: { tenantId: 't', siteId: 's' }, logger: createLogger('test', logs) });
+  });
+  after(async () => {
+    await source?.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** An activity context at the given attempt; `run` keeps the activity's own types. */
+  const env = (attempt = 1) => {
+    const mock = new MockActivityEnvironment({ attempt, heartbeatTimeoutMs: 3000 });
+    return {
+      on: (event: 'heartbeat', fn: (details: unknown) => void) => mock.on(event, fn),
+      run: <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => (mock.run.bind(mock) as (f: unknown, ...a: unknown[]) => Promise<R>)(fn, ...args),
+    };
+  };
+
+  it('dumps, and a retry after the rename reports the same file instead of dumping again', async () => {
+    const fileName = backupFileName(source.name, new Date(Date.UTC(2026, 10, 22, 1, 2, 3)), 'pgdump', 'zst');
+    assert.equal(fileName, `${source.name}_20261122_010203.pgdump.zst`);
+    const heartbeats: unknown[] = [];
+    const first = env();
+    first.on('heartbeat', (d: unknown) => heartbeats.push(d));
+    const a = await first.run(acts.dump, { serverName: 'pg', database: source.name, fileName, excludeTableData: [] });
+    assert.ok(a.rawBytes > a.sizeBytes, 'compressed');
+    assert.ok(heartbeats.length > 0, 'progress was reported');
+    assert.equal(await sha256OfFile(path.join(dir, 'backups', a.path)), a.sha256);
+
+    const b = await env(2).run(acts.dump, { serverName: 'pg', database: source.name, fileName, excludeTableData: [] });
+    assert.deepEqual({ ...b, rawBytes: 0 }, { ...a, rawBytes: 0 });
+    assert.equal(b.rawBytes, 0, 'nothing was dumped again');
+
+    // A first attempt that finds the file belongs to another run in the same second: refused, not overwritten.
+    await assert.rejects(env(1).run(acts.dump, { serverName: 'pg', database: source.name, fileName, excludeTableData: [] }), (e: ApplicationFailure) => e.type === 'FileExists' && e.nonRetryable);
+  });
+
+  it('refuses an unknown server, database or table with a non-retryable failure that says what to fix', async () => {
+    await assert.rejects(env().run(acts.cleanTables, { serverName: 'nope', database: source.name, tables: [] }), (e: ApplicationFailure) => e.nonRetryable && /not in this site's configuration/.test(e.message));
+    await assert.rejects(env().run(acts.cleanTables, { serverName: 'pg', database: source.name, tables: [{ table: 'no_such_table', mode: 'exclude' }] }), (e: ApplicationFailure) => e.type === 'TableNotFound' && e.nonRetryable);
+    await assert.rejects(env().run(acts.cleanTables, { serverName: 'pg', database: 'bp_no_such_db', tables: [] }), (e: ApplicationFailure) => e.type === 'DatabaseNotFound' && e.nonRetryable);
+    const ok = await env().run(acts.cleanTables, { serverName: 'pg', database: source.name, tables: [{ table: 'public.events', mode: 'exclude' }, { table: 'customers', mode: 'exclude' }] });
+    assert.deepEqual(ok.excludeTableData, ['"public"."events"', '"public"."customers"']);
+    await assert.rejects(env().run(acts.dump, { serverName: 'pg', database: 'bp_no_such_db', fileName: backupFileName('bp_no_such_db', new Date(), 'pgdump', 'zst'), excludeTableData: [] }), (e: ApplicationFailure) => e.type === 'DatabaseNotFound');
+    assert.deepEqual((await readdir(path.join(dir, 'backups', 'pg', 'bp_no_such_db'))).length, 0, 'a failed dump leaves no file');
+  });
+
+  it('prunes to the newest N of one database and removes partial files of dead attempts', async () => {
+    const folder = path.join(dir, 'backups', 'pg', 'shop');
+    await mkdir(folder, { recursive: true });
+    const names = [1, 2, 3, 4, 5].map((d) => backupFileName('shop', new Date(Date.UTC(2026, 0, d, 2)), 'pgdump', 'zst'));
+    for (const n of names) await writeFile(path.join(folder, n), n);
+    await writeFile(path.join(folder, 'shop_notes.txt'), 'not a backup');
+    await writeFile(path.join(folder, 'other_20260101_020000.pgdump.zst'), 'another database');
+    await writeFile(path.join(folder, '.stale.partial'), 'x');
+    await writeFile(path.join(folder, '.fresh.partial'), 'x');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await utimes(path.join(folder, '.stale.partial'), old, old);
+
+    const res = await env().run(acts.prune, { serverName: 'pg', database: 'shop', keep: 2 });
+    assert.deepEqual(res.deleted.sort(), names.slice(0, 3).sort());
+    assert.deepEqual(res.kept, [names[4], names[3]]);
+    assert.deepEqual((await readdir(folder)).sort(), ['.fresh.partial', 'other_20260101_020000.pgdump.zst', 'shop_notes.txt', names[3]!, names[4]!].sort());
+    const again = await env().run(acts.prune, { serverName: 'pg', database: 'shop', keep: 2 });
+    assert.deepEqual(again.deleted, [], 'idempotent');
+    await assert.rejects(env().run(acts.prune, { serverName: 'pg', database: 'shop', keep: 0 }), (e: ApplicationFailure) => e.nonRetryable);
+  });
+
+  it('parses the names it writes', () => {
+    const at = new Date(Date.UTC(2026, 1, 3, 4, 5, 6));
+    for (const [fmt, comp, enc] of [['pgdump', 'zst', false], ['sql', undefined, false], ['pgdump', 'gz', true]] as const) {
+      const name = backupFileName('my_db', at, fmt, comp, enc);
+      assert.deepEqual(parseBackupFileName(name), { database: 'my_db', takenAt: at, format: fmt, compression: comp, encrypted: enc });
+    }
+    assert.equal(parseBackupFileName('.my_db_20260203_040506.pgdump.zst.partial'), undefined);
+  });
+});
