@@ -12,4 +12,5 @@ echo "[test] bundle workflows" >&2
 export WORKFLOW_BUNDLE="$ROOT/.build/workflows.js"
 node ops/bundle-workflows.ts "$WORKFLOW_BUNDLE" >&2
 export LOG_LEVEL="${LOG_LEVEL:-info}"
-exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "${@:-test/}"
+if (($# == 0)); then set -- "test/**/*.test.ts"; fi
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@"

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
 import { createTempDatabase } from './helpers/pg.ts';
-import { createConfig, createShopDatabase, execFileP, runNowAndWait, setUpSite, sha256OfFile } from './helpers/fixtures.ts';
+import { createConfig, createShopDatabase, execFileP, runNowAndWait, setUpSite, sha256OfFile, unzstd } from './helpers/fixtures.ts';
 import { signup, startStack, type Stack } from './helpers/stack.ts';
 
 describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
@@ -53,7 +53,7 @@ describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
     const work = await mkdtemp(path.join(os.tmpdir(), 'bp-restore-'));
     try {
       const dump = path.join(work, 'db.pgdump');
-      await execFileP('zstd', ['-d', '-q', file, '-o', dump]);
+      await unzstd(file, dump);
       const { stdout: list } = await execFileP('pg_restore', ['--list', dump]);
       assert.match(list, /TABLE public events /);
       assert.match(list, /TABLE DATA public customers /);

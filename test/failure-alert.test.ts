@@ -68,6 +68,7 @@ describe('a wrong database password', () => {
 
     // No retry storm: the failing step ran exactly once, and nothing after it ran at all.
     const handle = stack.temporal.client.workflow.getHandle(row.workflowId);
+    await assert.rejects(handle.result(), (e: Error) => /1 of 1 database backups failed/.test((e.cause as Error)?.message ?? ''));
     const { status } = await handle.describe();
     assert.equal(status.name, 'FAILED');
     const events = (await handle.fetchHistory()).events ?? [];

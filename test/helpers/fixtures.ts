@@ -1,7 +1,9 @@
 // Source databases to back up, and the API steps every end-to-end test repeats.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createZstdDecompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { createTempDatabase, PG_HOST, PG_PORT, PG_USER } from './pg.ts';
@@ -27,6 +29,11 @@ export async function createShopDatabase(opts: { customers?: number; events?: nu
     await sql.end();
   }
   return db;
+}
+
+/** Decompresses a .zst backup with Node's own zstd (the same library the site worker compresses with). */
+export async function unzstd(file: string, out: string): Promise<void> {
+  await pipeline(createReadStream(file), createZstdDecompress(), createWriteStream(out));
 }
 
 export async function sha256OfFile(file: string): Promise<string> {
