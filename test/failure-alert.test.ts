@@ -24,7 +24,8 @@ describe('a wrong database password', () => {
   });
 
   before(async () => {
-    [stack, pg] = await Promise.all([startStack(), startPrivatePostgres()]);
+    // A site that does not pick up its task within 3 s counts as offline in this file.
+    [stack, pg] = await Promise.all([startStack({ env: { SITE_PICKUP_TIMEOUT_SECONDS: '3' } }), startPrivatePostgres()]);
     hook.listen(0, '127.0.0.1');
     await once(hook, 'listening');
   });
@@ -82,5 +83,16 @@ describe('a wrong database password', () => {
     for (const line of [...worker.logs.raw, ...stack.logs.raw]) assert.ok(!line.includes(wrong), `a log line holds the password: ${line}`);
     assert.ok(!JSON.stringify(events).includes(wrong), 'the Temporal history holds the password');
     await db.drop();
+  });
+
+  it('fails with a message naming the site when no worker picks up its task', async () => {
+    const { token } = await signup(stack);
+    const site = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'dark-site' } })).body;
+    const server = (await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
+    assert.equal((await stack.api('GET', `/api/v1/sites/${site.id}/status`, { token })).body.online, false);
+    const config = await createConfig(stack, token, { serverId: server.id, databases: ['shop'] });
+    const [row] = (await runNowAndWait(stack, token, config.id)) as any[];
+    assert.equal(row.status, 'failed');
+    assert.match(row.error, /worker of site 'dark-site' did not pick up the task/);
   });
 });

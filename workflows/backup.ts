@@ -1,7 +1,8 @@
 // The order of one backup run. No I/O here: every step is an activity the Web UI shows by name.
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo,
+  ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, TimeoutFailure, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
 import type { CentralActivities } from '../activities/central.ts';
 import type { SiteActivities } from '../activities/site.ts';
 import { backupFileName, SearchAttr } from '../common/names.ts';
@@ -67,11 +68,14 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
       await central.markPruned({ tenantId: plan.tenantId, serverId: plan.serverId, database, fileNames: pruned.deleted });
     } catch (err) {
       const cancelled = isCancellation(err);
-      const error = describeFailure(err);
+      const error = describeFailure(err, plan.siteName);
       await CancellationScope.nonCancellable(async () => {
         await central.recordBackup({ ...ref, status: cancelled ? 'cancelled' : 'failed', startedAt: startedAt.toISOString(), error });
         if (!cancelled) {
-          await central.alert({ tenantId: plan.tenantId, configId: plan.configId, configName: plan.configName, serverName: plan.serverName, siteName: plan.siteName, database, message: error });
+          // An unreachable webhook must not cost the other databases their backups; the alert is logged either way.
+          await central
+            .alert({ tenantId: plan.tenantId, configId: plan.configId, configName: plan.configName, serverName: plan.serverName, siteName: plan.siteName, database, message: error })
+            .catch(() => undefined);
         }
       });
       if (cancelled) throw err;
@@ -89,10 +93,13 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
 }
 
 /** The innermost message: what went wrong at the site, not "Activity task failed". */
-function describeFailure(err: unknown): string {
+function describeFailure(err: unknown, siteName: string): string {
   let e: unknown = err;
   while (e instanceof ActivityFailure && e.cause) e = e.cause;
-  if (e instanceof ActivityFailure || !(e instanceof Error)) return String(e);
-  const prefix = e.name === 'TimeoutFailure' ? 'timed out: ' : '';
-  return `${prefix}${e.message}`;
+  if (e instanceof TimeoutFailure && e.timeoutType === TimeoutType.SCHEDULE_TO_START) {
+    return `the worker of site '${siteName}' did not pick up the task in time: is it running and connected to Temporal?`;
+  }
+  if (e instanceof TimeoutFailure) return `timed out (${e.timeoutType ?? 'unknown'}): the site worker stopped reporting progress or ran past its time limit`;
+  if (e instanceof Error) return e.message;
+  return String(e);
 }
