@@ -74,6 +74,36 @@ describe('site worker crash during a dump', () => {
   });
 });
 
+describe('cancelling a run during a dump', () => {
+  let stack: Stack;
+  let source: Awaited<ReturnType<typeof createShopDatabase>>;
+  before(async () => {
+    stack = await startStack();
+    source = await createShopDatabase({ events: 1_500_000, eventPadding: 4 });
+  });
+  after(async () => {
+    await source?.drop().catch(() => {});
+    await stack?.stop();
+  });
+
+  it('stops pg_dump, removes the partial file and records the run as cancelled', async () => {
+    const { token } = await signup(stack);
+    const backupsDir = path.join(stack.tmp, 'cancel-backups');
+    const { server, worker } = await setUpSite(stack, token, { backupsDir });
+    const config = await createConfig(stack, token, { serverId: server.id, databases: [source.name] });
+    const dir = path.join(backupsDir, 'main-pg', source.name);
+    assert.equal((await stack.api('POST', `/api/v1/configs/${config.id}/run`, { token })).status, 202);
+    await waitFor(async () => (await readdir(dir).catch(() => [] as string[])).some((n) => n.endsWith('.partial')), 120_000, 'a partial dump file');
+    const [running] = (await stack.api('GET', `/api/v1/backups?configId=${config.id}`, { token })).body.items;
+    await stack.temporal.client.workflow.getHandle(running.workflowId).cancel();
+
+    const [row] = (await runNowAndWaitForExisting(stack, token, config.id)) as any[];
+    assert.equal(row.status, 'cancelled');
+    assert.deepEqual(await readdir(dir), [], 'no partial file, no backup');
+    await waitFor(() => worker.logs.lines.some((l) => l.message === 'dump failed; partial file removed' && (l as any).cancelled === true), 30_000, 'the cancellation at the site');
+  });
+});
+
 /** The run was started before the crash; wait for its row to settle. */
 async function runNowAndWaitForExisting(stack: Stack, token: string, configId: string) {
   return waitFor(

@@ -1,6 +1,6 @@
 // The order of one backup run. No I/O here: every step is an activity the Web UI shows by name.
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, TimeoutFailure, upsertSearchAttributes, workflowInfo,
+  ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, TimeoutFailure, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { CentralActivities } from '../activities/central.ts';
@@ -47,6 +47,8 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
     scheduleToStartTimeout: tuning.sitePickupTimeoutMs,
     startToCloseTimeout: tuning.dumpTimeoutMs,
     heartbeatTimeout: tuning.dumpHeartbeatTimeoutMs,
+    // On cancel, wait until the site stopped the dump tool and removed the partial file before recording the run.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry,
   });
 
