@@ -98,7 +98,7 @@ export class Schedules {
           { key: SearchAttr.config, value: cfg.id },
         ],
       },
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour', pauseOnFailure: false },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const, pauseOnFailure: false },
     };
   }
 

@@ -52,3 +52,18 @@ ensure_temporal_cli() {
   fi
   export TEMPORAL_CLI="$bin"
 }
+
+# OpenSSH server for the SFTP tests (Debian's openssh-server). The tests start their own sshd on a loopback port;
+# the package's own service is kept from starting while it installs (policy-rc.d), so nothing listens on port 22.
+ensure_sshd() {
+  [[ -x /usr/sbin/sshd ]] && return
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then say "no /usr/sbin/sshd: install Debian's openssh-server"; exit 1; fi
+  say "installing openssh-server from Debian (for the SFTP tests)"
+  local policy=/usr/sbin/policy-rc.d had_policy=0
+  [[ -e $policy ]] && had_policy=1
+  [[ $had_policy -eq 1 ]] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; }
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >&2
+  local rc=$?
+  [[ $had_policy -eq 1 ]] || rm -f "$policy"
+  return $rc
+}

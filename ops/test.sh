@@ -5,6 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 ensure_node
 ensure_deps
 ensure_temporal_cli
+ensure_sshd
 cd "$ROOT"
 echo "[test] type-check" >&2
 node node_modules/typescript/bin/tsc -p .

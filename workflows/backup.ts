@@ -2,7 +2,7 @@
 import {
   ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, TimeoutFailure, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
+import { TimeoutType, type RetryPolicy } from '@temporalio/common';
 import type { CentralActivities } from '../activities/central.ts';
 import type { SiteActivities } from '../activities/site.ts';
 import { backupFileName, SearchAttr } from '../common/names.ts';
@@ -35,7 +35,7 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   ]);
 
   const { tuning } = plan;
-  const retry = { initialInterval: tuning.retryInitialMs, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE };
+  const retry: RetryPolicy = { initialInterval: tuning.retryInitialMs, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE };
   const site = proxyActivities<SiteActivities>({
     taskQueue: plan.taskQueue,
     scheduleToStartTimeout: tuning.sitePickupTimeoutMs,
