@@ -1,22 +1,198 @@
-// One interface per database engine. An engine knows its dump tool and catalogue; the activities own the
-// pipeline (compression, hashing, files), so a new engine is one small file.
-import type { Readable } from 'node:stream';
-import type { Engine } from '../../db/schema.ts';
+// One interface per database engine. An engine knows its dump and restore tools and its catalogue; the activities
+// own the pipeline (compression, hashing, files), so a new engine (MongoDB, SQL Server) is one small file.
+import { spawn } from 'node:child_process';
+import { accessSync, constants as fsc } from 'node:fs';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 
+/** Every engine this code knows; `db/schema.ts` ENGINES says which ones the platform offers. */
+export type EngineName = 'postgresql' | 'mariadb' | 'sqlite';
+
 export interface DumpStream {
-  /** The dump tool's output, uncompressed. */
+  /** The dump's bytes, uncompressed. Ends early when the dump fails: always check `done` after the last byte. */
   stdout: Readable;
-  /** Resolves when the tool exited cleanly; rejects with a classified BackupError otherwise. */
+  /** Resolves when the dump finished cleanly; rejects with a classified BackupError otherwise. */
   done: Promise<void>;
   kill(): void;
 }
 
+export interface TableRowCount {
+  /** As the engine names it: `schema.table` for PostgreSQL, the bare name for MariaDB and SQLite. */
+  table: string;
+  rows: number;
+  /** false when `rows` is the catalogue's estimate (a big table, where counting would scan it). */
+  exact: boolean;
+}
+
 export interface DatabaseEngine {
-  readonly name: Engine;
-  /** File extension of the dump format, e.g. `pgdump`. */
+  readonly name: EngineName;
+  /** File extension of the dump format: `pgdump`, `sql`, `sqlite`. */
   readonly format: string;
   /** Checks that each table exists and returns names the dump tool takes literally. Also proves the login works. */
   resolveTables(conn: ServerConnection, database: string, tables: string[]): Promise<string[]>;
   dump(conn: ServerConnection, database: string, opts: { excludeTableData: string[] }): DumpStream;
+  /**
+   * Restores a dump made by `dump()` into `database`, streaming. With `create` the database must not exist yet
+   * (`conflict`/DatabaseExists) and is removed again if the restore fails; without it, it must exist.
+   */
+  restore(conn: ServerConnection, database: string, input: Readable, opts: { create: boolean; signal?: AbortSignal }): Promise<void>;
+  /** User databases, without the server's own (templates, `mysql`, `information_schema`, ...). */
+  listDatabases(conn: ServerConnection): Promise<string[]>;
+  databaseExists(conn: ServerConnection, database: string): Promise<boolean>;
+  /** Whether the database holds any table or view: a restore refuses to write over one that does. */
+  hasTables(conn: ServerConnection, database: string): Promise<boolean>;
+  /** Removes the database if it exists (restore drills' scratch databases). */
+  dropDatabase(conn: ServerConnection, database: string): Promise<void>;
+  /** Bytes on disk, as the server reports them. */
+  estimateSize(conn: ServerConnection, database: string): Promise<number>;
+  serverVersion(conn: ServerConnection): Promise<string>;
+  dumpToolVersion(): Promise<string>;
+  /** Exact `count(*)` for tables the catalogue says are below `exactBelowRows` (default 100 000), else its estimate. */
+  tableRowCounts(conn: ServerConnection, database: string, opts?: { exactBelowRows?: number }): Promise<TableRowCount[]>;
+  /** Empties the tables (all or none found), returning the number of rows removed. */
+  truncateTables?(conn: ServerConnection, database: string, tables: string[]): Promise<number>;
+  /** Deletes the rows whose `column` is more than `days` days old, in one transaction; returns how many. */
+  deleteOlderThan?(conn: ServerConnection, database: string, table: string, column: string, days: number): Promise<number>;
+}
+
+export const DEFAULT_EXACT_BELOW_ROWS = 100_000;
+
+export function checkDays(days: number): void {
+  if (!Number.isInteger(days) || days < 0) throw new BackupError('invalid', `days must be a whole number of at least 0, not ${days}`, { field: 'days' });
+}
+
+/** The first of `names` found on PATH; a missing tool is then reported before anything starts. */
+export function findTool(names: string[]): string | undefined {
+  for (const name of names) {
+    if (name.includes('/')) return name;
+    for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+      if (!dir) continue;
+      try {
+        accessSync(path.join(dir, name), fsc.X_OK);
+        return path.join(dir, name);
+      } catch {
+        // not in this folder
+      }
+    }
+  }
+  return undefined;
+}
+
+export const toolMissing = (names: string, hint: string, code = 'DumpToolMissing') =>
+  new BackupError('invalid', `cannot find ${names} on the site worker's PATH. ${hint}`, { code });
+
+/** How a tool is started. Secrets go in `env` or in files named by `args`, never in `args` themselves. */
+export interface ToolRun {
+  cmd: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+/** Turns a tool's stderr (or its exit status, when it printed nothing) into what the admin must do. */
+export type Classify = (message: string) => BackupError;
+
+/**
+ * A dump whose bytes `produce` writes into one stream. The stream ends whether `produce` succeeds or fails, like a
+ * dump tool's stdout would; `done` carries the outcome. A consumer that goes away stops the producer.
+ */
+export function producedDump(produce: (out: PassThrough, signal: AbortSignal) => Promise<void>): DumpStream {
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const abort = new AbortController();
+  let finished = false;
+  out.on('close', () => {
+    if (!finished) abort.abort(new BackupError('unavailable', 'the dump was stopped: its reader went away', { code: 'DumpAborted' }));
+  });
+  const done = (async () => {
+    try {
+      await produce(out, abort.signal);
+      if (abort.signal.aborted) throw abort.signal.reason;
+    } finally {
+      finished = true;
+      out.end();
+    }
+  })();
+  done.catch(() => {}); // observed by the caller; this keeps an early failure from being reported as unhandled
+  return {
+    stdout: out,
+    done,
+    kill: () => abort.abort(new BackupError('unavailable', 'the dump was stopped', { code: 'DumpAborted' })),
+  };
+}
+
+/** Runs one tool and appends its stdout to `out` (left open for the next pass). */
+export function pipeToolInto(run: ToolRun, out: PassThrough, signal: AbortSignal, classify: Classify, missing: () => BackupError): Promise<void> {
+  signal.throwIfAborted();
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(run.cmd, run.args, { env: run.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+    child.stdout.pipe(out, { end: false });
+    const onAbort = () => child.kill('SIGTERM');
+    signal.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(e.code === 'ENOENT' ? missing() : classify(`cannot run ${path.basename(run.cmd)}: ${e.message}`));
+    });
+    child.on('close', (code, sig) => {
+      signal.removeEventListener('abort', onAbort);
+      child.stdout.unpipe(out);
+      if (signal.aborted) reject(signal.reason);
+      else if (code === 0) resolve();
+      else reject(classify(stderr || `${path.basename(run.cmd)} ended with ${sig ?? `exit code ${code}`}`));
+    });
+  });
+}
+
+/**
+ * Runs a tool to completion, feeding it `input`, and returns its stdout. When the tool fails its own message is
+ * what counts, not the broken pipe its early exit causes on our side.
+ */
+export function runTool(
+  run: ToolRun,
+  opts: { input?: string | Readable; classify: Classify; missing: () => BackupError; signal?: AbortSignal; keepStdout?: boolean },
+): Promise<string> {
+  opts.signal?.throwIfAborted();
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(run.cmd, run.args, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    if (opts.input === undefined) child.stdin.end();
+    const stdout: Buffer[] = [];
+    let stderr = '';
+    let feedError: Error | undefined;
+    let stoppedBy: unknown;
+    const stop = (reason: unknown) => {
+      if (stoppedBy !== undefined) return;
+      stoppedBy = reason;
+      child.kill('SIGTERM');
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      if (opts.keepStdout !== false) stdout.push(d);
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+    const onAbort = () => stop(opts.signal!.reason);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (typeof opts.input === 'string') {
+      child.stdin.on('error', () => {}); // an early exit is reported from its status below
+      child.stdin.end(opts.input);
+    } else if (opts.input) {
+      pipeline(opts.input, child.stdin).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return; // the tool exited; its status says why
+        feedError = e;
+        stop(e);
+      });
+    }
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      reject(e.code === 'ENOENT' ? opts.missing() : opts.classify(`cannot run ${path.basename(run.cmd)}: ${e.message}`));
+    });
+    child.on('close', (code, sig) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (stoppedBy !== undefined) reject(stoppedBy);
+      else if (code !== 0) reject(opts.classify(stderr || `${path.basename(run.cmd)} ended with ${sig ?? `exit code ${code}`}`));
+      else if (feedError) reject(feedError);
+      else resolve(Buffer.concat(stdout).toString('utf8'));
+    });
+  });
 }
