@@ -1,10 +1,15 @@
 // Activities on the central worker: the ones that read or write the metadata database or tenant-wide state.
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, ne, notInArray, or, sql } from 'drizzle-orm';
 import { Context } from '@temporalio/activity';
 import { withRunLabels, type Logger } from '../common/logger.ts';
 import { BackupError } from '../common/errors.ts';
 import type { Db } from '../db/client.ts';
-import { backupConfigs, backups, servers, sites, tenants, type BackupStatus, type CleanTable, type Engine } from '../db/schema.ts';
+import {
+  backupConfigs, backupCopies, backups, copyEvents, destinations, servers, sites, SITE_TARGET, tenants,
+  DUMP_FORMAT, type BackupKind, type BackupStatus, type CleanTable, type Compression, type CopyState, type DestinationKind, type Engine,
+  type RetentionPolicy, type TableCount,
+} from '../db/schema.ts';
+import { planTargetRetention, retentionTargets } from '../db/retention.ts';
 import { asActivity } from './failure.ts';
 
 /** Timeouts and retry pacing the workflow applies; set by the central worker's environment. */
@@ -29,7 +34,75 @@ export interface BackupPlan {
   databases: string[];
   cleanTables: CleanTable[];
   keepLocal: number;
+  timezone: string;
+  /** The dump format's file extension (`pgdump`, `sql`, `sqlite`). */
+  format: string;
+  compression: Compression;
+  encrypt: boolean;
+  /** Off-site targets, each with its own retention; the site's own copy keeps `keepLocal`. */
+  destinations: PlanDestination[];
   tuning: RunTuning;
+}
+
+export interface PlanDestination {
+  id: string;
+  name: string;
+  kind: DestinationKind;
+  retention: RetentionPolicy;
+}
+
+/** One copy to write, check or delete, as the site sees it: a target (`site` or a destination name) and a key. */
+export interface CopyRef {
+  target: string;
+  key: string;
+}
+
+export interface CopyOutcome {
+  backupId: string;
+  target: string;
+  destinationId: string | null;
+  key: string;
+  state: CopyState;
+  location?: string;
+  sizeBytes?: number;
+  sha256?: string;
+  error?: string;
+  /** Recorded in the copy's events: stored, missing, corrupt, repaired, deleted, verified. */
+  event: string;
+}
+
+export interface CopyToCheck extends CopyRef {
+  copyId: string;
+  backupId: string;
+  sizeBytes: number;
+  sha256: string;
+  state: CopyState;
+}
+
+export interface SiteCheckBatch {
+  siteId: string;
+  siteName: string;
+  taskQueue: string;
+  tenantId: string;
+  copies: CopyToCheck[];
+}
+
+export interface CheckResult {
+  copyId: string;
+  state: 'stored' | 'missing' | 'corrupt';
+  detail?: string;
+}
+
+export interface Repair {
+  copyId: string;
+  backupId: string;
+  tenantId: string;
+  to: CopyRef;
+  /** A good copy of the same backup to copy from; none left means only an alert can help. */
+  from: CopyRef | null;
+  sizeBytes: number;
+  sha256: string;
+  what: string;
 }
 
 export interface BackupRef {
@@ -41,7 +114,16 @@ export interface BackupRef {
 }
 
 export interface BackupOutcome extends BackupRef {
-  status: Exclude<BackupStatus, 'running'>;
+  status: Exclude<BackupStatus, 'running' | 'partial'>;
+  /** The site copy's key, relative to the site's Backups folder. */
+  siteKey?: string;
+  kind?: BackupKind;
+  compression?: string;
+  encrypted?: boolean;
+  keyId?: string | null;
+  tableCounts?: TableCount[];
+  rowsRemoved?: { table: string; mode: string; rows: number }[];
+  report?: Record<string, unknown>;
   startedAt: string;
   fileName?: string;
   sizeBytes?: number;
@@ -52,12 +134,14 @@ export interface BackupOutcome extends BackupRef {
 
 export interface AlertInput {
   tenantId: string;
-  configId: string;
-  configName: string;
-  serverName: string;
+  configId?: string | null;
+  configName?: string;
+  serverName?: string;
   siteName: string;
   database?: string;
   message: string;
+  /** What happened; the webhook's `type`. */
+  event?: 'backup.failed' | 'backup.partial' | 'copy.lost';
 }
 
 export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: RunTuning; fetch?: typeof fetch }) {
@@ -74,7 +158,57 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     return withRunLabels(deps.logger, { workflow_id: workflowId, run_id: runId, activity: info.activityType, attempt: info.attempt, ...labels });
   }
 
+  /** The configuration's destinations with their names; one deleted since the configuration was saved is an error to fix. */
+  async function planDestinations(wanted: { destinationId: string; retention: RetentionPolicy }[], siteId: string): Promise<PlanDestination[]> {
+    if (wanted.length === 0) return [];
+    const rows = await db.select().from(destinations).where(and(eq(destinations.siteId, siteId), inArray(destinations.id, wanted.map((w) => w.destinationId))));
+    return wanted.map((w) => {
+      const d = rows.find((r) => r.id === w.destinationId);
+      if (!d) throw new BackupError('invalid', `destination ${w.destinationId} of this configuration no longer exists at its site: edit the configuration`, { code: 'DestinationNotFound' });
+      return { id: d.id, name: d.name, kind: d.kind, retention: w.retention };
+    });
+  }
+
+  /** A backup is downloadable while one of its copies is stored. */
+  async function refreshAvailability(tx: Pick<Db, 'update' | 'select'>, backupId: string): Promise<void> {
+    await tx
+      .update(backups)
+      .set({
+        availableForDownload: sql`exists (select 1 from ${backupCopies} where ${backupCopies.backupId} = ${backupId} and ${backupCopies.state} = 'stored')`,
+      })
+      .where(eq(backups.id, backupId));
+  }
+
+  async function writeCopy(o: CopyOutcome, tenantId: string, workflowId: string | null): Promise<string> {
+    return db.transaction(async (tx) => {
+      const now = new Date();
+      const values = {
+        objectKey: o.key,
+        location: o.location ?? null,
+        sizeBytes: o.sizeBytes ?? null,
+        sha256: o.sha256 ?? null,
+        state: o.state,
+        error: o.error ?? null,
+        updatedAt: now,
+        ...(o.state === 'stored' && { storedAt: now, checkedAt: now }),
+      };
+      const [row] = await tx
+        .insert(backupCopies)
+        .values({ tenantId, backupId: o.backupId, target: o.target, destinationId: o.destinationId, ...values })
+        .onConflictDoUpdate({ target: [backupCopies.backupId, backupCopies.target], set: values })
+        .returning({ id: backupCopies.id });
+      await tx.insert(copyEvents).values({ tenantId, copyId: row!.id, event: o.event, detail: o.error ?? null, workflowId });
+      await refreshAvailability(tx, o.backupId);
+      return row!.id;
+    });
+  }
+
   return {
+    /** The timeouts and retry pacing of this deployment, for workflows that have no configuration to load. */
+    async runTuning(): Promise<{ tuning: RunTuning }> {
+      return { tuning };
+    },
+
     async loadBackupPlan(input: { configId: string }): Promise<BackupPlan> {
       return asActivity(async () => {
         const [row] = await db
@@ -97,6 +231,11 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
           databases: row.config.databases,
           cleanTables: row.config.cleanTables,
           keepLocal: row.config.keepLocal,
+          timezone: row.config.timezone,
+          format: DUMP_FORMAT[row.server.engine],
+          compression: row.config.compression,
+          encrypt: row.config.encrypt,
+          destinations: await planDestinations(row.config.destinations, row.site.id),
           tuning,
         };
       });
@@ -113,8 +252,11 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
       });
     },
 
-    /** Writes the outcome of one database in this run; running it twice gives the same row. */
-    async recordBackup(input: BackupOutcome): Promise<void> {
+    /**
+     * Writes the outcome of one database in this run, and the site copy when there is one; running it twice gives
+     * the same rows. Answers the history row's id, which the copies of this backup refer to.
+     */
+    async recordBackup(input: BackupOutcome): Promise<{ backupId: string }> {
       return asActivity(async () => {
         const { workflowId, runId } = runInfo();
         const values = {
@@ -127,26 +269,178 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
           availableForDownload: input.status === 'succeeded' && !!input.location,
           error: input.error ?? null,
           finishedAt: new Date(),
+          kind: input.kind ?? 'backup',
+          compression: input.compression ?? null,
+          encrypted: input.encrypted ?? false,
+          keyId: input.keyId ?? null,
+          tableCounts: input.tableCounts ?? null,
+          rowsRemoved: input.rowsRemoved ?? null,
+          report: input.report ?? null,
         };
-        await db
-          .insert(backups)
-          .values({ tenantId: input.tenantId, configId: input.configId, siteId: input.siteId, serverId: input.serverId, database: input.database, workflowId, startedAt: new Date(input.startedAt), ...values })
-          .onConflictDoUpdate({ target: [backups.workflowId, backups.database], set: values });
+        const backupId = await db.transaction(async (tx) => {
+          const [row] = await tx
+            .insert(backups)
+            .values({ tenantId: input.tenantId, configId: input.configId, siteId: input.siteId, serverId: input.serverId, database: input.database, workflowId, startedAt: new Date(input.startedAt), ...values })
+            .onConflictDoUpdate({ target: [backups.workflowId, backups.database], set: values })
+            .returning({ id: backups.id });
+          if (input.status === 'succeeded' && input.siteKey) {
+            const copy = { objectKey: input.siteKey, location: input.location ?? null, sizeBytes: input.sizeBytes ?? null, sha256: input.sha256 ?? null, state: 'stored' as const, storedAt: new Date(), checkedAt: new Date() };
+            const [c] = await tx
+              .insert(backupCopies)
+              .values({ tenantId: input.tenantId, backupId: row!.id, target: SITE_TARGET, ...copy })
+              .onConflictDoUpdate({ target: [backupCopies.backupId, backupCopies.target], set: copy })
+              .returning({ id: backupCopies.id });
+            await tx.insert(copyEvents).values({ tenantId: input.tenantId, copyId: c!.id, event: 'stored', workflowId });
+          }
+          return row!.id;
+        });
         runLogger({ tenant_id: input.tenantId, site_id: input.siteId, database: input.database, config_id: input.configId })
           .info({ event: { outcome: input.status === 'succeeded' ? 'success' : 'failure' }, file: { name: input.fileName, size: input.sizeBytes } }, `backup ${input.status}`);
+        return { backupId };
       });
     },
 
-    /** The site deleted these files: their history rows no longer have a site copy. */
-    async markPruned(input: { tenantId: string; serverId: string; database: string; fileNames: string[] }): Promise<number> {
+    /** The key of a backup's copy at a destination: `<tenant>/<site>/<server>/<database>/<file>`. */
+    async recordCopy(input: CopyOutcome & { tenantId: string }): Promise<void> {
       return asActivity(async () => {
-        if (input.fileNames.length === 0) return 0;
+        const { workflowId } = runInfo();
+        await writeCopy(input, input.tenantId, workflowId);
+        if (input.state !== 'stored') {
+          // The dump is safe at the site, but a promised copy is not: the run is partial, and says which copy failed.
+          await db
+            .update(backups)
+            .set({ status: 'partial', error: sql`concat_ws('; ', ${backups.error}, ${`copy to ${input.target} failed: ${input.error ?? input.state}`}::text)` })
+            .where(and(eq(backups.id, input.backupId), inArray(backups.status, ['succeeded', 'partial'])));
+        }
+        runLogger({ tenant_id: input.tenantId })
+          .info({ event: { outcome: input.state === 'stored' ? 'success' : 'failure' }, labels: { target: input.target }, file: { path: input.key, size: input.sizeBytes } }, `copy ${input.event}`);
+      });
+    },
+
+    /**
+     * What retention removes now from each target of a configuration, per database: the same decision the API's
+     * preview shows. Only copies that exist (stored, corrupt or missing) count; deleted ones are history.
+     */
+    async planPrune(input: { configId: string }): Promise<{ target: string; copies: { copyId: string; key: string }[] }[]> {
+      return asActivity(async () => {
+        const [cfg] = await db.select().from(backupConfigs).where(eq(backupConfigs.id, input.configId));
+        if (!cfg) return [];
+        const out: { target: string; copies: { copyId: string; key: string }[] }[] = [];
+        for (const t of await retentionTargets(db, cfg)) {
+          const doomed = await planTargetRetention(db, cfg, t.target, t.policy);
+          out.push({ target: t.target, copies: doomed.remove.map((r) => ({ copyId: r.copyId, key: r.key })) });
+        }
+        return out;
+      });
+    },
+
+    /** The site removed these copies. */
+    async markCopiesDeleted(input: { copyIds: string[] }): Promise<number> {
+      return asActivity(async () => {
+        if (input.copyIds.length === 0) return 0;
+        const { workflowId } = runInfo();
+        return db.transaction(async (tx) => {
+          const rows = await tx
+            .update(backupCopies)
+            .set({ state: 'deleted', updatedAt: new Date() })
+            .where(and(inArray(backupCopies.id, input.copyIds), ne(backupCopies.state, 'deleted')))
+            .returning({ id: backupCopies.id, backupId: backupCopies.backupId, tenantId: backupCopies.tenantId, target: backupCopies.target });
+          for (const r of rows) {
+            await tx.insert(copyEvents).values({ tenantId: r.tenantId, copyId: r.id, event: 'deleted', detail: 'retention', workflowId });
+            if (r.target === SITE_TARGET) await tx.update(backups).set({ location: null }).where(eq(backups.id, r.backupId));
+            await refreshAvailability(tx, r.backupId);
+          }
+          return rows.length;
+        });
+      });
+    },
+
+    /** Every copy that should exist, grouped by the site whose worker can reach it. */
+    async listCopiesToCheck(input: { tenantId?: string }): Promise<SiteCheckBatch[]> {
+      return asActivity(async () => {
         const rows = await db
-          .update(backups)
-          .set({ location: null, availableForDownload: false })
-          .where(and(eq(backups.tenantId, input.tenantId), eq(backups.serverId, input.serverId), eq(backups.database, input.database), inArray(backups.fileName, input.fileNames)))
-          .returning({ id: backups.id });
-        return rows.length;
+          .select({ copy: backupCopies, site: sites })
+          .from(backupCopies)
+          .innerJoin(backups, eq(backups.id, backupCopies.backupId))
+          .innerJoin(sites, eq(sites.id, backups.siteId))
+          .where(and(ne(backupCopies.state, 'deleted'), input.tenantId ? eq(backupCopies.tenantId, input.tenantId) : undefined))
+          .orderBy(asc(sites.id), asc(backupCopies.backupId));
+        const bySite = new Map<string, SiteCheckBatch>();
+        for (const { copy, site } of rows) {
+          if (copy.sizeBytes === null || copy.sha256 === null) continue;
+          let batch = bySite.get(site.id);
+          if (!batch) bySite.set(site.id, (batch = { siteId: site.id, siteName: site.name, taskQueue: site.taskQueue, tenantId: site.tenantId, copies: [] }));
+          batch.copies.push({ copyId: copy.id, backupId: copy.backupId, target: copy.target, key: copy.objectKey, sizeBytes: copy.sizeBytes, sha256: copy.sha256, state: copy.state });
+        }
+        return [...bySite.values()];
+      });
+    },
+
+    /** Records what the site found, and answers the copies to repair, each with a good copy to repair it from. */
+    async recordCheckResults(input: { results: CheckResult[] }): Promise<Repair[]> {
+      return asActivity(async () => {
+        const { workflowId } = runInfo();
+        const repairs: Repair[] = [];
+        const now = new Date();
+        const bad: string[] = [];
+        await db.transaction(async (tx) => {
+          for (const r of input.results) {
+            const [before] = await tx.select().from(backupCopies).where(eq(backupCopies.id, r.copyId));
+            if (!before || before.state === 'deleted') continue;
+            await tx
+              .update(backupCopies)
+              .set({ state: r.state, checkedAt: now, updatedAt: now, error: r.state === 'stored' ? null : (r.detail ?? r.state) })
+              .where(eq(backupCopies.id, r.copyId));
+            if (r.state !== before.state || r.state !== 'stored') {
+              await tx.insert(copyEvents).values({ tenantId: before.tenantId, copyId: r.copyId, event: r.state === 'stored' ? 'verified' : r.state, detail: r.detail ?? null, workflowId });
+            }
+            await refreshAvailability(tx, before.backupId);
+            if (r.state !== 'stored') bad.push(r.copyId);
+          }
+        });
+        for (const copyId of bad) {
+          const [copy] = await db.select().from(backupCopies).where(eq(backupCopies.id, copyId));
+          if (!copy) continue;
+          const [backup] = await db.select().from(backups).where(eq(backups.id, copy.backupId));
+          // The site copy first: it is the cheapest to read from.
+          const [good] = await db
+            .select()
+            .from(backupCopies)
+            .where(and(eq(backupCopies.backupId, copy.backupId), eq(backupCopies.state, 'stored'), ne(backupCopies.id, copy.id)))
+            .orderBy(sql`${backupCopies.target} = ${SITE_TARGET} desc`, asc(backupCopies.target))
+            .limit(1);
+          repairs.push({
+            copyId: copy.id,
+            backupId: copy.backupId,
+            tenantId: copy.tenantId,
+            to: { target: copy.target, key: copy.objectKey },
+            from: good ? { target: good.target, key: good.objectKey } : null,
+            sizeBytes: backup!.sizeBytes!,
+            sha256: backup!.sha256!,
+            what: `${backup!.fileName ?? copy.objectKey} at ${copy.target}`,
+          });
+        }
+        return repairs;
+      });
+    },
+
+    /** A repaired copy is stored again; its events say it was repaired and from where. */
+    async recordRepair(input: { copyId: string; from: CopyRef; location?: string; ok: boolean; error?: string }): Promise<void> {
+      return asActivity(async () => {
+        const { workflowId } = runInfo();
+        const [copy] = await db.select().from(backupCopies).where(eq(backupCopies.id, input.copyId));
+        if (!copy) return;
+        await writeCopy(
+          {
+            backupId: copy.backupId, target: copy.target, destinationId: copy.destinationId, key: copy.objectKey,
+            state: input.ok ? 'stored' : copy.state, location: input.location ?? copy.location ?? undefined,
+            sizeBytes: copy.sizeBytes ?? undefined, sha256: copy.sha256 ?? undefined,
+            event: input.ok ? 'repaired' : 'repair-failed',
+            error: input.ok ? `copied again from ${input.from.target}` : input.error,
+          },
+          copy.tenantId,
+          workflowId,
+        );
       });
     },
 
@@ -154,14 +448,15 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     async alert(input: AlertInput): Promise<{ webhook: 'sent' | 'none' }> {
       return asActivity(async () => {
         const { workflowId, runId } = runInfo();
-        const log = runLogger({ tenant_id: input.tenantId, server: input.serverName, database: input.database, config_id: input.configId });
-        log.error({ event: { kind: 'alert', category: ['database'], type: ['error'], outcome: 'failure' } }, `backup failed: ${input.message}`);
+        const log = runLogger({ tenant_id: input.tenantId, server: input.serverName, database: input.database, config_id: input.configId ?? undefined });
+        const type = input.event ?? 'backup.failed';
+        log.error({ event: { kind: 'alert', category: ['database'], type: ['error'], outcome: 'failure', action: type } }, `${type.replace('.', ' ')}: ${input.message}`);
         const [tenant] = await db.select({ webhookUrl: tenants.webhookUrl }).from(tenants).where(eq(tenants.id, input.tenantId));
         if (!tenant?.webhookUrl) return { webhook: 'none' };
-        const body = { type: 'backup.failed', workflowId, runId, ...input, at: new Date().toISOString() };
+        const body = { type, workflowId, runId, ...input, at: new Date().toISOString() };
         const res = await doFetch(tenant.webhookUrl, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': `${workflowId}:${input.database ?? ''}` },
+          headers: { 'content-type': 'application/json', 'idempotency-key': `${workflowId}:${type}:${input.database ?? ''}` },
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(10_000),
         }).catch((e: Error) => {

@@ -6,13 +6,17 @@ import { z } from 'zod';
 import { ENGINES } from '../db/schema.ts';
 import { SERVER_NAME_RE } from '../common/names.ts';
 import { BackupError, invalid } from '../common/errors.ts';
+import { destinationSettingsSchema, type DestinationSettings } from './storage/index.ts';
+import { parseMasterKey } from './pipeline/crypto.ts';
 
 const serverSchema = z
   .object({
     engine: z.enum(ENGINES),
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(1).max(65535).optional(),
-    user: z.string().min(1),
+    /** SQLite: the folder that holds the database files (a database is a file name in it); relative to this file. */
+    folder: z.string().min(1).optional(),
+    user: z.string().min(1).optional(),
     /** One of these three gives the password; a file or an environment variable keeps it out of this file. */
     password: z.string().optional(),
     passwordFile: z.string().optional(),
@@ -20,16 +24,35 @@ const serverSchema = z
   })
   .refine((s) => [s.password, s.passwordFile, s.passwordEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of password, passwordFile, passwordEnv',
-  });
+  })
+  .refine((s) => s.engine === 'sqlite' || s.user !== undefined, { message: 'give the user to log in as', path: ['user'] })
+  .refine((s) => s.engine !== 'sqlite' || s.folder !== undefined, { message: 'a SQLite server is a folder of database files: give "folder"', path: ['folder'] });
+
+/** The tenant's key: it wraps each backup's data key. Every site of the tenant that restores needs the same key. */
+const encryptionSchema = z
+  .object({ key: z.string().optional(), keyFile: z.string().optional(), keyEnv: z.string().optional() })
+  .refine((k) => [k.key, k.keyFile, k.keyEnv].filter((v) => v !== undefined).length === 1, { message: 'give exactly one of key, keyFile, keyEnv' });
 
 export const siteConfigSchema = z.object({
   /** The API the worker checks in with, using the connection key shown when the site was created. */
   apiUrl: z.string().url(),
   siteKey: z.string().min(20),
   backupsDir: z.string().min(1),
+  /** Space a backup must leave free in backupsDir; a dry run fails when the estimated size would cut into it. */
+  minFreeBytes: z.number().int().min(0).default(0),
+  encryption: encryptionSchema.optional(),
   servers: z.record(z.string().regex(SERVER_NAME_RE, 'server names are lower-case letters, digits, . _ -'), serverSchema),
+  /** Off-site places this site sends copies to, by the name the API knows them by; secrets stay here. */
+  destinations: z
+    .record(
+      z.string().regex(SERVER_NAME_RE, 'destination names are lower-case letters, digits, . _ -').refine((n) => n !== 'site', "'site' names the site's own Backups folder"),
+      z.intersection(destinationSettingsSchema, z.object({ maxBytesPerSecond: z.number().int().positive().optional() })),
+    )
+    .default({}),
 });
 export type SiteConfigFile = z.infer<typeof siteConfigSchema>;
+/** The file as written (defaults not yet applied). */
+export type SiteConfigInput = z.input<typeof siteConfigSchema>;
 export type ServerSettings = z.infer<typeof serverSchema>;
 
 export interface ServerConnection {
@@ -57,6 +80,7 @@ export class SiteConfig {
     }
     const cfg = parsed.data;
     cfg.backupsDir = path.resolve(path.dirname(file), cfg.backupsDir);
+    for (const s of Object.values(cfg.servers)) if (s.folder) s.folder = path.resolve(path.dirname(file), s.folder);
     return new SiteConfig(cfg, file);
   }
 
@@ -76,7 +100,33 @@ export class SiteConfig {
       password = process.env[s.passwordEnv];
       if (password === undefined) throw invalid(`server '${serverName}': environment variable ${s.passwordEnv} is not set`);
     }
-    return { engine: s.engine, host: s.host, port: s.port, user: s.user, password };
+    // An SQLite "server" is its folder: the engine finds the database files there.
+    return { engine: s.engine, host: s.engine === 'sqlite' ? s.folder! : s.host, port: s.port, user: s.user ?? '', password };
+  }
+
+  /** The tenant's key, read at each use (a rotated key needs no restart); `undefined` when the site has none. */
+  async masterKey(): Promise<Buffer | undefined> {
+    const e = this.file.encryption;
+    if (!e) return undefined;
+    let text = e.key;
+    if (e.keyFile) text = await readFile(e.keyFile, 'utf8');
+    if (e.keyEnv) {
+      text = process.env[e.keyEnv];
+      if (text === undefined) throw invalid(`encryption: environment variable ${e.keyEnv} is not set`);
+    }
+    return parseMasterKey(text!);
+  }
+
+  /** Connection settings of a destination, as the storage backends take them. */
+  destination(name: string): DestinationSettings {
+    const d = this.file.destinations[name];
+    if (!d) throw new BackupError('invalid', `destination '${name}' is not in this site's configuration (${this.sourcePath}): add it under "destinations"`, { code: 'DestinationNotFound' });
+    return d;
+  }
+
+  /** The bandwidth limit of a destination, if it has one. */
+  destinationLimit(name: string): number | undefined {
+    return this.file.destinations[name]?.maxBytesPerSecond;
   }
 
   /** The folder of one database's backups at this site. */

@@ -2,17 +2,21 @@
 // Each takes names (server, database, file), never credentials, and returns references, never data.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zc, createZstdCompress } from 'node:zlib';
 import { Context } from '@temporalio/activity';
 import { parseBackupFileName } from '../common/names.ts';
 import { withRunLabels, type Logger } from '../common/logger.ts';
 import { BackupError, invalid } from '../common/errors.ts';
-import type { CleanTable } from '../db/schema.ts';
-import { engines } from './engines/postgres.ts';
+import { SITE_TARGET, type CleanTable, type Compression } from '../db/schema.ts';
+import { engineFor as engineNamed, type TableRowCount } from './engines/index.ts';
+import { compressStream, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
+import type { CheckResult, CopyRef, CopyToCheck } from './central.ts';
+import { openStorage } from './storage/index.ts';
+import { fileSource, hashObject, storageSource, type PutSource, type Storage } from './storage/storage.ts';
 import { asActivity } from './failure.ts';
 import type { SiteConfig } from './site-config.ts';
 
@@ -29,6 +33,8 @@ export interface CleanTablesInput {
 export interface CleanTablesResult {
   /** Tables whose rows stay out of the dump, in the dump tool's literal form. */
   excludeTableData: string[];
+  /** What the destructive modes removed at the source. */
+  rowsRemoved: { table: string; mode: string; rows: number }[];
 }
 
 export interface DumpInput {
@@ -36,6 +42,8 @@ export interface DumpInput {
   database: string;
   fileName: string;
   excludeTableData: string[];
+  compression?: Compression;
+  encrypt?: boolean;
 }
 export interface DumpResult {
   fileName: string;
@@ -45,16 +53,82 @@ export interface DumpResult {
   sha256: string;
   /** Bytes the dump tool wrote before compression; 0 when an earlier attempt had already finished the file. */
   rawBytes: number;
+  compression: string;
+  encrypted: boolean;
+  /** Which tenant key wrapped the data key: a fingerprint, never the key. */
+  keyId: string | null;
+  tableCounts: TableRowCount[];
 }
 
-export interface PruneInput {
+export interface RestoreInput {
+  /** The copy to restore from; its size and SHA-256 are checked before the target is touched. */
+  source: CopyRef;
+  sizeBytes: number;
+  sha256: string;
+  fileName: string;
   serverName: string;
   database: string;
-  keep: number;
+  /** Restore over a database that has tables (it is dropped first). Without it, such a database is refused. */
+  overwrite: boolean;
 }
-export interface PruneResult {
-  deleted: string[];
-  kept: string[];
+export interface RestoreResult {
+  /** Bytes of the dump after decryption and decompression. */
+  rawBytes: number;
+  seconds: number;
+  replaced: boolean;
+}
+
+export interface DryRunInput {
+  serverName: string;
+  databases: string[];
+  tables: CleanTable[];
+  destinations: string[];
+  encrypt: boolean;
+}
+export interface DryRunCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+export interface DryRunReport {
+  ok: boolean;
+  checks: DryRunCheck[];
+  estimatedBytes: number;
+  estimatedSeconds: number;
+  freeBytes: number;
+}
+
+export interface UploadInput {
+  /** Where the backup is read from: the site copy, or (when repairing) any good copy. */
+  source: CopyRef;
+  /** A destination of the site configuration, or `site` to put the site copy back. */
+  target: string;
+  key: string;
+  sizeBytes: number;
+  sha256: string;
+}
+export interface UploadResult {
+  location: string;
+  /** Bytes this attempt sent; less than the size when an earlier attempt had stored part of it. */
+  bytesSent: number;
+  resumedFrom: number;
+}
+
+export interface DeleteCopiesInput {
+  target: string;
+  keys: string[];
+}
+
+export interface CheckCopiesResult {
+  results: CheckResult[];
+  /** Targets the site could not reach: their copies were not checked, and are not called missing. */
+  unreachable: { target: string; error: string }[];
+}
+
+export interface SendCopyInput {
+  transferId: string;
+  copy: CopyRef;
+  sizeBytes: number;
 }
 
 /** A partial file untouched for this long belongs to an attempt that died; prune removes it. */
@@ -64,7 +138,7 @@ const ZSTD_LEVEL = 3;
 export function createSiteActivities(deps: { config: SiteConfig; identity: SiteIdentity; logger: Logger }) {
   const { config, identity } = deps;
 
-  function runLogger(extra: { server: string; database: string }): Logger {
+  function runLogger(extra: { server?: string; database?: string; target?: string }): Logger {
     const info = Context.current().info;
     return withRunLabels(deps.logger, {
       workflow_id: info.workflowExecution?.workflowId,
@@ -79,7 +153,14 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
 
   async function engineFor(serverName: string) {
     const conn = await config.connection(serverName);
-    return { conn, engine: engines[conn.engine] };
+    return { conn, engine: engineNamed(conn.engine) };
+  }
+
+  /** The tenant key for an encrypted backup; its absence is the admin's to fix at the site. */
+  async function requireMasterKey(): Promise<Buffer> {
+    const key = await config.masterKey();
+    if (!key) throw new BackupError('invalid', `this backup is encrypted, but the site configuration (${config.sourcePath}) has no "encryption" key: add the tenant key there`, { code: 'EncryptionKeyMissing' });
+    return key;
   }
 
   return {
@@ -88,10 +169,23 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
       return asActivity(async () => {
         const log = runLogger({ server: input.serverName, database: input.database });
         const { conn, engine } = await engineFor(input.serverName);
-        const excluded = input.tables.filter((t) => t.mode === 'exclude').map((t) => t.table);
-        const excludeTableData = await engine.resolveTables(conn, input.database, excluded);
-        log.info({ tables: excludeTableData }, 'tables to clean resolved');
-        return { excludeTableData };
+        // Every listed table is checked first: an unknown one stops the run before any row is touched.
+        const resolved = await engine.resolveTables(conn, input.database, input.tables.map((t) => t.table));
+        const excludeTableData = resolved.filter((_, i) => input.tables[i]!.mode === 'exclude');
+        const rowsRemoved: CleanTablesResult['rowsRemoved'] = [];
+        const truncate = input.tables.filter((t) => t.mode === 'truncate').map((t) => t.table);
+        if (truncate.length > 0) {
+          if (!engine.truncateTables) throw invalid(`${engine.name} servers cannot truncate tables before a backup: use mode exclude`);
+          // All or none, in one transaction (or under one lock where the engine commits a truncate on its own).
+          rowsRemoved.push({ table: truncate.join(', '), mode: 'truncate', rows: await engine.truncateTables(conn, input.database, truncate) });
+        }
+        for (const t of input.tables) {
+          if (t.mode !== 'deleteOlderThan') continue;
+          if (!engine.deleteOlderThan) throw invalid(`${engine.name} servers cannot delete old rows before a backup: use mode exclude`);
+          rowsRemoved.push({ table: t.table, mode: `deleteOlderThan ${t.column} ${t.days} days`, rows: await engine.deleteOlderThan(conn, input.database, t.table, t.column, t.days) });
+        }
+        log.info({ tables: excludeTableData, rows_removed: rowsRemoved }, 'tables cleaned');
+        return { excludeTableData, rowsRemoved };
       });
     },
 
@@ -103,10 +197,17 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
       return asActivity(async () => {
         const ctx = Context.current();
         const log = runLogger({ server: input.serverName, database: input.database });
-        if (parseBackupFileName(input.fileName)?.database !== input.database) {
+        const parsed = parseBackupFileName(input.fileName);
+        if (parsed?.database !== input.database) {
           throw invalid(`file name '${input.fileName}' does not name database '${input.database}'`);
         }
         const { conn, engine } = await engineFor(input.serverName);
+        if (parsed.format !== engine.format) throw invalid(`file name '${input.fileName}' is not a ${engine.name} dump (.${engine.format}): the server's engine differs from the platform's record of it`);
+        const compression = input.compression ?? { algorithm: 'zstd', level: ZSTD_LEVEL };
+        const masterKey = input.encrypt ? await requireMasterKey() : undefined;
+        const meta = { compression: compression.algorithm, encrypted: !!masterKey, keyId: masterKey ? keyId(masterKey) : null };
+        // Counted before the dump, for the restore checks later: exact for small tables, estimated for big ones.
+        const tableCounts = await engine.tableRowCounts(conn, input.database);
         const dir = config.folder(input.serverName, input.database);
         const finalPath = path.join(dir, input.fileName);
         const relPath = path.relative(config.backupsDir, finalPath);
@@ -120,7 +221,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         if (existing) {
           const sha256 = await sha256File(finalPath);
           log.info({ file: { path: finalPath, size: existing.size } }, 'backup file already complete from an earlier attempt');
-          return { fileName: input.fileName, path: relPath, sizeBytes: existing.size, sha256, rawBytes: 0 };
+          return { fileName: input.fileName, path: relPath, sizeBytes: existing.size, sha256, rawBytes: 0, ...meta, tableCounts };
         }
 
         const partial = path.join(dir, `.${input.fileName}.partial`);
@@ -128,7 +229,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         log.info({ file: { path: finalPath } }, 'dump started');
         const started = Date.now();
         const progress = { rawBytes: 0, bytes: 0 };
-        const beat = setInterval(() => ctx.heartbeat(progress), Math.max(1000, Math.min(10_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3)));
+        const beat = setInterval(() => ctx.heartbeat(progress), heartbeatEvery(ctx.info.heartbeatTimeoutMs));
         const hash = createHash('sha256');
         const dump = engine.dump(conn, input.database, { excludeTableData: input.excludeTableData });
         try {
@@ -138,7 +239,8 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
               progress.rawBytes += n;
               ctx.heartbeat(progress);
             }),
-            createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }),
+            compressStream(compression),
+            ...(masterKey ? [sealStream(masterKey)] : []),
             meter((n, chunk) => {
               progress.bytes += n;
               hash.update(chunk);
@@ -157,33 +259,301 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         } finally {
           clearInterval(beat);
         }
-        const result = { fileName: input.fileName, path: relPath, sizeBytes: progress.bytes, sha256: hash.digest('hex'), rawBytes: progress.rawBytes };
+        const result = { fileName: input.fileName, path: relPath, sizeBytes: progress.bytes, sha256: hash.digest('hex'), rawBytes: progress.rawBytes, ...meta, tableCounts };
         log.info({ file: { path: finalPath, size: result.sizeBytes, hash: { sha256: result.sha256 } }, event: { duration: (Date.now() - started) * 1e6 }, raw_bytes: result.rawBytes }, 'dump finished');
         return result;
       });
     },
 
-    /** Keeps the newest `keep` backups of one database at the site; also removes partial files of dead attempts. */
-    async prune(input: PruneInput): Promise<PruneResult> {
+    /**
+     * Copies a backup to a target and proves the stored object is the backup: read back, size and SHA-256 compared.
+     * Resumable where the target allows it (Azure keeps staged blocks; SFTP keeps its partial file); a copy that
+     * does not match is removed, so the retry starts clean.
+     */
+    async upload(input: UploadInput): Promise<UploadResult> {
       return asActivity(async () => {
-        if (!Number.isInteger(input.keep) || input.keep < 1) throw invalid('keep must be a whole number of at least 1', 'keepLocal');
-        const log = runLogger({ server: input.serverName, database: input.database });
-        const dir = config.folder(input.serverName, input.database);
-        const names = await readdir(dir).catch(() => [] as string[]);
-        const backups = names
-          .map((name) => ({ name, parsed: parseBackupFileName(name) }))
-          .filter((b) => b.parsed?.database === input.database)
-          .sort((a, b) => b.parsed!.takenAt.getTime() - a.parsed!.takenAt.getTime() || b.name.localeCompare(a.name));
-        const doomed = backups.slice(input.keep).map((b) => b.name);
-        for (const name of doomed) await rm(path.join(dir, name), { force: true });
-        for (const name of names.filter((n) => n.startsWith('.') && n.endsWith('.partial'))) {
-          const s = await stat(path.join(dir, name)).catch(() => undefined);
-          if (s && Date.now() - s.mtimeMs > STALE_PARTIAL_MS) await rm(path.join(dir, name), { force: true });
-        }
-        if (doomed.length) await fsyncDir(dir);
-        log.info({ deleted: doomed }, 'site copies pruned');
-        return { deleted: doomed, kept: backups.slice(0, input.keep).map((b) => b.name) };
+        const ctx = Context.current();
+        const log = runLogger({ target: input.target });
+        return withStorage(input.source.target, (from) =>
+          withStorage(input.target, async (to) => {
+            const found = await from.stat(input.source.key);
+            if (!found || found.size !== input.sizeBytes) {
+              throw new BackupError('invalid', `the copy to send from (${input.source.key} at ${input.source.target}) is ${found ? `${found.size} bytes, not ${input.sizeBytes}` : 'gone'}`, { code: 'SourceMissing' });
+            }
+            const source = input.source.target === SITE_TARGET ? fileSource(path.join(config.backupsDir, input.source.key), input.sizeBytes) : storageSource(from, input.source.key, input.sizeBytes);
+            const progress = { bytes: 0, target: input.target };
+            const started = Date.now();
+            const report = await withHeartbeat(progress, () =>
+              to.put(input.key, throttle(source, config.destinationLimit(input.target)), {
+                signal: ctx.cancellationSignal,
+                onProgress: (n) => {
+                  progress.bytes = n;
+                },
+              }),
+            );
+            const stored = await withHeartbeat(progress, () => hashObject(to, input.key, ctx.cancellationSignal));
+            if (stored.size !== input.sizeBytes || stored.sha256 !== input.sha256) {
+              await to.delete(input.key);
+              throw new BackupError('unavailable', `the copy at ${input.target} did not match the backup (${stored.size} bytes, SHA-256 ${stored.sha256}); it was removed and will be sent again`, { code: 'CopyMismatch' });
+            }
+            const location = to.locationOf(input.key);
+            log.info({ file: { path: location, size: stored.size, hash: { sha256: stored.sha256 } }, event: { duration: (Date.now() - started) * 1e6 }, bytes_sent: report.bytesSent, resumed_from: report.resumedFrom }, 'copy stored and verified');
+            return { location, bytesSent: report.bytesSent, resumedFrom: report.resumedFrom };
+          }),
+        );
       });
+    },
+
+    /** Removes copies retention let go. Deleting what is already gone succeeds, so a retry is harmless. */
+    async deleteCopies(input: DeleteCopiesInput): Promise<{ deleted: string[] }> {
+      return asActivity(async () => {
+        const log = runLogger({ target: input.target });
+        const deleted = await withStorage(input.target, async (storage) => {
+          for (const key of input.keys) await storage.delete(key);
+          return input.keys;
+        });
+        if (input.target === SITE_TARGET) await sweepStalePartials(new Set(input.keys.map((k) => path.dirname(path.join(config.backupsDir, k)))));
+        log.info({ deleted }, 'copies deleted by retention');
+        return { deleted };
+      });
+    },
+
+    /** Reads every listed copy back: missing, a different size, or a different SHA-256 each say what is wrong. */
+    async checkCopies(input: { copies: CopyToCheck[] }): Promise<CheckCopiesResult> {
+      return asActivity(async () => {
+        const ctx = Context.current();
+        const out: CheckCopiesResult = { results: [], unreachable: [] };
+        const progress = { checked: 0 };
+        for (const [target, copies] of Map.groupBy(input.copies, (c) => c.target)) {
+          try {
+            await withStorage(target, async (storage) => {
+              for (const copy of copies) {
+                out.results.push(await withHeartbeat(progress, () => checkOne(storage, copy, ctx.cancellationSignal)));
+                progress.checked++;
+              }
+            });
+          } catch (err) {
+            if (ctx.cancellationSignal.aborted) throw err;
+            out.unreachable.push({ target, error: err instanceof Error ? err.message : String(err) });
+          }
+        }
+        runLogger({}).info({ checked: out.results.length, bad: out.results.filter((r) => r.state !== 'stored').length, unreachable: out.unreachable }, 'copies checked');
+        return out;
+      });
+    },
+
+    /** Streams a copy to the API for a download the API is holding open; the site key proves who sends it. */
+    async sendCopy(input: SendCopyInput): Promise<{ bytes: number }> {
+      return asActivity(async () => {
+        const ctx = Context.current();
+        return withStorage(input.copy.target, async (storage) => {
+          const progress = { bytes: 0 };
+          const body = (await storage.get(input.copy.key, { signal: ctx.cancellationSignal })).pipe(meter((n) => (progress.bytes += n)));
+          const url = new URL(`/api/v1/agent/transfers/${encodeURIComponent(input.transferId)}`, config.file.apiUrl);
+          const res = await withHeartbeat(progress, () =>
+            fetch(url, {
+              method: 'PUT',
+              headers: { authorization: `Bearer ${config.file.siteKey}`, 'content-type': 'application/octet-stream', 'content-length': String(input.sizeBytes) },
+              body: Readable.toWeb(body) as ReadableStream,
+              duplex: 'half',
+              signal: ctx.cancellationSignal,
+            } as RequestInit),
+          );
+          if (!res.ok) throw new BackupError(res.status >= 500 ? 'unavailable' : 'invalid', `the API refused the download stream: HTTP ${res.status} ${await res.text()}`);
+          runLogger({ target: input.copy.target }).info({ file: { path: input.copy.key }, bytes: progress.bytes }, 'copy sent for download');
+          return { bytes: progress.bytes };
+        });
+      });
+    },
+
+    /**
+     * Restores a backup into a database of a server at this site, streaming: copy → decrypt → decompress → the
+     * engine's restore tool. The copy's size and SHA-256 are proven first, so a damaged copy never touches the target;
+     * a database that has tables is refused unless `overwrite` says to replace it.
+     */
+    async restore(input: RestoreInput): Promise<RestoreResult> {
+      return asActivity(async () => {
+        const ctx = Context.current();
+        const log = runLogger({ server: input.serverName, database: input.database, target: input.source.target });
+        const parsed = parseBackupFileName(input.fileName);
+        if (!parsed) throw invalid(`'${input.fileName}' is not a backup file name`);
+        const { conn, engine } = await engineFor(input.serverName);
+        if (parsed.format !== engine.format) throw invalid(`'${input.fileName}' is a .${parsed.format} dump; server '${input.serverName}' is ${engine.name} (.${engine.format})`);
+        const masterKey = parsed.encrypted ? await requireMasterKey() : undefined;
+        return withStorage(input.source.target, async (storage) => {
+          const progress = { phase: 'verify', rawBytes: 0 };
+          const found = await withHeartbeat(progress, () => hashObject(storage, input.source.key, ctx.cancellationSignal).catch(() => undefined));
+          if (!found || found.size !== input.sizeBytes || found.sha256 !== input.sha256) {
+            throw new BackupError('invalid', `the copy at ${input.source.target} ${found ? `does not match the backup (${found.size} bytes, SHA-256 ${found.sha256})` : 'cannot be read'}: refusing to restore from it`, { code: 'CopyCorrupt' });
+          }
+          const exists = await engine.databaseExists(conn, input.database);
+          const replaced = exists && (await engine.hasTables(conn, input.database));
+          if (replaced && !input.overwrite) {
+            throw new BackupError('invalid', `database '${input.database}' on server '${input.serverName}' has tables: restore into a new database name, or ask to overwrite it`, { code: 'TargetNotEmpty' });
+          }
+          if (replaced) await engine.dropDatabase(conn, input.database);
+          progress.phase = 'restore';
+          const started = Date.now();
+          const steps: Transform[] = [
+            ...(masterKey ? [openSealed(masterKey)] : []),
+            decompressStream(parsed.compression === 'gz' ? 'gzip' : 'zstd'),
+            meter((n) => (progress.rawBytes += n)),
+          ];
+          const source = await storage.get(input.source.key, { signal: ctx.cancellationSignal });
+          const stream = steps.reduce<Readable>((from, step) => {
+            from.on('error', (e) => step.destroy(e));
+            return from.pipe(step);
+          }, source);
+          await withHeartbeat(progress, () => engine.restore(conn, input.database, stream, { create: !exists || replaced, signal: ctx.cancellationSignal }));
+          const seconds = (Date.now() - started) / 1000;
+          log.info({ file: { name: input.fileName, size: input.sizeBytes }, raw_bytes: progress.rawBytes, event: { duration: seconds * 1e9 }, replaced }, 'restore finished');
+          return { rawBytes: progress.rawBytes, seconds, replaced };
+        });
+      });
+    },
+
+    /** Everything a backup needs, checked without storing a byte: each check passes or says why it fails. */
+    async dryRun(input: DryRunInput): Promise<DryRunReport> {
+      return asActivity(async () => {
+        const checks: DryRunCheck[] = [];
+        const check = async <T>(name: string, fn: () => Promise<T>, describe: (v: T) => string): Promise<T | undefined> => {
+          try {
+            const v = await fn();
+            checks.push({ name, ok: true, detail: describe(v) });
+            return v;
+          } catch (err) {
+            checks.push({ name, ok: false, detail: err instanceof Error ? err.message : String(err) });
+            return undefined;
+          }
+        };
+        const settings = await check('server configuration', () => engineFor(input.serverName), ({ engine }) => `${engine.name} server '${input.serverName}' is in the site configuration`);
+        let estimatedBytes = 0;
+        if (settings) {
+          const { conn, engine } = settings;
+          const server = await check('connection', () => engine.serverVersion(conn), (v) => `logged in; server version ${v}`);
+          await check('dump tool', async () => {
+            const tool = await engine.dumpToolVersion();
+            if (server) compareVersions(engine.name, tool, server);
+            return tool;
+          }, (v) => v);
+          for (const database of input.databases) {
+            const ok = await check(`database ${database}`, async () => {
+              if (!(await engine.databaseExists(conn, database))) throw new BackupError('invalid', `database '${database}' does not exist`);
+              return engine.estimateSize(conn, database);
+            }, (n) => `exists, about ${formatBytes(n)}`);
+            if (ok === undefined) continue;
+            estimatedBytes += ok;
+            if (input.tables.length > 0) await check(`tables to clean in ${database}`, () => engine.resolveTables(conn, database, input.tables.map((t) => t.table)), (t) => `${t.length} found`);
+            // Counting rows reads every table the dump reads: a missing grant shows up here.
+            await check(`read access to ${database}`, () => engine.tableRowCounts(conn, database, { exactBelowRows: 10_000 }), (t) => `${t.length} tables readable`);
+          }
+        }
+        let freeBytes = 0;
+        await check('free space at the site', async () => {
+          await mkdir(config.backupsDir, { recursive: true });
+          const fs = await statfs(config.backupsDir);
+          freeBytes = fs.bavail * fs.bsize;
+          const usable = freeBytes - config.file.minFreeBytes;
+          // Uncompressed size is the honest upper bound: compression ratios vary too much to plan on.
+          if (usable < estimatedBytes) throw new BackupError('invalid', `${formatBytes(usable)} usable in ${config.backupsDir} (free ${formatBytes(freeBytes)} less the ${formatBytes(config.file.minFreeBytes)} kept free), but the databases hold about ${formatBytes(estimatedBytes)}`);
+          return usable;
+        }, (n) => `${formatBytes(n)} usable for about ${formatBytes(estimatedBytes)}`);
+        if (input.encrypt) await check('encryption key', () => requireMasterKey().then(keyId), (id) => `tenant key ${id}`);
+        for (const name of input.destinations) {
+          await check(`destination ${name}`, () => withStorage(name, async (s) => {
+            await s.probeWritable(`${identity.tenantId}/${identity.siteId}`);
+            return s.locationOf(`${identity.tenantId}/${identity.siteId}`);
+          }), (where) => `writable: ${where}`);
+        }
+        const report = { ok: checks.every((c) => c.ok), checks, estimatedBytes, estimatedSeconds: Math.ceil(estimatedBytes / DUMP_BYTES_PER_SECOND), freeBytes };
+        runLogger({ server: input.serverName }).info({ dry_run: { ok: report.ok, failed: checks.filter((c) => !c.ok).map((c) => c.name) } }, 'dry run finished');
+        return report;
+      });
+    },
+  };
+
+  /** The site's own Backups folder, or a destination from the site configuration; closed when `fn` is done. */
+  async function withStorage<T>(target: string, fn: (storage: Storage) => Promise<T>): Promise<T> {
+    const storage = await openStorage(target === SITE_TARGET ? { type: 'local', path: config.backupsDir } : config.destination(target));
+    try {
+      return await fn(storage);
+    } finally {
+      await storage.close().catch(() => undefined);
+    }
+  }
+
+  /** Keeps the activity alive while `fn` works, with whatever progress it reports. */
+  async function withHeartbeat<T>(progress: object, fn: () => Promise<T>): Promise<T> {
+    const ctx = Context.current();
+    ctx.heartbeat(progress);
+    const beat = setInterval(() => ctx.heartbeat(progress), heartbeatEvery(ctx.info.heartbeatTimeoutMs));
+    try {
+      return await fn();
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** Partial files of attempts that died long ago; a live attempt's partial file is younger than this. */
+  async function sweepStalePartials(dirs: Set<string>): Promise<void> {
+    for (const dir of dirs) {
+      for (const name of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('.') && n.endsWith('.partial'))) {
+        const s = await stat(path.join(dir, name)).catch(() => undefined);
+        if (s && Date.now() - s.mtimeMs > STALE_PARTIAL_MS) await rm(path.join(dir, name), { force: true });
+      }
+    }
+  }
+}
+
+async function checkOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal): Promise<CheckResult> {
+  const found = await storage.stat(copy.key);
+  if (!found) return { copyId: copy.copyId, state: 'missing', detail: `${storage.locationOf(copy.key)} is not there` };
+  if (found.size !== copy.sizeBytes) return { copyId: copy.copyId, state: 'corrupt', detail: `${found.size} bytes, expected ${copy.sizeBytes}` };
+  const { sha256 } = await hashObject(storage, copy.key, signal);
+  if (sha256 !== copy.sha256) return { copyId: copy.copyId, state: 'corrupt', detail: `SHA-256 ${sha256}, expected ${copy.sha256}` };
+  return { copyId: copy.copyId, state: 'stored' };
+}
+
+/** A planning figure for the duration estimate: dump, compress and hash on one core move about this much. */
+const DUMP_BYTES_PER_SECOND = 100 * 1024 * 1024;
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  let v = n;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/** pg_dump refuses a server newer than itself; other tools are reported as they are. */
+function compareVersions(engine: string, tool: string, server: string): void {
+  if (engine !== 'postgresql') return;
+  const major = (s: string) => Number(/(\d+)(?:\.\d+)?/.exec(s)?.[1] ?? NaN);
+  if (major(tool) < major(server)) throw new BackupError('invalid', `${tool} cannot dump a PostgreSQL ${major(server)} server: install the PostgreSQL ${major(server)} client tools at the site`);
+}
+
+const heartbeatEvery = (timeoutMs: number | undefined) => Math.max(1000, Math.min(10_000, (timeoutMs ?? 30_000) / 3));
+
+/** A bandwidth limit of the destination, so a nightly copy does not fill the site's uplink. */
+function throttle(source: PutSource, bytesPerSecond: number | undefined): PutSource {
+  if (!bytesPerSecond) return source;
+  return {
+    size: source.size,
+    open(start: number) {
+      const began = Date.now();
+      let sent = 0;
+      return source.open(start).pipe(
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            sent += chunk.length;
+            const due = began + (sent / bytesPerSecond) * 1000;
+            sleep(Math.max(0, due - Date.now())).then(() => cb(null, chunk), cb);
+          },
+        }),
+      );
     },
   };
 }

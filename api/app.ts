@@ -16,6 +16,10 @@ import { configRoutes } from './routes/configs.ts';
 import { serverRoutes } from './routes/servers.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { tenantRoutes } from './routes/tenant.ts';
+import { destinationRoutes } from './routes/destinations.ts';
+import { syncRoutes } from './routes/sync.ts';
+import { transferRoutes } from './routes/transfers.ts';
+import { Transfers } from './transfers.ts';
 
 export interface AppDeps {
   db: Db;
@@ -28,6 +32,7 @@ export interface AppDeps {
 
 export interface Services extends AppDeps {
   schedules: Schedules;
+  transfers: Transfers;
 }
 
 const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
@@ -46,7 +51,7 @@ export function router() {
 }
 
 export function createApp(deps: AppDeps) {
-  const services: Services = { ...deps, schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue) };
+  const services: Services = { ...deps, schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue), transfers: new Transfers() };
   const app = router();
 
   app.use('*', async (c, next) => {
@@ -80,12 +85,15 @@ export function createApp(deps: AppDeps) {
   // Open routes first; everything else under /api/v1 needs a signed-in user.
   app.route('/api/v1', authRoutes(services));
   app.route('/api/v1', agentRoutes(services));
+  app.route('/api/v1', transferRoutes(services));
   app.use('/api/v1/*', requireUser(deps.jwtSecret));
   app.route('/api/v1', tenantRoutes(services));
   app.route('/api/v1', siteRoutes(services));
   app.route('/api/v1', serverRoutes(services));
   app.route('/api/v1', configRoutes(services));
   app.route('/api/v1', backupRoutes(services));
+  app.route('/api/v1', destinationRoutes(services));
+  app.route('/api/v1', syncRoutes(services));
   return app;
 }
 

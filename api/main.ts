@@ -6,6 +6,7 @@ import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
 import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
 import { openDb } from '../db/client.ts';
 import { createApp } from './app.ts';
+import { Schedules } from './schedules.ts';
 
 const env = parseEnv(apiEnv);
 if (!env.JWT_SECRET) throw new Error('JWT_SECRET is not set: give the API a random secret of at least 32 characters');
@@ -13,6 +14,7 @@ const logger = createLogger('backup-api');
 const handle = await openDb(env, { migrate: true });
 const temporal = await connectTemporal(env);
 await ensureSearchAttributes(temporal);
+await new Schedules(temporal.client, CENTRAL_TASK_QUEUE).ensureSync(env.SYNC_INTERVAL_HOURS * 3600_000);
 const app = createApp({ db: handle.db, temporal, logger, jwtSecret: env.JWT_SECRET, jwtTtlSeconds: env.JWT_TTL_SECONDS, centralTaskQueue: CENTRAL_TASK_QUEUE });
 const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (info) => logger.info(`API listening on http://${info.address}:${info.port}`));
 

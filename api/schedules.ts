@@ -3,7 +3,7 @@ import {
   ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleSpec as TemporalSpec,
 } from '@temporalio/client';
 import { BackupError } from '../common/errors.ts';
-import { backupWorkflowIdPrefix, scheduleId, SearchAttr } from '../common/names.ts';
+import { backupWorkflowIdPrefix, scheduleId, SearchAttr, SYNC_SCHEDULE_ID } from '../common/names.ts';
 import type { ScheduleSpec } from '../db/schema.ts';
 
 const DAY_MS = 86_400_000;
@@ -115,6 +115,23 @@ export class Schedules {
       } catch (e) {
         if (!(e instanceof ScheduleAlreadyRunning)) throw translate(e);
       }
+    }
+  }
+
+  /** The periodic check of every copy of every tenant (`syncWorkflow`); safe to call at every start. */
+  async ensureSync(everyMs: number): Promise<void> {
+    const opts = {
+      spec: { intervals: [{ every: everyMs }] },
+      action: { type: 'startWorkflow' as const, workflowType: 'syncWorkflow', workflowId: 'sync-all', taskQueue: this.centralTaskQueue, args: [{}] },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const },
+    };
+    try {
+      await this.client.schedule.getHandle(SYNC_SCHEDULE_ID).update((prev) => ({ ...prev, ...opts }));
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw translate(err);
+      await this.client.schedule.create({ scheduleId: SYNC_SCHEDULE_ID, ...opts }).catch((e: unknown) => {
+        if (!(e instanceof ScheduleAlreadyRunning)) throw translate(e);
+      });
     }
   }
 

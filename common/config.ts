@@ -35,6 +35,8 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   HOST: z.string().default('127.0.0.1'),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   JWT_TTL_SECONDS: seconds(12 * 3600),
+  /** How often every copy of every backup is read back and repaired (the `backup-sync` schedule). */
+  SYNC_INTERVAL_HOURS: z.coerce.number().positive().default(6),
 });
 export type ApiEnv = z.infer<typeof apiEnv>;
 

@@ -27,6 +27,7 @@ export interface RunLabels {
   server?: string;
   database?: string;
   config_id?: string;
+  target?: string;
 }
 
 export function withRunLabels(logger: Logger, labels: RunLabels): Logger {

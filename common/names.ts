@@ -57,3 +57,14 @@ export const TABLE_NAME_RE = /^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-
 export const DATABASE_NAME_RE = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
 /** A server's name is how the site worker finds its connection settings, and a folder name at the site. */
 export const SERVER_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** Off-site object key of a backup file: `<tenant>/<site>/<server>/<database>/<file>`. */
+export const offsiteKey = (tenantId: string, siteId: string, serverName: string, database: string, fileName: string): string =>
+  [tenantId, siteId, serverName, database, fileName].join('/');
+
+export const syncWorkflowId = (tenantId: string | undefined, at: Date): string => `sync-${tenantId ?? 'all'}-${at.toISOString()}`;
+export const dryRunWorkflowId = (configId: string, at: Date): string => `dryrun-${configId}-${at.toISOString()}`;
+export const pruneWorkflowId = (configId: string, at: Date): string => `prune-${configId}-${at.toISOString()}`;
+export const transferWorkflowId = (transferId: string): string => `download-${transferId}`;
+/** One schedule checks every copy of every tenant. */
+export const SYNC_SCHEDULE_ID = 'backup-sync';

@@ -1,15 +1,26 @@
 // The metadata schema. Every tenant-owned row carries tenant_id, and every query the API makes filters on it.
 import { sql } from 'drizzle-orm';
+import type { RetentionPolicy } from '../common/retention.ts';
 import {
   bigint, boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
 
 export const ROLES = ['viewer', 'operator', 'admin', 'owner'] as const;
 export type Role = (typeof ROLES)[number];
-export const ENGINES = ['postgresql'] as const;
+export const ENGINES = ['postgresql', 'mariadb', 'sqlite'] as const;
 export type Engine = (typeof ENGINES)[number];
-export const BACKUP_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
+/** `partial`: the dump succeeded but at least one destination did not take its copy. */
+export const BACKUP_STATUSES = ['running', 'succeeded', 'partial', 'failed', 'cancelled'] as const;
 export type BackupStatus = (typeof BACKUP_STATUSES)[number];
+
+export const DESTINATION_KINDS = ['local', 'azure', 'sftp'] as const;
+export type DestinationKind = (typeof DESTINATION_KINDS)[number];
+/** What the platform knows of one copy of a backup. `missing`: it should exist and does not (an upload failed, or
+ * the object vanished); `corrupt`: it exists but its size or SHA-256 differs; `deleted`: retention removed it. */
+export const COPY_STATES = ['stored', 'missing', 'corrupt', 'deleted'] as const;
+export type CopyState = (typeof COPY_STATES)[number];
+/** The copy in the site's own Backups folder is the target named `site`; every other target is a destination. */
+export const SITE_TARGET = 'site';
 
 export const roleEnum = pgEnum('role', ROLES);
 export const backupStatusEnum = pgEnum('backup_status', BACKUP_STATUSES);
@@ -40,6 +51,9 @@ export const sites = pgTable('sites', {
   name: text('name').notNull(),
   keyHash: text('key_hash').notNull(),
   taskQueue: text('task_queue').notNull(),
+  /** The engines the site's worker can dump (its tools were found), as it said at its last check-in. */
+  engines: text('engines').array().$type<Engine[]>(),
+  checkedInAt: timestamp('checked_in_at', { withTimezone: true }),
   createdAt: createdAt(),
 }, (t) => [uniqueIndex('sites_tenant_name_key').on(t.tenantId, t.name)]);
 
@@ -59,11 +73,53 @@ export type ScheduleSpec =
   | { kind: 'monthly'; time: string; dayOfMonth: number }
   | { kind: 'cron'; expression: string };
 
-export interface CleanTable {
-  table: string;
-  /** `exclude`: keep the table's schema, leave its rows out of the backup; the source is not touched. */
-  mode: 'exclude';
+/**
+ * - `exclude`: keep the table's schema, leave its rows out of the backup; the source is not touched (the default).
+ * - `truncate`: empty the table at the source before the dump. Destructive: needs the configuration's confirmation.
+ * - `deleteOlderThan`: delete the source rows whose `column` is older than `days` days, then dump. Destructive too.
+ */
+export type CleanTable =
+  | { table: string; mode: 'exclude' }
+  | { table: string; mode: 'truncate' }
+  | { table: string; mode: 'deleteOlderThan'; column: string; days: number };
+
+export const COMPRESSIONS = ['zstd', 'gzip'] as const;
+export type CompressionAlgorithm = (typeof COMPRESSIONS)[number];
+export interface Compression {
+  algorithm: CompressionAlgorithm;
+  level: number;
 }
+/** File extension of each compression. */
+export const COMPRESSION_EXT: Record<CompressionAlgorithm, string> = { zstd: 'zst', gzip: 'gz' };
+/** File extension of each engine's dump format. */
+export const DUMP_FORMAT: Record<Engine, string> = { postgresql: 'pgdump', mariadb: 'sql', sqlite: 'sqlite' };
+
+export const BACKUP_KINDS = ['backup', 'dry-run'] as const;
+export type BackupKind = (typeof BACKUP_KINDS)[number];
+
+export interface TableCount {
+  table: string;
+  rows: number;
+  exact: boolean;
+}
+
+/** Retention per target, decided by `common/retention.ts` in the configuration's time zone. */
+export type { RetentionPolicy };
+
+export interface ConfigDestination {
+  destinationId: string;
+  retention: RetentionPolicy;
+}
+
+/** An off-site place a site sends copies to. Known by name; its connection settings and secrets live at the site. */
+export const destinations = pgTable('destinations', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+  siteId: uuid('site_id').notNull().references(() => sites.id, { onDelete: 'restrict' }),
+  name: text('name').notNull(),
+  kind: text('kind').$type<DestinationKind>().notNull(),
+  createdAt: createdAt(),
+}, (t) => [uniqueIndex('destinations_site_name_key').on(t.siteId, t.name), index('destinations_tenant_idx').on(t.tenantId)]);
 
 export const backupConfigs = pgTable('backup_configs', {
   id: uuid('id').primaryKey().defaultRandom(),
@@ -74,7 +130,13 @@ export const backupConfigs = pgTable('backup_configs', {
   schedule: jsonb('schedule').$type<ScheduleSpec>().notNull(),
   timezone: text('timezone').notNull(),
   cleanTables: jsonb('clean_tables').$type<CleanTable[]>().notNull().default([]),
+  /** The admin's explicit yes to table cleaning that deletes rows at the source (truncate, deleteOlderThan). */
+  confirmDestructiveCleaning: boolean('confirm_destructive_cleaning').notNull().default(false),
+  compression: jsonb('compression').$type<Compression>().notNull().default({ algorithm: 'zstd', level: 3 }),
+  /** AES-256-GCM with a fresh data key per backup, wrapped by the tenant key the site holds. */
+  encrypt: boolean('encrypt').notNull().default(false),
   keepLocal: integer('keep_local').notNull(),
+  destinations: jsonb('destinations').$type<ConfigDestination[]>().notNull().default([]),
   paused: boolean('paused').notNull().default(false),
   createdAt: createdAt(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -98,6 +160,18 @@ export const backups = pgTable('backups', {
   finishedAt: timestamp('finished_at', { withTimezone: true }),
   status: backupStatusEnum('status').notNull(),
   error: text('error'),
+  /** `dry-run`: a check of everything a backup needs; it stores no data. */
+  kind: text('kind').$type<BackupKind>().notNull().default('backup'),
+  compression: text('compression'),
+  encrypted: boolean('encrypted').notNull().default(false),
+  /** Which tenant key wrapped the data key (a fingerprint, never the key). */
+  keyId: text('key_id'),
+  /** Rows per table at backup time, so a restore can be checked against them. */
+  tableCounts: jsonb('table_counts').$type<TableCount[]>(),
+  /** What destructive table cleaning removed at the source before the dump. */
+  rowsRemoved: jsonb('rows_removed').$type<{ table: string; mode: string; rows: number }[]>(),
+  /** A dry run's report: each check, passed or failed with why, and the estimates. */
+  report: jsonb('report').$type<Record<string, unknown>>(),
   /** Where the copy lives, e.g. `site:<server>/<database>/<file>`. Null once no copy is left. */
   location: text('location'),
   availableForDownload: boolean('available_for_download').notNull().default(false),
@@ -106,6 +180,43 @@ export const backups = pgTable('backups', {
   index('backups_tenant_started_idx').on(t.tenantId, t.startedAt.desc(), t.id.desc()),
   index('backups_tenant_server_db_idx').on(t.tenantId, t.serverId, t.database),
 ]);
+
+export const copyStateEnum = pgEnum('copy_state', COPY_STATES);
+
+/** One row per copy of a backup: the site's own file and one per destination. */
+export const backupCopies = pgTable('backup_copies', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+  backupId: uuid('backup_id').notNull().references(() => backups.id, { onDelete: 'cascade' }),
+  /** `site`, or the name of a destination at the backup's site. */
+  target: text('target').notNull(),
+  destinationId: uuid('destination_id').references(() => destinations.id, { onDelete: 'set null' }),
+  /** The object key within the target (a path relative to the site's Backups folder for `site`). */
+  objectKey: text('object_key').notNull(),
+  /** Where it is, for people: e.g. azure://account/container/key. Never holds a secret. */
+  location: text('location'),
+  sizeBytes: bigint('size_bytes', { mode: 'number' }),
+  sha256: text('sha256'),
+  state: copyStateEnum('state').notNull(),
+  error: text('error'),
+  storedAt: timestamp('stored_at', { withTimezone: true }),
+  checkedAt: timestamp('checked_at', { withTimezone: true }),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [
+  uniqueIndex('backup_copies_backup_target_key').on(t.backupId, t.target),
+  index('backup_copies_tenant_state_idx').on(t.tenantId, t.state),
+]);
+
+/** What happened to a copy, in order: stored, missing, corrupt, repaired, deleted, verified. */
+export const copyEvents = pgTable('copy_events', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+  copyId: uuid('copy_id').notNull().references(() => backupCopies.id, { onDelete: 'cascade' }),
+  event: text('event').notNull(),
+  detail: text('detail'),
+  workflowId: text('workflow_id'),
+  at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [index('copy_events_copy_idx').on(t.copyId, t.at)]);
 
 export const auditLog = pgTable('audit_log', {
   id: uuid('id').primaryKey().defaultRandom(),

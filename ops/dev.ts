@@ -17,6 +17,7 @@ import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
 import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
 import { openDb } from '../db/client.ts';
 import { createApp } from '../api/app.ts';
+import { Schedules } from '../api/schedules.ts';
 import { createCentralWorker } from '../workers/central.ts';
 import { startDevServer, type DevServer } from './temporal-dev.ts';
 
@@ -56,6 +57,7 @@ async function main() {
   stops.push(() => db.close());
   const jwtSecret = api.JWT_SECRET ?? (await persistentSecret(path.join(dataDir, 'jwt-secret')));
 
+  await new Schedules(temporal.client, CENTRAL_TASK_QUEUE).ensureSync(api.SYNC_INTERVAL_HOURS * 3600_000);
   const app = createApp({ db: db.db, temporal, logger, jwtSecret, jwtTtlSeconds: api.JWT_TTL_SECONDS, centralTaskQueue: CENTRAL_TASK_QUEUE });
   const server = serve({ fetch: app.fetch, port: api.PORT, hostname: api.HOST });
   await once(server, 'listening');

@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { SYNC_SCHEDULE_ID } from '../common/names.ts';
 import { freePort } from '../ops/temporal-dev.ts';
 import { createShopDatabase } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/stack.ts';
@@ -25,6 +27,8 @@ describe('npm start (ops/dev.ts)', () => {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_CLI: process.env.TEMPORAL_CLI, DATA_DIR: dataDir, PORT: String(ports.api), TEMPORAL_PORT: String(ports.temporal), TEMPORAL_UI_PORT: String(ports.ui), ...(process.env.WORKFLOW_BUNDLE && { WORKFLOW_BUNDLE: process.env.WORKFLOW_BUNDLE }) },
       stdio: ['ignore', 'ignore', 'pipe'],
+      // Its own process group: a failed test kills the stack's children (site worker, dev server) with it.
+      detached: true,
     });
     child = proc;
     let banner = '';
@@ -48,7 +52,7 @@ describe('npm start (ops/dev.ts)', () => {
     source = await createShopDatabase({ customers: 100, events: 100 });
   });
   after(async () => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    if (child?.pid && child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
     await source?.drop();
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -87,6 +91,14 @@ describe('npm start (ops/dev.ts)', () => {
     const history = (await call('GET', `/api/v1/backups?configId=${cfg.body.id}`, undefined, again.body.token)).body.items;
     assert.equal(history.length, 1);
     assert.equal((await call('GET', `/api/v1/configs/${cfg.body.id}/schedule`, undefined, again.body.token)).status, 200);
+    // The periodic sync of every copy is scheduled too.
+    const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+    try {
+      const sync = await new Client({ connection }).schedule.getHandle(SYNC_SCHEDULE_ID).describe();
+      assert.equal(sync.action.type === 'startWorkflow' && sync.action.workflowType, 'syncWorkflow');
+    } finally {
+      await connection.close();
+    }
     await stop();
   });
 });

@@ -5,6 +5,8 @@ import { createLogger, type Logger } from '../common/logger.ts';
 import { createSiteActivities, type SiteIdentity } from '../activities/site.ts';
 import { SiteConfig } from '../activities/site-config.ts';
 import { installTemporalRuntime } from './runtime.ts';
+import { engineFor } from '../activities/engines/index.ts';
+import { ENGINES, type Engine } from '../db/schema.ts';
 import { runUntilSignal } from './central.ts';
 
 export interface CheckIn extends SiteIdentity {
@@ -15,10 +17,22 @@ export interface CheckIn extends SiteIdentity {
 /** Asks the API who this site is; a wrong key stops the worker with a clear message rather than polling nothing. */
 export async function checkIn(config: SiteConfig): Promise<CheckIn> {
   const url = new URL('/api/v1/agent/check-in', config.file.apiUrl);
-  const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${config.file.siteKey}` }, signal: AbortSignal.timeout(15_000) });
+  const engines = await servableEngines();
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${config.file.siteKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ engines }),
+    signal: AbortSignal.timeout(15_000),
+  });
   if (res.status === 401) throw new Error(`the API at ${config.file.apiUrl} refused this site's key: copy the key shown when the site was created into ${config.sourcePath}`);
   if (!res.ok) throw new Error(`check-in with ${url} failed: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as CheckIn;
+}
+
+/** The engines whose tools this machine has: the API refuses a server this site could not back up. */
+export async function servableEngines(): Promise<Engine[]> {
+  const found = await Promise.all(ENGINES.map(async (name) => ((await engineFor(name).dumpToolVersion().then(() => true, () => false)) ? name : undefined)));
+  return found.filter((e): e is Engine => e !== undefined);
 }
 
 export async function createSiteWorker(opts: { env: TemporalEnv; config: SiteConfig; identity: CheckIn; logger: Logger }): Promise<Worker> {

@@ -1,11 +1,11 @@
 // The order of one backup run. No I/O here: every step is an activity the Web UI shows by name.
-import {
-  ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, TimeoutFailure, upsertSearchAttributes, workflowInfo,
-} from '@temporalio/workflow';
-import { TimeoutType, type RetryPolicy } from '@temporalio/common';
-import type { CentralActivities } from '../activities/central.ts';
-import type { SiteActivities } from '../activities/site.ts';
-import { backupFileName, SearchAttr } from '../common/names.ts';
+import { ApplicationFailure, CancellationScope, isCancellation, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { BackupPlan } from '../activities/central.ts';
+import type { DryRunReport } from '../activities/site.ts';
+import { backupFileName, offsiteKey, SearchAttr } from '../common/names.ts';
+import { COMPRESSION_EXT } from '../db/schema.ts';
+import { central, describeFailure, siteActivities } from './activities.ts';
+import { applyRetention } from './prune.ts';
 
 export interface BackupWorkflowInput {
   configId: string;
@@ -13,16 +13,10 @@ export interface BackupWorkflowInput {
 
 export interface BackupWorkflowResult {
   succeeded: string[];
+  /** Databases whose dump is safe at the site but at least one destination did not take its copy. */
+  partial: { database: string; failedCopies: string[] }[];
   failed: { database: string; error: string }[];
 }
-
-const central = proxyActivities<CentralActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
-});
-
-/** Failures whose cause a retry cannot fix; everything else retries with backoff. */
-const NON_RETRYABLE = ['invalid', 'auth', 'AuthenticationFailed', 'DatabaseNotFound', 'TableNotFound', 'PermissionDenied', 'DumpToolMissing', 'FileExists'];
 
 export async function backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult> {
   const plan = await central.loadBackupPlan({ configId: input.configId });
@@ -33,75 +27,105 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
     { key: SearchAttr.database, value: plan.databases },
     { key: SearchAttr.config, value: plan.configId },
   ]);
-
-  const { tuning } = plan;
-  const retry: RetryPolicy = { initialInterval: tuning.retryInitialMs, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE };
-  const site = proxyActivities<SiteActivities>({
-    taskQueue: plan.taskQueue,
-    scheduleToStartTimeout: tuning.sitePickupTimeoutMs,
-    startToCloseTimeout: '10 minutes',
-    retry,
-  });
-  const siteDump = proxyActivities<SiteActivities>({
-    taskQueue: plan.taskQueue,
-    scheduleToStartTimeout: tuning.sitePickupTimeoutMs,
-    startToCloseTimeout: tuning.dumpTimeoutMs,
-    heartbeatTimeout: tuning.dumpHeartbeatTimeoutMs,
-    // On cancel, wait until the site stopped the dump tool and removed the partial file before recording the run.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry,
-  });
+  const site = siteActivities(plan.taskQueue, plan.tuning);
 
   const startedAt = workflowInfo().startTime;
-  const result: BackupWorkflowResult = { succeeded: [], failed: [] };
+  const result: BackupWorkflowResult = { succeeded: [], partial: [], failed: [] };
   for (const database of plan.databases) {
     const ref = { tenantId: plan.tenantId, configId: plan.configId, siteId: plan.siteId, serverId: plan.serverId, database };
-    const fileName = backupFileName(database, startedAt, 'pgdump', 'zst');
+    const fileName = backupFileName(database, startedAt, plan.format, COMPRESSION_EXT[plan.compression.algorithm], plan.encrypt);
     await central.recordBackupStarted({ ...ref, startedAt: startedAt.toISOString() });
+    let backupId: string | undefined;
     try {
-      const { excludeTableData } = await site.cleanTables({ serverName: plan.serverName, database, tables: plan.cleanTables });
-      const file = await siteDump.dump({ serverName: plan.serverName, database, fileName, excludeTableData });
-      await central.recordBackup({
+      const { excludeTableData, rowsRemoved } = await site.quick.cleanTables({ serverName: plan.serverName, database, tables: plan.cleanTables });
+      const file = await site.long.dump({ serverName: plan.serverName, database, fileName, excludeTableData, compression: plan.compression, encrypt: plan.encrypt });
+      ({ backupId } = await central.recordBackup({
         ...ref, status: 'succeeded', startedAt: startedAt.toISOString(),
-        fileName: file.fileName, sizeBytes: file.sizeBytes, sha256: file.sha256, location: `site:${file.path}`,
-      });
-      result.succeeded.push(database);
-      const pruned = await site.prune({ serverName: plan.serverName, database, keep: plan.keepLocal });
-      await central.markPruned({ tenantId: plan.tenantId, serverId: plan.serverId, database, fileNames: pruned.deleted });
+        fileName: file.fileName, sizeBytes: file.sizeBytes, sha256: file.sha256, location: `site:${file.path}`, siteKey: file.path,
+        compression: file.compression, encrypted: file.encrypted, keyId: file.keyId, tableCounts: file.tableCounts, rowsRemoved,
+      }));
+      const failedCopies = await copyOffsite(plan, site, { backupId, database, file });
+      if (failedCopies.length === 0) result.succeeded.push(database);
+      else {
+        result.partial.push({ database, failedCopies });
+        await alertQuietly(plan, database, `the backup is safe at the site, but ${failedCopies.length} of ${plan.destinations.length} off-site copies failed: ${failedCopies.join('; ')}`, 'backup.partial');
+      }
     } catch (err) {
       const cancelled = isCancellation(err);
       const error = describeFailure(err, plan.siteName);
       await CancellationScope.nonCancellable(async () => {
-        await central.recordBackup({ ...ref, status: cancelled ? 'cancelled' : 'failed', startedAt: startedAt.toISOString(), error });
-        if (!cancelled) {
-          // An unreachable webhook must not cost the other databases their backups; the alert is logged either way.
-          await central
-            .alert({ tenantId: plan.tenantId, configId: plan.configId, configName: plan.configName, serverName: plan.serverName, siteName: plan.siteName, database, message: error })
-            .catch(() => undefined);
-        }
+        // Once the dump is recorded, a failure after it (a copy, a cancel) does not unmake the backup.
+        if (!backupId) await central.recordBackup({ ...ref, status: cancelled ? 'cancelled' : 'failed', startedAt: startedAt.toISOString(), error });
+        if (!cancelled) await alertQuietly(plan, database, error, 'backup.failed');
       });
       if (cancelled) throw err;
       result.failed.push({ database, error });
     }
   }
-  if (result.failed.length > 0) {
-    throw ApplicationFailure.nonRetryable(
-      `${result.failed.length} of ${plan.databases.length} database backups failed: ${result.failed.map((f) => `${f.database}: ${f.error}`).join('; ')}`,
-      'BackupFailed',
-      result,
-    );
+
+  await applyRetention(plan, site);
+
+  if (result.failed.length > 0 || result.partial.length > 0) {
+    const problems = [
+      ...result.failed.map((f) => `${f.database}: ${f.error}`),
+      ...result.partial.map((p) => `${p.database}: copies failed (${p.failedCopies.join('; ')})`),
+    ];
+    const what = result.failed.length > 0 ? `${result.failed.length} of ${plan.databases.length} database backups failed` : `${result.partial.length} of ${plan.databases.length} backups are missing off-site copies`;
+    throw ApplicationFailure.nonRetryable(`${what}: ${problems.join('; ')}`, result.failed.length > 0 ? 'BackupFailed' : 'BackupPartial', result);
   }
   return result;
 }
 
-/** The innermost message: what went wrong at the site, not "Activity task failed". */
-function describeFailure(err: unknown, siteName: string): string {
-  let e: unknown = err;
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
-  if (e instanceof TimeoutFailure && e.timeoutType === TimeoutType.SCHEDULE_TO_START) {
-    return `the worker of site '${siteName}' did not pick up the task in time: is it running and connected to Temporal?`;
+/**
+ * One upload per destination, each on its own: a destination that is down costs only its own copy. Each outcome is
+ * recorded on the backup's history, so the run's state says which copies exist. Answers the failures.
+ */
+async function copyOffsite(
+  plan: BackupPlan,
+  site: ReturnType<typeof siteActivities>,
+  b: { backupId: string; database: string; file: { fileName: string; path: string; sizeBytes: number; sha256: string } },
+): Promise<string[]> {
+  const failures: string[] = [];
+  for (const dest of plan.destinations) {
+    const key = offsiteKey(plan.tenantId, plan.siteId, plan.serverName, b.database, b.file.fileName);
+    const copy = { tenantId: plan.tenantId, backupId: b.backupId, target: dest.name, destinationId: dest.id, key, sizeBytes: b.file.sizeBytes, sha256: b.file.sha256 };
+    try {
+      const up = await site.long.upload({ source: { target: 'site', key: b.file.path }, target: dest.name, key, sizeBytes: b.file.sizeBytes, sha256: b.file.sha256 });
+      await central.recordCopy({ ...copy, state: 'stored', location: up.location, event: 'stored' });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const error = describeFailure(err, plan.siteName);
+      failures.push(`${dest.name}: ${error}`);
+      await central.recordCopy({ ...copy, state: 'missing', error, event: 'missing' });
+    }
   }
-  if (e instanceof TimeoutFailure) return `timed out (${e.timeoutType ?? 'unknown'}): the site worker stopped reporting progress or ran past its time limit`;
-  if (e instanceof Error) return e.message;
-  return String(e);
+  return failures;
+}
+
+/** An unreachable webhook must not cost the other databases their backups; the alert is logged either way. */
+async function alertQuietly(plan: BackupPlan, database: string, message: string, event: 'backup.failed' | 'backup.partial'): Promise<void> {
+  await central
+    .alert({ tenantId: plan.tenantId, configId: plan.configId, configName: plan.configName, serverName: plan.serverName, siteName: plan.siteName, database, message, event })
+    .catch((e: unknown) => log.warn('alert not delivered', { error: String(e) }));
+}
+
+/** Checks everything a backup of this configuration needs and stores nothing; the report is the result. */
+export async function dryRunWorkflow(input: BackupWorkflowInput): Promise<DryRunReport> {
+  const plan = await central.loadBackupPlan({ configId: input.configId });
+  const site = siteActivities(plan.taskQueue, plan.tuning);
+  const startedAt = workflowInfo().startTime.toISOString();
+  const ref = { tenantId: plan.tenantId, configId: plan.configId, siteId: plan.siteId, serverId: plan.serverId, database: plan.databases.join(', ') };
+  let report: DryRunReport;
+  try {
+    report = await site.quick.dryRun({ serverName: plan.serverName, databases: plan.databases, tables: plan.cleanTables, destinations: plan.destinations.map((d) => d.name), encrypt: plan.encrypt });
+  } catch (err) {
+    const error = describeFailure(err, plan.siteName);
+    report = { ok: false, checks: [{ name: 'site worker', ok: false, detail: error }], estimatedBytes: 0, estimatedSeconds: 0, freeBytes: 0 };
+  }
+  const failed = report.checks.filter((c) => !c.ok);
+  await central.recordBackup({
+    ...ref, kind: 'dry-run', status: report.ok ? 'succeeded' : 'failed', startedAt,
+    error: failed.length ? failed.map((c) => `${c.name}: ${c.detail}`).join('; ') : undefined, report: { ...report },
+  });
+  return report;
 }

@@ -1,1 +1,4 @@
-export { backupWorkflow } from './backup.ts';
+export { backupWorkflow, dryRunWorkflow } from './backup.ts';
+export { pruneWorkflow } from './prune.ts';
+export { syncWorkflow } from './sync.ts';
+export { transferWorkflow } from './transfer.ts';

@@ -1,8 +1,9 @@
 // Backup history: one row per database per run, newest first, filtered and paginated with a keyset cursor.
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, desc, eq, gte, lt, or, type SQL } from 'drizzle-orm';
-import { invalid } from '../../common/errors.ts';
-import { BACKUP_STATUSES, backups } from '../../db/schema.ts';
+import { and, asc, desc, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { BackupError, invalid } from '../../common/errors.ts';
+import { transferWorkflowId } from '../../common/names.ts';
+import { BACKUP_KINDS, BACKUP_STATUSES, backupCopies, backups, COPY_STATES, copyEvents, SITE_TARGET, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { errors, findOwned, IdParam, iso, json } from '../schemas.ts';
 
@@ -10,7 +11,12 @@ const Backup = z
   .object({
     id: z.string(), configId: z.string().nullable(), siteId: z.string(), serverId: z.string(), database: z.string(), workflowId: z.string(), runId: z.string(),
     fileName: z.string().nullable(), sizeBytes: z.number().nullable(), sha256: z.string().nullable(), startedAt: z.string(), finishedAt: z.string().nullable(),
-    status: z.enum(BACKUP_STATUSES), error: z.string().nullable(), location: z.string().nullable(), availableForDownload: z.boolean(),
+    status: z.enum(BACKUP_STATUSES), error: z.string().nullable(), location: z.string().nullable().openapi({ description: 'the site copy, while it exists' }),
+    availableForDownload: z.boolean().openapi({ description: 'true while at least one copy is stored' }),
+    kind: z.enum(BACKUP_KINDS), compression: z.string().nullable(), encrypted: z.boolean(), keyId: z.string().nullable().openapi({ description: 'fingerprint of the tenant key that wrapped the data key' }),
+    tableCounts: z.array(z.object({ table: z.string(), rows: z.number(), exact: z.boolean() })).nullable(),
+    rowsRemoved: z.array(z.object({ table: z.string(), mode: z.string(), rows: z.number() })).nullable(),
+    report: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'a dry run: each check, passed or failed with why' }),
   })
   .openapi('Backup');
 const Query = z.object({
@@ -19,6 +25,7 @@ const Query = z.object({
   configId: z.string().uuid().optional(),
   database: z.string().max(63).optional(),
   status: z.enum(BACKUP_STATUSES).optional(),
+  kind: z.enum(BACKUP_KINDS).default('backup').openapi({ description: 'backups (default) or dry runs' }),
   from: z.string().datetime({ offset: true }).optional().openapi({ description: 'started at or after (ISO 8601)' }),
   to: z.string().datetime({ offset: true }).optional().openapi({ description: 'started before (ISO 8601)' }),
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -29,6 +36,7 @@ const backupOut = (b: typeof backups.$inferSelect) => ({
   id: b.id, configId: b.configId, siteId: b.siteId, serverId: b.serverId, database: b.database, workflowId: b.workflowId, runId: b.runId,
   fileName: b.fileName, sizeBytes: b.sizeBytes, sha256: b.sha256, startedAt: b.startedAt.toISOString(), finishedAt: iso(b.finishedAt),
   status: b.status, error: b.error, location: b.location, availableForDownload: b.availableForDownload,
+  kind: b.kind, compression: b.compression, encrypted: b.encrypted, keyId: b.keyId, tableCounts: b.tableCounts, rowsRemoved: b.rowsRemoved, report: b.report,
 });
 
 function decodeCursor(cursor: string): { at: Date; id: string } {
@@ -57,6 +65,7 @@ export function backupRoutes(s: Services) {
         q.configId ? eq(backups.configId, q.configId) : undefined,
         q.database ? eq(backups.database, q.database) : undefined,
         q.status ? eq(backups.status, q.status) : undefined,
+        eq(backups.kind, q.kind),
         q.from ? gte(backups.startedAt, new Date(q.from)) : undefined,
         q.to ? lt(backups.startedAt, new Date(q.to)) : undefined,
       ];
@@ -73,6 +82,87 @@ export function backupRoutes(s: Services) {
   r.openapi(createRoute({ method: 'get', path: '/backups/{id}', tags: ['backups'], request: { params: IdParam }, responses: { 200: json(Backup), 404: errors[404] } }), async (c) => {
     return c.json(backupOut(await findOwned(s.db, backups, c.req.valid('param').id, c.get('auth').tenantId, 'backup')), 200);
   });
+
+  const CopyEvent = z.object({ event: z.string(), detail: z.string().nullable(), workflowId: z.string().nullable(), at: z.string() });
+  const Copy = z
+    .object({
+      id: z.string(), target: z.string(), destinationId: z.string().nullable(), location: z.string().nullable(), sizeBytes: z.number().nullable(), sha256: z.string().nullable(),
+      state: z.enum(COPY_STATES), error: z.string().nullable(), storedAt: z.string().nullable(), checkedAt: z.string().nullable(), events: z.array(CopyEvent),
+    })
+    .openapi('BackupCopy');
+  r.openapi(
+    createRoute({ method: 'get', path: '/backups/{id}/copies', tags: ['backups'], summary: 'Every copy of a backup (site, destinations), its state and what happened to it', request: { params: IdParam }, responses: { 200: json(z.object({ items: z.array(Copy) })), 404: errors[404] } }),
+    async (c) => {
+      const b = await findOwned(s.db, backups, c.req.valid('param').id, c.get('auth').tenantId, 'backup');
+      const copies = await s.db.select().from(backupCopies).where(eq(backupCopies.backupId, b.id)).orderBy(sql`${backupCopies.target} = ${SITE_TARGET} desc`, asc(backupCopies.target));
+      const events = copies.length ? await s.db.select().from(copyEvents).where(inArray(copyEvents.copyId, copies.map((x) => x.id))).orderBy(asc(copyEvents.at)) : [];
+      const items = copies.map((x) => ({
+        id: x.id, target: x.target, destinationId: x.destinationId, location: x.location, sizeBytes: x.sizeBytes, sha256: x.sha256, state: x.state, error: x.error,
+        storedAt: iso(x.storedAt), checkedAt: iso(x.checkedAt),
+        events: events.filter((e) => e.copyId === x.id).map((e) => ({ event: e.event, detail: e.detail, workflowId: e.workflowId, at: e.at.toISOString() })),
+      }));
+      return c.json({ items }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get', path: '/backups/{id}/download', tags: ['backups'],
+      summary: 'The backup file, streamed from its best stored copy (the site first); its SHA-256 is in X-Backup-SHA256 and Repr-Digest',
+      request: { params: IdParam },
+      responses: { 200: { description: 'The backup file', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } }, 404: errors[404], 409: errors[409] },
+    }),
+    async (c) => {
+      const b = await findOwned(s.db, backups, c.req.valid('param').id, c.get('auth').tenantId, 'backup');
+      const copies = await s.db
+        .select()
+        .from(backupCopies)
+        .where(and(eq(backupCopies.backupId, b.id), eq(backupCopies.state, 'stored')))
+        .orderBy(sql`${backupCopies.target} = ${SITE_TARGET} desc`, desc(backupCopies.checkedAt));
+      if (copies.length === 0 || !b.sha256 || b.sizeBytes === null || !b.fileName) throw new BackupError('conflict', 'this backup has no stored copy to download');
+      const [site] = await s.db.select().from(sites).where(eq(sites.id, b.siteId));
+      // The best copy first; if the site cannot read it (gone since it was last checked), the next one.
+      const problems: string[] = [];
+      let sent: { body: ReadableStream<Uint8Array>; target: string } | undefined;
+      for (const copy of copies) {
+        const transfer = s.transfers.open(b.siteId, 60_000);
+        const handle = await s.temporal.client.workflow.start('transferWorkflow', {
+          taskQueue: s.centralTaskQueue,
+          workflowId: transferWorkflowId(transfer.id),
+          args: [{ transferId: transfer.id, taskQueue: site!.taskQueue, copy: { target: copy.target, key: copy.objectKey }, sizeBytes: b.sizeBytes, heartbeatTimeoutMs: 30_000 }],
+        });
+        // Either the site starts sending, or the workflow says why it cannot (the copy is gone, the site is offline).
+        const failed = handle.result().then(
+          () => new Promise<never>(() => {}),
+          (e: Error) => {
+            transfer.cancel();
+            throw new BackupError('unavailable', `${copy.target}: ${(e.cause as Error | undefined)?.message ?? e.message}`);
+          },
+        );
+        try {
+          sent = { body: await Promise.race([transfer.body, failed]), target: copy.target };
+          break;
+        } catch (e) {
+          problems.push((e as Error).message);
+        }
+      }
+      if (!sent) throw new BackupError('unavailable', `the site could not send any copy of this backup: ${problems.join('; ')}`);
+      const body = sent.body;
+      const copy = { target: sent.target };
+      const digest = Buffer.from(b.sha256, 'hex').toString('base64');
+      return new Response(body, {
+        status: 200,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': String(b.sizeBytes),
+          'content-disposition': `attachment; filename="${b.fileName}"`,
+          'x-backup-sha256': b.sha256,
+          'repr-digest': `sha-256=:${digest}:`,
+          'x-backup-copy': copy.target,
+        },
+      });
+    },
+  );
 
   return r;
 }

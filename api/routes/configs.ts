@@ -2,10 +2,13 @@
 // schedule were written (the schedule call runs inside the transaction, so its failure rolls the row back).
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, eq } from 'drizzle-orm';
-import { conflict } from '../../common/errors.ts';
-import { DATABASE_NAME_RE, scheduleId, TABLE_NAME_RE } from '../../common/names.ts';
+import { conflict, invalid } from '../../common/errors.ts';
+import { DATABASE_NAME_RE, dryRunWorkflowId, pruneWorkflowId, scheduleId, TABLE_NAME_RE } from '../../common/names.ts';
 import type { Tx } from '../../db/client.ts';
-import { backupConfigs, servers } from '../../db/schema.ts';
+import { backupConfigs, COMPRESSIONS, destinations, servers, SITE_TARGET, type ConfigDestination } from '../../db/schema.ts';
+import { describePolicy, RetentionPolicySchema } from '../../common/retention.ts';
+import { planTargetRetention } from '../../db/retention.ts';
+
 import { router, type Services } from '../app.ts';
 import { requireRole, type AuthContext } from '../auth.ts';
 import { isValidTimeZone } from '../schedules.ts';
@@ -20,10 +23,35 @@ const Schedule = z
     z.object({ kind: z.literal('cron'), expression: z.string().trim().regex(/^\S+(\s+\S+){4}$/, 'five fields: minute hour day-of-month month day-of-week') }),
   ])
   .openapi('Schedule');
-const CleanTable = z.object({
-  table: z.string().regex(TABLE_NAME_RE, 'a table name, optionally schema-qualified (schema.table)'),
-  mode: z.literal('exclude').default('exclude').openapi({ description: 'exclude: the backup keeps the schema, leaves the rows out; the source is untouched' }),
+const TableName = z.string().regex(TABLE_NAME_RE, 'a table name, optionally schema-qualified (schema.table)');
+const CleanTable = z
+  .preprocess(
+    // `mode` may be left out: excluding the data is the default, and the only mode that touches nothing.
+    (v) => (v && typeof v === 'object' && !('mode' in v) ? { ...v, mode: 'exclude' } : v),
+    z.discriminatedUnion('mode', [
+      z.object({ table: TableName, mode: z.literal('exclude') }).openapi({ description: 'the backup keeps the schema, leaves the rows out; the source is untouched' }),
+      z.object({ table: TableName, mode: z.literal('truncate') }).openapi({ description: 'empties the table at the source before the dump (needs confirmDestructiveCleaning)' }),
+      z
+        .object({ table: TableName, mode: z.literal('deleteOlderThan'), column: z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'a column name'), days: z.number().int().min(1).max(36500) })
+        .openapi({ description: 'deletes source rows whose column is older than days days, before the dump (needs confirmDestructiveCleaning)' }),
+    ]),
+  )
+  .openapi('CleanTable');
+const CompressionSchema = z
+  .object({ algorithm: z.enum(COMPRESSIONS), level: z.number().int() })
+  .superRefine((c, ctx) => {
+    const [min, max] = c.algorithm === 'gzip' ? [1, 9] : [1, 19];
+    if (c.level < min || c.level > max) ctx.addIssue({ code: 'custom', path: ['level'], message: `${c.algorithm} levels are ${min} to ${max}` });
+  })
+  .openapi('Compression');
+const Retention = RetentionPolicySchema.openapi('RetentionPolicy', {
+  description: 'keep the newest keepLast, and the newest backup of each of the last daily days, weekly ISO weeks, monthly months, yearly years (in the configuration time zone)',
 });
+const ConfigDestinationSchema = z.object({ destinationId: z.string().uuid(), retention: Retention }).openapi('ConfigDestination');
+const Destinations = z
+  .array(ConfigDestinationSchema)
+  .max(10)
+  .refine((d) => new Set(d.map((x) => x.destinationId)).size === d.length, 'each destination once');
 const ConfigFields = z.object({
   name: z.string().trim().min(1).max(100),
   databases: z
@@ -34,7 +62,11 @@ const ConfigFields = z.object({
   schedule: Schedule,
   timezone: z.string().refine(isValidTimeZone, 'an IANA time zone such as Europe/Berlin or UTC'),
   cleanTables: z.array(CleanTable).max(100).default([]),
+  confirmDestructiveCleaning: z.boolean().default(false).openapi({ description: 'required for truncate and deleteOlderThan: they delete rows at the source' }),
+  compression: CompressionSchema.default({ algorithm: 'zstd', level: 3 }),
+  encrypt: z.boolean().default(false).openapi({ description: 'AES-256-GCM with a fresh key per backup, wrapped by the tenant key in the site configuration' }),
   keepLocal: z.number().int().min(1).max(1000).default(7).openapi({ description: 'copies kept in the site Backups folder' }),
+  destinations: Destinations.default([]).openapi({ description: 'off-site copies: one upload per destination after each backup, each with its own retention' }),
   paused: z.boolean().default(false),
 });
 const ConfigCreate = ConfigFields.extend({ serverId: z.string().uuid() }).openapi('BackupConfigCreate');
@@ -45,14 +77,18 @@ const ConfigPatch = z
     schedule: Schedule,
     timezone: ConfigFields.shape.timezone,
     cleanTables: z.array(CleanTable).max(100),
+    confirmDestructiveCleaning: z.boolean(),
+    compression: CompressionSchema,
+    encrypt: z.boolean(),
     keepLocal: z.number().int().min(1).max(1000),
+    destinations: Destinations,
   })
   .partial()
   .openapi('BackupConfigPatch');
 const Config = z
   .object({
     id: z.string(), name: z.string(), serverId: z.string(), databases: z.array(z.string()), schedule: Schedule, timezone: z.string(),
-    cleanTables: z.array(z.object({ table: z.string(), mode: z.literal('exclude') })), keepLocal: z.number(), paused: z.boolean(),
+    cleanTables: z.array(CleanTable), confirmDestructiveCleaning: z.boolean(), compression: CompressionSchema, encrypt: z.boolean(), keepLocal: z.number(), destinations: z.array(ConfigDestinationSchema), paused: z.boolean(),
     scheduleId: z.string(), createdAt: z.string(), updatedAt: z.string(),
   })
   .openapi('BackupConfig');
@@ -63,7 +99,8 @@ const ScheduleState = z
 type ConfigRow = typeof backupConfigs.$inferSelect;
 const configOut = (x: ConfigRow) => ({
   id: x.id, name: x.name, serverId: x.serverId, databases: x.databases, schedule: x.schedule, timezone: x.timezone, cleanTables: x.cleanTables,
-  keepLocal: x.keepLocal, paused: x.paused, scheduleId: scheduleId(x.id), createdAt: x.createdAt.toISOString(), updatedAt: x.updatedAt.toISOString(),
+  confirmDestructiveCleaning: x.confirmDestructiveCleaning, compression: x.compression, encrypt: x.encrypt,
+  keepLocal: x.keepLocal, destinations: x.destinations, paused: x.paused, scheduleId: scheduleId(x.id), createdAt: x.createdAt.toISOString(), updatedAt: x.updatedAt.toISOString(),
 });
 const duplicate = (err: unknown) => (uniqueViolation(err) ? conflict('a backup configuration with this name exists') : err);
 
@@ -73,7 +110,21 @@ export function configRoutes(s: Services) {
   /** Writes the schedule for a row about to be committed; throwing rolls the row back. */
   async function syncSchedule(tx: Tx, row: ConfigRow): Promise<void> {
     const [server] = await tx.select().from(servers).where(eq(servers.id, row.serverId));
+    await checkDestinations(tx, row.destinations, server!.siteId, row.tenantId);
+    const destructive = row.cleanTables.filter((t) => t.mode !== 'exclude');
+    if (destructive.length > 0 && !row.confirmDestructiveCleaning) {
+      throw invalid(`${destructive.map((t) => `${t.table} (${t.mode})`).join(', ')} would delete rows at the source before each backup: set confirmDestructiveCleaning to true to allow it`, 'confirmDestructiveCleaning');
+    }
     await s.schedules.upsert({ ...row, siteId: server!.siteId, serverName: server!.name });
+  }
+
+  /** A configuration sends copies only to destinations of the site its server is at: that site holds their secrets. */
+  async function checkDestinations(tx: Tx, wanted: ConfigDestination[], siteId: string, tenantId: string): Promise<void> {
+    for (const [i, d] of wanted.entries()) {
+      const [row] = await tx.select().from(destinations).where(and(eq(destinations.id, d.destinationId), eq(destinations.tenantId, tenantId)));
+      if (!row) throw invalid('no such destination in your tenant', `destinations.${i}.destinationId`);
+      if (row.siteId !== siteId) throw invalid(`destination '${row.name}' belongs to another site than the server: the server's site sends the copies`, `destinations.${i}.destinationId`);
+    }
   }
 
   async function change(auth: AuthContext, id: string, action: string, patch: Partial<ConfigRow>, details?: Record<string, unknown>) {
@@ -156,15 +207,82 @@ export function configRoutes(s: Services) {
     );
   }
 
+  const RunInput = z.object({ dryRun: z.boolean().default(false).openapi({ description: 'check everything a backup needs and store nothing; answers the report' }) }).openapi('RunInput');
+  const DryRunReport = z
+    .object({
+      ok: z.boolean(), estimatedBytes: z.number(), estimatedSeconds: z.number(), freeBytes: z.number(),
+      checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })), workflowId: z.string(),
+    })
+    .openapi('DryRunReport');
   r.openapi(
-    createRoute({ method: 'post', path: '/configs/{id}/run', tags: ['configs'], summary: 'Run a backup now (skipped with 409 if one is running)', request: { params: IdParam }, responses: { 202: json(z.object({ status: z.literal('started'), scheduleId: z.string() }), 'Started'), 403: errors[403], 404: errors[404], 409: errors[409] } }),
+    createRoute({
+      method: 'post', path: '/configs/{id}/run', tags: ['configs'], summary: 'Run a backup now (409 if one is running), or a dry run that answers its report',
+      // The body is optional and parsed below: a bare POST (with or without a JSON content type) runs a backup.
+      request: { params: IdParam },
+      responses: { 200: json(DryRunReport, 'The dry run report'), 202: json(z.object({ status: z.literal('started'), scheduleId: z.string() }), 'Started'), 400: errors[400], 403: errors[403], 404: errors[404], 409: errors[409] },
+    }),
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'operator');
       const cfg = await findOwned(s.db, backupConfigs, c.req.valid('param').id, auth.tenantId, 'backup configuration');
+      const text = await c.req.text();
+      let raw: unknown = {};
+      try {
+        raw = text.trim() ? JSON.parse(text) : {};
+      } catch {
+        throw invalid('the body is not JSON', 'body');
+      }
+      const parsed = RunInput.safeParse(raw);
+      if (!parsed.success) throw invalid(parsed.error.issues.map((i) => i.message).join('; '), parsed.error.issues[0]?.path.join('.') || 'body');
+      const { dryRun } = parsed.data;
+      if (dryRun) {
+        const workflowId = dryRunWorkflowId(cfg.id, new Date());
+        const handle = await s.temporal.client.workflow.start('dryRunWorkflow', { taskQueue: s.centralTaskQueue, workflowId, args: [{ configId: cfg.id }] });
+        await audit(s.db, auth, 'config.dry-run', { type: 'backup_config', id: cfg.id }, { workflowId });
+        const report = (await handle.result()) as Omit<z.infer<typeof DryRunReport>, 'workflowId'>;
+        return c.json({ ...report, workflowId }, 200);
+      }
       await s.schedules.runNow(cfg.id);
       await audit(s.db, auth, 'config.run', { type: 'backup_config', id: cfg.id });
       return c.json({ status: 'started' as const, scheduleId: scheduleId(cfg.id) }, 202);
+    },
+  );
+
+  const PreviewInput = z
+    .object({
+      destinationId: z.string().uuid().optional().openapi({ description: "the destination whose copies to look at; absent for the site's own copies" }),
+      retention: Retention,
+    })
+    .openapi('RetentionPreviewInput');
+  const PlannedCopy = z.object({ backupId: z.string(), database: z.string(), fileName: z.string().nullable(), takenAt: z.string(), reasons: z.array(z.string()) });
+  r.openapi(
+    createRoute({
+      method: 'post', path: '/configs/{id}/retention-preview', tags: ['configs'], summary: 'What a retention policy would delete now, before it is saved',
+      request: { params: IdParam, ...body(PreviewInput) },
+      responses: { 200: json(z.object({ target: z.string(), policy: z.string(), delete: z.array(PlannedCopy), keep: z.array(PlannedCopy) }).openapi('RetentionPreview')), 400: errors[400], 404: errors[404] },
+    }),
+    async (c) => {
+      const auth = c.get('auth');
+      const cfg = await findOwned(s.db, backupConfigs, c.req.valid('param').id, auth.tenantId, 'backup configuration');
+      const input = c.req.valid('json');
+      let target = SITE_TARGET;
+      if (input.destinationId) target = (await findOwned(s.db, destinations, input.destinationId, auth.tenantId, 'destination')).name;
+      const plan = await planTargetRetention(s.db, cfg, target, input.retention);
+      const out = (p: (typeof plan.keep)[number]) => ({ backupId: p.backupId, database: p.database, fileName: p.fileName, takenAt: p.takenAt.toISOString(), reasons: p.reasons });
+      return c.json({ target, policy: describePolicy(input.retention), delete: plan.remove.map(out), keep: plan.keep.map(out) }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({ method: 'post', path: '/configs/{id}/prune', tags: ['configs'], summary: 'Apply the retention of every target now (each run also does after its backup)', request: { params: IdParam }, responses: { 202: json(z.object({ workflowId: z.string() }), 'Started'), 403: errors[403], 404: errors[404] } }),
+    async (c) => {
+      const auth = c.get('auth');
+      requireRole(auth, 'operator');
+      const cfg = await findOwned(s.db, backupConfigs, c.req.valid('param').id, auth.tenantId, 'backup configuration');
+      const workflowId = pruneWorkflowId(cfg.id, new Date());
+      await s.temporal.client.workflow.start('pruneWorkflow', { taskQueue: s.centralTaskQueue, workflowId, args: [{ configId: cfg.id }] });
+      await audit(s.db, auth, 'config.prune', { type: 'backup_config', id: cfg.id }, { workflowId });
+      return c.json({ workflowId }, 202);
     },
   );
 

@@ -1,7 +1,7 @@
 // Servers: a database server at a site, known by name. No credentials here: they stay in the site's config.
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, eq } from 'drizzle-orm';
-import { conflict } from '../../common/errors.ts';
+import { conflict, invalid } from '../../common/errors.ts';
 import { SERVER_NAME_RE } from '../../common/names.ts';
 import { backupConfigs, backups, ENGINES, servers, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
@@ -37,7 +37,11 @@ export function serverRoutes(s: Services) {
       const input = c.req.valid('json');
       const server = await s.db
         .transaction(async (tx) => {
-          await findOwned(tx, sites, input.siteId, auth.tenantId, 'site');
+          const site = await findOwned(tx, sites, input.siteId, auth.tenantId, 'site');
+          // The site's worker said which engines it has tools for; before its first check-in nothing is known yet.
+          if (site.engines && !site.engines.includes(input.engine)) {
+            throw invalid(`site '${site.name}' cannot back up ${input.engine}: its worker found no ${input.engine} dump tool (it can back up ${site.engines.join(', ') || 'nothing yet'}). Install the client tools at the site and restart its worker`, 'engine');
+          }
           const [row] = await tx.insert(servers).values({ ...input, tenantId: auth.tenantId }).returning();
           await audit(tx, auth, 'server.create', { type: 'server', id: row!.id }, input);
           return row!;

@@ -10,12 +10,17 @@ import { router, type Services } from '../app.ts';
 import { newSiteKey, requireRole } from '../auth.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
 
-const Site = z.object({ id: z.string(), name: z.string(), taskQueue: z.string(), createdAt: z.string() }).openapi('Site');
+const Site = z
+  .object({
+    id: z.string(), name: z.string(), taskQueue: z.string(), createdAt: z.string(),
+    engines: z.array(z.string()).nullable().openapi({ description: 'engines its worker has tools for, as of its last check-in' }), checkedInAt: z.string().nullable(),
+  })
+  .openapi('Site');
 const SiteWithKey = Site.extend({ key: z.string().openapi({ description: 'Shown once: put it in the site worker configuration' }) }).openapi('SiteWithKey');
 const SiteInput = z.object({ name: z.string().trim().min(1).max(100) }).openapi('SiteInput');
 const SiteStatus = z.object({ online: z.boolean(), lastSeenAt: z.string().nullable(), taskQueue: z.string() }).openapi('SiteStatus');
 
-const siteOut = (x: typeof sites.$inferSelect) => ({ id: x.id, name: x.name, taskQueue: x.taskQueue, createdAt: x.createdAt.toISOString() });
+const siteOut = (x: typeof sites.$inferSelect) => ({ id: x.id, name: x.name, taskQueue: x.taskQueue, createdAt: x.createdAt.toISOString(), engines: x.engines, checkedInAt: x.checkedInAt?.toISOString() ?? null });
 const duplicate = (err: unknown) => {
   if (uniqueViolation(err)) return conflict('a site with this name exists in your tenant');
   return err;

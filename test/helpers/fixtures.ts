@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createZstdDecompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
+import type { DestinationSettings } from '../../activities/storage/index.ts';
 import { createTempDatabase, PG_HOST, PG_PORT, PG_USER } from './pg.ts';
 import { waitFor, type Stack } from './stack.ts';
 
@@ -46,7 +47,13 @@ export async function sha256OfFile(file: string): Promise<string> {
 export async function setUpSite(
   stack: Stack,
   token: string,
-  opts: { backupsDir: string; serverName?: string; connection?: { host?: string; port?: number; user?: string; password?: string } },
+  opts: {
+    backupsDir: string;
+    serverName?: string;
+    connection?: { host?: string; port?: number; user?: string; password?: string };
+    /** Registered in the API by name and kind; the settings (secrets included) go only into the site's file. */
+    destinations?: Record<string, DestinationSettings & { maxBytesPerSecond?: number }>;
+  },
 ) {
   const site = await stack.api('POST', '/api/v1/sites', { token, body: { name: `site-${Math.random().toString(36).slice(2, 8)}` } });
   if (site.status !== 201) throw new Error(`site: ${site.status} ${JSON.stringify(site.body)}`);
@@ -54,14 +61,21 @@ export async function setUpSite(
   const server = await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.body.id, name: serverName, engine: 'postgresql' } });
   if (server.status !== 201) throw new Error(`server: ${server.status} ${JSON.stringify(server.body)}`);
   const c = opts.connection ?? {};
+  const destinations: Record<string, { id: string; name: string; kind: string }> = {};
+  for (const [name, settings] of Object.entries(opts.destinations ?? {})) {
+    const d = await stack.api('POST', '/api/v1/destinations', { token, body: { siteId: site.body.id, name, kind: settings.type } });
+    if (d.status !== 201) throw new Error(`destination: ${d.status} ${JSON.stringify(d.body)}`);
+    destinations[name] = d.body;
+  }
   const siteConfig = {
+    destinations: opts.destinations ?? {},
     apiUrl: stack.baseUrl,
     siteKey: site.body.key as string,
     backupsDir: opts.backupsDir,
     servers: { [serverName]: { engine: 'postgresql' as const, host: c.host ?? PG_HOST, port: c.port ?? PG_PORT, user: c.user ?? PG_USER, password: c.password ?? 'site-only-Secret-0xC0FFEE' } },
   };
   const worker = await stack.startSiteWorker(siteConfig);
-  return { site: site.body, server: server.body, worker, siteConfig };
+  return { site: site.body, server: server.body, worker, siteConfig, destinations };
 }
 
 export async function createConfig(stack: Stack, token: string, body: Record<string, unknown>) {
@@ -77,13 +91,75 @@ export async function createConfig(stack: Stack, token: string, body: Record<str
 export async function runNowAndWait(stack: Stack, token: string, configId: string, expectedRows = 1, timeoutMs = 120_000) {
   const run = await stack.api('POST', `/api/v1/configs/${configId}/run`, { token });
   if (run.status !== 202) throw new Error(`run: ${run.status} ${JSON.stringify(run.body)}`);
+  return waitForRuns(stack, token, configId, expectedRows, timeoutMs);
+}
+
+/** Waits until the config has `expectedRows` history rows, none running, and their runs have ended. */
+export async function waitForRuns(stack: Stack, token: string, configId: string, expectedRows = 1, timeoutMs = 120_000) {
   return waitFor(
     async () => {
       const res = await stack.api('GET', `/api/v1/backups?configId=${configId}`, { token });
-      const items = res.body.items as { status: string }[];
-      return items.length >= expectedRows && items.every((i) => i.status !== 'running') ? items : undefined;
+      const items = res.body.items as { status: string; workflowId?: string }[];
+      return items.length >= expectedRows && items.every((i) => i.status !== 'running') && (await runFinished(stack, items)) ? items : undefined;
     },
     timeoutMs,
     'the run to finish',
   );
+}
+
+/** History rows are written before the run ends (copies, retention follow): wait for the workflow itself. */
+async function runFinished(stack: Stack, items: { workflowId?: string }[]): Promise<boolean> {
+  const ids = new Set(items.map((i) => i.workflowId).filter((x): x is string => !!x));
+  for (const id of ids) {
+    const { status } = await stack.temporal.client.workflow.getHandle(id).describe();
+    if (status.name === 'RUNNING') return false;
+  }
+  return true;
+}
+
+/** A database whose dump barely compresses (random hex), so its backup has a predictable size of several MB. */
+export async function createBulkyDatabase(rows: number) {
+  const db = await createTempDatabase('bp_bulky');
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`create table blobs (id int primary key, data text not null);
+      insert into blobs select g, ${Array.from({ length: 8 }, () => 'md5(random()::text)').join(' || ')} from generate_series(1, ${rows}) g;`);
+  } finally {
+    await sql.end();
+  }
+  return db;
+}
+
+/** The JSON arguments and results of one activity type in a run's history (payloads are JSON here). */
+export async function activityPayloads(stack: Stack, workflowId: string, activityType: string) {
+  const events = (await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const decode = (p: { data?: Uint8Array | null } | undefined) => (p?.data ? JSON.parse(Buffer.from(p.data).toString()) : undefined);
+  const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
+  const ids = new Set(scheduled.map((e) => Number(e.eventId)));
+  return {
+    inputs: scheduled.map((e) => decode(e.activityTaskScheduledEventAttributes!.input?.payloads?.[0] ?? undefined)),
+    results: events
+      .filter((e) => e.activityTaskCompletedEventAttributes && ids.has(Number(e.activityTaskCompletedEventAttributes.scheduledEventId)))
+      .map((e) => decode(e.activityTaskCompletedEventAttributes!.result?.payloads?.[0] ?? undefined)),
+    attempts: events
+      .filter((e) => e.activityTaskStartedEventAttributes && ids.has(Number(e.activityTaskStartedEventAttributes.scheduledEventId)))
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0),
+  };
+}
+
+/** A webhook receiver on loopback that records every alert it is sent. */
+export async function startWebhook() {
+  const received: { type: string; message: string; [k: string]: unknown }[] = [];
+  const { createServer } = await import('node:http');
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      received.push(JSON.parse(body));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}/alerts`, received, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

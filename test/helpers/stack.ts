@@ -19,7 +19,7 @@ import { openDb, type DbHandle } from '../../db/client.ts';
 import { createApp } from '../../api/app.ts';
 import { startDevServer, type DevServer } from '../../ops/temporal-dev.ts';
 import { createCentralWorker } from '../../workers/central.ts';
-import type { SiteConfigFile } from '../../activities/site-config.ts';
+import type { SiteConfigInput } from '../../activities/site-config.ts';
 import { createTempDatabase } from './pg.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -68,7 +68,7 @@ export interface Stack {
   centralTaskQueue: string;
   tmp: string;
   api<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown }): Promise<ApiResponse<T>>;
-  startSiteWorker(config: SiteConfigFile): Promise<SiteWorkerProcess>;
+  startSiteWorker(config: SiteConfigInput): Promise<SiteWorkerProcess>;
   stop(): Promise<void>;
 }
 
@@ -190,6 +190,12 @@ export async function startStack(opts: { env?: Record<string, string> } = {}): P
     await stop();
     throw err;
   }
+}
+
+/** Waits for every start-up to settle, then throws the first failure: nothing is left running unseen. */
+export async function settleAll(starts: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(starts)).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /** Polls a condition until it holds (returns truthy) or the time runs out. */

@@ -1,0 +1,59 @@
+// Retention over the history: which copies of a configuration's backups each target keeps. One function answers
+// the API's preview and plans the prune a run performs, so what an admin is shown is what gets deleted.
+import { and, eq, inArray, ne } from 'drizzle-orm';
+import { planRetention } from '../common/retention.ts';
+import type { Db, Tx } from './client.ts';
+import { backupCopies, backups, destinations, SITE_TARGET, type RetentionPolicy } from './schema.ts';
+
+type ConfigRow = { id: string; siteId?: string; keepLocal: number; timezone: string; destinations: { destinationId: string; retention: RetentionPolicy }[] };
+
+export interface TargetPolicy {
+  target: string;
+  destinationId: string | null;
+  policy: RetentionPolicy;
+}
+
+/** The site copy keeps the newest `keepLocal`; each destination has its own policy. */
+export async function retentionTargets(db: Db | Tx, cfg: ConfigRow): Promise<TargetPolicy[]> {
+  const out: TargetPolicy[] = [{ target: SITE_TARGET, destinationId: null, policy: { keepLast: cfg.keepLocal } }];
+  if (cfg.destinations.length === 0) return out;
+  const rows = await db.select().from(destinations).where(inArray(destinations.id, cfg.destinations.map((d) => d.destinationId)));
+  for (const d of cfg.destinations) {
+    const row = rows.find((r) => r.id === d.destinationId);
+    if (row) out.push({ target: row.name, destinationId: row.id, policy: d.retention });
+  }
+  return out;
+}
+
+export interface PlannedCopy {
+  copyId: string;
+  backupId: string;
+  key: string;
+  database: string;
+  fileName: string | null;
+  takenAt: Date;
+  reasons: string[];
+}
+
+/**
+ * Applies a policy to the copies at one target of a configuration, each database on its own. Copies that still
+ * exist (stored, corrupt, missing) take part; deleted ones are history and neither count nor get deleted twice.
+ */
+export async function planTargetRetention(db: Db | Tx, cfg: ConfigRow, target: string, policy: RetentionPolicy, now = new Date()): Promise<{ keep: PlannedCopy[]; remove: PlannedCopy[] }> {
+  const rows = await db
+    .select({ copyId: backupCopies.id, backupId: backups.id, key: backupCopies.objectKey, database: backups.database, fileName: backups.fileName, takenAt: backups.startedAt })
+    .from(backupCopies)
+    .innerJoin(backups, eq(backups.id, backupCopies.backupId))
+    .where(and(eq(backups.configId, cfg.id), eq(backupCopies.target, target), ne(backupCopies.state, 'deleted')));
+  const keep: PlannedCopy[] = [];
+  const remove: PlannedCopy[] = [];
+  const byDatabase = Map.groupBy(rows, (r) => r.database);
+  for (const copies of byDatabase.values()) {
+    const decision = planRetention(copies.map((c) => ({ id: c.copyId, takenAt: c.takenAt })), policy, cfg.timezone, now);
+    const byId = new Map(copies.map((c) => [c.copyId, c]));
+    for (const k of decision.keep) keep.push({ ...byId.get(k.id)!, reasons: k.reasons });
+    for (const r of decision.remove) remove.push({ ...byId.get(r.id)!, reasons: [] });
+  }
+  const newestFirst = (a: PlannedCopy, b: PlannedCopy) => b.takenAt.getTime() - a.takenAt.getTime() || a.database.localeCompare(b.database);
+  return { keep: keep.sort(newestFirst), remove: remove.sort(newestFirst) };
+}

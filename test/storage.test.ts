@@ -1,0 +1,409 @@
+// The storage interface against real services: a temp folder, Azurite, and an OpenSSH server on loopback.
+// The same contract runs on each backend; then what only one backend does (resumable blocks, host-key pinning).
+import assert from 'node:assert/strict';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { AccountSASPermissions, StorageSharedKeyCredential, generateAccountSASQueryParameters } from '@azure/storage-blob';
+import { BackupError } from '../common/errors.ts';
+import { openStorage, type DestinationSettings } from '../activities/storage/index.ts';
+import { blockId } from '../activities/storage/azure.ts';
+import { bufferSource, fileSource, hashObject, storageSource, type PutSource, type Storage } from '../activities/storage/storage.ts';
+import { startAzurite, type Azurite } from './helpers/azurite.ts';
+import { startSshd, type Sshd } from './helpers/sshd.ts';
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const BLOCK = 64 * 1024;
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A source that gives its first `failAt` bytes, then fails, as a disk error or a killed worker would. */
+function failingSource(data: Buffer, failAt: number): PutSource {
+  return {
+    size: data.length,
+    open(start) {
+      let sent = false;
+      return new Readable({
+        read() {
+          if (sent) return this.destroy(new Error('disk read error (simulated)'));
+          sent = true;
+          this.push(data.subarray(start, Math.max(start, failAt)));
+        },
+      });
+    },
+  };
+}
+
+async function rejectsWith(p: Promise<unknown>, kind: string, pattern?: RegExp): Promise<BackupError> {
+  const err = await p.then(
+    () => assert.fail(`expected a '${kind}' error`),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof BackupError, `expected a BackupError, got ${String(err)}`);
+  assert.equal(err.kind, kind, err.message);
+  if (pattern) assert.match(err.message, pattern);
+  return err;
+}
+
+interface Backend {
+  storage: Storage;
+  /** Strings that must never show in a location or an error message. */
+  secrets: string[];
+  locationPattern: RegExp;
+}
+
+/** What every backend promises; `setup` runs once for the describe block. */
+function contract(name: string, setup: () => Promise<Backend>) {
+  describe(`storage contract: ${name}`, () => {
+    let b: Backend;
+    const run = randomUUID().slice(0, 8);
+    const data = randomBytes(17 * BLOCK + 1234); // several Azure blocks, the last one short
+    before(async () => {
+      b = await setup();
+    });
+
+    it('put, stat, get and get from an offset give back the same bytes', async () => {
+      const key = `${run}/t/s/srv/db/db_20240101_000000.pgdump.zst`;
+      const progress: number[] = [];
+      const report = await b.storage.put(key, bufferSource(data), { onProgress: (n) => progress.push(n) });
+      assert.deepEqual(report, { bytesSent: data.length, resumedFrom: 0 });
+      assert.equal(progress.at(-1), data.length);
+      assert.ok(progress.every((n, i) => i === 0 || n >= progress[i - 1]!), 'progress only grows');
+
+      const st = await b.storage.stat(key);
+      assert.equal(st?.key, key);
+      assert.equal(st?.size, data.length);
+      assert.ok(st?.modifiedAt instanceof Date && Math.abs(st.modifiedAt.getTime() - Date.now()) < 5 * 60_000);
+
+      assert.ok((await readAll(await b.storage.get(key))).equals(data));
+      const start = 3 * BLOCK + 17;
+      assert.ok((await readAll(await b.storage.get(key, { start }))).equals(data.subarray(start)));
+      assert.equal((await readAll(await b.storage.get(key, { start: data.length }))).length, 0);
+      assert.deepEqual(await hashObject(b.storage, key), { size: data.length, sha256: sha256(data) });
+    });
+
+    it('put is idempotent: an object already stored whole is not sent again', async () => {
+      const key = `${run}/idem/file.bin`;
+      await b.storage.put(key, bufferSource(data));
+      const again = await b.storage.put(key, bufferSource(data));
+      assert.deepEqual(again, { bytesSent: 0, resumedFrom: data.length });
+      assert.equal((await hashObject(b.storage, key)).sha256, sha256(data));
+    });
+
+    it('an empty object and a file source', async () => {
+      await b.storage.put(`${run}/empty/none.bin`, bufferSource(Buffer.alloc(0)));
+      assert.equal((await b.storage.stat(`${run}/empty/none.bin`))?.size, 0);
+      assert.equal((await readAll(await b.storage.get(`${run}/empty/none.bin`))).length, 0);
+
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'bp-src-'));
+      try {
+        const file = path.join(dir, 'dump.bin');
+        await writeFile(file, data);
+        const report = await b.storage.put(`${run}/file/dump.bin`, fileSource(file, data.length));
+        assert.equal(report.bytesSent, data.length);
+        assert.equal((await hashObject(b.storage, `${run}/file/dump.bin`)).sha256, sha256(data));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('storageSource copies one stored object to another key', async () => {
+      const from = `${run}/copy/from.bin`;
+      await b.storage.put(from, bufferSource(data));
+      const report = await b.storage.put(`${run}/copy/to.bin`, storageSource(b.storage, from, data.length));
+      assert.equal(report.bytesSent, data.length);
+      assert.equal((await hashObject(b.storage, `${run}/copy/to.bin`)).sha256, sha256(data));
+    });
+
+    it('list is recursive under a folder prefix and sorted', async () => {
+      const small = bufferSource(Buffer.from('x'));
+      for (const k of ['l/b/2.bin', 'l/a/1.bin', 'l/a/deep/3.bin', 'lx/4.bin']) await b.storage.put(`${run}/${k}`, small);
+      const keys = (p: string) => b.storage.list(p).then((objs) => objs.map((o) => o.key));
+      assert.deepEqual(await keys(`${run}/l`), [`${run}/l/a/1.bin`, `${run}/l/a/deep/3.bin`, `${run}/l/b/2.bin`]);
+      assert.deepEqual(await keys(`${run}/l/`), await keys(`${run}/l`));
+      assert.deepEqual(await keys(`${run}/l/a/deep`), [`${run}/l/a/deep/3.bin`]);
+      assert.deepEqual(await keys(`${run}/nothing-here`), []);
+      assert.ok((await keys('')).includes(`${run}/lx/4.bin`));
+      const [one] = await b.storage.list(`${run}/l/a/deep`);
+      assert.equal(one?.size, 1);
+    });
+
+    it('delete removes an object and is quiet when it is absent', async () => {
+      const key = `${run}/del/gone.bin`;
+      await b.storage.put(key, bufferSource(Buffer.from('bye')));
+      await b.storage.delete(key);
+      assert.equal(await b.storage.stat(key), undefined);
+      await b.storage.delete(key);
+      await b.storage.delete(`${run}/never/was.bin`);
+      await rejectsWith(b.storage.get(key), 'not_found');
+    });
+
+    it('probeWritable writes, reads back and removes its probe', async () => {
+      await b.storage.probeWritable(`${run}/probe`);
+      await b.storage.probeWritable(`${run}/probe/`);
+      assert.deepEqual(await b.storage.list(`${run}/probe`), []);
+    });
+
+    it('refuses keys that could leave the storage root', async () => {
+      for (const bad of ['../escape', '/abs/key', 'a//b', 'a/./b', 'a/../b', 'trailing/', '']) {
+        await rejectsWith(b.storage.put(bad, bufferSource(Buffer.from('x'))), 'invalid');
+        assert.throws(() => b.storage.locationOf(bad), BackupError);
+      }
+    });
+
+    it('locationOf names the place without a secret', () => {
+      const location = b.storage.locationOf(`${run}/a/b.bin`);
+      assert.match(location, b.locationPattern);
+      for (const s of b.secrets) assert.ok(!location.includes(s), `location ${location} shows a secret`);
+    });
+
+    after(async () => {
+      await b?.storage.close();
+    });
+  });
+}
+
+describe('storage', () => {
+  let azurite: Azurite;
+  let sshd: Sshd;
+  let tmp: string;
+  before(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-storage-'));
+    // Each is kept as soon as it is up, so `after` stops it even when the other failed to start.
+    const started = await Promise.allSettled([startAzurite().then((a) => (azurite = a)), startSshd().then((s) => (sshd = s))]);
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
+  });
+  after(async () => {
+    await Promise.all([azurite?.stop(), sshd?.stop(), tmp && rm(tmp, { recursive: true, force: true })]);
+  });
+
+  const azureSettings = (extra: Partial<Extract<DestinationSettings, { type: 'azure' }>> = {}): DestinationSettings => ({
+    type: 'azure',
+    container: `c-${randomUUID().slice(0, 8)}`,
+    connectionString: azurite.connectionString,
+    blockSize: BLOCK,
+    ...extra,
+  });
+  const sftpSettings = async (extra: Partial<Extract<DestinationSettings, { type: 'sftp' }>> = {}): Promise<DestinationSettings> => ({
+    type: 'sftp',
+    host: sshd.host,
+    port: sshd.port,
+    user: sshd.user,
+    privateKey: await readFile(sshd.privateKeyPath, 'utf8'),
+    hostKey: sshd.hostKeyFingerprint,
+    path: path.join(sshd.root, 'backups'),
+    ...extra,
+  });
+
+  contract('local folder', async () => ({
+    storage: openStorage({ type: 'local', path: path.join(tmp, 'local') }),
+    secrets: [],
+    locationPattern: /^file:\/\/\/.+\/local\/[^/]+\/a\/b\.bin$/,
+  }));
+
+  contract('azure (Azurite)', async () => ({
+    storage: openStorage(azureSettings({ prefix: 'offsite/copies' })),
+    secrets: [azurite.accountKey, 'AccountKey'],
+    locationPattern: /^azure:\/\/devstoreaccount1\/c-[0-9a-f]{8}\/offsite\/copies\/[^/]+\/a\/b\.bin$/,
+  }));
+
+  contract('sftp (OpenSSH)', async () => {
+    const settings = await sftpSettings();
+    return {
+      storage: openStorage(settings),
+      secrets: [(settings as { privateKey: string }).privateKey.split('\n')[1]!],
+      locationPattern: new RegExp(`^sftp://${sshd.user}@127\\.0\\.0\\.1:${sshd.port}${sshd.root}/backups/[^/]+/a/b\\.bin$`),
+    };
+  });
+
+  describe('local folder', () => {
+    it('a failed put leaves neither the final name nor a partial file', async () => {
+      const root = path.join(tmp, 'local-fail');
+      const storage = openStorage({ type: 'local', path: root });
+      const data = randomBytes(300_000);
+      await assert.rejects(storage.put('x/y/file.bin', failingSource(data, 100_000)), /simulated/);
+      assert.equal(await storage.stat('x/y/file.bin'), undefined);
+      assert.deepEqual(await readdir(path.join(root, 'x/y')), []);
+    });
+  });
+
+  describe('azure', () => {
+    it('a put that failed midway resumes: only the missing blocks are sent', async () => {
+      const storage = openStorage(azureSettings());
+      const blocks = 21;
+      const data = randomBytes((blocks - 1) * BLOCK + 100);
+      const failAt = Math.floor(10.5 * BLOCK);
+      await assert.rejects(storage.put('t/s/srv/db/resume.bin', failingSource(data, failAt)), /simulated/);
+      assert.equal(await storage.stat('t/s/srv/db/resume.bin'), undefined, 'nothing is visible before the commit');
+
+      const second = await storage.put('t/s/srv/db/resume.bin', bufferSource(data));
+      const missing = blocks - Math.floor(failAt / BLOCK);
+      assert.ok(second.bytesSent <= (missing + 1) * BLOCK, `sent ${second.bytesSent} bytes for ${missing} missing blocks`);
+      assert.ok(second.resumedFrom >= (blocks - missing - 1) * BLOCK, `resumed from ${second.resumedFrom}`);
+      assert.equal(second.bytesSent + second.resumedFrom, data.length);
+      assert.deepEqual(await hashObject(storage, 't/s/srv/db/resume.bin'), { size: data.length, sha256: sha256(data) });
+      await storage.close();
+    });
+
+    it('a put cancelled through its signal resumes from the blocks already staged', async () => {
+      const storage = openStorage(azureSettings({ concurrency: 2 }));
+      const data = randomBytes(30 * BLOCK);
+      const ac = new AbortController();
+      const reason = new Error('cancelled by the workflow');
+      const first = storage.put('t/abort.bin', bufferSource(data), {
+        signal: ac.signal,
+        onProgress: (n) => n >= 6 * BLOCK && ac.abort(reason),
+      });
+      await assert.rejects(first, (err) => err === reason);
+      const second = await storage.put('t/abort.bin', bufferSource(data));
+      assert.ok(second.resumedFrom >= 6 * BLOCK, `resumed from ${second.resumedFrom}`);
+      assert.equal(second.bytesSent + second.resumedFrom, data.length);
+      assert.equal((await hashObject(storage, 't/abort.bin')).sha256, sha256(data));
+      await storage.close();
+    });
+
+    it('block ids all have the same length', () => {
+      assert.equal(new Set([0, 9, 10, 49_999].map((i) => blockId(i).length)).size, 1);
+    });
+
+    it('an account key by accountUrl works; a wrong one is refused as auth, without the key in the message', async () => {
+      const good = openStorage({ type: 'azure', container: 'keyed', accountUrl: azurite.blobUrl, accountKey: azurite.accountKey, blockSize: BLOCK });
+      await good.probeWritable('p');
+      const wrongKey = Buffer.from('not the key of this account, not at all').toString('base64');
+      const bad = openStorage({ type: 'azure', container: 'keyed', accountUrl: azurite.blobUrl, accountKey: wrongKey, maxTries: 1 });
+      const err = await rejectsWith(bad.put('k/x.bin', bufferSource(Buffer.from('x'))), 'auth', /account key/);
+      assert.ok(!err.message.includes(wrongKey));
+    });
+
+    it('a SAS token works and never shows in a location or an error', async () => {
+      const sas = generateAccountSASQueryParameters(
+        { permissions: AccountSASPermissions.parse('rwdlac'), services: 'b', resourceTypes: 'sco', expiresOn: new Date(Date.now() + 3600_000) },
+        new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey),
+      ).toString();
+      const storage = openStorage({ type: 'azure', container: 'sas', accountUrl: azurite.blobUrl, sasToken: `?${sas}`, blockSize: BLOCK });
+      await storage.probeWritable('p');
+      const signature = new URLSearchParams(sas).get('sig')!;
+      assert.ok(!storage.locationOf('a/b.bin').includes(signature));
+
+      const readOnly = generateAccountSASQueryParameters(
+        { permissions: AccountSASPermissions.parse('rl'), services: 'b', resourceTypes: 'sco', expiresOn: new Date(Date.now() + 3600_000) },
+        new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey),
+      ).toString();
+      const denied = openStorage({ type: 'azure', container: 'sas', accountUrl: azurite.blobUrl, sasToken: readOnly, maxTries: 1 });
+      const err = await rejectsWith(denied.probeWritable('p'), 'auth', /SAS token/);
+      assert.ok(!err.message.includes(new URLSearchParams(readOnly).get('sig')!));
+    });
+
+    it('secrets from an environment variable or a file; settings with two sources are invalid', async () => {
+      const env = `BP_TEST_AZURE_${randomUUID().replaceAll('-', '')}`;
+      process.env[env] = azurite.connectionString;
+      try {
+        await openStorage({ type: 'azure', container: 'from-env', connectionStringEnv: env }).probeWritable('');
+      } finally {
+        delete process.env[env];
+      }
+      const file = path.join(tmp, 'azure-key');
+      await writeFile(file, `${azurite.accountKey}\n`);
+      await openStorage({ type: 'azure', container: 'from-file', accountUrl: azurite.blobUrl, accountKeyFile: file }).probeWritable('');
+
+      assert.throws(() => openStorage({ type: 'azure', container: 'x-y', connectionStringEnv: env }), (e: BackupError) => e.kind === 'invalid' && e.message.includes(env));
+      assert.throws(
+        () => openStorage({ type: 'azure', container: 'two', connectionString: azurite.connectionString, accountUrl: azurite.blobUrl, accountKey: azurite.accountKey }),
+        (e: BackupError) => e.kind === 'invalid' && /exactly one/.test(e.message) && !e.message.includes(azurite.accountKey),
+      );
+      assert.throws(() => openStorage({ type: 'azure', container: 'Bad_Name', connectionString: azurite.connectionString }), (e: BackupError) => e.kind === 'invalid');
+    });
+
+    it('a stopped Azurite gives unavailable', async () => {
+      const own = await startAzurite();
+      try {
+        const storage = openStorage({ type: 'azure', container: 'gone', connectionString: own.connectionString, maxTries: 1 });
+        await storage.put('a/b.bin', bufferSource(Buffer.from('here')));
+        await own.stop();
+        await rejectsWith(storage.stat('a/b.bin'), 'unavailable');
+        await rejectsWith(storage.put('a/c.bin', bufferSource(Buffer.from('later'))), 'unavailable');
+      } finally {
+        await own.stop();
+      }
+    });
+  });
+
+  describe('sftp', () => {
+    it('stores files under the remote path, through the pure-JS ssh2', async () => {
+      const storage = openStorage(await sftpSettings({ path: path.join(sshd.root, 'plain') }));
+      await storage.put('t/s/one.bin', bufferSource(Buffer.from('one')));
+      assert.equal(await readFile(path.join(sshd.root, 'plain/t/s/one.bin'), 'utf8'), 'one');
+      await storage.close();
+      // ssh2's native add-on is not built here (install scripts are off): this ran on its JavaScript fallback.
+      assert.ok(!existsSync(new URL('../node_modules/ssh2/lib/protocol/crypto/build', import.meta.url)));
+    });
+
+    it('a put that failed midway is never visible under its final name, and resumes from the partial file', async () => {
+      const storage = openStorage(await sftpSettings({ path: path.join(sshd.root, 'resume') }));
+      const data = randomBytes(3 * 1024 * 1024 + 77);
+      const failAt = 2 * 1024 * 1024;
+      await assert.rejects(storage.put('t/s/db/big.bin', failingSource(data, failAt)), /simulated/);
+      assert.equal(await storage.stat('t/s/db/big.bin'), undefined);
+      assert.deepEqual(await storage.list('t'), []);
+      assert.deepEqual(await readdir(path.join(sshd.root, 'resume/t/s/db')), ['.big.bin.partial']);
+
+      const second = await storage.put('t/s/db/big.bin', bufferSource(data));
+      assert.ok(second.resumedFrom > 0 && second.resumedFrom <= failAt, `resumed from ${second.resumedFrom}`);
+      assert.equal(second.bytesSent, data.length - second.resumedFrom);
+      assert.deepEqual(await readdir(path.join(sshd.root, 'resume/t/s/db')), ['big.bin']);
+      assert.equal((await hashObject(storage, 't/s/db/big.bin')).sha256, sha256(data));
+      await storage.close();
+    });
+
+    it('a wrong host key is refused as auth, naming both fingerprints', async () => {
+      const wrong = `SHA256:${createHash('sha256').update('another host').digest('base64').replace(/=+$/, '')}`;
+      const storage = openStorage(await sftpSettings({ hostKey: wrong }));
+      const err = await rejectsWith(storage.stat('x'), 'auth');
+      assert.ok(err.message.includes(sshd.hostKeyFingerprint) && err.message.includes(wrong), err.message);
+      await storage.close();
+    });
+
+    it('a key the server does not know is refused as auth', async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'bp-key-'));
+      try {
+        execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'k')]);
+        const storage = openStorage(await sftpSettings({ privateKey: undefined, privateKeyFile: path.join(dir, 'k') }));
+        await rejectsWith(storage.stat('x'), 'auth', /refused the private key/);
+        await storage.close();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('settings: the host key is mandatory and a bad private key is invalid', async () => {
+      const settings = await sftpSettings();
+      assert.throws(() => openStorage({ ...settings, hostKey: undefined } as unknown as DestinationSettings), (e: BackupError) => e.kind === 'invalid' && /hostKey/.test(e.message));
+      assert.throws(() => openStorage({ ...settings, privateKey: 'not a key' } as DestinationSettings), (e: BackupError) => e.kind === 'invalid' && !e.message.includes('not a key'));
+    });
+
+    it('a stopped sshd gives unavailable', async () => {
+      const own = await startSshd();
+      try {
+        const settings = { ...(await sftpSettings()), port: own.port, hostKey: own.hostKeyFingerprint, privateKey: await readFile(own.privateKeyPath, 'utf8'), path: own.root } as DestinationSettings;
+        const connected = openStorage(settings);
+        await connected.put('a.bin', bufferSource(Buffer.from('a')));
+        await own.stop();
+        // One that was connected notices the lost connection, tries again and is refused; so is a new one.
+        await rejectsWith(connected.stat('a.bin'), 'unavailable');
+        await rejectsWith(openStorage(settings).stat('a.bin'), 'unavailable');
+        await connected.close();
+      } finally {
+        await own.stop();
+      }
+    });
+  });
+});

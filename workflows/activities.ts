@@ -1,0 +1,46 @@
+// Activity stubs shared by the workflows: the central ones, and the site ones for a given task queue.
+// Retry pacing comes from the plan (the central worker's environment), so tests can run with short intervals.
+import { ActivityCancellationType, ActivityFailure, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
+import { TimeoutType, type RetryPolicy } from '@temporalio/common';
+import type { CentralActivities, RunTuning } from '../activities/central.ts';
+import type { SiteActivities } from '../activities/site.ts';
+
+export const central = proxyActivities<CentralActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
+
+/** Failures whose cause a retry cannot fix; everything else retries with backoff. */
+export const NON_RETRYABLE = [
+  'invalid', 'auth', 'AuthenticationFailed', 'DatabaseNotFound', 'TableNotFound', 'PermissionDenied', 'DumpToolMissing', 'FileExists',
+  'DestinationNotFound', 'SourceMissing',
+];
+
+export function siteActivities(taskQueue: string, tuning: RunTuning) {
+  const retry: RetryPolicy = { initialInterval: tuning.retryInitialMs, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE };
+  const base = { taskQueue, scheduleToStartTimeout: tuning.sitePickupTimeoutMs, retry };
+  return {
+    /** Short steps: checks, deletes. */
+    quick: proxyActivities<SiteActivities>({ ...base, startToCloseTimeout: '10 minutes' }),
+    /** Steps that move a whole backup: they heartbeat their bytes, so a dead worker is noticed in seconds. */
+    long: proxyActivities<SiteActivities>({
+      ...base,
+      startToCloseTimeout: tuning.dumpTimeoutMs,
+      heartbeatTimeout: tuning.dumpHeartbeatTimeoutMs,
+      // On cancel, wait until the site stopped the work and removed its partial file before recording the run.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    }),
+  };
+}
+
+/** The innermost message: what went wrong at the site, not "Activity task failed". */
+export function describeFailure(err: unknown, siteName: string): string {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  if (e instanceof TimeoutFailure && e.timeoutType === TimeoutType.SCHEDULE_TO_START) {
+    return `the worker of site '${siteName}' did not pick up the task in time: is it running and connected to Temporal?`;
+  }
+  if (e instanceof TimeoutFailure) return `timed out (${e.timeoutType ?? 'unknown'}): the site worker stopped reporting progress or ran past its time limit`;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
