@@ -1,15 +1,16 @@
 // Activities on the central worker: the ones that read or write the metadata database or tenant-wide state.
-import { and, asc, eq, inArray, isNull, ne, notInArray, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, ne, sql } from 'drizzle-orm';
 import { Context } from '@temporalio/activity';
 import { withRunLabels, type Logger } from '../common/logger.ts';
 import { BackupError } from '../common/errors.ts';
 import type { Db } from '../db/client.ts';
 import {
   backupConfigs, backupCopies, backups, copyEvents, destinations, servers, sites, SITE_TARGET, tenants,
-  DUMP_FORMAT, type BackupKind, type BackupStatus, type CleanTable, type Compression, type CopyState, type DestinationKind, type Engine,
+  restores, DUMP_FORMAT, type BackupKind, type DrillSpec, type RestoreKind, type ScheduleSpec, type BackupStatus, type CleanTable, type Compression, type CopyState, type DestinationKind, type Engine,
   type RetentionPolicy, type TableCount,
 } from '../db/schema.ts';
 import { planTargetRetention, retentionTargets } from '../db/retention.ts';
+import { parseBackupFileName } from '../common/names.ts';
 import { asActivity } from './failure.ts';
 
 /** Timeouts and retry pacing the workflow applies; set by the central worker's environment. */
@@ -73,6 +74,7 @@ export interface CopyOutcome {
 
 export interface CopyToCheck extends CopyRef {
   copyId: string;
+  fileName: string;
   backupId: string;
   sizeBytes: number;
   sha256: string;
@@ -132,6 +134,33 @@ export interface BackupOutcome extends BackupRef {
   error?: string;
 }
 
+export interface RestorePlan {
+  restoreId: string;
+  tenantId: string;
+  kind: RestoreKind;
+  backupId: string;
+  fileName: string;
+  sizeBytes: number;
+  sha256: string;
+  tableCounts: TableCount[];
+  siteName: string;
+  taskQueue: string;
+  serverName: string;
+  database: string;
+  overwrite: boolean;
+  /** Stored copies the target site can reach, best first. */
+  candidates: (CopyRef & { copyId: string })[];
+  tuning: RunTuning;
+}
+
+export interface DrillTarget {
+  database: string;
+  /** Absent when the database has no successful backup with a stored copy to drill. */
+  plan?: RestorePlan;
+  drill: DrillSpec;
+  configName: string;
+}
+
 export interface AlertInput {
   tenantId: string;
   configId?: string | null;
@@ -141,8 +170,33 @@ export interface AlertInput {
   database?: string;
   message: string;
   /** What happened; the webhook's `type`. */
-  event?: 'backup.failed' | 'backup.partial' | 'copy.lost';
+  event?: 'backup.failed' | 'backup.partial' | 'copy.lost' | 'copy.corrupt' | 'drill.failed' | 'restore.failed' | 'backup.missed';
 }
+
+const MISSED_GRACE_MS = 3_600_000;
+
+/** How often a schedule should produce a backup; a cron expression is taken as daily unless it says otherwise. */
+export function expectedIntervalMs(spec: ScheduleSpec): number {
+  const day = 86_400_000;
+  switch (spec.kind) {
+    case 'daily':
+      return day;
+    case 'biweekly':
+      return 14 * day;
+    case 'monthly':
+      return 31 * day;
+    case 'cron': {
+      // Runs more often than daily still alert after a silent day: coarse, but never a false alarm.
+      const [, , dom, , dow] = spec.expression.trim().split(/\s+/);
+      if (dow !== '*') return 7 * day;
+      if (dom !== '*') return 31 * day;
+      return day;
+    }
+  }
+}
+
+const fileNameOf = (key: string) => key.slice(key.lastIndexOf('/') + 1);
+const parseFormat = (fileName: string) => parseBackupFileName(fileName)?.format;
 
 export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: RunTuning; fetch?: typeof fetch }) {
   const { db, tuning } = deps;
@@ -167,6 +221,27 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
       if (!d) throw new BackupError('invalid', `destination ${w.destinationId} of this configuration no longer exists at its site: edit the configuration`, { code: 'DestinationNotFound' });
       return { id: d.id, name: d.name, kind: d.kind, retention: w.retention };
     });
+  }
+
+  async function restorePlan(
+    r: typeof restores.$inferSelect,
+    b: typeof backups.$inferSelect,
+    server: typeof servers.$inferSelect,
+    site: typeof sites.$inferSelect,
+  ): Promise<RestorePlan> {
+    if (!b.fileName || b.sizeBytes === null || !b.sha256) throw new BackupError('invalid', 'this backup has no file to restore (it did not succeed)', { code: 'NothingToRestore' });
+    if (DUMP_FORMAT[server.engine] !== parseFormat(b.fileName)) {
+      throw new BackupError('invalid', `${b.fileName} cannot be restored into ${server.engine} server '${server.name}'`, { code: 'EngineMismatch' });
+    }
+    const copies = await db.select().from(backupCopies).where(and(eq(backupCopies.backupId, b.id), eq(backupCopies.state, 'stored')));
+    // The site's own copy is only readable by its own site; destinations by any site that has them configured.
+    const usable = copies.filter((c) => c.target !== SITE_TARGET || b.siteId === site.id);
+    usable.sort((x, y) => Number(y.target === SITE_TARGET) - Number(x.target === SITE_TARGET) || x.target.localeCompare(y.target));
+    return {
+      restoreId: r.id, tenantId: r.tenantId, kind: r.kind, backupId: b.id, fileName: b.fileName, sizeBytes: b.sizeBytes, sha256: b.sha256, tableCounts: b.tableCounts ?? [],
+      siteName: site.name, taskQueue: site.taskQueue, serverName: server.name, database: r.targetDatabase, overwrite: r.overwrite,
+      candidates: usable.map((c) => ({ copyId: c.id, target: c.target, key: c.objectKey })), tuning,
+    };
   }
 
   /** A backup is downloadable while one of its copies is stored. */
@@ -356,28 +431,35 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     },
 
     /** Every copy that should exist, grouped by the site whose worker can reach it. */
-    async listCopiesToCheck(input: { tenantId?: string }): Promise<SiteCheckBatch[]> {
+    async listCopiesToCheck(input: { tenantId?: string; configId?: string; backupId?: string }): Promise<SiteCheckBatch[]> {
       return asActivity(async () => {
         const rows = await db
           .select({ copy: backupCopies, site: sites })
           .from(backupCopies)
           .innerJoin(backups, eq(backups.id, backupCopies.backupId))
           .innerJoin(sites, eq(sites.id, backups.siteId))
-          .where(and(ne(backupCopies.state, 'deleted'), input.tenantId ? eq(backupCopies.tenantId, input.tenantId) : undefined))
+          .where(
+            and(
+              ne(backupCopies.state, 'deleted'),
+              input.tenantId ? eq(backupCopies.tenantId, input.tenantId) : undefined,
+              input.configId ? eq(backups.configId, input.configId) : undefined,
+              input.backupId ? eq(backups.id, input.backupId) : undefined,
+            ),
+          )
           .orderBy(asc(sites.id), asc(backupCopies.backupId));
         const bySite = new Map<string, SiteCheckBatch>();
         for (const { copy, site } of rows) {
           if (copy.sizeBytes === null || copy.sha256 === null) continue;
           let batch = bySite.get(site.id);
           if (!batch) bySite.set(site.id, (batch = { siteId: site.id, siteName: site.name, taskQueue: site.taskQueue, tenantId: site.tenantId, copies: [] }));
-          batch.copies.push({ copyId: copy.id, backupId: copy.backupId, target: copy.target, key: copy.objectKey, sizeBytes: copy.sizeBytes, sha256: copy.sha256, state: copy.state });
+          batch.copies.push({ copyId: copy.id, backupId: copy.backupId, target: copy.target, key: copy.objectKey, sizeBytes: copy.sizeBytes, sha256: copy.sha256, state: copy.state, fileName: fileNameOf(copy.objectKey) });
         }
         return [...bySite.values()];
       });
     },
 
     /** Records what the site found, and answers the copies to repair, each with a good copy to repair it from. */
-    async recordCheckResults(input: { results: CheckResult[] }): Promise<Repair[]> {
+    async recordCheckResults(input: { results: CheckResult[]; verification?: boolean }): Promise<Repair[]> {
       return asActivity(async () => {
         const { workflowId } = runInfo();
         const repairs: Repair[] = [];
@@ -391,7 +473,7 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
               .update(backupCopies)
               .set({ state: r.state, checkedAt: now, updatedAt: now, error: r.state === 'stored' ? null : (r.detail ?? r.state) })
               .where(eq(backupCopies.id, r.copyId));
-            if (r.state !== before.state || r.state !== 'stored') {
+            if (r.state !== before.state || r.state !== 'stored' || input.verification) {
               await tx.insert(copyEvents).values({ tenantId: before.tenantId, copyId: r.copyId, event: r.state === 'stored' ? 'verified' : r.state, detail: r.detail ?? null, workflowId });
             }
             await refreshAvailability(tx, before.backupId);
@@ -441,6 +523,97 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
           copy.tenantId,
           workflowId,
         );
+      });
+    },
+
+    /** What a restore needs: the backup, the target, and every stored copy the target site can read, best first. */
+    async loadRestorePlan(input: { restoreId: string }): Promise<RestorePlan> {
+      return asActivity(async () => {
+        const [row] = await db
+          .select({ r: restores, b: backups, server: servers, site: sites })
+          .from(restores)
+          .innerJoin(backups, eq(backups.id, restores.backupId))
+          .innerJoin(servers, eq(servers.id, restores.targetServerId))
+          .innerJoin(sites, eq(sites.id, restores.targetSiteId))
+          .where(eq(restores.id, input.restoreId));
+        if (!row) throw new BackupError('invalid', `restore ${input.restoreId} or its backup no longer exists`, { code: 'RestoreNotFound' });
+        return restorePlan(row.r, row.b, row.server, row.site);
+      });
+    },
+
+    async recordRestore(input: { restoreId: string; status: 'succeeded' | 'failed' | 'cancelled'; error?: string; copyTarget?: string; restoreSeconds?: number; rawBytes?: number; checks?: { name: string; ok: boolean; detail: string }[] }): Promise<void> {
+      return asActivity(async () => {
+        await db
+          .update(restores)
+          .set({ status: input.status, error: input.error ?? null, copyTarget: input.copyTarget ?? null, restoreSeconds: input.restoreSeconds ?? null, rawBytes: input.rawBytes ?? null, checks: input.checks ?? null, finishedAt: new Date() })
+          .where(eq(restores.id, input.restoreId));
+        runLogger({ tenant_id: undefined }).info({ event: { outcome: input.status === 'succeeded' ? 'success' : 'failure' }, labels: { restore_id: input.restoreId, copy: input.copyTarget } }, `restore ${input.status}`);
+      });
+    },
+
+    /**
+     * A drill per database of the configuration: the newest good backup, restored into a scratch database on the
+     * same server. Writes the drill's history rows (running) so the API shows them while they run.
+     */
+    async planDrill(input: { configId: string }): Promise<DrillTarget[]> {
+      return asActivity(async () => {
+        const { workflowId } = runInfo();
+        const [row] = await db
+          .select({ config: backupConfigs, server: servers, site: sites })
+          .from(backupConfigs)
+          .innerJoin(servers, eq(servers.id, backupConfigs.serverId))
+          .innerJoin(sites, eq(sites.id, servers.siteId))
+          .where(eq(backupConfigs.id, input.configId));
+        if (!row) throw new BackupError('invalid', `backup configuration ${input.configId} no longer exists; delete its drill schedule`, { code: 'ConfigNotFound' });
+        const drill: DrillSpec = row.config.drill ?? { schedule: row.config.schedule, tolerancePercent: 0, assertions: [] };
+        const out: DrillTarget[] = [];
+        const stamp = workflowId.replace(/[^0-9]/g, '').slice(-14) || String(Date.now());
+        for (const database of row.config.databases) {
+          const [b] = await db
+            .select()
+            .from(backups)
+            .where(and(eq(backups.configId, row.config.id), eq(backups.database, database), eq(backups.kind, 'backup'), inArray(backups.status, ['succeeded', 'partial']), eq(backups.availableForDownload, true)))
+            .orderBy(desc(backups.startedAt))
+            .limit(1);
+          if (!b) {
+            out.push({ database, drill, configName: row.config.name });
+            continue;
+          }
+          const scratch = `${database.slice(0, 40)}_drill_${stamp}`;
+          const [r] = await db
+            .insert(restores)
+            .values({ tenantId: row.config.tenantId, kind: 'drill', backupId: b.id, configId: row.config.id, targetSiteId: row.site.id, targetServerId: row.server.id, targetDatabase: scratch, workflowId, status: 'running' })
+            .returning();
+          out.push({ database, drill, configName: row.config.name, plan: await restorePlan(r!, b, row.server, row.site) });
+        }
+        return out;
+      });
+    },
+
+    /**
+     * Configurations that should have produced a successful backup by now and have not: the newest success is
+     * older than the schedule's interval plus an hour's grace. Each silence alerts once.
+     */
+    async findMissedBackups(input: { now?: string } = {}): Promise<{ configId: string; tenantId: string; configName: string; siteName: string; serverName: string; lastSuccessAt: string | null; expectedEveryHours: number }[]> {
+      return asActivity(async () => {
+        const now = input.now ? new Date(input.now) : new Date();
+        const rows = await db
+          .select({ config: backupConfigs, server: servers, site: sites, last: sql<Date | null>`(select max(${backups.startedAt}) from ${backups} where ${backups.configId} = ${backupConfigs.id} and ${backups.kind} = 'backup' and ${backups.status} in ('succeeded', 'partial'))` })
+          .from(backupConfigs)
+          .innerJoin(servers, eq(servers.id, backupConfigs.serverId))
+          .innerJoin(sites, eq(sites.id, servers.siteId))
+          .where(eq(backupConfigs.paused, false));
+        const missed = [];
+        for (const { config, server, site, last } of rows) {
+          const everyMs = expectedIntervalMs(config.schedule);
+          const lastAt = last ? new Date(last) : null;
+          const since = lastAt ?? config.createdAt;
+          if (now.getTime() - since.getTime() <= everyMs + MISSED_GRACE_MS) continue;
+          if (config.missedAlertAt && config.missedAlertAt > since) continue; // already said for this silence
+          await db.update(backupConfigs).set({ missedAlertAt: now }).where(eq(backupConfigs.id, config.id));
+          missed.push({ configId: config.id, tenantId: config.tenantId, configName: config.name, siteName: site.name, serverName: server.name, lastSuccessAt: lastAt?.toISOString() ?? null, expectedEveryHours: Math.round(everyMs / 3_600_000) });
+        }
+        return missed;
       });
     },
 

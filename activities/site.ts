@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { parseBackupFileName } from '../common/names.ts';
@@ -13,6 +13,7 @@ import { withRunLabels, type Logger } from '../common/logger.ts';
 import { BackupError, invalid } from '../common/errors.ts';
 import { SITE_TARGET, type CleanTable, type Compression } from '../db/schema.ts';
 import { engineFor as engineNamed, type TableRowCount } from './engines/index.ts';
+import { assertionHolds } from './engines/assertions.ts';
 import { compressStream, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
 import type { CheckResult, CopyRef, CopyToCheck } from './central.ts';
 import { openStorage } from './storage/index.ts';
@@ -412,6 +413,71 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
       });
     },
 
+    /**
+     * Reads each copy end to end: its SHA-256, and its stream decrypted and decompressed to the last byte, so a copy
+     * whose hash was recorded from damaged bytes, or a cut stream, is caught too.
+     */
+    async verifyCopies(input: { copies: CopyToCheck[] }): Promise<CheckCopiesResult> {
+      return asActivity(async () => {
+        const ctx = Context.current();
+        const out: CheckCopiesResult = { results: [], unreachable: [] };
+        const progress = { verified: 0, bytes: 0 };
+        const masterKey = await config.masterKey();
+        for (const [target, copies] of Map.groupBy(input.copies, (c) => c.target)) {
+          try {
+            await withStorage(target, async (storage) => {
+              for (const copy of copies) {
+                out.results.push(await withHeartbeat(progress, () => verifyOne(storage, copy, ctx.cancellationSignal, (n) => (progress.bytes += n), masterKey)));
+                progress.verified++;
+              }
+            });
+          } catch (err) {
+            if (ctx.cancellationSignal.aborted) throw err;
+            out.unreachable.push({ target, error: err instanceof Error ? err.message : String(err) });
+          }
+        }
+        runLogger({}).info({ verified: out.results.length, corrupt: out.results.filter((r) => r.state !== 'stored').length, unreachable: out.unreachable }, 'copies verified');
+        return out;
+      });
+    },
+
+    /**
+     * A restored database against what was recorded at backup time: every table present, row counts within the
+     * tolerance, and each SQL assertion true. Answers each check; a failed check is a result, not an error.
+     */
+    async inspectRestore(input: { serverName: string; database: string; expected: TableRowCount[]; tolerancePercent: number; assertions: string[] }): Promise<DryRunCheck[]> {
+      return asActivity(async () => {
+        const { conn, engine } = await engineFor(input.serverName);
+        const actual = new Map((await engine.tableRowCounts(conn, input.database, { exactBelowRows: Number.MAX_SAFE_INTEGER })).map((t) => [t.table, t.rows]));
+        const checks: DryRunCheck[] = [];
+        const missing = input.expected.filter((t) => !actual.has(t.table)).map((t) => t.table);
+        checks.push({ name: 'every table present', ok: missing.length === 0, detail: missing.length ? `missing after restore: ${missing.join(', ')}` : `${input.expected.length} tables` });
+        const off = input.expected
+          .filter((t) => actual.has(t.table))
+          .filter((t) => Math.abs(actual.get(t.table)! - t.rows) > allowedDrift(t, input.tolerancePercent))
+          .map((t) => `${t.table}: ${actual.get(t.table)} rows, ${t.rows} at backup time`);
+        checks.push({ name: 'row counts', ok: off.length === 0, detail: off.length ? off.join('; ') : `within ${input.tolerancePercent}% of the counts at backup time` });
+        for (const [i, sql] of input.assertions.entries()) {
+          try {
+            const r = await assertionHolds(conn, input.database, sql);
+            checks.push({ name: `assertion ${i + 1}`, ok: r.ok, detail: `${sql} → ${r.value}` });
+          } catch (err) {
+            checks.push({ name: `assertion ${i + 1}`, ok: false, detail: `${sql} → ${err instanceof Error ? err.message : String(err)}` });
+          }
+        }
+        return checks;
+      });
+    },
+
+    /** Drops a drill's scratch database; one that is already gone is fine. */
+    async dropDatabase(input: { serverName: string; database: string }): Promise<void> {
+      return asActivity(async () => {
+        const { conn, engine } = await engineFor(input.serverName);
+        await engine.dropDatabase(conn, input.database);
+        runLogger({ server: input.serverName, database: input.database }).info('scratch database dropped');
+      });
+    },
+
     /** Everything a backup needs, checked without storing a byte: each check passes or says why it fails. */
     async dryRun(input: DryRunInput): Promise<DryRunReport> {
       return asActivity(async () => {
@@ -533,6 +599,35 @@ function compareVersions(engine: string, tool: string, server: string): void {
   if (engine !== 'postgresql') return;
   const major = (s: string) => Number(/(\d+)(?:\.\d+)?/.exec(s)?.[1] ?? NaN);
   if (major(tool) < major(server)) throw new BackupError('invalid', `${tool} cannot dump a PostgreSQL ${major(server)} server: install the PostgreSQL ${major(server)} client tools at the site`);
+}
+
+/** A count recorded from the catalogue's estimate is itself rough: it gets at least 10% on top of the tolerance. */
+const allowedDrift = (t: TableRowCount, tolerancePercent: number) => (t.rows * (t.exact ? tolerancePercent : Math.max(tolerancePercent, 10))) / 100;
+
+/** Hashes a copy and runs its stream through decryption and decompression to the end; any error is corruption. */
+async function verifyOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal, onBytes: (n: number) => void, masterKey?: Buffer): Promise<CheckResult> {
+  const found = await storage.stat(copy.key);
+  if (!found) return { copyId: copy.copyId, state: 'missing', detail: `${storage.locationOf(copy.key)} is not there` };
+  if (found.size !== copy.sizeBytes) return { copyId: copy.copyId, state: 'corrupt', detail: `${found.size} bytes, expected ${copy.sizeBytes}` };
+  const parsed = parseBackupFileName(copy.fileName);
+  const hash = createHash('sha256');
+  const steps: Transform[] = [
+    meter((n, chunk) => {
+      hash.update(chunk);
+      onBytes(n);
+    }),
+    ...(parsed?.encrypted && masterKey ? [openSealed(masterKey)] : []),
+    ...(parsed && !(parsed.encrypted && !masterKey) ? [decompressStream(parsed.compression === 'gz' ? 'gzip' : 'zstd')] : []),
+  ];
+  try {
+    await pipeline(await storage.get(copy.key, { signal }), ...(steps as [Transform]), new Writable({ write: (_c, _e, cb) => cb() }), { signal });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    return { copyId: copy.copyId, state: 'corrupt', detail: `the stream is damaged: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const sha256 = hash.digest('hex');
+  if (sha256 !== copy.sha256) return { copyId: copy.copyId, state: 'corrupt', detail: `SHA-256 ${sha256}, expected ${copy.sha256}` };
+  return { copyId: copy.copyId, state: 'stored', detail: parsed?.encrypted && !masterKey ? 'hash checked; the site has no key to decrypt it' : 'read to the end' };
 }
 
 const heartbeatEvery = (timeoutMs: number | undefined) => Math.max(1000, Math.min(10_000, (timeoutMs ?? 30_000) / 3));

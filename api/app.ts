@@ -18,6 +18,7 @@ import { siteRoutes } from './routes/sites.ts';
 import { tenantRoutes } from './routes/tenant.ts';
 import { destinationRoutes } from './routes/destinations.ts';
 import { syncRoutes } from './routes/sync.ts';
+import { restoreRoutes } from './routes/restores.ts';
 import { transferRoutes } from './routes/transfers.ts';
 import { Transfers } from './transfers.ts';
 
@@ -94,6 +95,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', backupRoutes(services));
   app.route('/api/v1', destinationRoutes(services));
   app.route('/api/v1', syncRoutes(services));
+  app.route('/api/v1', restoreRoutes(services));
   return app;
 }
 

@@ -1,9 +1,9 @@
 // Keeps one Temporal Schedule per backup configuration in step with the database.
 import {
-  ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleSpec as TemporalSpec,
+  ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions, type ScheduleSpec as TemporalSpec,
 } from '@temporalio/client';
 import { BackupError } from '../common/errors.ts';
-import { backupWorkflowIdPrefix, scheduleId, SearchAttr, SYNC_SCHEDULE_ID } from '../common/names.ts';
+import { backupWorkflowIdPrefix, drillScheduleId, scheduleId, SearchAttr, SYNC_SCHEDULE_ID, verifyScheduleId, WATCHDOG_SCHEDULE_ID } from '../common/names.ts';
 import type { ScheduleSpec } from '../db/schema.ts';
 
 const DAY_MS = 86_400_000;
@@ -118,29 +118,68 @@ export class Schedules {
     }
   }
 
-  /** The periodic check of every copy of every tenant (`syncWorkflow`); safe to call at every start. */
+  /** The platform's own schedules: the sync of every copy (`backup-sync`) and the missed-backup watch; safe at every start. */
   async ensureSync(everyMs: number): Promise<void> {
+    await this.ensureInterval(SYNC_SCHEDULE_ID, 'syncWorkflow', everyMs);
+    await this.ensureInterval(WATCHDOG_SCHEDULE_ID, 'watchdogWorkflow', 3_600_000);
+  }
+
+  private async ensureInterval(id: string, workflowType: string, everyMs: number): Promise<void> {
     const opts = {
       spec: { intervals: [{ every: everyMs }] },
-      action: { type: 'startWorkflow' as const, workflowType: 'syncWorkflow', workflowId: 'sync-all', taskQueue: this.centralTaskQueue, args: [{}] },
+      action: { type: 'startWorkflow' as const, workflowType, workflowId: id, taskQueue: this.centralTaskQueue, args: [{}] },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const },
     };
+    await this.put(id, opts, undefined);
+  }
+
+  /** Creates or updates a schedule; `paused` undefined keeps its state. */
+  private async put(id: string, opts: Omit<ScheduleOptions, 'scheduleId' | 'state'>, paused: boolean | undefined): Promise<void> {
+    const state = paused === undefined ? undefined : { paused, note: paused ? 'paused by an admin' : '' };
     try {
-      await this.client.schedule.getHandle(SYNC_SCHEDULE_ID).update((prev) => ({ ...prev, ...opts }));
+      await this.client.schedule.getHandle(id).update((prev) => ({ ...prev, ...opts, state: { ...prev.state, ...state } }));
     } catch (err) {
       if (!(err instanceof ScheduleNotFoundError)) throw translate(err);
-      await this.client.schedule.create({ scheduleId: SYNC_SCHEDULE_ID, ...opts }).catch((e: unknown) => {
+      try {
+        await this.client.schedule.create({ scheduleId: id, ...opts, ...(state && { state }) });
+      } catch (e) {
         if (!(e instanceof ScheduleAlreadyRunning)) throw translate(e);
-      });
+      }
+    }
+  }
+
+  /** A configuration's verification and drill schedules follow its settings: created, changed, paused or removed. */
+  async upsertChecks(cfg: ScheduledConfig & { verification: { schedule: ScheduleSpec } | null; drill: { schedule: ScheduleSpec } | null }): Promise<void> {
+    for (const [id, workflowType, spec, args] of [
+      [verifyScheduleId(cfg.id), 'verifyWorkflow', cfg.verification?.schedule, [{ tenantId: cfg.tenantId, configId: cfg.id }]],
+      [drillScheduleId(cfg.id), 'drillWorkflow', cfg.drill?.schedule, [{ configId: cfg.id }]],
+    ] as const) {
+      if (!spec) {
+        await this.removeSchedule(id);
+        continue;
+      }
+      const opts = {
+        spec: toTemporalSpec(spec, cfg.timezone),
+        action: {
+          type: 'startWorkflow' as const, workflowType, workflowId: id.replace('-config-', '-'), taskQueue: this.centralTaskQueue, args: [...args],
+          typedSearchAttributes: [{ key: SearchAttr.tenant, value: cfg.tenantId }, { key: SearchAttr.config, value: cfg.id }],
+        },
+        policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const },
+      };
+      await this.put(id, opts, cfg.paused);
+    }
+  }
+
+  private async removeSchedule(id: string): Promise<void> {
+    try {
+      await this.client.schedule.getHandle(id).delete();
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw translate(err);
     }
   }
 
   async remove(configId: string): Promise<void> {
-    try {
-      await this.client.schedule.getHandle(scheduleId(configId)).delete();
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw translate(err);
-    }
+    for (const id of [scheduleId(configId), verifyScheduleId(configId), drillScheduleId(configId)]) await this.removeSchedule(id);
   }
 
   /** Starts a run now through the schedule, so the overlap policy (SKIP) applies to it as to scheduled runs. */

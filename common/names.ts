@@ -54,7 +54,7 @@ export function parseBackupFileName(name: string): ParsedBackupFileName | undefi
  * Quoted identifiers with arbitrary characters are refused on purpose: they reach a command line and SQL.
  */
 export const TABLE_NAME_RE = /^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?$/;
-export const DATABASE_NAME_RE = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
+export const DATABASE_NAME_RE = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 /** A server's name is how the site worker finds its connection settings, and a folder name at the site. */
 export const SERVER_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -66,5 +66,10 @@ export const syncWorkflowId = (tenantId: string | undefined, at: Date): string =
 export const dryRunWorkflowId = (configId: string, at: Date): string => `dryrun-${configId}-${at.toISOString()}`;
 export const pruneWorkflowId = (configId: string, at: Date): string => `prune-${configId}-${at.toISOString()}`;
 export const transferWorkflowId = (transferId: string): string => `download-${transferId}`;
+export const verifyScheduleId = (configId: string): string => `verify-config-${configId}`;
+export const drillScheduleId = (configId: string): string => `drill-config-${configId}`;
+export const restoreWorkflowId = (restoreId: string): string => `restore-${restoreId}`;
+/** Hourly: alerts on configurations whose schedule stopped producing backups. */
+export const WATCHDOG_SCHEDULE_ID = 'backup-watchdog';
 /** One schedule checks every copy of every tenant. */
 export const SYNC_SCHEDULE_ID = 'backup-sync';

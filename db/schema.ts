@@ -2,7 +2,7 @@
 import { sql } from 'drizzle-orm';
 import type { RetentionPolicy } from '../common/retention.ts';
 import {
-  bigint, boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid,
+  bigint, boolean, doublePrecision, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
 
 export const ROLES = ['viewer', 'operator', 'admin', 'owner'] as const;
@@ -94,6 +94,17 @@ export const COMPRESSION_EXT: Record<CompressionAlgorithm, string> = { zstd: 'zs
 /** File extension of each engine's dump format. */
 export const DUMP_FORMAT: Record<Engine, string> = { postgresql: 'pgdump', mariadb: 'sql', sqlite: 'sqlite' };
 
+export interface DrillSpec {
+  schedule: ScheduleSpec;
+  /** How far a table's restored row count may differ from the count at backup time, in percent. */
+  tolerancePercent: number;
+  /** SQL run in the restored scratch database; each must return true (a single boolean-like value). */
+  assertions: string[];
+}
+
+export const RESTORE_KINDS = ['restore', 'drill'] as const;
+export type RestoreKind = (typeof RESTORE_KINDS)[number];
+
 export const BACKUP_KINDS = ['backup', 'dry-run'] as const;
 export type BackupKind = (typeof BACKUP_KINDS)[number];
 
@@ -135,6 +146,12 @@ export const backupConfigs = pgTable('backup_configs', {
   compression: jsonb('compression').$type<Compression>().notNull().default({ algorithm: 'zstd', level: 3 }),
   /** AES-256-GCM with a fresh data key per backup, wrapped by the tenant key the site holds. */
   encrypt: boolean('encrypt').notNull().default(false),
+  /** Re-read every copy end to end on this schedule (`verify-config-<id>`); null: only on demand. */
+  verification: jsonb('verification').$type<{ schedule: ScheduleSpec } | null>(),
+  /** Restore the newest backup into a scratch database and check it, on this schedule (`drill-config-<id>`). */
+  drill: jsonb('drill').$type<DrillSpec | null>(),
+  /** When the missed-backup alert last fired, so it fires once per silence, not every hour. */
+  missedAlertAt: timestamp('missed_alert_at', { withTimezone: true }),
   keepLocal: integer('keep_local').notNull(),
   destinations: jsonb('destinations').$type<ConfigDestination[]>().notNull().default([]),
   paused: boolean('paused').notNull().default(false),
@@ -217,6 +234,32 @@ export const copyEvents = pgTable('copy_events', {
   workflowId: text('workflow_id'),
   at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [index('copy_events_copy_idx').on(t.copyId, t.at)]);
+
+/** One row per restore or drill: who asked, what, where to, how long it took, and how it ended. */
+export const restores = pgTable('restores', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+  kind: text('kind').$type<RestoreKind>().notNull().default('restore'),
+  backupId: uuid('backup_id').references(() => backups.id, { onDelete: 'set null' }),
+  configId: uuid('config_id').references(() => backupConfigs.id, { onDelete: 'set null' }),
+  requestedBy: uuid('requested_by'),
+  targetSiteId: uuid('target_site_id').notNull().references(() => sites.id, { onDelete: 'restrict' }),
+  targetServerId: uuid('target_server_id').notNull().references(() => servers.id, { onDelete: 'restrict' }),
+  targetDatabase: text('target_database').notNull(),
+  overwrite: boolean('overwrite').notNull().default(false),
+  /** The copy that was restored (`site` or a destination name). */
+  copyTarget: text('copy_target'),
+  workflowId: text('workflow_id').notNull(),
+  status: backupStatusEnum('status').notNull(),
+  error: text('error'),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+  /** Measured time of the restore itself (verification excluded). */
+  restoreSeconds: doublePrecision('restore_seconds'),
+  rawBytes: bigint('raw_bytes', { mode: 'number' }),
+  /** A drill's checks: each passed or failed with why. */
+  checks: jsonb('checks').$type<{ name: string; ok: boolean; detail: string }[]>(),
+}, (t) => [index('restores_tenant_started_idx').on(t.tenantId, t.startedAt.desc()), index('restores_config_idx').on(t.configId, t.kind, t.startedAt.desc())]);
 
 export const auditLog = pgTable('audit_log', {
   id: uuid('id').primaryKey().defaultRandom(),

@@ -1,4 +1,6 @@
 export { backupWorkflow, dryRunWorkflow } from './backup.ts';
 export { pruneWorkflow } from './prune.ts';
+export { drillWorkflow, restoreWorkflow } from './restore.ts';
 export { syncWorkflow } from './sync.ts';
 export { transferWorkflow } from './transfer.ts';
+export { verifyWorkflow, watchdogWorkflow } from './verify.ts';

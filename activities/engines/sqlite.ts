@@ -21,7 +21,7 @@ const BUSY_TIMEOUT_MS = 10_000;
 const quoteIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
 /** `conn.host` is the folder, `database` a plain file name in it: nothing can point outside the folder. */
-function dbPath(conn: ServerConnection, database: string): string {
+export function dbPath(conn: ServerConnection, database: string): string {
   if (!database || database !== path.basename(database) || database.startsWith('.') || database.includes('\0') || SIDE_FILES.some((s) => database.endsWith(s))) {
     throw new BackupError('invalid', `'${database}' is not a SQLite database file name: give the file's name inside folder ${conn.host}`, { code: 'DatabaseNotFound' });
   }
@@ -76,7 +76,7 @@ export function classifySqliteError(err: unknown, database: string): BackupError
  * A read-write handle made query-only: a read-only one cannot remove the -wal and -shm files of a WAL database when
  * it closes, and would leave them behind in the application's folder.
  */
-function readDb<T>(file: string, database: string, fn: (db: DatabaseSync) => T): T {
+export function readDb<T>(file: string, database: string, fn: (db: DatabaseSync) => T): T {
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(file, { timeout: BUSY_TIMEOUT_MS });

@@ -52,10 +52,19 @@ const Destinations = z
   .array(ConfigDestinationSchema)
   .max(10)
   .refine((d) => new Set(d.map((x) => x.destinationId)).size === d.length, 'each destination once');
+const Verification = z.object({ schedule: Schedule }).nullable().openapi('Verification', { description: 'read every copy back end to end on this schedule' });
+const Drill = z
+  .object({
+    schedule: Schedule,
+    tolerancePercent: z.number().min(0).max(100).default(0).openapi({ description: 'how far a restored table row count may differ from the count at backup time' }),
+    assertions: z.array(z.string().trim().min(1).max(2000)).max(20).default([]).openapi({ description: 'SQL run read-only in the restored database; each must return true' }),
+  })
+  .nullable()
+  .openapi('Drill', { description: 'restore the newest backup into a scratch database and check it, on this schedule' });
 const ConfigFields = z.object({
   name: z.string().trim().min(1).max(100),
   databases: z
-    .array(z.string().regex(DATABASE_NAME_RE, 'a database name: letters, digits, _ $ -'))
+    .array(z.string().regex(DATABASE_NAME_RE, 'a database name: letters, digits, _ $ - . (a SQLite database is its file name)'))
     .min(1)
     .max(50)
     .refine((d) => new Set(d).size === d.length, 'each database once'),
@@ -65,6 +74,8 @@ const ConfigFields = z.object({
   confirmDestructiveCleaning: z.boolean().default(false).openapi({ description: 'required for truncate and deleteOlderThan: they delete rows at the source' }),
   compression: CompressionSchema.default({ algorithm: 'zstd', level: 3 }),
   encrypt: z.boolean().default(false).openapi({ description: 'AES-256-GCM with a fresh key per backup, wrapped by the tenant key in the site configuration' }),
+  verification: Verification.default(null),
+  drill: Drill.default(null),
   keepLocal: z.number().int().min(1).max(1000).default(7).openapi({ description: 'copies kept in the site Backups folder' }),
   destinations: Destinations.default([]).openapi({ description: 'off-site copies: one upload per destination after each backup, each with its own retention' }),
   paused: z.boolean().default(false),
@@ -80,6 +91,8 @@ const ConfigPatch = z
     confirmDestructiveCleaning: z.boolean(),
     compression: CompressionSchema,
     encrypt: z.boolean(),
+    verification: Verification,
+    drill: Drill,
     keepLocal: z.number().int().min(1).max(1000),
     destinations: Destinations,
   })
@@ -88,7 +101,7 @@ const ConfigPatch = z
 const Config = z
   .object({
     id: z.string(), name: z.string(), serverId: z.string(), databases: z.array(z.string()), schedule: Schedule, timezone: z.string(),
-    cleanTables: z.array(CleanTable), confirmDestructiveCleaning: z.boolean(), compression: CompressionSchema, encrypt: z.boolean(), keepLocal: z.number(), destinations: z.array(ConfigDestinationSchema), paused: z.boolean(),
+    cleanTables: z.array(CleanTable), confirmDestructiveCleaning: z.boolean(), compression: CompressionSchema, encrypt: z.boolean(), verification: Verification, drill: Drill, keepLocal: z.number(), destinations: z.array(ConfigDestinationSchema), paused: z.boolean(),
     scheduleId: z.string(), createdAt: z.string(), updatedAt: z.string(),
   })
   .openapi('BackupConfig');
@@ -99,7 +112,7 @@ const ScheduleState = z
 type ConfigRow = typeof backupConfigs.$inferSelect;
 const configOut = (x: ConfigRow) => ({
   id: x.id, name: x.name, serverId: x.serverId, databases: x.databases, schedule: x.schedule, timezone: x.timezone, cleanTables: x.cleanTables,
-  confirmDestructiveCleaning: x.confirmDestructiveCleaning, compression: x.compression, encrypt: x.encrypt,
+  confirmDestructiveCleaning: x.confirmDestructiveCleaning, compression: x.compression, encrypt: x.encrypt, verification: x.verification ?? null, drill: x.drill ?? null,
   keepLocal: x.keepLocal, destinations: x.destinations, paused: x.paused, scheduleId: scheduleId(x.id), createdAt: x.createdAt.toISOString(), updatedAt: x.updatedAt.toISOString(),
 });
 const duplicate = (err: unknown) => (uniqueViolation(err) ? conflict('a backup configuration with this name exists') : err);
@@ -116,6 +129,7 @@ export function configRoutes(s: Services) {
       throw invalid(`${destructive.map((t) => `${t.table} (${t.mode})`).join(', ')} would delete rows at the source before each backup: set confirmDestructiveCleaning to true to allow it`, 'confirmDestructiveCleaning');
     }
     await s.schedules.upsert({ ...row, siteId: server!.siteId, serverName: server!.name });
+    await s.schedules.upsertChecks({ ...row, siteId: server!.siteId, serverName: server!.name });
   }
 
   /** A configuration sends copies only to destinations of the site its server is at: that site holds their secrets. */

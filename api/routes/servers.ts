@@ -3,7 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { and, eq } from 'drizzle-orm';
 import { conflict, invalid } from '../../common/errors.ts';
 import { SERVER_NAME_RE } from '../../common/names.ts';
-import { backupConfigs, backups, ENGINES, servers, sites } from '../../db/schema.ts';
+import { backupConfigs, backups, ENGINES, restores, servers, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { requireRole } from '../auth.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
@@ -92,6 +92,8 @@ export function serverRoutes(s: Services) {
         if (used) throw conflict('the server still has backup configurations: delete them first');
         const [history] = await tx.select({ id: backups.id }).from(backups).where(eq(backups.serverId, id)).limit(1);
         if (history) throw conflict('the server has backups on record; they are kept, so the server is too');
+        const [restored] = await tx.select({ id: restores.id }).from(restores).where(eq(restores.targetServerId, id)).limit(1);
+        if (restored) throw conflict('the server has restores on record; they are kept, so the server is too');
         await tx.delete(servers).where(eq(servers.id, id));
         await audit(tx, auth, 'server.delete', { type: 'server', id }, { name: server.name });
       });

@@ -1,0 +1,58 @@
+// Verification: every copy of a configuration's (or one backup's) backups read back end to end at its site: hash,
+// decryption and decompression to the last byte. A corrupt copy is marked with the time and raises an alert.
+import { central, describeFailure, siteActivities } from './activities.ts';
+
+export interface VerifyWorkflowInput {
+  tenantId: string;
+  configId?: string;
+  backupId?: string;
+}
+
+export interface VerifyWorkflowResult {
+  verified: number;
+  corrupt: string[];
+  missing: string[];
+  unreachable: string[];
+}
+
+export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<VerifyWorkflowResult> {
+  const result: VerifyWorkflowResult = { verified: 0, corrupt: [], missing: [], unreachable: [] };
+  const { tuning } = await central.runTuning();
+  for (const batch of await central.listCopiesToCheck({ tenantId: input.tenantId, configId: input.configId, backupId: input.backupId })) {
+    const site = siteActivities(batch.taskQueue, tuning);
+    let checked;
+    try {
+      checked = await site.long.verifyCopies({ copies: batch.copies });
+    } catch (err) {
+      result.unreachable.push(`${batch.siteName}: ${describeFailure(err, batch.siteName)}`);
+      continue;
+    }
+    for (const u of checked.unreachable) result.unreachable.push(`${batch.siteName}/${u.target}: ${u.error}`);
+    await central.recordCheckResults({ results: checked.results, verification: true });
+    const byId = new Map(batch.copies.map((c) => [c.copyId, c]));
+    for (const r of checked.results) {
+      const c = byId.get(r.copyId)!;
+      if (r.state === 'stored') result.verified++;
+      else (r.state === 'corrupt' ? result.corrupt : result.missing).push(`${c.fileName} at ${c.target}: ${r.detail ?? r.state}`);
+    }
+    const bad = checked.results.filter((r) => r.state !== 'stored');
+    if (bad.length > 0) {
+      await central
+        .alert({ tenantId: batch.tenantId, configId: input.configId, siteName: batch.siteName, event: 'copy.corrupt', message: `verification found ${bad.length} bad ${bad.length === 1 ? 'copy' : 'copies'}: ${bad.map((r) => `${byId.get(r.copyId)!.fileName} at ${byId.get(r.copyId)!.target} (${r.detail ?? r.state})`).join('; ')}` })
+        .catch(() => undefined);
+    }
+  }
+  return result;
+}
+
+/** The missed-backup watch: a configuration whose schedule stopped producing backups is as bad as a failed one. */
+export async function watchdogWorkflow(input: { now?: string } = {}): Promise<{ missed: string[] }> {
+  const missed = await central.findMissedBackups({ now: input.now });
+  for (const m of missed) {
+    const since = m.lastSuccessAt ? `since ${m.lastSuccessAt}` : 'ever';
+    await central
+      .alert({ tenantId: m.tenantId, configId: m.configId, configName: m.configName, siteName: m.siteName, serverName: m.serverName, event: 'backup.missed', message: `no successful backup of '${m.configName}' ${since}; it should run every ${m.expectedEveryHours} h` })
+      .catch(() => undefined);
+  }
+  return { missed: missed.map((m) => m.configName) };
+}
