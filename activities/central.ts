@@ -223,6 +223,18 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     });
   }
 
+  /** A configuration with its server and site; gone means its schedule outlived it, which the admin should remove. */
+  async function configWithServer(configId: string, schedule: string) {
+    const [row] = await db
+      .select({ config: backupConfigs, server: servers, site: sites })
+      .from(backupConfigs)
+      .innerJoin(servers, eq(servers.id, backupConfigs.serverId))
+      .innerJoin(sites, eq(sites.id, servers.siteId))
+      .where(eq(backupConfigs.id, configId));
+    if (!row) throw new BackupError('invalid', `backup configuration ${configId} no longer exists; delete its ${schedule}`, { code: 'ConfigNotFound' });
+    return row;
+  }
+
   async function restorePlan(
     r: typeof restores.$inferSelect,
     b: typeof backups.$inferSelect,
@@ -286,13 +298,7 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
 
     async loadBackupPlan(input: { configId: string }): Promise<BackupPlan> {
       return asActivity(async () => {
-        const [row] = await db
-          .select({ config: backupConfigs, server: servers, site: sites })
-          .from(backupConfigs)
-          .innerJoin(servers, eq(servers.id, backupConfigs.serverId))
-          .innerJoin(sites, eq(sites.id, servers.siteId))
-          .where(eq(backupConfigs.id, input.configId));
-        if (!row) throw new BackupError('invalid', `backup configuration ${input.configId} no longer exists; delete its schedule`, { code: 'ConfigNotFound' });
+        const row = await configWithServer(input.configId, 'schedule');
         return {
           tenantId: row.config.tenantId,
           configId: row.config.id,
@@ -558,13 +564,7 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     async planDrill(input: { configId: string }): Promise<DrillTarget[]> {
       return asActivity(async () => {
         const { workflowId } = runInfo();
-        const [row] = await db
-          .select({ config: backupConfigs, server: servers, site: sites })
-          .from(backupConfigs)
-          .innerJoin(servers, eq(servers.id, backupConfigs.serverId))
-          .innerJoin(sites, eq(sites.id, servers.siteId))
-          .where(eq(backupConfigs.id, input.configId));
-        if (!row) throw new BackupError('invalid', `backup configuration ${input.configId} no longer exists; delete its drill schedule`, { code: 'ConfigNotFound' });
+        const row = await configWithServer(input.configId, 'drill schedule');
         const drill: DrillSpec = row.config.drill ?? { schedule: row.config.schedule, tolerancePercent: 0, assertions: [] };
         const out: DrillTarget[] = [];
         const stamp = workflowId.replace(/[^0-9]/g, '').slice(-14) || String(Date.now());

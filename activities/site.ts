@@ -20,6 +20,7 @@ import { openStorage } from './storage/index.ts';
 import { fileSource, hashObject, storageSource, type PutSource, type Storage } from './storage/storage.ts';
 import { asActivity } from './failure.ts';
 import type { SiteConfig } from './site-config.ts';
+import { fsyncDir } from './fsync.ts';
 
 export interface SiteIdentity {
   tenantId: string;
@@ -321,26 +322,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
 
     /** Reads every listed copy back: missing, a different size, or a different SHA-256 each say what is wrong. */
     async checkCopies(input: { copies: CopyToCheck[] }): Promise<CheckCopiesResult> {
-      return asActivity(async () => {
-        const ctx = Context.current();
-        const out: CheckCopiesResult = { results: [], unreachable: [] };
-        const progress = { checked: 0 };
-        for (const [target, copies] of Map.groupBy(input.copies, (c) => c.target)) {
-          try {
-            await withStorage(target, async (storage) => {
-              for (const copy of copies) {
-                out.results.push(await withHeartbeat(progress, () => checkOne(storage, copy, ctx.cancellationSignal)));
-                progress.checked++;
-              }
-            });
-          } catch (err) {
-            if (ctx.cancellationSignal.aborted) throw err;
-            out.unreachable.push({ target, error: err instanceof Error ? err.message : String(err) });
-          }
-        }
-        runLogger({}).info({ checked: out.results.length, bad: out.results.filter((r) => r.state !== 'stored').length, unreachable: out.unreachable }, 'copies checked');
-        return out;
-      });
+      return asActivity(() => readBack(input.copies, { decode: false }));
     },
 
     /** Streams a copy to the API for a download the API is holding open; the site key proves who sends it. */
@@ -418,27 +400,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
      * whose hash was recorded from damaged bytes, or a cut stream, is caught too.
      */
     async verifyCopies(input: { copies: CopyToCheck[] }): Promise<CheckCopiesResult> {
-      return asActivity(async () => {
-        const ctx = Context.current();
-        const out: CheckCopiesResult = { results: [], unreachable: [] };
-        const progress = { verified: 0, bytes: 0 };
-        const masterKey = await config.masterKey();
-        for (const [target, copies] of Map.groupBy(input.copies, (c) => c.target)) {
-          try {
-            await withStorage(target, async (storage) => {
-              for (const copy of copies) {
-                out.results.push(await withHeartbeat(progress, () => verifyOne(storage, copy, ctx.cancellationSignal, (n) => (progress.bytes += n), masterKey)));
-                progress.verified++;
-              }
-            });
-          } catch (err) {
-            if (ctx.cancellationSignal.aborted) throw err;
-            out.unreachable.push({ target, error: err instanceof Error ? err.message : String(err) });
-          }
-        }
-        runLogger({}).info({ verified: out.results.length, corrupt: out.results.filter((r) => r.state !== 'stored').length, unreachable: out.unreachable }, 'copies verified');
-        return out;
-      });
+      return asActivity(async () => readBack(input.copies, { decode: true, masterKey: await config.masterKey() }));
     },
 
     /**
@@ -560,6 +522,29 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
     }
   }
 
+  /** Each copy read back at its target; a target that cannot be reached is reported, its copies left unjudged. */
+  async function readBack(copies: CopyToCheck[], opts: { decode: boolean; masterKey?: Buffer }): Promise<CheckCopiesResult> {
+    const ctx = Context.current();
+    const out: CheckCopiesResult = { results: [], unreachable: [] };
+    const progress = { checked: 0, bytes: 0 };
+    for (const [target, group] of Map.groupBy(copies, (c) => c.target)) {
+      try {
+        await withStorage(target, async (storage) => {
+          for (const copy of group) {
+            out.results.push(await withHeartbeat(progress, () => readOne(storage, copy, ctx.cancellationSignal, (n) => (progress.bytes += n), opts)));
+            progress.checked++;
+          }
+        });
+      } catch (err) {
+        if (ctx.cancellationSignal.aborted) throw err;
+        out.unreachable.push({ target, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    const bad = out.results.filter((r) => r.state !== 'stored').length;
+    runLogger({}).info({ checked: out.results.length, bad, unreachable: out.unreachable, decoded: opts.decode }, opts.decode ? 'copies verified' : 'copies checked');
+    return out;
+  }
+
   /** Partial files of attempts that died long ago; a live attempt's partial file is younger than this. */
   async function sweepStalePartials(dirs: Set<string>): Promise<void> {
     for (const dir of dirs) {
@@ -571,14 +556,6 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
   }
 }
 
-async function checkOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal): Promise<CheckResult> {
-  const found = await storage.stat(copy.key);
-  if (!found) return { copyId: copy.copyId, state: 'missing', detail: `${storage.locationOf(copy.key)} is not there` };
-  if (found.size !== copy.sizeBytes) return { copyId: copy.copyId, state: 'corrupt', detail: `${found.size} bytes, expected ${copy.sizeBytes}` };
-  const { sha256 } = await hashObject(storage, copy.key, signal);
-  if (sha256 !== copy.sha256) return { copyId: copy.copyId, state: 'corrupt', detail: `SHA-256 ${sha256}, expected ${copy.sha256}` };
-  return { copyId: copy.copyId, state: 'stored' };
-}
 
 /** A planning figure for the duration estimate: dump, compress and hash on one core move about this much. */
 const DUMP_BYTES_PER_SECOND = 100 * 1024 * 1024;
@@ -604,12 +581,16 @@ function compareVersions(engine: string, tool: string, server: string): void {
 /** A count recorded from the catalogue's estimate is itself rough: it gets at least 10% on top of the tolerance. */
 const allowedDrift = (t: TableRowCount, tolerancePercent: number) => (t.rows * (t.exact ? tolerancePercent : Math.max(tolerancePercent, 10))) / 100;
 
-/** Hashes a copy and runs its stream through decryption and decompression to the end; any error is corruption. */
-async function verifyOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal, onBytes: (n: number) => void, masterKey?: Buffer): Promise<CheckResult> {
+/**
+ * Hashes a copy; with `decode`, also runs its stream through decryption and decompression to the end, so a damaged
+ * stream is caught even where its recorded hash was taken from damaged bytes. Any error reading it is corruption.
+ */
+async function readOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal, onBytes: (n: number) => void, opts: { decode: boolean; masterKey?: Buffer }): Promise<CheckResult> {
+  const masterKey = opts.masterKey;
   const found = await storage.stat(copy.key);
   if (!found) return { copyId: copy.copyId, state: 'missing', detail: `${storage.locationOf(copy.key)} is not there` };
   if (found.size !== copy.sizeBytes) return { copyId: copy.copyId, state: 'corrupt', detail: `${found.size} bytes, expected ${copy.sizeBytes}` };
-  const parsed = parseBackupFileName(copy.fileName);
+  const parsed = opts.decode ? parseBackupFileName(copy.fileName) : undefined;
   const hash = createHash('sha256');
   const steps: Transform[] = [
     meter((n, chunk) => {
@@ -627,6 +608,7 @@ async function verifyOne(storage: Storage, copy: CopyToCheck, signal: AbortSigna
   }
   const sha256 = hash.digest('hex');
   if (sha256 !== copy.sha256) return { copyId: copy.copyId, state: 'corrupt', detail: `SHA-256 ${sha256}, expected ${copy.sha256}` };
+  if (!opts.decode) return { copyId: copy.copyId, state: 'stored' };
   return { copyId: copy.copyId, state: 'stored', detail: parsed?.encrypted && !masterKey ? 'hash checked; the site has no key to decrypt it' : 'read to the end' };
 }
 
@@ -671,11 +653,3 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fd = await open(dir, 'r');
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
-}

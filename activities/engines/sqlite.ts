@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 import { checkDays, DEFAULT_EXACT_BELOW_ROWS, producedDump, type DatabaseEngine, type DumpStream, type TableRowCount } from './engine.ts';
+import { fsyncDir } from '../fsync.ts';
 
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 const SIDE_FILES = ['-wal', '-shm', '-journal'];
@@ -184,14 +185,6 @@ function emptyingSteps(db: DatabaseSync, names: string[]): Step[] {
 const sumChanges = (results: unknown[], steps: Step[]) =>
   results.reduce<number>((sum, r, i) => sum + (steps[i]!.want === 'changes' ? Number(r) : 0), 0);
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fd = await open(dir, 'r');
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
-}
 
 const removeWithSideFiles = (file: string) => Promise.all([file, ...SIDE_FILES.map((s) => file + s)].map((f) => rm(f, { force: true })));
 

@@ -7,6 +7,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { BackupError, invalid, notFound } from '../../common/errors.ts';
+import { fsyncDir } from '../fsync.ts';
 import {
   checkKey, checkPrefix, isWorkFile, partialName, probeWith, rethrowIfAborted, sizeMismatch,
   type PutOptions, type PutReport, type PutSource, type Storage, type StoredObject,
@@ -115,14 +116,6 @@ const ifMissing =
     throw err;
   };
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fd = await open(dir, 'r');
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
-}
 
 /** Turns the file-system errors an operator can act on into messages that say what to fix. */
 function fsError(err: unknown, file: string): unknown {
