@@ -364,7 +364,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         if (parsed.format !== engine.format) throw invalid(`'${input.fileName}' is a .${parsed.format} dump; server '${input.serverName}' is ${engine.name} (.${engine.format})`);
         const masterKey = parsed.encrypted ? await requireMasterKey() : undefined;
         return withStorage(input.source.target, async (storage) => {
-          const progress = { phase: 'verify', rawBytes: 0 };
+          const progress = { phase: 'verify', bytes: 0, sizeBytes: input.sizeBytes, rawBytes: 0 };
           const found = await withHeartbeat(progress, () => hashObject(storage, input.source.key, ctx.cancellationSignal).catch(() => undefined));
           if (!found || found.size !== input.sizeBytes || found.sha256 !== input.sha256) {
             throw new BackupError('invalid', `the copy at ${input.source.target} ${found ? `does not match the backup (${found.size} bytes, SHA-256 ${found.sha256})` : 'cannot be read'}: refusing to restore from it`, { code: 'CopyCorrupt' });
@@ -377,7 +377,10 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           if (replaced) await engine.dropDatabase(conn, input.database);
           progress.phase = 'restore';
           const started = Date.now();
+          const limit = input.source.target === SITE_TARGET ? undefined : config.destinationLimit(input.source.target);
           const steps: Transform[] = [
+            ...(limit ? [pace(limit)] : []),
+            meter((n) => (progress.bytes += n)),
             ...(masterKey ? [openSealed(masterKey)] : []),
             decompressStream(parsed.compression === 'gz' ? 'gzip' : 'zstd'),
             meter((n) => (progress.rawBytes += n)),
@@ -614,25 +617,32 @@ async function readOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal,
 
 const heartbeatEvery = (timeoutMs: number | undefined) => Math.max(1000, Math.min(10_000, (timeoutMs ?? 30_000) / 3));
 
-/** A bandwidth limit of the destination, so a nightly copy does not fill the site's uplink. */
+/** A bandwidth limit of the destination (both ways), so a nightly copy does not fill the site's link. */
 function throttle(source: PutSource, bytesPerSecond: number | undefined): PutSource {
   if (!bytesPerSecond) return source;
-  return {
-    size: source.size,
-    open(start: number) {
-      const began = Date.now();
-      let sent = 0;
-      return source.open(start).pipe(
-        new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            sent += chunk.length;
-            const due = began + (sent / bytesPerSecond) * 1000;
-            sleep(Math.max(0, due - Date.now())).then(() => cb(null, chunk), cb);
-          },
-        }),
-      );
+  return { size: source.size, open: (start: number) => source.open(start).pipe(pace(bytesPerSecond)) };
+}
+
+/** Passes bytes on no faster than the given rate, in slices, so a large read does not arrive as one late lump. */
+function pace(bytesPerSecond: number): Transform {
+  const began = Date.now();
+  const slice = Math.max(1024, Math.min(64 * 1024, Math.floor(bytesPerSecond / 10)));
+  let passed = 0;
+  return new Transform({
+    async transform(chunk: Buffer, _enc, cb) {
+      try {
+        for (let at = 0; at < chunk.length; at += slice) {
+          const part = chunk.subarray(at, at + slice);
+          passed += part.length;
+          await sleep(Math.max(0, began + (passed / bytesPerSecond) * 1000 - Date.now()));
+          this.push(part);
+        }
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
     },
-  };
+  });
 }
 
 export type SiteActivities = ReturnType<typeof createSiteActivities>;

@@ -9,7 +9,7 @@ import { eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import { backupConfigs, backups } from '../db/schema.ts';
 import { mariadbQuery } from '../activities/engines/mariadb.ts';
-import { createConfig, createShopDatabase, runNowAndWait, startWebhook } from './helpers/fixtures.ts';
+import { createBulkyDatabase, createConfig, createShopDatabase, runNowAndWait, startWebhook } from './helpers/fixtures.ts';
 import { PG_HOST, PG_PORT, PG_USER } from './helpers/pg.ts';
 import { settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 
@@ -116,6 +116,73 @@ describe('restores, verification, drills, missed backups', () => {
     const other = await signup(stack);
     assert.equal((await stack.api('GET', `/api/v1/restores/${restored.id}`, { token: other.token })).status, 404);
     assert.equal((await stack.api('POST', '/api/v1/restores', { token: other.token, body: { backupId: backup.id } })).status, 404);
+  });
+
+  it('restores at another site, from the off-site copy both sites can reach', async () => {
+    const t = await tenantWithSite('site-east');
+    const source = await createShopDatabase({ customers: 300, events: 400 });
+    cleanups.push(() => source.drop());
+    const before = await pgFingerprint(source.url);
+    const config = await createConfig(stack, t.token, { serverId: t.pg.id, databases: [source.name], destinations: [{ destinationId: t.dest.id, retention: { keepLast: 3 } }] });
+    const [backup] = (await runNowAndWait(stack, t.token, config.id)) as any[];
+    assert.equal(backup.status, 'succeeded', backup.error);
+
+    // A second site (the standby), whose worker has the same NAS under the same name, and its own PostgreSQL server.
+    const west = (await stack.api('POST', '/api/v1/sites', { token: t.token, body: { name: 'site-west' } })).body;
+    await stack.startSiteWorker({
+      apiUrl: stack.baseUrl, siteKey: west.key, backupsDir: path.join(stack.tmp, 'site-west-backups'),
+      servers: { standby: { engine: 'postgresql', host: PG_HOST, port: PG_PORT, user: PG_USER } },
+      destinations: { nas: { type: 'local', path: t.nas } },
+    });
+    const standby = (await stack.api('POST', '/api/v1/servers', { token: t.token, body: { siteId: west.id, name: 'standby', engine: 'postgresql' } })).body;
+    const target = `${source.name}_west`;
+    cleanups.push(() => dropPg(target));
+    const restored = await restoreAndWait(t.token, { backupId: backup.id, targetServerId: standby.id, targetDatabase: target });
+    assert.equal(restored.status, 'succeeded', restored.error);
+    assert.equal(restored.copyTarget, 'nas', "the east site's own folder is not readable from the west");
+    assert.equal(restored.targetSiteId, west.id);
+    assert.deepEqual(await pgFingerprint(source.url.replace(/\/[^/]+$/, `/${target}`)), before);
+  });
+
+  it('a running restore can be watched and cancelled; the database it was creating is removed', async () => {
+    const t = await tenantWithSite('cancel-site');
+    const source = await createBulkyDatabase(6000);
+    cleanups.push(() => source.drop());
+    const config = await createConfig(stack, t.token, { serverId: t.pg.id, databases: [source.name], destinations: [{ destinationId: t.dest.id, retention: { keepLast: 3 } }] });
+    const [backup] = (await runNowAndWait(stack, t.token, config.id)) as any[];
+    assert.equal(backup.status, 'succeeded', backup.error);
+
+    // A standby site reads the NAS copy through a slow link, so the restore is still running when it is cancelled.
+    const slow = (await stack.api('POST', '/api/v1/sites', { token: t.token, body: { name: 'slow-site' } })).body;
+    await stack.startSiteWorker({
+      apiUrl: stack.baseUrl, siteKey: slow.key, backupsDir: path.join(stack.tmp, 'slow-backups'),
+      servers: { standby: { engine: 'postgresql', host: PG_HOST, port: PG_PORT, user: PG_USER } },
+      destinations: { nas: { type: 'local', path: t.nas, maxBytesPerSecond: Math.ceil(backup.sizeBytes / 8) } },
+    });
+    const standby = (await stack.api('POST', '/api/v1/servers', { token: t.token, body: { siteId: slow.id, name: 'standby', engine: 'postgresql' } })).body;
+    const target = `${source.name}_cancelled`;
+    cleanups.push(() => dropPg(target));
+    const started = await stack.api('POST', '/api/v1/restores', { token: t.token, body: { backupId: backup.id, targetServerId: standby.id, targetDatabase: target } });
+    assert.equal(started.status, 202);
+    const watching = await waitFor(async () => {
+      const w = (await stack.api('GET', `/api/v1/restores/${started.body.id}`, { token: t.token })).body;
+      return w.progress?.phase === 'restore' && w.progress.bytes > 0 ? w : undefined;
+    }, 60_000, 'the restore to be streaming');
+    assert.equal(watching.status, 'running');
+    assert.equal(watching.progress.step, 'restore');
+    assert.ok(watching.progress.bytes < backup.sizeBytes, 'part of the copy is read');
+    assert.equal(watching.progress.sizeBytes, backup.sizeBytes);
+    assert.equal((await stack.api('POST', `/api/v1/restores/${started.body.id}/cancel`, { token: t.token })).status, 202);
+    const ended = await waitFor(async () => {
+      const w = (await stack.api('GET', `/api/v1/restores/${started.body.id}`, { token: t.token })).body;
+      return w.status !== 'running' ? w : undefined;
+    }, 60_000, 'the restore to stop');
+    assert.equal(ended.status, 'cancelled');
+    const sql = postgres(`postgres://${PG_USER}@${PG_HOST}:${PG_PORT}/postgres`, { max: 1 });
+    const exists = await sql`select 1 from pg_database where datname = ${target}`;
+    await sql.end();
+    assert.equal(exists.length, 0, 'the half-restored database is gone');
+    assert.equal((await stack.api('POST', `/api/v1/restores/${started.body.id}/cancel`, { token: t.token })).status, 409);
   });
 
   it('MariaDB: backup, drop the database, restore it with the same data; and beside it under a new name', async () => {
