@@ -209,7 +209,9 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         const masterKey = input.encrypt ? await requireMasterKey() : undefined;
         const meta = { compression: compression.algorithm, encrypted: !!masterKey, keyId: masterKey ? keyId(masterKey) : null };
         // Counted before the dump, for the restore checks later: exact for small tables, estimated for big ones.
-        const tableCounts = await engine.tableRowCounts(conn, input.database);
+        // An excluded table's rows are not in the backup: a restore of it finds 0, so that is its count.
+        const excluded = new Set(input.excludeTableData.map((t) => t.replaceAll('"', '').replaceAll('`', '')));
+        const tableCounts = (await engine.tableRowCounts(conn, input.database)).map((t) => (excluded.has(t.table) ? { ...t, rows: 0, exact: true } : t));
         const dir = config.folder(input.serverName, input.database);
         const finalPath = path.join(dir, input.fileName);
         const relPath = path.relative(config.backupsDir, finalPath);
@@ -386,11 +388,23 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             meter((n) => (progress.rawBytes += n)),
           ];
           const source = await storage.get(input.source.key, { signal: ctx.cancellationSignal });
+          let damaged: Error | undefined;
           const stream = steps.reduce<Readable>((from, step) => {
             from.on('error', (e) => step.destroy(e));
+            step.on('error', (e) => (damaged ??= e));
             return from.pipe(step);
           }, source);
-          await withHeartbeat(progress, () => engine.restore(conn, input.database, stream, { create: !exists || replaced, signal: ctx.cancellationSignal }));
+          // The copy flows before the restore tool reads it (a database is created first): an error then stays on the
+          // stream for the tool's reader, and this listener keeps it from ending the site worker as uncaught.
+          stream.on('error', () => {});
+          try {
+            await withHeartbeat(progress, () => engine.restore(conn, input.database, stream, { create: !exists || replaced, signal: ctx.cancellationSignal }));
+          } catch (err) {
+            if (ctx.cancellationSignal.aborted || !damaged) throw err;
+            // Bytes that hashed right but do not decrypt or decompress: retrying the same copy cannot help.
+            if (damaged instanceof BackupError) throw damaged;
+            throw new BackupError('invalid', `the copy at ${input.source.target} could not be decoded (${damaged.message}): the backup is damaged`, { code: 'BackupTampered' });
+          }
           const seconds = (Date.now() - started) / 1000;
           log.info({ file: { name: input.fileName, size: input.sizeBytes }, raw_bytes: progress.rawBytes, event: { duration: seconds * 1e9 }, replaced }, 'restore finished');
           return { rawBytes: progress.rawBytes, seconds, replaced };

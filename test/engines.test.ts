@@ -17,6 +17,7 @@ import { engineFor, engines, type DatabaseEngine } from '../activities/engines/i
 import type { ServerConnection } from '../activities/site-config.ts';
 import { freePort } from '../ops/temporal-dev.ts';
 import { createMariadbUser, mariadbAdmin, mariadbConn } from './helpers/mariadb.ts';
+import { mariadbFingerprint, pgFingerprint, sqliteFingerprint } from './helpers/engine-data.ts';
 import { PG_HOST, PG_PORT, PG_USER, pgUrl, uniqueName } from './helpers/pg.ts';
 
 const ROWS = { customers: 3000, events: 5000, logs: 1000, sessions: 500, settings: 3 } as const;
@@ -91,17 +92,7 @@ const postgresHarness: Harness = {
       create trigger settings_touch before update on settings for each row execute function touch();
     `));
   },
-  async fingerprint(database) {
-    return pgRun(database, async (sql) => {
-      const tables = await sql<{ name: string }[]>`select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`;
-      const out: Record<string, string> = {};
-      for (const { name } of tables) {
-        const [r] = await sql.unsafe<{ n: number; h: string }[]>(`select count(*)::int as n, coalesce(md5(string_agg(md5(t::text), '' order by t.id)), '') as h from "${name}" t`);
-        out[name] = `${r!.n}:${r!.h}`;
-      }
-      return out;
-    });
-  },
+  fingerprint: (database) => pgFingerprint(database),
   async objects(database) {
     return pgRun(database, async (sql) => {
       const [r] = await sql<{ s: string }[]>`select concat_ws(',',
@@ -157,15 +148,7 @@ const mariadbHarness: Harness = {
       CREATE EVENT purge_sessions ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM sessions WHERE id < 0;
     `, name);
   },
-  async fingerprint(database) {
-    const cols = await mariadbAdmin(`SELECT c.TABLE_NAME, GROUP_CONCAT(CONCAT('QUOTE(\`', c.COLUMN_NAME, '\`)') ORDER BY c.ORDINAL_POSITION SEPARATOR ', ')
-      FROM information_schema.COLUMNS c JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
-      WHERE c.TABLE_SCHEMA = '${database}' AND t.TABLE_TYPE = 'BASE TABLE' GROUP BY c.TABLE_NAME ORDER BY c.TABLE_NAME;`);
-    const queries = cols.map(([table, list]) =>
-      `SELECT '${table}', COUNT(*), COALESCE(MD5(GROUP_CONCAT(MD5(CONCAT_WS('|', ${list})) ORDER BY id SEPARATOR '')), '') FROM \`${table}\`;`);
-    const rows = await mariadbAdmin(`SET SESSION group_concat_max_len = 1073741824;\n${queries.join('\n')}`, database);
-    return Object.fromEntries(rows.map(([t, n, h]) => [t!, `${n}:${h}`]));
-  },
+  fingerprint: (database) => mariadbFingerprint(database),
   async objects(database) {
     const [r] = await mariadbAdmin(`SELECT CONCAT_WS(',',
       (SELECT COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = '${database}'),
@@ -251,21 +234,7 @@ const sqliteHarness: Harness = {
     });
   },
   async fingerprint(database) {
-    return sqliteRun(database, (db) => {
-      const out: Record<string, string> = {};
-      const tables = db.prepare(String.raw`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`).all();
-      for (const { name } of tables) {
-        const cols = db.prepare(`PRAGMA table_info("${String(name)}")`).all().map((c) => `quote("${String(c.name)}")`);
-        const hash = createHash('sha256');
-        let n = 0;
-        for (const r of db.prepare(`SELECT ${cols.join(` || '|' || `)} AS r FROM "${String(name)}" ORDER BY id`).iterate()) {
-          hash.update(String(r.r)).update('\n');
-          n++;
-        }
-        out[String(name)] = `${n}:${hash.digest('hex')}`;
-      }
-      return out;
-    });
+    return sqliteRun(database, sqliteFingerprint);
   },
   async objects(database) {
     return sqliteRun(database, (db) => {

@@ -9,37 +9,13 @@ import { eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import { backupConfigs, backups } from '../db/schema.ts';
 import { mariadbQuery } from '../activities/engines/mariadb.ts';
+import { mariadbFingerprint, pgFingerprint } from './helpers/engine-data.ts';
 import { createBulkyDatabase, createConfig, createShopDatabase, runNowAndWait, startWebhook } from './helpers/fixtures.ts';
 import { PG_HOST, PG_PORT, PG_USER } from './helpers/pg.ts';
 import { settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 
 const MARIADB = { engine: 'mariadb' as const, host: '127.0.0.1', port: 3306, user: 'root', password: undefined };
 const maria = (database: string | undefined, sql: string) => mariadbQuery(MARIADB, database, sql);
-
-/** Row count and a content checksum of every table, the same way for source and restored copy. */
-async function pgFingerprint(url: string) {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    const tables = await sql<{ name: string }[]>`select tablename as name from pg_tables where schemaname = 'public' order by 1`;
-    const out: Record<string, string> = {};
-    for (const { name } of tables) {
-      const [r] = await sql.unsafe(`select count(*)::text as n, coalesce(md5(string_agg(t::text, '|' order by t::text)), '') as h from "${name}" t`);
-      out[name] = `${r!.n}:${r!.h}`;
-    }
-    return out;
-  } finally {
-    await sql.end();
-  }
-}
-async function mariaFingerprint(database: string) {
-  const out: Record<string, string> = {};
-  for (const [table] of await maria(database, 'SHOW FULL TABLES WHERE Table_type = "BASE TABLE"')) {
-    const [[, sum]] = (await maria(database, `CHECKSUM TABLE \`${table}\` EXTENDED`)) as [string[]];
-    const [[n]] = (await maria(database, `SELECT COUNT(*) FROM \`${table}\``)) as [string[]];
-    out[table!] = `${n}:${sum}`;
-  }
-  return out;
-}
 
 describe('restores, verification, drills, missed backups', () => {
   let stack: Stack;
@@ -84,7 +60,7 @@ describe('restores, verification, drills, missed backups', () => {
     const t = await tenantWithSite('pg-site');
     const source = await createShopDatabase({ customers: 2000, events: 5000 });
     cleanups.push(() => source.drop());
-    const before = await pgFingerprint(source.url);
+    const before = await pgFingerprint(source.name);
     const config = await createConfig(stack, t.token, { serverId: t.pg.id, databases: [source.name] });
     const [backup] = (await runNowAndWait(stack, t.token, config.id)) as any[];
     assert.equal(backup.status, 'succeeded', backup.error);
@@ -95,14 +71,14 @@ describe('restores, verification, drills, missed backups', () => {
     assert.equal(restored.status, 'succeeded', restored.error);
     assert.equal(restored.copyTarget, 'site');
     assert.ok(restored.restoreSeconds > 0);
-    assert.deepEqual(await pgFingerprint(source.url), before, 'every table has the same rows');
+    assert.deepEqual(await pgFingerprint(source.name), before, 'every table has the same rows');
 
     // Beside the original, under another name; and the original is refused without overwrite.
     const beside = `${source.name}_copy`;
     cleanups.push(() => dropPg(beside));
     const copy = await restoreAndWait(t.token, { backupId: backup.id, targetDatabase: beside });
     assert.equal(copy.status, 'succeeded', copy.error);
-    assert.deepEqual(await pgFingerprint(source.url.replace(/\/[^/]+$/, `/${beside}`)), before);
+    assert.deepEqual(await pgFingerprint(beside), before);
     const refused = await restoreAndWait(t.token, { backupId: backup.id });
     assert.equal(refused.status, 'failed');
     assert.match(refused.error, /has tables: restore into a new database name, or ask to overwrite/);
@@ -122,7 +98,7 @@ describe('restores, verification, drills, missed backups', () => {
     const t = await tenantWithSite('site-east');
     const source = await createShopDatabase({ customers: 300, events: 400 });
     cleanups.push(() => source.drop());
-    const before = await pgFingerprint(source.url);
+    const before = await pgFingerprint(source.name);
     const config = await createConfig(stack, t.token, { serverId: t.pg.id, databases: [source.name], destinations: [{ destinationId: t.dest.id, retention: { keepLast: 3 } }] });
     const [backup] = (await runNowAndWait(stack, t.token, config.id)) as any[];
     assert.equal(backup.status, 'succeeded', backup.error);
@@ -141,7 +117,7 @@ describe('restores, verification, drills, missed backups', () => {
     assert.equal(restored.status, 'succeeded', restored.error);
     assert.equal(restored.copyTarget, 'nas', "the east site's own folder is not readable from the west");
     assert.equal(restored.targetSiteId, west.id);
-    assert.deepEqual(await pgFingerprint(source.url.replace(/\/[^/]+$/, `/${target}`)), before);
+    assert.deepEqual(await pgFingerprint(target), before);
   });
 
   it('a running restore can be watched and cancelled; the database it was creating is removed', async () => {
@@ -194,7 +170,7 @@ describe('restores, verification, drills, missed backups', () => {
       CREATE TABLE orders (id BIGINT PRIMARY KEY AUTO_INCREMENT, person_id INT, total DOUBLE, at TIMESTAMP NULL) ENGINE=InnoDB;
       INSERT INTO people SELECT seq, CONCAT('Zoë ', seq, ' ✓'), seq * 1.25, '2020-01-01' + INTERVAL seq HOUR, JSON_OBJECT('k', seq), UNHEX(MD5(seq)), IF(seq % 3 = 0, NULL, 'n') FROM seq_1_to_3000;
       INSERT INTO orders (person_id, total, at) SELECT seq % 3000, seq / 7, '2021-06-01' + INTERVAL seq MINUTE FROM seq_1_to_4000;`);
-    const before = await mariaFingerprint(name);
+    const before = await mariadbFingerprint(name);
     const config = await createConfig(stack, t.token, { serverId: t.mdb.id, databases: [name] });
     const [backup] = (await runNowAndWait(stack, t.token, config.id)) as any[];
     assert.equal(backup.status, 'succeeded', backup.error);
@@ -203,10 +179,10 @@ describe('restores, verification, drills, missed backups', () => {
     await maria(undefined, `DROP DATABASE ${name}`);
     const restored = await restoreAndWait(t.token, { backupId: backup.id });
     assert.equal(restored.status, 'succeeded', restored.error);
-    assert.deepEqual(await mariaFingerprint(name), before);
+    assert.deepEqual(await mariadbFingerprint(name), before);
     const copy = await restoreAndWait(t.token, { backupId: backup.id, targetDatabase: `${name}_copy` });
     assert.equal(copy.status, 'succeeded', copy.error);
-    assert.deepEqual(await mariaFingerprint(`${name}_copy`), before);
+    assert.deepEqual(await mariadbFingerprint(`${name}_copy`), before);
     // A MariaDB dump cannot go into a PostgreSQL server.
     const wrong = await stack.api('POST', '/api/v1/restores', { token: t.token, body: { backupId: backup.id, targetServerId: t.pg.id } });
     assert.equal(wrong.status, 400);

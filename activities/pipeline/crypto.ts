@@ -141,6 +141,8 @@ export function createEncryptStream(dataKey: Buffer, opts: { chunkSize?: number 
 
 export function createDecryptStream(dataKey: Buffer): Transform {
   checkKey(dataKey, 'data key');
+  // The payload key needs the salt from the header: a copy of the data key waits for it, so the caller may wipe its own.
+  let secret: Buffer | undefined = Buffer.from(dataKey);
   const pending = new ByteQueue();
   let header: Buffer | undefined;
   let key: Buffer | undefined;
@@ -154,7 +156,9 @@ export function createDecryptStream(dataKey: Buffer): Transform {
     const chunkSize = bytes.readUInt32BE(MAGIC.length + 1);
     if (chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) throw tampered(`its header gives an impossible chunk size of ${chunkSize} bytes`);
     header = bytes;
-    key = payloadKey(dataKey, bytes.subarray(MAGIC.length + 5));
+    key = payloadKey(secret!, bytes.subarray(MAGIC.length + 5));
+    secret!.fill(0);
+    secret = undefined;
     recordSize = chunkSize + TAG_BYTES;
   }
 

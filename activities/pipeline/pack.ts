@@ -31,23 +31,18 @@ export function sealStream(masterKey: Buffer): Transform {
   head.writeUInt16BE(wrapped.length, ENVELOPE_MAGIC.length);
   const encrypt = createEncryptStream(dataKey);
   dataKey.fill(0);
-  let started = false;
-  // The envelope goes first; the encrypted stream follows as it comes.
   const out = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      if (!started) {
-        started = true;
-        this.push(Buffer.concat([head, wrapped]));
-      }
       if (!encrypt.write(chunk)) encrypt.once('drain', () => cb());
       else cb();
     },
     flush(cb: TransformCallback) {
-      if (!started) this.push(Buffer.concat([head, wrapped]));
       encrypt.once('end', () => cb());
       encrypt.end();
     },
   });
+  // The envelope goes first, before the encrypted stream (whose own header is already waiting in it) starts to flow.
+  out.push(Buffer.concat([head, wrapped]));
   encrypt.on('data', (d: Buffer) => out.push(d));
   encrypt.on('error', (e) => out.destroy(e));
   return out;

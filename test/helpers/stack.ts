@@ -68,7 +68,8 @@ export interface Stack {
   centralTaskQueue: string;
   tmp: string;
   api<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown }): Promise<ApiResponse<T>>;
-  startSiteWorker(config: SiteConfigInput): Promise<SiteWorkerProcess>;
+  /** `opts.env` adds to (or overrides) the worker's environment, e.g. a PATH without some dump tools. */
+  startSiteWorker(config: SiteConfigInput, opts?: { env?: Record<string, string> }): Promise<SiteWorkerProcess>;
   stop(): Promise<void>;
 }
 
@@ -145,12 +146,12 @@ export async function startStack(opts: { env?: Record<string, string> } = {}): P
         }
         return { status: res.status, body: parsed, headers: res.headers };
       },
-      async startSiteWorker(config) {
+      async startSiteWorker(config, workerOpts = {}) {
         const file = path.join(tmp, `site-${randomUUID()}.json`);
         await writeFile(file, JSON.stringify(config, null, 2));
         const child = spawn(process.execPath, [path.join(ROOT, 'workers/site.ts')], {
           cwd: ROOT,
-          env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: dev.address, TEMPORAL_NAMESPACE: 'default', SITE_CONFIG: file, LOG_LEVEL: 'info' },
+          env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: dev.address, TEMPORAL_NAMESPACE: 'default', SITE_CONFIG: file, LOG_LEVEL: 'info', ...workerOpts.env },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         const wlogs = new LogCapture();
@@ -217,4 +218,10 @@ export async function signup(stack: Stack, name = `t-${randomUUID().slice(0, 8)}
   const res = await stack.api('POST', '/api/v1/auth/signup', { body: { tenantName: name, email, password: 'correct horse battery staple' } });
   if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(res.body)}`);
   return { token: res.body.token as string, tenantId: res.body.tenant.id as string, email };
+}
+
+/** A run's Temporal history as text with every payload decoded, so a search for a secret looks inside the payloads. */
+export async function historyText(stack: Stack, workflowId: string): Promise<string> {
+  const json = JSON.stringify(await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory());
+  return json.replace(/"data":"([A-Za-z0-9+/]*={0,2})"/g, (_m, b64: string) => `"data":${JSON.stringify(Buffer.from(b64, 'base64').toString('utf8'))}`);
 }
