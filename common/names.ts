@@ -18,6 +18,9 @@ export const SearchAttr = {
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
+/** File extension of each compression algorithm. */
+export const COMPRESSION_EXT = { zstd: 'zst', gzip: 'gz' } as const;
+
 /** `<database>_<yyyyMMdd>_<HHmmss>.<format>[.<compression>][.enc]`, the time in UTC. */
 export function backupFileName(
   database: string,

@@ -89,8 +89,6 @@ export interface Compression {
   algorithm: CompressionAlgorithm;
   level: number;
 }
-/** File extension of each compression. */
-export const COMPRESSION_EXT: Record<CompressionAlgorithm, string> = { zstd: 'zst', gzip: 'gz' };
 /** File extension of each engine's dump format. */
 export const DUMP_FORMAT: Record<Engine, string> = { postgresql: 'pgdump', mariadb: 'sql', sqlite: 'sqlite' };
 

@@ -2,8 +2,7 @@
 import { ApplicationFailure, CancellationScope, isCancellation, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { BackupPlan } from '../activities/central.ts';
 import type { DryRunReport } from '../activities/site.ts';
-import { backupFileName, offsiteKey, SearchAttr } from '../common/names.ts';
-import { COMPRESSION_EXT } from '../db/schema.ts';
+import { backupFileName, COMPRESSION_EXT, offsiteKey, SearchAttr } from '../common/names.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';
 import { applyRetention } from './prune.ts';
 
