@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { ENGINES } from '../db/schema.ts';
+import { ENGINES } from '../common/model.ts';
 import { SERVER_NAME_RE } from '../common/names.ts';
 import { BackupError, invalid } from '../common/errors.ts';
 import { destinationSettingsSchema, type DestinationSettings } from './storage/index.ts';

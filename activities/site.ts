@@ -11,7 +11,7 @@ import { Context } from '@temporalio/activity';
 import { parseBackupFileName } from '../common/names.ts';
 import { withRunLabels, type Logger } from '../common/logger.ts';
 import { BackupError, invalid } from '../common/errors.ts';
-import { SITE_TARGET, type CleanTable, type Compression } from '../db/schema.ts';
+import { SITE_TARGET, type CleanTable, type Compression } from '../common/model.ts';
 import { engineFor as engineNamed, type TableRowCount } from './engines/index.ts';
 import { assertionHolds } from './engines/assertions.ts';
 import { compressStream, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';

@@ -1,26 +1,16 @@
 // The metadata schema. Every tenant-owned row carries tenant_id, and every query the API makes filters on it.
 import { sql } from 'drizzle-orm';
-import type { RetentionPolicy } from '../common/retention.ts';
 import {
   bigint, boolean, doublePrecision, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
 
-export const ROLES = ['viewer', 'operator', 'admin', 'owner'] as const;
-export type Role = (typeof ROLES)[number];
-export const ENGINES = ['postgresql', 'mariadb', 'sqlite'] as const;
-export type Engine = (typeof ENGINES)[number];
-/** `partial`: the dump succeeded but at least one destination did not take its copy. */
-export const BACKUP_STATUSES = ['running', 'succeeded', 'partial', 'failed', 'cancelled'] as const;
-export type BackupStatus = (typeof BACKUP_STATUSES)[number];
 
-export const DESTINATION_KINDS = ['local', 'azure', 'sftp'] as const;
-export type DestinationKind = (typeof DESTINATION_KINDS)[number];
-/** What the platform knows of one copy of a backup. `missing`: it should exist and does not (an upload failed, or
- * the object vanished); `corrupt`: it exists but its size or SHA-256 differs; `deleted`: retention removed it. */
-export const COPY_STATES = ['stored', 'missing', 'corrupt', 'deleted'] as const;
-export type CopyState = (typeof COPY_STATES)[number];
-/** The copy in the site's own Backups folder is the target named `site`; every other target is a destination. */
-export const SITE_TARGET = 'site';
+import {
+  BACKUP_STATUSES, COPY_STATES, ROLES, type BackupKind, type CleanTable, type Compression, type ConfigDestination, type DestinationKind,
+  type DrillSpec, type Engine, type RestoreKind, type ScheduleSpec, type TableCount,
+} from '../common/model.ts';
+
+export * from '../common/model.ts';
 
 export const roleEnum = pgEnum('role', ROLES);
 export const backupStatusEnum = pgEnum('backup_status', BACKUP_STATUSES);
@@ -66,59 +56,6 @@ export const servers = pgTable('servers', {
   engine: text('engine').$type<Engine>().notNull(),
   createdAt: createdAt(),
 }, (t) => [uniqueIndex('servers_site_name_key').on(t.siteId, t.name), index('servers_tenant_idx').on(t.tenantId)]);
-
-export type ScheduleSpec =
-  | { kind: 'daily'; time: string }
-  | { kind: 'biweekly'; time: string; weekday: number }
-  | { kind: 'monthly'; time: string; dayOfMonth: number }
-  | { kind: 'cron'; expression: string };
-
-/**
- * - `exclude`: keep the table's schema, leave its rows out of the backup; the source is not touched (the default).
- * - `truncate`: empty the table at the source before the dump. Destructive: needs the configuration's confirmation.
- * - `deleteOlderThan`: delete the source rows whose `column` is older than `days` days, then dump. Destructive too.
- */
-export type CleanTable =
-  | { table: string; mode: 'exclude' }
-  | { table: string; mode: 'truncate' }
-  | { table: string; mode: 'deleteOlderThan'; column: string; days: number };
-
-export const COMPRESSIONS = ['zstd', 'gzip'] as const;
-export type CompressionAlgorithm = (typeof COMPRESSIONS)[number];
-export interface Compression {
-  algorithm: CompressionAlgorithm;
-  level: number;
-}
-/** File extension of each engine's dump format. */
-export const DUMP_FORMAT: Record<Engine, string> = { postgresql: 'pgdump', mariadb: 'sql', sqlite: 'sqlite' };
-
-export interface DrillSpec {
-  schedule: ScheduleSpec;
-  /** How far a table's restored row count may differ from the count at backup time, in percent. */
-  tolerancePercent: number;
-  /** SQL run in the restored scratch database; each must return true (a single boolean-like value). */
-  assertions: string[];
-}
-
-export const RESTORE_KINDS = ['restore', 'drill'] as const;
-export type RestoreKind = (typeof RESTORE_KINDS)[number];
-
-export const BACKUP_KINDS = ['backup', 'dry-run'] as const;
-export type BackupKind = (typeof BACKUP_KINDS)[number];
-
-export interface TableCount {
-  table: string;
-  rows: number;
-  exact: boolean;
-}
-
-/** Retention per target, decided by `common/retention.ts` in the configuration's time zone. */
-export type { RetentionPolicy };
-
-export interface ConfigDestination {
-  destinationId: string;
-  retention: RetentionPolicy;
-}
 
 /** An off-site place a site sends copies to. Known by name; its connection settings and secrets live at the site. */
 export const destinations = pgTable('destinations', {
@@ -192,7 +129,9 @@ export const backups = pgTable('backups', {
   availableForDownload: boolean('available_for_download').notNull().default(false),
 }, (t) => [
   uniqueIndex('backups_run_database_key').on(t.workflowId, t.database),
-  index('backups_tenant_started_idx').on(t.tenantId, t.startedAt.desc(), t.id.desc()),
+  // NULLS FIRST is what `ORDER BY ... DESC` means: an index in another null order cannot serve the query's order.
+  index('backups_tenant_started_idx').on(t.tenantId, t.startedAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+  index('backups_config_started_idx').on(t.configId, t.startedAt.desc().nullsFirst()),
   index('backups_tenant_server_db_idx').on(t.tenantId, t.serverId, t.database),
 ]);
 
@@ -257,7 +196,10 @@ export const restores = pgTable('restores', {
   rawBytes: bigint('raw_bytes', { mode: 'number' }),
   /** A drill's checks: each passed or failed with why. */
   checks: jsonb('checks').$type<{ name: string; ok: boolean; detail: string }[]>(),
-}, (t) => [index('restores_tenant_started_idx').on(t.tenantId, t.startedAt.desc()), index('restores_config_idx').on(t.configId, t.kind, t.startedAt.desc())]);
+}, (t) => [
+  index('restores_tenant_started_idx').on(t.tenantId, t.startedAt.desc().nullsFirst()),
+  index('restores_config_idx').on(t.configId, t.kind, t.startedAt.desc().nullsFirst()),
+]);
 
 export const auditLog = pgTable('audit_log', {
   id: uuid('id').primaryKey().defaultRandom(),
@@ -268,4 +210,4 @@ export const auditLog = pgTable('audit_log', {
   targetId: text('target_id'),
   details: jsonb('details').$type<Record<string, unknown>>(),
   at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [index('audit_tenant_at_idx').on(t.tenantId, t.at.desc())]);
+}, (t) => [index('audit_tenant_at_idx').on(t.tenantId, t.at.desc().nullsFirst())]);

@@ -19,6 +19,7 @@ import { openDb } from '../db/client.ts';
 import { createApp } from '../api/app.ts';
 import { Schedules } from '../api/schedules.ts';
 import { createCentralWorker } from '../workers/central.ts';
+import { SITE_WORKER_NODE_FLAGS } from '../workers/runtime.ts';
 import { startDevServer, type DevServer } from './temporal-dev.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -72,7 +73,7 @@ async function main() {
   });
 
   const local = await bootstrap(apiUrl);
-  const site = spawn(process.execPath, [path.join(ROOT, 'workers/site.ts')], {
+  const site = spawn(process.execPath, [...SITE_WORKER_NODE_FLAGS, path.join(ROOT, 'workers/site.ts')], {
     env: { ...process.env, TEMPORAL_ADDRESS: temporalAddress, SITE_CONFIG: local.siteConfigPath },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

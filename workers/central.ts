@@ -6,7 +6,7 @@ import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
 import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
 import { createCentralActivities, type RunTuning } from '../activities/central.ts';
 import { openDb, type Db } from '../db/client.ts';
-import { installTemporalRuntime, workflowCodeOption } from './runtime.ts';
+import { installTemporalRuntime, runUntilSignal, workflowCodeOption } from './runtime.ts';
 
 export function tuningFrom(env: CentralEnv): RunTuning {
   return {
@@ -34,20 +34,6 @@ export async function createCentralWorker(opts: {
   });
 }
 
-/** Runs until SIGINT/SIGTERM, then lets in-flight tasks finish and closes its connections. */
-export async function runUntilSignal(worker: Worker, logger: Logger, cleanup: () => Promise<void> = async () => {}): Promise<void> {
-  const stop = () => worker.shutdown();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  logger.info({ labels: { task_queue: worker.options.taskQueue } }, 'worker started');
-  try {
-    await worker.run();
-  } finally {
-    await worker.connection?.close();
-    await cleanup();
-    logger.info('worker stopped');
-  }
-}
 
 if (import.meta.main) {
   const env = parseEnv(centralEnv);

@@ -2,8 +2,14 @@
 // is either bundled now or loaded from a bundle made ahead of time (WORKFLOW_BUNDLE), which starts much faster.
 import { fileURLToPath } from 'node:url';
 import type { LogLevel, LogMetadata } from '@temporalio/common';
-import { bundleWorkflowCode, Runtime, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, Runtime, type Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from '../common/logger.ts';
+
+/**
+ * Node flags for the site worker: a small young generation, so V8 collects a dump's short-lived buffers soon and the
+ * worker's memory stays near its baseline whatever the database size.
+ */
+export const SITE_WORKER_NODE_FLAGS = ['--max-semi-space-size=1'];
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -35,4 +41,19 @@ export function workflowCodeOption(bundlePath: string | undefined): Pick<WorkerO
 export async function bundleWorkflows(): Promise<string> {
   const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
   return code;
+}
+
+/** Runs until SIGINT/SIGTERM, then lets in-flight tasks finish and closes its connections. */
+export async function runUntilSignal(worker: Worker, logger: Logger, cleanup: () => Promise<void> = async () => {}): Promise<void> {
+  const stop = () => worker.shutdown();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  logger.info({ labels: { task_queue: worker.options.taskQueue } }, 'worker started');
+  try {
+    await worker.run();
+  } finally {
+    await worker.connection?.close();
+    await cleanup();
+    logger.info('worker stopped');
+  }
 }

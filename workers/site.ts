@@ -4,10 +4,9 @@ import { parseEnv, siteEnv, type TemporalEnv } from '../common/config.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { createSiteActivities, type SiteIdentity } from '../activities/site.ts';
 import { SiteConfig } from '../activities/site-config.ts';
-import { installTemporalRuntime } from './runtime.ts';
 import { engineFor } from '../activities/engines/index.ts';
-import { ENGINES, type Engine } from '../db/schema.ts';
-import { runUntilSignal } from './central.ts';
+import { ENGINES, type Engine } from '../common/model.ts';
+import { installTemporalRuntime, runUntilSignal } from './runtime.ts';
 
 export interface CheckIn extends SiteIdentity {
   taskQueue: string;

@@ -1,6 +1,6 @@
 // Every engine by the name a server's configuration gives it. A new engine is one file plus one line here.
 import { BackupError } from '../../common/errors.ts';
-import type { Engine } from '../../db/schema.ts';
+import type { Engine } from '../../common/model.ts';
 import type { DatabaseEngine } from './engine.ts';
 import { mariadbEngine } from './mariadb.ts';
 import { postgresEngine } from './postgres.ts';

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { constants as zc, createGunzip, createGzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import { BackupError } from '../../common/errors.ts';
-import type { Compression, CompressionAlgorithm } from '../../db/schema.ts';
+import type { Compression, CompressionAlgorithm } from '../../common/model.ts';
 import { createDecryptStream, createEncryptStream, newDataKey, unwrapKey, wrapKey } from './crypto.ts';
 
 export function compressStream(c: Compression): Transform {

@@ -19,6 +19,7 @@ import { openDb, type DbHandle } from '../../db/client.ts';
 import { createApp } from '../../api/app.ts';
 import { startDevServer, type DevServer } from '../../ops/temporal-dev.ts';
 import { createCentralWorker } from '../../workers/central.ts';
+import { SITE_WORKER_NODE_FLAGS } from '../../workers/runtime.ts';
 import type { SiteConfigInput } from '../../activities/site-config.ts';
 import { createTempDatabase } from './pg.ts';
 
@@ -149,7 +150,7 @@ export async function startStack(opts: { env?: Record<string, string> } = {}): P
       async startSiteWorker(config, workerOpts = {}) {
         const file = path.join(tmp, `site-${randomUUID()}.json`);
         await writeFile(file, JSON.stringify(config, null, 2));
-        const child = spawn(process.execPath, [path.join(ROOT, 'workers/site.ts')], {
+        const child = spawn(process.execPath, [...SITE_WORKER_NODE_FLAGS, path.join(ROOT, 'workers/site.ts')], {
           cwd: ROOT,
           env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: dev.address, TEMPORAL_NAMESPACE: 'default', SITE_CONFIG: file, LOG_LEVEL: 'info', ...workerOpts.env },
           stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,73 @@
+// The platform's vocabulary: names, kinds and shapes that the API, the workers and the workflows share. No ORM here:
+// the site worker and workflow code import this file, and `db/schema.ts` builds its tables on it.
+import type { RetentionPolicy } from './retention.ts';
+
+export const ROLES = ['viewer', 'operator', 'admin', 'owner'] as const;
+export type Role = (typeof ROLES)[number];
+export const ENGINES = ['postgresql', 'mariadb', 'sqlite'] as const;
+export type Engine = (typeof ENGINES)[number];
+/** `partial`: the dump succeeded but at least one destination did not take its copy. */
+export const BACKUP_STATUSES = ['running', 'succeeded', 'partial', 'failed', 'cancelled'] as const;
+export type BackupStatus = (typeof BACKUP_STATUSES)[number];
+
+export const DESTINATION_KINDS = ['local', 'azure', 'sftp'] as const;
+export type DestinationKind = (typeof DESTINATION_KINDS)[number];
+/** What the platform knows of one copy of a backup. `missing`: it should exist and does not (an upload failed, or
+ * the object vanished); `corrupt`: it exists but its size or SHA-256 differs; `deleted`: retention removed it. */
+export const COPY_STATES = ['stored', 'missing', 'corrupt', 'deleted'] as const;
+export type CopyState = (typeof COPY_STATES)[number];
+/** The copy in the site's own Backups folder is the target named `site`; every other target is a destination. */
+export const SITE_TARGET = 'site';
+
+export type ScheduleSpec =
+  | { kind: 'daily'; time: string }
+  | { kind: 'biweekly'; time: string; weekday: number }
+  | { kind: 'monthly'; time: string; dayOfMonth: number }
+  | { kind: 'cron'; expression: string };
+
+/**
+ * - `exclude`: keep the table's schema, leave its rows out of the backup; the source is not touched (the default).
+ * - `truncate`: empty the table at the source before the dump. Destructive: needs the configuration's confirmation.
+ * - `deleteOlderThan`: delete the source rows whose `column` is older than `days` days, then dump. Destructive too.
+ */
+export type CleanTable =
+  | { table: string; mode: 'exclude' }
+  | { table: string; mode: 'truncate' }
+  | { table: string; mode: 'deleteOlderThan'; column: string; days: number };
+
+export const COMPRESSIONS = ['zstd', 'gzip'] as const;
+export type CompressionAlgorithm = (typeof COMPRESSIONS)[number];
+export interface Compression {
+  algorithm: CompressionAlgorithm;
+  level: number;
+}
+/** File extension of each engine's dump format. */
+export const DUMP_FORMAT: Record<Engine, string> = { postgresql: 'pgdump', mariadb: 'sql', sqlite: 'sqlite' };
+
+export interface DrillSpec {
+  schedule: ScheduleSpec;
+  /** How far a table's restored row count may differ from the count at backup time, in percent. */
+  tolerancePercent: number;
+  /** SQL run in the restored scratch database; each must return true (a single boolean-like value). */
+  assertions: string[];
+}
+
+export const RESTORE_KINDS = ['restore', 'drill'] as const;
+export type RestoreKind = (typeof RESTORE_KINDS)[number];
+
+export const BACKUP_KINDS = ['backup', 'dry-run'] as const;
+export type BackupKind = (typeof BACKUP_KINDS)[number];
+
+export interface TableCount {
+  table: string;
+  rows: number;
+  exact: boolean;
+}
+
+/** Retention per target, decided by `common/retention.ts` in the configuration's time zone. */
+export type { RetentionPolicy };
+
+export interface ConfigDestination {
+  destinationId: string;
+  retention: RetentionPolicy;
+}
