@@ -1,6 +1,5 @@
 // Azure Blob Storage as a destination. A put is a block upload that can resume: block ids follow from the block's
 // index, so a retry asks which blocks the service already holds, stages only the others and commits the list.
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential, isRestError,
@@ -224,9 +223,11 @@ async function stageBlocks(blob: BlockBlobClient, source: PutSource, missing: Bl
   let failure: { err: unknown } | undefined;
   const inflight = new Set<Promise<void>>();
   const stage = (block: Block, data: Buffer) => {
-    const md5 = createHash('md5').update(data).digest();
+    // No per-block Content-MD5: HTTPS already protects each request, and the upload activity reads the whole object
+    // back and compares its SHA-256, which proves more than a block checksum; hashing every block on this thread
+    // cost a fifth of the upload's throughput (BENCHMARKS.md, case 7).
     const p: Promise<void> = blob
-      .stageBlock(block.id, data, data.length, { abortSignal: put.signal, transactionalContentMD5: md5 })
+      .stageBlock(block.id, data, data.length, { abortSignal: put.signal })
       .then(
         () => {
           sent += data.length;

@@ -97,7 +97,7 @@ export async function runUploadCases(ctx: BenchContext): Promise<void> {
     await rounds(ctx.results, ctx.runs, [
       {
         id: 'upload',
-        label: '(7) our storage put (azure: 8 MiB blocks ×4, MD5 each)',
+        label: '(7) our storage put (azure: 8 MiB blocks ×4)',
         run: async (round) => {
           await azurite.forRound(round);
           const key = `ours/${seq++}/${fileName}`;
