@@ -31,7 +31,7 @@ export function authRoutes(s: Services) {
           await audit(tx, { tenantId: tenant!.id, userId: user!.id, role: 'owner' }, 'tenant.signup', { type: 'tenant', id: tenant!.id });
           return { tenant: tenant!, user: user! };
         });
-        const token = await issueToken({ userId: user.id, tenantId: tenant.id, role: user.role }, s.jwtSecret, s.jwtTtlSeconds);
+        const token = issueToken({ userId: user.id, tenantId: tenant.id, role: user.role }, s.jwtSecret, s.jwtTtlSeconds);
         return c.json({ token, user: userOut(user), tenant: { id: tenant.id, name: tenant.name } }, 201);
       } catch (err) {
         if (uniqueViolation(err)) throw conflict('an account with this email exists: sign in instead');
@@ -47,7 +47,7 @@ export function authRoutes(s: Services) {
       const [row] = await s.db.select({ user: users, tenant: tenants }).from(users).innerJoin(tenants, eq(tenants.id, users.tenantId)).where(eq(sql`lower(${users.email})`, input.email));
       const ok = await verifyPassword(input.password, row?.user.passwordHash ?? DUMMY_PASSWORD_HASH);
       if (!row || !ok) throw new BackupError('auth', 'wrong email or password');
-      const token = await issueToken({ userId: row.user.id, tenantId: row.tenant.id, role: row.user.role }, s.jwtSecret, s.jwtTtlSeconds);
+      const token = issueToken({ userId: row.user.id, tenantId: row.tenant.id, role: row.user.role }, s.jwtSecret, s.jwtTtlSeconds);
       return c.json({ token, user: userOut(row.user), tenant: { id: row.tenant.id, name: row.tenant.name } }, 200);
     },
   );
