@@ -8,6 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'drizzle-orm';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import pino from 'pino';
 import { WORKFLOWS_PATH } from '../../workers/runtime.ts';
 import { createConfig, setUpSite } from '../../test/helpers/fixtures.ts';
 import { signup, startStack, type Stack } from '../../test/helpers/stack.ts';
@@ -25,7 +26,8 @@ export async function startPlatform(ctx: BenchContext): Promise<{ stack: Stack; 
     await writeFile(bundle, code);
     process.env.WORKFLOW_BUNDLE = bundle;
   }
-  const stack = await startStack();
+  // The API's and central worker's log lines go to a file, as a production API's stdout does.
+  const stack = await startStack({ logTo: pino.destination({ dest: path.join(ctx.tmp, 'platform.log'), sync: true }) });
   return { stack, stop: ctx.cleanup.add('platform (Temporal dev server, workers, API, metadata database)', () => stack.stop()) };
 }
 

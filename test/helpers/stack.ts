@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
+import type { DestinationStream } from 'pino';
 import type { Worker } from '@temporalio/worker';
 import { centralEnv, parseEnv } from '../../common/config.ts';
 import { createLogger, type Logger } from '../../common/logger.ts';
@@ -74,7 +75,11 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(opts: { env?: Record<string, string> } = {}): Promise<Stack> {
+/**
+ * `opts.logTo`: where the API's and central worker's log lines go instead of `stack.logs` (the benchmark writes them
+ * to a file as the API does in production: capturing and parsing every line in memory would be the bench's cost).
+ */
+export async function startStack(opts: { env?: Record<string, string>; logTo?: DestinationStream } = {}): Promise<Stack> {
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const fn of cleanups.reverse()) await fn().catch((e: unknown) => console.error('cleanup failed:', e));
@@ -104,7 +109,7 @@ export async function startStack(opts: { env?: Record<string, string> } = {}): P
     await ensureSearchAttributes(temporal);
 
     const logs = new LogCapture();
-    const logger = createLogger('backup-test', logs);
+    const logger = createLogger('backup-test', opts.logTo ?? logs);
     const centralTaskQueue = `backup-central-${randomUUID()}`;
     const worker: Worker = await createCentralWorker({ env, db: db.db, logger, taskQueue: centralTaskQueue });
     const running = worker.run();
