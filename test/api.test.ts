@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
 import { backups } from '../db/schema.ts';
 import { signup, startStack, type Stack } from './helpers/stack.ts';
 
@@ -132,6 +133,30 @@ describe('HTTP API contract', () => {
     assert.equal(pages, 3);
     assert.equal(seen.length, 120);
     assert.equal(new Set(seen).size, 120, 'no row twice across pages');
+
+    // The listing is encoded by PostgreSQL, a single backup by the API: both say the same, field for field.
+    await stack.db.db.insert(backups).values({
+      tenantId, siteId: site.id, serverId: server.id, database: 'full', workflowId: 'wf-full', runId: 'r-full', fileName: 'full_20270101_000000.pgdump.zst',
+      sizeBytes: 9_007_199_254, sha256: 'ab'.repeat(32), startedAt: new Date(t0 + 400 * 3_600_000), finishedAt: new Date(t0 + 400 * 3_600_000 + 61_234),
+      status: 'succeeded', error: 'a "quoted" error\nwith a line break and ü', kind: 'backup', compression: 'zstd', encrypted: true, keyId: '0123456789abcdef',
+      tableCounts: [{ table: 'public.orders', rows: 12, exact: true }], rowsRemoved: [{ table: 'public.log', mode: 'truncate', rows: 3 }],
+      report: { checks: [{ name: 'x', ok: true }] }, location: 'site:pg/full/full_20270101_000000.pgdump.zst', availableForDownload: true,
+    });
+    const firstPage = (await stack.api('GET', '/api/v1/backups?limit=5', { token })).body.items as { id: string; database: string }[];
+    assert.equal(firstPage[0]!.database, 'full');
+    for (const item of firstPage) assert.deepEqual(item, (await stack.api('GET', `/api/v1/backups/${item.id}`, { token })).body);
+    // Rows a few microseconds apart, in one millisecond: a page boundary between them loses neither.
+    await stack.db.db.execute(sql`insert into backups (tenant_id, site_id, server_id, database, workflow_id, run_id, started_at, status)
+      select ${tenantId}, ${site.id}, ${server.id}, 'micro', 'wf-micro-' || g, 'r', timestamptz '2025-06-01 00:00:00.123456+00' - g * interval '100 microseconds', 'succeeded'
+      from generate_series(0, 4) g`);
+    const micro: string[] = [];
+    for (let c: string | null = '', n = 0; c !== null && n < 10; n++) {
+      const page: { items: { startedAt: string }[]; nextCursor: string | null } = (await stack.api('GET', `/api/v1/backups?database=micro&limit=2${c ? `&cursor=${c}` : ''}`, { token })).body;
+      micro.push(...page.items.map((x) => x.startedAt));
+      c = page.nextCursor;
+    }
+    assert.equal(micro.length, 5, `every row once across pages: ${micro.join(', ')}`);
+    assert.deepEqual(micro, ['2025-06-01T00:00:00.123Z', '2025-06-01T00:00:00.123Z', '2025-06-01T00:00:00.123Z', '2025-06-01T00:00:00.123Z', '2025-06-01T00:00:00.123Z']);
 
     const q = async (qs: string) => (await stack.api('GET', `/api/v1/backups?limit=500&${qs}`, { token })).body.items.length;
     assert.equal(await q('status=failed'), 12);
