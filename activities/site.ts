@@ -14,7 +14,7 @@ import { BackupError, invalid } from '../common/errors.ts';
 import { SITE_TARGET, type CleanTable, type Compression } from '../common/model.ts';
 import { engineFor as engineNamed, type TableRowCount } from './engines/index.ts';
 import { assertionHolds } from './engines/assertions.ts';
-import { compressStream, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
+import { compressionFilter, compressStream, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
 import type { CheckResult, CopyRef, CopyToCheck } from './central.ts';
 import { openStorage } from './storage/index.ts';
 import { fileSource, hashObject, storageSource, type PutSource, type Storage } from './storage/storage.ts';
@@ -235,24 +235,36 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         const progress = { rawBytes: 0, bytes: 0 };
         const beat = setInterval(() => ctx.heartbeat(progress), heartbeatEvery(ctx.info.heartbeatTimeoutMs));
         const hash = createHash('sha256');
-        const dump = engine.dump(conn, input.database, { excludeTableData: input.excludeTableData });
+        // zstd runs as a program fed by the dump tool directly when the site has it; else Node compresses.
+        const filter = compressionFilter(compression);
+        const dump = engine.dump(conn, input.database, { excludeTableData: input.excludeTableData, filter });
         try {
-          await pipeline(
-            dump.stdout,
-            meter((n) => {
-              progress.rawBytes += n;
-              ctx.heartbeat(progress);
-            }),
-            compressStream(compression),
-            ...(masterKey ? [sealStream(masterKey)] : []),
+          const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream | NodeJS.WritableStream)[] = [dump.stdout];
+          if (!filter) {
+            stages.push(
+              meter((n) => {
+                progress.rawBytes += n;
+                ctx.heartbeat(progress);
+              }),
+              compressStream(compression),
+            );
+          }
+          if (masterKey) stages.push(sealStream(masterKey));
+          stages.push(
             meter((n, chunk) => {
               progress.bytes += n;
               hash.update(chunk);
+              if (filter) ctx.heartbeat(progress);
             }),
             createWriteStream(partial, { flags: 'wx', flush: true }),
-            { signal: ctx.cancellationSignal },
           );
-          await dump.done;
+          await pipeline(stages, { signal: ctx.cancellationSignal });
+          const outcome = await dump.done;
+          if (filter) {
+            const raw = filter.rawBytes(outcome.filterMessages ?? '');
+            if (raw === undefined) log.warn({ filter: filter.cmd }, 'the compressor did not say how many bytes it read; raw_bytes is 0');
+            progress.rawBytes = raw ?? 0;
+          }
           await rename(partial, finalPath);
           await fsyncDir(dir);
         } catch (err) {

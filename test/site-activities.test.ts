@@ -1,7 +1,9 @@
 // The site activities one by one, against the machine's PostgreSQL and a real folder, run in the SDK's activity
 // context (MockActivityEnvironment supplies only the context: heartbeats, attempt number, cancellation).
 import assert from 'node:assert/strict';
+import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { buffer } from 'node:stream/consumers';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +12,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createLogger } from '../common/logger.ts';
 import { backupFileName, parseBackupFileName } from '../common/names.ts';
 import { createSiteActivities } from '../activities/site.ts';
+import { decompressStream } from '../activities/pipeline/pack.ts';
 import { SiteConfig } from '../activities/site-config.ts';
 import { createShopDatabase, sha256OfFile } from './helpers/fixtures.ts';
 import { PG_HOST, PG_PORT, PG_USER } from './helpers/pg.ts';
@@ -65,6 +68,32 @@ describe('site activities', () => {
 
     // A first attempt that finds the file belongs to another run in the same second: refused, not overwritten.
     await assert.rejects(env(1).run(acts.dump, { serverName: 'pg', database: source.name, fileName, excludeTableData: [] }), (e: ApplicationFailure) => e.type === 'FileExists' && e.nonRetryable);
+  });
+
+  it('compresses with the zstd command or in-process alike, counts the raw bytes either way, and fails cleanly when the compressor does', async () => {
+    const saved = process.env.ZSTD_CLI;
+    const dumpWith = async (cli: string | undefined, second: number) => {
+      if (cli === undefined) delete process.env.ZSTD_CLI;
+      else process.env.ZSTD_CLI = cli;
+      try {
+        const fileName = backupFileName(source.name, new Date(Date.UTC(2026, 10, 23, 1, 2, second)), 'pgdump', 'zst');
+        return await env().run(acts.dump, { serverName: 'pg', database: source.name, fileName, excludeTableData: [] });
+      } finally {
+        if (saved === undefined) delete process.env.ZSTD_CLI;
+        else process.env.ZSTD_CLI = saved;
+      }
+    };
+    const rawOf = async (rel: string) => (await buffer(createReadStream(path.join(dir, 'backups', rel)).pipe(decompressStream('zstd')))).length;
+    for (const [cli, second] of [[undefined, 1], ['none', 2]] as const) {
+      const r = await dumpWith(cli, second);
+      assert.ok(r.sizeBytes > 0 && r.rawBytes > r.sizeBytes, `${cli ?? 'zstd'}: ${r.rawBytes} raw, ${r.sizeBytes} stored`);
+      assert.equal(await rawOf(r.path), r.rawBytes, `${cli ?? 'zstd command'}: rawBytes is what the file decompresses to`);
+    }
+    // A compressor that fails: a clear, classified failure and no file left behind.
+    const folder = path.join(dir, 'backups', 'pg', source.name);
+    const before = (await readdir(folder)).sort();
+    await assert.rejects(dumpWith('false', 3), (e: ApplicationFailure) => e.type === 'CompressionFailed' && /compression failed/.test(e.message));
+    assert.deepEqual((await readdir(folder)).sort(), before, 'no partial or final file of the failed dump');
   });
 
   it('refuses an unknown server, database or table with a non-retryable failure that says what to fix', async () => {

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
@@ -12,11 +12,34 @@ import type { ServerConnection } from '../site-config.ts';
 export type EngineName = 'postgresql' | 'mariadb' | 'sqlite';
 
 export interface DumpStream {
-  /** The dump's bytes, uncompressed. Ends early when the dump fails: always check `done` after the last byte. */
+  /**
+   * The dump's bytes, uncompressed, or as the `filter` printed them. Ends early when the dump fails: always check
+   * `done` after the last byte.
+   */
   stdout: Readable;
-  /** Resolves when the dump finished cleanly; rejects with a classified BackupError otherwise. */
-  done: Promise<void>;
+  /** Resolves when the dump (and its filter) finished cleanly; rejects with a classified BackupError otherwise. */
+  done: Promise<DumpOutcome>;
   kill(): void;
+}
+
+export interface DumpOutcome {
+  /** What the filter printed on stderr (its summary), when there was one. */
+  filterMessages?: string;
+}
+
+/**
+ * A program the dump's bytes go through before they reach Node (a compressor): dump tools write straight into its
+ * stdin, an OS pipe, so the raw dump never crosses this process. `fail` classifies its exit.
+ */
+export interface DumpFilter {
+  cmd: string;
+  args: string[];
+  fail: (message: string) => BackupError;
+}
+
+export interface DumpOptions {
+  excludeTableData: string[];
+  filter?: DumpFilter;
 }
 
 export interface TableRowCount {
@@ -33,7 +56,7 @@ export interface DatabaseEngine {
   readonly format: string;
   /** Checks that each table exists and returns names the dump tool takes literally. Also proves the login works. */
   resolveTables(conn: ServerConnection, database: string, tables: string[]): Promise<string[]>;
-  dump(conn: ServerConnection, database: string, opts: { excludeTableData: string[] }): DumpStream;
+  dump(conn: ServerConnection, database: string, opts: DumpOptions): DumpStream;
   /**
    * Restores a dump made by `dump()` into `database`, streaming. With `create` the database must not exist yet
    * (`conflict`/DatabaseExists) and is removed again if the restore fails; without it, it must exist.
@@ -97,15 +120,42 @@ export type Classify = (message: string) => BackupError;
 /**
  * A dump whose bytes `produce` writes into one stream. The stream ends whether `produce` succeeds or fails, like a
  * dump tool's stdout would; `done` carries the outcome. A consumer that goes away stops the producer.
+ * With a `filter`, `produce` writes into the filter's stdin (tools started by `pipeToolInto` get it as their stdout)
+ * and `stdout` is what the filter prints; `done` also waits for the filter to exit cleanly.
  */
-export function producedDump(produce: (out: PassThrough, signal: AbortSignal) => Promise<void>): DumpStream {
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
+export function producedDump(produce: (out: Writable, signal: AbortSignal) => Promise<void>, filter?: DumpFilter): DumpStream {
   const abort = new AbortController();
   let finished = false;
-  out.on('close', () => {
-    if (!finished) abort.abort(new BackupError('unavailable', 'the dump was stopped: its reader went away', { code: 'DumpAborted' }));
+  const stopped = () => new BackupError('unavailable', 'the dump was stopped: its reader went away', { code: 'DumpAborted' });
+  let out: Writable;
+  let stdout: Readable;
+  let filtered: Promise<DumpOutcome> = Promise.resolve({});
+  let killFilter = () => {};
+  if (filter) {
+    const child = spawn(filter.cmd, filter.args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+    // A filter that dies early breaks its stdin; its exit status says why.
+    child.stdin.on('error', () => {});
+    filtered = new Promise<DumpOutcome>((resolve, reject) => {
+      child.on('error', (e) => reject(filter.fail(`cannot run ${path.basename(filter.cmd)}: ${e.message}`)));
+      child.on('close', (code, sig) => {
+        if (code === 0) resolve({ filterMessages: stderr });
+        else reject(abort.signal.aborted ? abort.signal.reason : filter.fail(stderr.trim() || `${path.basename(filter.cmd)} ended with ${sig ?? `exit code ${code}`}`));
+      });
+    });
+    filtered.catch(() => abort.abort(new BackupError('unavailable', 'the dump was stopped: its filter failed', { code: 'DumpAborted' })));
+    killFilter = () => child.kill('SIGKILL');
+    out = child.stdin;
+    stdout = child.stdout;
+  } else {
+    out = stdout = new PassThrough({ highWaterMark: 1 << 20 });
+  }
+  stdout.on('close', () => {
+    if (!finished) abort.abort(stopped());
   });
-  const done = (async () => {
+  abort.signal.addEventListener('abort', killFilter, { once: true });
+  const produced = (async () => {
     try {
       await produce(out, abort.signal);
       if (abort.signal.aborted) throw abort.signal.reason;
@@ -114,22 +164,33 @@ export function producedDump(produce: (out: PassThrough, signal: AbortSignal) =>
       out.end();
     }
   })();
+  // A failed filter is the cause when both fail (the dump tool then only saw its pipe break); a dump tool that fails
+  // ends the filter's input early, which the filter takes as a clean end.
+  const done = Promise.allSettled([produced, filtered]).then(([p, f]) => {
+    if (f.status === 'rejected') throw f.reason;
+    if (p.status === 'rejected') throw p.reason;
+    return f.value;
+  });
   done.catch(() => {}); // observed by the caller; this keeps an early failure from being reported as unhandled
   return {
-    stdout: out,
+    stdout,
     done,
     kill: () => abort.abort(new BackupError('unavailable', 'the dump was stopped', { code: 'DumpAborted' })),
   };
 }
 
-/** Runs one tool and appends its stdout to `out` (left open for the next pass). */
-export function pipeToolInto(run: ToolRun, out: PassThrough, signal: AbortSignal, classify: Classify, missing: () => BackupError): Promise<void> {
+/**
+ * Runs one tool and appends its stdout to `out` (left open for the next pass). When `out` is an OS pipe (a filter's
+ * stdin) the tool writes into it directly.
+ */
+export function pipeToolInto(run: ToolRun, out: Writable, signal: AbortSignal, classify: Classify, missing: () => BackupError): Promise<void> {
   signal.throwIfAborted();
+  const direct = !(out instanceof PassThrough);
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(run.cmd, run.args, { env: run.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(run.cmd, run.args, { env: run.env, stdio: ['ignore', direct ? out : 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
-    child.stdout.pipe(out, { end: false });
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+    if (!direct) child.stdout!.pipe(out, { end: false });
     const onAbort = () => child.kill('SIGTERM');
     signal.addEventListener('abort', onAbort, { once: true });
     child.on('error', (e: NodeJS.ErrnoException) => {
@@ -138,7 +199,7 @@ export function pipeToolInto(run: ToolRun, out: PassThrough, signal: AbortSignal
     });
     child.on('close', (code, sig) => {
       signal.removeEventListener('abort', onAbort);
-      child.stdout.unpipe(out);
+      if (!direct) child.stdout!.unpipe(out);
       if (signal.aborted) reject(signal.reason);
       else if (code === 0) resolve();
       else reject(classify(stderr || `${path.basename(run.cmd)} ended with ${sig ?? `exit code ${code}`}`));

@@ -155,7 +155,7 @@ export const mariadbEngine: DatabaseEngine = {
    * schema only (views of the main part may select from them), then everything else with data. The two passes are
    * two snapshots: only DDL between them could differ, and the first holds no rows.
    */
-  dump(conn, database, { excludeTableData }): DumpStream {
+  dump(conn, database, { excludeTableData, filter }): DumpStream {
     const classify = (msg: string) => classifyMariadbError(msg, conn, database);
     return producedDump(async (out, signal) => {
       checkDatabaseName(database);
@@ -171,7 +171,7 @@ export const mariadbEngine: DatabaseEngine = {
         for (const t of excludeTableData) full.push(`--ignore-table=${database}.${t}`);
         await pipeToolInto({ cmd, args: [...full, '--', database], env }, out, signal, classify, dumpMissing);
       });
-    });
+    }, filter);
   },
 
   async restore(conn, database, input, { create, signal }) {

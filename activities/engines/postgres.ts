@@ -107,7 +107,7 @@ export const postgresEngine: DatabaseEngine = {
     });
   },
 
-  dump(conn, database, { excludeTableData }): DumpStream {
+  dump(conn, database, { excludeTableData, filter }): DumpStream {
     const classify = (msg: string) => classifyPgError(msg, conn, database);
     return producedDump(async (out, signal) => {
       const cmd = pgDump();
@@ -115,7 +115,7 @@ export const postgresEngine: DatabaseEngine = {
       const args = ['--format=custom', '--compress=0', ...connArgs(conn, database)];
       for (const t of excludeTableData) args.push(`--exclude-table-data=${t}`);
       await pipeToolInto({ cmd, args, env: toolEnv(conn) }, out, signal, classify, () => toolMissing('pg_dump', PG_HINT));
-    });
+    }, filter);
   },
 
   async restore(conn, database, input, { create, signal }) {

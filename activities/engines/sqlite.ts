@@ -210,7 +210,7 @@ export const sqliteEngine: DatabaseEngine = {
   },
 
   /** A consistent copy of the live file; left-out tables are emptied in the copy and VACUUM drops their old pages. */
-  dump(conn, database, { excludeTableData }): DumpStream {
+  dump(conn, database, { excludeTableData, filter }): DumpStream {
     return producedDump(async (out, signal) => {
       const file = await existingDb(conn, database);
       const dir = await mkdtemp(path.join(os.tmpdir(), 'bp-sqlite-'));
@@ -239,7 +239,7 @@ export const sqliteEngine: DatabaseEngine = {
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
-    });
+    }, filter);
   },
 
   /**

@@ -6,11 +6,35 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { constants as zc, createGunzip, createGzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import { BackupError } from '../../common/errors.ts';
 import type { Compression, CompressionAlgorithm } from '../../common/model.ts';
+import { findTool, type DumpFilter } from '../engines/engine.ts';
 import { createDecryptStream, createEncryptStream, newDataKey, unwrapKey, wrapKey } from './crypto.ts';
 
 export function compressStream(c: Compression): Transform {
   if (c.algorithm === 'gzip') return createGzip({ level: c.level });
   return createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: c.level } });
+}
+
+/**
+ * zstd compression as a program of its own, when the `zstd` command is on the site's PATH: the dump tool writes into
+ * it through an OS pipe, so the raw dump never passes through Node, and Debian's zstd is about 1.7× faster per core
+ * than Node's built-in one (BENCHMARKS.md). `ZSTD_CLI` names another binary, or `none` to compress in-process.
+ * The output is the same format: restores read either.
+ */
+export function compressionFilter(c: Compression): (DumpFilter & { rawBytes: (messages: string) => number | undefined }) | undefined {
+  if (c.algorithm !== 'zstd') return undefined;
+  const want = process.env.ZSTD_CLI ?? 'zstd';
+  const cmd = want === 'none' ? undefined : findTool([want]);
+  if (!cmd) return undefined;
+  return {
+    cmd,
+    // -vv for its summary line, which counts the bytes read: `(<in> B => <out> B, ...)`, or `(<in> => <out> bytes` before 1.5.
+    args: [`-${c.level}`, '--stdout', '--no-progress', '-vv'],
+    fail: (message) => new BackupError('unavailable', `compression failed (${cmd}): ${message.split('\n').filter((l) => !/^(\*\*\*|--|Using|Decompression will)/.test(l)).join(' ').trim()}`, { code: 'CompressionFailed' }),
+    rawBytes: (messages) => {
+      const m = /:\s*[\d.]+%\s*\(\s*(\d+)\s*(?:B\s*)?=>/.exec(messages);
+      return m ? Number(m[1]) : undefined;
+    },
+  };
 }
 
 export function decompressStream(algorithm: CompressionAlgorithm): Transform {
