@@ -11,7 +11,7 @@ import { Context } from '@temporalio/activity';
 import { parseBackupFileName } from '../common/names.ts';
 import { withRunLabels, type Logger } from '../common/logger.ts';
 import { BackupError, invalid } from '../common/errors.ts';
-import { SITE_TARGET, type CleanTable, type Compression } from '../common/model.ts';
+import { DEFAULT_COMPRESSION, SITE_TARGET, type CleanTable, type Compression } from '../common/model.ts';
 import { engineFor as engineNamed, type TableRowCount } from './engines/index.ts';
 import { assertionHolds } from './engines/assertions.ts';
 import { compressionFilter, compressStream, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
@@ -135,7 +135,6 @@ export interface SendCopyInput {
 
 /** A partial file untouched for this long belongs to an attempt that died; prune removes it. */
 const STALE_PARTIAL_MS = 60 * 60 * 1000;
-const ZSTD_LEVEL = 3;
 
 export function createSiteActivities(deps: { config: SiteConfig; identity: SiteIdentity; logger: Logger }) {
   const { config, identity } = deps;
@@ -205,7 +204,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         }
         const { conn, engine } = await engineFor(input.serverName);
         if (parsed.format !== engine.format) throw invalid(`file name '${input.fileName}' is not a ${engine.name} dump (.${engine.format}): the server's engine differs from the platform's record of it`);
-        const compression = input.compression ?? { algorithm: 'zstd', level: ZSTD_LEVEL };
+        const compression = input.compression ?? DEFAULT_COMPRESSION;
         const masterKey = input.encrypt ? await requireMasterKey() : undefined;
         const meta = { compression: compression.algorithm, encrypted: !!masterKey, keyId: masterKey ? keyId(masterKey) : null };
         // Counted before the dump, for the restore checks later: exact for small tables, estimated for big ones.

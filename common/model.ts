@@ -41,6 +41,11 @@ export interface Compression {
   algorithm: CompressionAlgorithm;
   level: number;
 }
+/**
+ * zstd level 1: on a two-core site it keeps pace with the database producing the dump (level 3 made the dump 1.25×
+ * slower for 2% less output; BENCHMARKS.md). A configuration can ask for more.
+ */
+export const DEFAULT_COMPRESSION: Compression = { algorithm: 'zstd', level: 1 };
 /** File extension of each engine's dump format. */
 export const DUMP_FORMAT: Record<Engine, string> = { postgresql: 'pgdump', mariadb: 'sql', sqlite: 'sqlite' };
 

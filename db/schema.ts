@@ -6,7 +6,7 @@ import {
 
 
 import {
-  BACKUP_STATUSES, COPY_STATES, ROLES, type BackupKind, type CleanTable, type Compression, type ConfigDestination, type DestinationKind,
+  BACKUP_STATUSES, COPY_STATES, DEFAULT_COMPRESSION, ROLES, type BackupKind, type CleanTable, type Compression, type ConfigDestination, type DestinationKind,
   type DrillSpec, type Engine, type RestoreKind, type ScheduleSpec, type TableCount,
 } from '../common/model.ts';
 
@@ -78,7 +78,7 @@ export const backupConfigs = pgTable('backup_configs', {
   cleanTables: jsonb('clean_tables').$type<CleanTable[]>().notNull().default([]),
   /** The admin's explicit yes to table cleaning that deletes rows at the source (truncate, deleteOlderThan). */
   confirmDestructiveCleaning: boolean('confirm_destructive_cleaning').notNull().default(false),
-  compression: jsonb('compression').$type<Compression>().notNull().default({ algorithm: 'zstd', level: 3 }),
+  compression: jsonb('compression').$type<Compression>().notNull().default(DEFAULT_COMPRESSION),
   /** AES-256-GCM with a fresh data key per backup, wrapped by the tenant key the site holds. */
   encrypt: boolean('encrypt').notNull().default(false),
   /** Re-read every copy end to end on this schedule (`verify-config-<id>`); null: only on demand. */

@@ -16,6 +16,7 @@ import type { ApplicationFailure } from '@temporalio/common';
 import { BackupError } from '../common/errors.ts';
 import { engineFor } from '../activities/engines/index.ts';
 import { decompressStream, keyId, openSealed } from '../activities/pipeline/pack.ts';
+import { DEFAULT_COMPRESSION } from '../common/model.ts';
 import { activityPayloads, createConfig, runNowAndWait, sha256OfFile } from './helpers/fixtures.ts';
 import { harnessFor, LOGS_OLDER_THAN_30_DAYS, newMarker, rowCounts, ROWS, type EngineHarness, type EngineName, type Fingerprint } from './helpers/engine-data.ts';
 import { filesUnder, historyText, restoreBackup, restoreInChild, setUpEngineSite, type BackupRow, type EngineSite } from './helpers/engine-sites.ts';
@@ -103,7 +104,7 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
       { engine: 'sqlite', compression: { algorithm: 'zstd', level: 19 }, encrypt: true },
     ] as const;
     for (const c of cases) {
-      const label = `${c.compression ? `${c.compression.algorithm} ${c.compression.level}` : 'default compression (zstd 3)'}${c.encrypt ? ', encrypted' : ''}`;
+      const label = `${c.compression ? `${c.compression.algorithm} ${c.compression.level}` : 'default compression (zstd 1)'}${c.encrypt ? ', encrypted' : ''}`;
       it(`${c.engine}: backs up (${label}) with the source's row counts, and restores under a new name table for table`, async (t) => {
         const h = harness[c.engine];
         const src = await source(h);
@@ -112,7 +113,7 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
         const backupsDir = path.join(stack.tmp, `roundtrip-${c.engine}${c.encrypt ? '-encrypted' : ''}`);
         const site = await setUpEngineSite(stack, token, { backupsDir, servers: { db: h.serverSettings() }, ...(c.encrypt && { encryption: { key: masterKey.toString('hex') } }) });
         const config = await createConfig(stack, token, { serverId: site.servers.db!.id, databases: [src.name], encrypt: c.encrypt, ...(c.compression && { compression: c.compression }) });
-        const compression = c.compression ?? { algorithm: 'zstd', level: 3 };
+        const compression = c.compression ?? DEFAULT_COMPRESSION;
         assert.deepEqual(config.compression, compression);
 
         const started = Date.now();

@@ -5,7 +5,7 @@ import { and, eq } from 'drizzle-orm';
 import { conflict, invalid } from '../../common/errors.ts';
 import { DATABASE_NAME_RE, dryRunWorkflowId, pruneWorkflowId, scheduleId, TABLE_NAME_RE } from '../../common/names.ts';
 import type { Tx } from '../../db/client.ts';
-import { backupConfigs, COMPRESSIONS, destinations, servers, SITE_TARGET, type ConfigDestination } from '../../db/schema.ts';
+import { backupConfigs, COMPRESSIONS, DEFAULT_COMPRESSION, destinations, servers, SITE_TARGET, type ConfigDestination } from '../../db/schema.ts';
 import { describePolicy, RetentionPolicySchema } from '../../common/retention.ts';
 import { planTargetRetention } from '../../db/retention.ts';
 
@@ -72,7 +72,7 @@ const ConfigFields = z.object({
   timezone: z.string().refine(isValidTimeZone, 'an IANA time zone such as Europe/Berlin or UTC'),
   cleanTables: z.array(CleanTable).max(100).default([]),
   confirmDestructiveCleaning: z.boolean().default(false).openapi({ description: 'required for truncate and deleteOlderThan: they delete rows at the source' }),
-  compression: CompressionSchema.default({ algorithm: 'zstd', level: 3 }),
+  compression: CompressionSchema.default(DEFAULT_COMPRESSION),
   encrypt: z.boolean().default(false).openapi({ description: 'AES-256-GCM with a fresh key per backup, wrapped by the tenant key in the site configuration' }),
   verification: Verification.default(null),
   drill: Drill.default(null),

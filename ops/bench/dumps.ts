@@ -128,7 +128,7 @@ export async function runDumpCases(ctx: BenchContext, source: BenchDatabase, opt
         }
       },
     },
-    { id: 'dump', label: '(4) our dump activity: zstd-3 + SHA-256 + fsync', run: ours(false) },
+    { id: 'dump', label: '(4) our dump activity: zstd-1 + SHA-256 + fsync', run: ours(false) },
     { id: 'dump-enc', label: '(4) our dump activity, encrypted (AES-256-GCM)', run: ours(true) },
   ], ctx.log);
   return kept;
