@@ -1,6 +1,6 @@
 // One interface per database engine. An engine knows its dump and restore tools and its catalogue; the activities
 // own the pipeline (compression, hashing, files), so a new engine (MongoDB, SQL Server) is one small file.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
@@ -117,6 +117,16 @@ export interface ToolRun {
 /** Turns a tool's stderr (or its exit status, when it printed nothing) into what the admin must do. */
 export type Classify = (message: string) => BackupError;
 
+/** Keeps the last 8,000 characters a child prints on stderr: what its failure is explained with. */
+function stderrTail(child: ChildProcess): () => string {
+  let tail = '';
+  child.stderr!.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-8000)));
+  return () => tail;
+}
+
+/** What a tool said on stderr or, when it said nothing, how it ended. */
+const failureText = (cmd: string, said: string, code: number | null, sig: NodeJS.Signals | null) => said || `${path.basename(cmd)} ended with ${sig ?? `exit code ${code}`}`;
+
 /**
  * A dump whose bytes `produce` writes into one stream. The stream ends whether `produce` succeeds or fails, like a
  * dump tool's stdout would; `done` carries the outcome. A consumer that goes away stops the producer.
@@ -133,15 +143,14 @@ export function producedDump(produce: (out: Writable, signal: AbortSignal) => Pr
   let killFilter = () => {};
   if (filter) {
     const child = spawn(filter.cmd, filter.args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+    const stderr = stderrTail(child);
     // A filter that dies early breaks its stdin; its exit status says why.
     child.stdin.on('error', () => {});
     filtered = new Promise<DumpOutcome>((resolve, reject) => {
       child.on('error', (e) => reject(filter.fail(`cannot run ${path.basename(filter.cmd)}: ${e.message}`)));
       child.on('close', (code, sig) => {
-        if (code === 0) resolve({ filterMessages: stderr });
-        else reject(abort.signal.aborted ? abort.signal.reason : filter.fail(stderr.trim() || `${path.basename(filter.cmd)} ended with ${sig ?? `exit code ${code}`}`));
+        if (code === 0) resolve({ filterMessages: stderr() });
+        else reject(abort.signal.aborted ? abort.signal.reason : filter.fail(failureText(filter.cmd, stderr().trim(), code, sig)));
       });
     });
     filtered.catch(() => abort.abort(new BackupError('unavailable', 'the dump was stopped: its filter failed', { code: 'DumpAborted' })));
@@ -192,8 +201,7 @@ export function pipeToolInto(run: ToolRun, out: Writable, signal: AbortSignal, c
   const [cmd, args] = stdbuf ? [stdbuf, ['-o1M', run.cmd, ...run.args]] : [run.cmd, run.args];
   return new Promise<void>((resolve, reject) => {
     const child = spawn(cmd, args, { env: run.env, stdio: ['ignore', direct ? out : 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+    const stderr = stderrTail(child);
     if (!direct) child.stdout!.pipe(out, { end: false });
     const onAbort = () => child.kill('SIGTERM');
     signal.addEventListener('abort', onAbort, { once: true });
@@ -206,7 +214,7 @@ export function pipeToolInto(run: ToolRun, out: Writable, signal: AbortSignal, c
       if (!direct) child.stdout!.unpipe(out);
       if (signal.aborted) reject(signal.reason);
       else if (code === 0) resolve();
-      else reject(classify(stderr || `${path.basename(run.cmd)} ended with ${sig ?? `exit code ${code}`}`));
+      else reject(classify(failureText(run.cmd, stderr(), code, sig)));
     });
   });
 }
@@ -224,7 +232,7 @@ export function runTool(
     const child = spawn(run.cmd, run.args, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'] });
     if (opts.input === undefined) child.stdin.end();
     const stdout: Buffer[] = [];
-    let stderr = '';
+    const stderr = stderrTail(child);
     let feedError: Error | undefined;
     let stoppedBy: unknown;
     const stop = (reason: unknown) => {
@@ -235,7 +243,6 @@ export function runTool(
     child.stdout.on('data', (d: Buffer) => {
       if (opts.keepStdout !== false) stdout.push(d);
     });
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
     const onAbort = () => stop(opts.signal!.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (typeof opts.input === 'string') {
@@ -255,7 +262,7 @@ export function runTool(
     child.on('close', (code, sig) => {
       opts.signal?.removeEventListener('abort', onAbort);
       if (stoppedBy !== undefined) reject(stoppedBy);
-      else if (code !== 0) reject(opts.classify(stderr || `${path.basename(run.cmd)} ended with ${sig ?? `exit code ${code}`}`));
+      else if (code !== 0) reject(opts.classify(failureText(run.cmd, stderr(), code, sig)));
       else if (feedError) reject(feedError);
       else resolve(Buffer.concat(stdout).toString('utf8'));
     });
