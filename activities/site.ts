@@ -14,7 +14,8 @@ import { BackupError, invalid } from '../common/errors.ts';
 import { DEFAULT_COMPRESSION, SITE_TARGET, type CleanTable, type Compression } from '../common/model.ts';
 import { engineFor as engineNamed, type TableRowCount } from './engines/index.ts';
 import { assertionHolds } from './engines/assertions.ts';
-import { compressionFilter, compressStream, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
+import { FILTER_STOPPED, filterInput } from './engines/engine.ts';
+import { compressionFilter, compressStream, decompressionFilter, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
 import type { CheckResult, CopyRef, CopyToCheck } from './central.ts';
 import { openStorage } from './storage/index.ts';
 import { fileSource, hashObject, storageSource, type PutSource, type Storage } from './storage/storage.ts';
@@ -391,30 +392,44 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           progress.phase = 'restore';
           const started = Date.now();
           const limit = input.source.target === SITE_TARGET ? undefined : config.destinationLimit(input.source.target);
+          const algorithm = parsed.compression === 'gz' ? 'gzip' : 'zstd';
+          // With the site's zstd command, Node handles only the stored bytes: zstd writes into the restore tool.
+          const decoder = decompressionFilter(algorithm);
           const steps: Transform[] = [
             ...(limit ? [pace(limit)] : []),
             meter((n) => (progress.bytes += n)),
             ...(masterKey ? [openSealed(masterKey)] : []),
-            decompressStream(parsed.compression === 'gz' ? 'gzip' : 'zstd'),
-            meter((n) => (progress.rawBytes += n)),
+            ...(decoder ? [] : [decompressStream(algorithm), meter((n) => (progress.rawBytes += n))]),
           ];
           const source = await storage.get(input.source.key, { signal: ctx.cancellationSignal });
           let damaged: Error | undefined;
-          const stream = steps.reduce<Readable>((from, step) => {
+          const fed = steps.reduce<Readable>((from, step) => {
             from.on('error', (e) => step.destroy(e));
             step.on('error', (e) => (damaged ??= e));
             return from.pipe(step);
           }, source);
           // The copy flows before the restore tool reads it (a database is created first): an error then stays on the
           // stream for the tool's reader, and this listener keeps it from ending the site worker as uncaught.
-          stream.on('error', () => {});
+          fed.on('error', () => {});
+          const decoded = decoder && filterInput(fed, decoder);
           try {
-            await withHeartbeat(progress, () => engine.restore(conn, input.database, stream, { create: !exists || replaced, signal: ctx.cancellationSignal }));
+            // A failing decompressor fails the restore tool's run with its own verdict (runTool waits for both).
+            await withHeartbeat(progress, () => engine.restore(conn, input.database, decoded?.stdout ?? fed, { create: !exists || replaced, signal: ctx.cancellationSignal }));
           } catch (err) {
+            decoded?.kill();
             if (ctx.cancellationSignal.aborted || !damaged) throw err;
             // Bytes that hashed right but do not decrypt or decompress: retrying the same copy cannot help.
             if (damaged instanceof BackupError) throw damaged;
             throw new BackupError('invalid', `the copy at ${input.source.target} could not be decoded (${damaged.message}): the backup is damaged`, { code: 'BackupTampered' });
+          }
+          if (decoded) {
+            // A tool that reads its input in this process (SQLite) ends at the decompressor's end, damaged or not.
+            const said = await decoded.done.catch((e: unknown) => e as Error);
+            if (said instanceof Error && !(said instanceof BackupError && said.details.code === FILTER_STOPPED)) {
+              if (!exists || replaced) await engine.dropDatabase(conn, input.database).catch(() => {});
+              throw said;
+            }
+            progress.rawBytes = typeof said === 'string' ? (decoder.rawBytes(said) ?? 0) : 0;
           }
           const seconds = (Date.now() - started) / 1000;
           log.info({ file: { name: input.fileName, size: input.sizeBytes }, raw_bytes: progress.rawBytes, event: { duration: seconds * 1e9 }, replaced }, 'restore finished');

@@ -153,7 +153,7 @@ describe('restores, verification, drills, missed backups', () => {
       const w = (await stack.api('GET', `/api/v1/restores/${started.body.id}`, { token: t.token })).body;
       return w.status !== 'running' ? w : undefined;
     }, 60_000, 'the restore to stop');
-    assert.equal(ended.status, 'cancelled');
+    assert.equal(ended.status, 'cancelled', ended.error);
     const sql = postgres(`postgres://${PG_USER}@${PG_HOST}:${PG_PORT}/postgres`, { max: 1 });
     const exists = await sql`select 1 from pg_database where datname = ${target}`;
     await sql.end();

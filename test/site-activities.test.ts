@@ -2,20 +2,22 @@
 // context (MockActivityEnvironment supplies only the context: heartbeats, attempt number, cancellation).
 import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { buffer } from 'node:stream/consumers';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import postgres from 'postgres';
 import { createLogger } from '../common/logger.ts';
 import { backupFileName, parseBackupFileName } from '../common/names.ts';
 import { createSiteActivities } from '../activities/site.ts';
 import { decompressStream } from '../activities/pipeline/pack.ts';
 import { SiteConfig } from '../activities/site-config.ts';
 import { createShopDatabase, sha256OfFile } from './helpers/fixtures.ts';
-import { PG_HOST, PG_PORT, PG_USER } from './helpers/pg.ts';
+import { PG_HOST, PG_PORT, PG_USER, pgUrl, uniqueName } from './helpers/pg.ts';
 import { LogCapture } from './helpers/stack.ts';
 
 describe('site activities', () => {
@@ -94,6 +96,78 @@ describe('site activities', () => {
     const before = (await readdir(folder)).sort();
     await assert.rejects(dumpWith('false', 3), (e: ApplicationFailure) => e.type === 'CompressionFailed' && /compression failed/.test(e.message));
     assert.deepEqual((await readdir(folder)).sort(), before, 'no partial or final file of the failed dump');
+  });
+
+  it('restores through the zstd command or in-process alike; a damaged stream is BackupTampered, a failing restore tool speaks for itself, and neither leaves a database', async () => {
+    const fileName = backupFileName(source.name, new Date(Date.UTC(2026, 10, 23, 2, 0, 0)), 'pgdump', 'zst');
+    const made = await env().run(acts.dump, { serverName: 'pg', database: source.name, fileName, excludeTableData: [] });
+    const admin = postgres(pgUrl('postgres'), { max: 1, onnotice: () => {} });
+    const saved = { zstd: process.env.ZSTD_CLI, pgRestore: process.env.PG_RESTORE };
+    const restoreWith = async (vars: { ZSTD_CLI?: string; PG_RESTORE?: string }, copy: { key: string; sizeBytes: number; sha256: string; fileName: string }) => {
+      const database = uniqueName('bp_restored');
+      Object.assign(process.env, vars);
+      try {
+        const outcome = await env()
+          .run(acts.restore, { source: { target: 'site', key: copy.key }, sizeBytes: copy.sizeBytes, sha256: copy.sha256, fileName: copy.fileName, serverName: 'pg', database, overwrite: false })
+          .then((r) => ({ ok: true as const, r }), (e: ApplicationFailure) => ({ ok: false as const, e }));
+        const [{ n }] = (await admin`select count(*)::int as n from pg_database where datname = ${database}`) as unknown as [{ n: number }];
+        return { outcome, database, created: n === 1 };
+      } finally {
+        for (const [k, v] of Object.entries({ ZSTD_CLI: saved.zstd, PG_RESTORE: saved.pgRestore })) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+      }
+    };
+    /** A copy of the backup with other bytes, whose recorded hash is its own: only decoding can tell. */
+    const damaged = async (name: string, bytes: Buffer) => {
+      const copyName = backupFileName(source.name, new Date(Date.UTC(2026, 10, 23, 2, 0, name.length)), 'pgdump', 'zst');
+      const key = path.join(path.dirname(made.path), copyName);
+      await writeFile(path.join(dir, 'backups', key), bytes);
+      return { key, sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), fileName: copyName };
+    };
+    try {
+      const intact = { key: made.path, sizeBytes: made.sizeBytes, sha256: made.sha256, fileName };
+      for (const cli of [undefined, 'none']) {
+        const { outcome, database, created } = await restoreWith(cli ? { ZSTD_CLI: cli } : {}, intact);
+        try {
+          assert.ok(outcome.ok, `${cli ?? 'zstd command'}: ${!outcome.ok && outcome.e.message}`);
+          assert.equal(outcome.r.rawBytes, made.rawBytes, `${cli ?? 'zstd command'}: the restore counts the bytes the dump counted`);
+          const restored = postgres(pgUrl(database), { max: 1, onnotice: () => {} });
+          const [{ n }] = (await restored`select count(*)::int as n from events`) as unknown as [{ n: number }];
+          await restored.end();
+          assert.equal(n, 500, `${cli ?? 'zstd command'}: every row is back`);
+          assert.ok(created);
+        } finally {
+          await admin.unsafe(`drop database if exists "${database}" with (force)`);
+        }
+      }
+
+      const bytes = await readFile(path.join(dir, 'backups', made.path));
+      const notZstd = Buffer.from(bytes);
+      notZstd[0] = notZstd[0]! ^ 0xff;
+      for (const [name, copy] of [['cut', await damaged('cut', bytes.subarray(0, bytes.length >> 1))], ['not zstd', await damaged('not zstd', notZstd)]] as const) {
+        for (const cli of [undefined, 'none']) {
+          const { outcome, created } = await restoreWith(cli ? { ZSTD_CLI: cli } : {}, copy);
+          const what = `${name}, ${cli ?? 'zstd command'}`;
+          assert.ok(!outcome.ok, `${what}: refused`);
+          assert.equal(outcome.e.type, 'BackupTampered', `${what}: ${outcome.e.type} ${outcome.e.message}`);
+          assert.ok(outcome.e.nonRetryable, what);
+          assert.equal(created, false, `${what}: no half-restored database`);
+        }
+      }
+
+      // A restore tool that fails on its own: its message is the failure, not a verdict on the (intact) backup.
+      const broken = path.join(dir, 'broken-pg-restore');
+      await writeFile(broken, '#!/bin/sh\nhead -c 1 >/dev/null\necho "pg_restore: error: could not write to the target: no space left on device" >&2\nexit 1\n', { mode: 0o755 });
+      const { outcome, created } = await restoreWith({ PG_RESTORE: broken }, intact);
+      assert.ok(!outcome.ok);
+      assert.notEqual(outcome.e.type, 'BackupTampered');
+      assert.match(outcome.e.message, /no space left on device/);
+      assert.equal(created, false, 'the database made for the restore is removed');
+    } finally {
+      await admin.end();
+    }
   });
 
   it('refuses an unknown server, database or table with a non-retryable failure that says what to fix', async () => {

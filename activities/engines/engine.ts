@@ -28,10 +28,11 @@ export interface DumpOutcome {
 }
 
 /**
- * A program the dump's bytes go through before they reach Node (a compressor): dump tools write straight into its
- * stdin, an OS pipe, so the raw dump never crosses this process. `fail` classifies its exit.
+ * A program bytes go through between Node and a database tool, over OS pipes, so the tool's side of the stream never
+ * crosses this process: a compressor the dump tool writes into, a decompressor the restore tool reads from.
+ * `fail` classifies its exit.
  */
-export interface DumpFilter {
+export interface StreamFilter {
   cmd: string;
   args: string[];
   fail: (message: string) => BackupError;
@@ -39,7 +40,7 @@ export interface DumpFilter {
 
 export interface DumpOptions {
   excludeTableData: string[];
-  filter?: DumpFilter;
+  filter?: StreamFilter;
 }
 
 export interface TableRowCount {
@@ -133,7 +134,7 @@ const failureText = (cmd: string, said: string, code: number | null, sig: NodeJS
  * With a `filter`, `produce` writes into the filter's stdin (tools started by `pipeToolInto` get it as their stdout)
  * and `stdout` is what the filter prints; `done` also waits for the filter to exit cleanly.
  */
-export function producedDump(produce: (out: Writable, signal: AbortSignal) => Promise<void>, filter?: DumpFilter): DumpStream {
+export function producedDump(produce: (out: Writable, signal: AbortSignal) => Promise<void>, filter?: StreamFilter): DumpStream {
   const abort = new AbortController();
   let finished = false;
   const stopped = () => new BackupError('unavailable', 'the dump was stopped: its reader went away', { code: 'DumpAborted' });
@@ -219,6 +220,72 @@ export function pipeToolInto(run: ToolRun, out: Writable, signal: AbortSignal, c
   });
 }
 
+/** The stdout pipes of filters started by `filterInput`: `runTool` gives such a pipe to its tool as stdin. */
+const filterPipes = new WeakMap<Readable, { filtered: FilteredInput; start: () => void }>();
+
+/** The error a filter ends with when it was stopped, or its reader went away: the reader's outcome says why. */
+export const FILTER_STOPPED = 'FilterStopped';
+
+export interface FilteredInput {
+  /** What the filter prints. Given to `runTool` as `input`, the tool reads this pipe itself. */
+  stdout: Readable;
+  /** Resolves with what the filter printed on stderr once it and its feeding ended cleanly. */
+  done: Promise<string>;
+  /** Stops the filter (and the reading of its input); harmless once it has ended. */
+  kill(): void;
+}
+
+/**
+ * Runs `filter` over `input` (a decompressor ahead of a restore tool): Node feeds `input` into its stdin, and its
+ * stdout is an OS pipe that a tool run by `runTool` reads directly. When both fail, `input`'s own error is the cause
+ * (a filter cut off mid-stream fails too); a filter stopped by `kill` or by its reader going away ends with
+ * FILTER_STOPPED, not with a verdict on the bytes.
+ * The feeding starts only when a reader is there (`runTool` took the pipe, or the stream is read in this process):
+ * a filter that wrote everything and exited before then would leave Node to drain its pipe, and the tool nothing.
+ */
+export function filterInput(input: Readable, filter: StreamFilter): FilteredInput {
+  const child = spawn(filter.cmd, filter.args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+  const stderr = stderrTail(child);
+  let killed = false;
+  const stopped = () => new BackupError('unavailable', `${path.basename(filter.cmd)} was stopped before the end of its input`, { code: FILTER_STOPPED });
+  let feeding: Promise<void> | undefined;
+  const start = () => {
+    if (feeding) return;
+    feeding = pipeline(input, child.stdin);
+    feeding.catch(() => {}); // judged in `done`, once the filter has ended
+  };
+  child.stdout.once('resume', start);
+  const exited = new Promise<string>((resolve, reject) => {
+    child.on('error', (e) => reject(new BackupError('unavailable', `cannot run ${filter.cmd}: ${e.message}`, { code: 'FilterMissing' })));
+    child.on('close', (code, sig) => {
+      if (!feeding) input.destroy();
+      if (code === 0) resolve(stderr());
+      else if (sig === 'SIGPIPE' || (killed && sig === 'SIGKILL')) reject(stopped());
+      else reject(filter.fail(failureText(filter.cmd, stderr().trim(), code, sig)));
+    });
+  });
+  const brokenPipe = (e: NodeJS.ErrnoException) => ['EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(e.code ?? '');
+  const done = (async () => {
+    const [x] = await Promise.allSettled([exited]);
+    const fed = feeding ? (await Promise.allSettled([feeding]))[0] : undefined;
+    if (fed?.status === 'rejected' && !brokenPipe(fed.reason)) throw fed.reason;
+    if (x.status === 'rejected') throw x.reason;
+    if (fed?.status !== 'fulfilled') throw stopped();
+    return x.value;
+  })();
+  done.catch(() => {}); // observed by the caller; this keeps an early failure from being reported as unhandled
+  const filtered: FilteredInput = {
+    stdout: child.stdout,
+    done,
+    kill: () => {
+      killed = true;
+      child.kill('SIGKILL');
+    },
+  };
+  filterPipes.set(child.stdout, { filtered, start });
+  return filtered;
+}
+
 /**
  * Runs a tool to completion, feeding it `input`, and returns its stdout. When the tool fails its own message is
  * what counts, not the broken pipe its early exit causes on our side.
@@ -228,9 +295,15 @@ export function runTool(
   opts: { input?: string | Readable; classify: Classify; missing: () => BackupError; signal?: AbortSignal; keepStdout?: boolean },
 ): Promise<string> {
   opts.signal?.throwIfAborted();
+  const piped = opts.input !== undefined && typeof opts.input !== 'string' ? filterPipes.get(opts.input) : undefined;
+  const filtered = piped?.filtered;
   return new Promise<string>((resolve, reject) => {
-    const child = spawn(run.cmd, run.args, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    if (opts.input === undefined) child.stdin.end();
+    const child = spawn(run.cmd, run.args, { env: run.env, stdio: [filtered ? filtered.stdout : 'pipe', 'pipe', 'pipe'] });
+    if (piped) {
+      // The tool holds the pipe now; our end closes, so a filter whose reader exits early is stopped, not left blocked.
+      piped.filtered.stdout.destroy();
+      piped.start();
+    } else if (opts.input === undefined) child.stdin!.end();
     const stdout: Buffer[] = [];
     const stderr = stderrTail(child);
     let feedError: Error | undefined;
@@ -240,16 +313,16 @@ export function runTool(
       stoppedBy = reason;
       child.kill('SIGTERM');
     };
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout!.on('data', (d: Buffer) => {
       if (opts.keepStdout !== false) stdout.push(d);
     });
     const onAbort = () => stop(opts.signal!.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (typeof opts.input === 'string') {
-      child.stdin.on('error', () => {}); // an early exit is reported from its status below
-      child.stdin.end(opts.input);
-    } else if (opts.input) {
-      pipeline(opts.input, child.stdin).catch((e: NodeJS.ErrnoException) => {
+      child.stdin!.on('error', () => {}); // an early exit is reported from its status below
+      child.stdin!.end(opts.input);
+    } else if (opts.input && !filtered) {
+      pipeline(opts.input, child.stdin!).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return; // the tool exited; its status says why
         feedError = e;
         stop(e);
@@ -259,11 +332,17 @@ export function runTool(
       opts.signal?.removeEventListener('abort', onAbort);
       reject(e.code === 'ENOENT' ? opts.missing() : opts.classify(`cannot run ${path.basename(run.cmd)}: ${e.message}`));
     });
-    child.on('close', (code, sig) => {
+    child.on('close', async (code, sig) => {
       opts.signal?.removeEventListener('abort', onAbort);
-      if (stoppedBy !== undefined) reject(stoppedBy);
-      else if (code !== 0) reject(opts.classify(failureText(run.cmd, stderr(), code, sig)));
-      else if (feedError) reject(feedError);
+      let failure: unknown = stoppedBy ?? (code !== 0 ? opts.classify(failureText(run.cmd, stderr(), code, sig)) : feedError);
+      if (filtered) {
+        // A tool whose input ended early fails because its filter did: the filter's failure is the cause. A filter
+        // stopped after the tool was done reading says nothing about the bytes the tool took.
+        if (failure !== undefined) filtered.kill();
+        const said = await filtered.done.then(() => undefined, (e: unknown) => e);
+        if (stoppedBy === undefined && said !== undefined && !(said instanceof BackupError && said.details.code === FILTER_STOPPED)) failure = said;
+      }
+      if (failure !== undefined) reject(failure);
       else resolve(Buffer.concat(stdout).toString('utf8'));
     });
   });

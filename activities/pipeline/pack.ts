@@ -2,12 +2,30 @@
 // An encrypted file is self-contained: its first bytes carry the backup's data key wrapped by the tenant key, so a
 // site holding that key can restore it even when the metadata database is lost.
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { constants as zc, createGunzip, createGzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import { BackupError } from '../../common/errors.ts';
 import type { Compression, CompressionAlgorithm } from '../../common/model.ts';
-import { findTool, type DumpFilter } from '../engines/engine.ts';
+import { findTool, type StreamFilter } from '../engines/engine.ts';
 import { createDecryptStream, createEncryptStream, newDataKey, unwrapKey, wrapKey } from './crypto.ts';
+
+/** The zstd program to run, or none: Node's zstd does the work. `ZSTD_CLI` names another binary, or `none`. */
+function zstdCommand(): string | undefined {
+  const want = process.env.ZSTD_CLI ?? 'zstd';
+  return want === 'none' ? undefined : findTool([want]);
+}
+
+/** zstd's stderr without its banner and chatter: what went wrong, on one line. */
+const zstdSaid = (message: string) =>
+  message
+    .split('\n')
+    .filter((l) => !/^(\*\*\*|--|Using|Decompression will|Sparse File)/.test(l))
+    .join(' ')
+    .trim();
+
+/** The zstd command as a filter, and how to read the raw (uncompressed) size from what it printed. */
+export type ZstdFilter = StreamFilter & { rawBytes: (messages: string) => number | undefined };
 
 export function compressStream(c: Compression): Transform {
   if (c.algorithm === 'gzip') return createGzip({ level: c.level });
@@ -17,13 +35,12 @@ export function compressStream(c: Compression): Transform {
 /**
  * zstd compression as a program of its own, when the `zstd` command is on the site's PATH: the dump tool writes into
  * it through an OS pipe, so the raw dump never passes through Node, and Debian's zstd is about 1.7× faster per core
- * than Node's built-in one (BENCHMARKS.md). `ZSTD_CLI` names another binary, or `none` to compress in-process.
+ * than Node's built-in one (BENCHMARKS.md).
  * The output is the same format: restores read either.
  */
-export function compressionFilter(c: Compression): (DumpFilter & { rawBytes: (messages: string) => number | undefined }) | undefined {
+export function compressionFilter(c: Compression): ZstdFilter | undefined {
   if (c.algorithm !== 'zstd') return undefined;
-  const want = process.env.ZSTD_CLI ?? 'zstd';
-  const cmd = want === 'none' ? undefined : findTool([want]);
+  const cmd = zstdCommand();
   if (!cmd) return undefined;
   return {
     cmd,
@@ -31,9 +48,30 @@ export function compressionFilter(c: Compression): (DumpFilter & { rawBytes: (me
     // --single-thread: no worker thread handing blocks back and forth; on a machine whose other core is busy with
     // the database producing the dump, that hand-off only costs.
     args: [`-${c.level}`, '--single-thread', '--stdout', '--no-progress', '-vv'],
-    fail: (message) => new BackupError('unavailable', `compression failed (${cmd}): ${message.split('\n').filter((l) => !/^(\*\*\*|--|Using|Decompression will)/.test(l)).join(' ').trim()}`, { code: 'CompressionFailed' }),
+    fail: (message) => new BackupError('unavailable', `compression failed (${cmd}): ${zstdSaid(message)}`, { code: 'CompressionFailed' }),
     rawBytes: (messages) => {
       const m = /:\s*[\d.]+%\s*\(\s*(\d+)\s*(?:B\s*)?=>/.exec(messages);
+      return m ? Number(m[1]) : undefined;
+    },
+  };
+}
+
+/**
+ * zstd decompression as the site's `zstd` command (`ZSTD_CLI` as for compression): it writes the dump straight into the
+ * restore tool's stdin, so Node only handles the compressed bytes. It fails only on bytes that are not a whole zstd
+ * stream: the backup is damaged.
+ */
+export function decompressionFilter(algorithm: CompressionAlgorithm): ZstdFilter | undefined {
+  if (algorithm !== 'zstd') return undefined;
+  const cmd = zstdCommand();
+  if (!cmd) return undefined;
+  return {
+    cmd,
+    // -v for its summary line, which counts the bytes written: `<name> : <out> bytes`.
+    args: ['-d', '--stdout', '--no-progress', '-v'],
+    fail: (message) => new BackupError('invalid', `the backup could not be decompressed (${path.basename(cmd)}: ${zstdSaid(message)}): it is damaged`, { code: 'BackupTampered' }),
+    rawBytes: (messages) => {
+      const m = /:\s*(\d+)\s*bytes\s*$/m.exec(messages);
       return m ? Number(m[1]) : undefined;
     },
   };
