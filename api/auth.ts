@@ -47,6 +47,12 @@ export function issueToken(auth: AuthContext, secret: string, ttlSeconds: number
 
 /** The signed-in user a token names, or why it cannot be used: a bad signature, another algorithm, expired, not yet valid, malformed. */
 export function verifyToken(token: string, secret: string, nowMs = Date.now()): AuthContext | { refused: string } {
+  const checked = checkToken(token, secret, nowMs);
+  return 'refused' in checked ? checked : checked.auth;
+}
+
+/** `verifyToken`, with the time window (seconds) in which the token may be used. */
+function checkToken(token: string, secret: string, nowMs: number): { auth: AuthContext; nbf: number; exp: number } | { refused: string } {
   const parts = token.split('.');
   if (parts.length !== 3) return { refused: 'not a JWT' };
   const [header, payload, signature] = parts as [string, string, string];
@@ -67,17 +73,34 @@ export function verifyToken(token: string, secret: string, nowMs = Date.now()): 
   if (typeof p.nbf === 'number' && p.nbf > now) return { refused: 'not yet valid' };
   const role = p.role as Role;
   if (typeof p.sub !== 'string' || typeof p.tid !== 'string' || !ROLES.includes(role)) return { refused: 'claims missing' };
-  return { userId: p.sub, tenantId: p.tid, role };
+  return { auth: { userId: p.sub, tenantId: p.tid, role }, nbf: typeof p.nbf === 'number' ? p.nbf : -Infinity, exp: p.exp };
 }
 
+/** Tokens remembered once checked: a client sends the same one on every request until it expires. */
+const VERIFIED_TOKENS = 10_000;
+
 export function requireUser(secret: string): MiddlewareHandler<AppEnv> {
+  // A token's signature and claims never change, so a checked one is only checked again for its time window; the map
+  // is emptied when full rather than kept in order, as a cache miss costs one HMAC.
+  const verified = new Map<string, { auth: AuthContext; nbf: number; exp: number }>();
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const token = /^Bearer (.+)$/i.exec(header)?.[1];
     if (!token) throw new BackupError('auth', 'sign in first: send Authorization: Bearer <token from /api/v1/auth/login>');
-    const auth = verifyToken(token, secret);
-    if ('refused' in auth) throw new BackupError('auth', 'the token is invalid or expired: sign in again');
-    c.set('auth', auth);
+    const nowMs = Date.now();
+    const now = nowMs / 1000;
+    let known = verified.get(token);
+    if (!known) {
+      const checked = checkToken(token, secret, nowMs);
+      if ('refused' in checked) throw new BackupError('auth', 'the token is invalid or expired: sign in again');
+      if (verified.size >= VERIFIED_TOKENS) verified.clear();
+      verified.set(token, (known = checked));
+    }
+    if (known.exp <= now || known.nbf > now) {
+      verified.delete(token);
+      throw new BackupError('auth', 'the token is invalid or expired: sign in again');
+    }
+    c.set('auth', known.auth);
     await next();
   };
 }

@@ -1,9 +1,11 @@
 // Session tokens: ours checked against Hono's JWT implementation in both directions, and every way a token must be refused.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
+import { Hono } from 'hono';
 import { sign, verify } from 'hono/jwt';
-import { issueToken, verifyToken, type AuthContext } from '../api/auth.ts';
+import { issueToken, requireUser, verifyToken, type AppEnv, type AuthContext } from '../api/auth.ts';
+import { BackupError } from '../common/errors.ts';
 
 const SECRET = 'a-secret-of-the-test-that-is-long-enough-for-hs256';
 const who: AuthContext = { userId: '11111111-1111-4111-8111-111111111111', tenantId: '22222222-2222-4222-8222-222222222222', role: 'operator' };
@@ -48,5 +50,33 @@ describe('session tokens (HS256)', () => {
     assert.deepEqual(verifyToken(`${notJson}.${createHmac('sha256', SECRET).update(notJson).digest('base64url')}`, SECRET, now), { refused: 'malformed' });
     assert.deepEqual(verifyToken('eyJhbGciOiJIUzI1NiJ9.e30', SECRET, now), { refused: 'not a JWT' });
     assert.deepEqual(verifyToken('', SECRET, now), { refused: 'not a JWT' });
+  });
+
+  it('the API remembers a checked token only for its lifetime, and never remembers a refused one', async () => {
+    const now = Date.UTC(2026, 10, 25, 12);
+    mock.timers.enable({ apis: ['Date'], now });
+    try {
+      const app = new Hono<AppEnv>();
+      app.onError((e, c) => c.text(e.message, e instanceof BackupError && e.kind === 'auth' ? 401 : 500));
+      app.use('*', requireUser(SECRET));
+      app.get('/me', (c) => c.json(c.get('auth')));
+      const ask = async (token: string) => (await app.request('/me', { headers: { authorization: `Bearer ${token}` } })).status;
+      const token = issueToken(who, SECRET, 60, now);
+      assert.equal(await ask(token), 200);
+      assert.equal(await ask(token), 200, 'again, from memory');
+      mock.timers.tick(59_000);
+      assert.equal(await ask(token), 200);
+      mock.timers.tick(1_000);
+      assert.equal(await ask(token), 401, 'expired while remembered');
+      const forged = `${token.slice(0, -4)}AAAA`;
+      assert.equal(await ask(forged), 401);
+      assert.equal(await ask(forged), 401, 'a refused token is checked again, not remembered');
+      const early = signWith(SECRET, { alg: 'HS256', typ: 'JWT' }, { sub: who.userId, tid: who.tenantId, role: who.role, nbf: now / 1000 + 120, exp: now / 1000 + 600 });
+      assert.equal(await ask(early), 401, 'not yet valid');
+      mock.timers.tick(120_000);
+      assert.equal(await ask(early), 200, 'valid from nbf');
+    } finally {
+      mock.timers.reset();
+    }
   });
 });

@@ -135,6 +135,7 @@ export async function runApiCases(ctx: BenchContext, stack: Stack): Promise<void
     ctx.log(`  history listing [${r + 1}/${ctx.runs}]: p50 ${out.p50} ms, p99 ${out.p99} ms, ${out.rps.toFixed(0)} req/s${out.failed ? `, ${out.failed} failed or timed out` : ''}`);
   }
 
+  if (process.env.BENCH_LISTING_ONLY) return;
   await quiet(ctx);
   await rounds(ctx.results, ctx.runs, [
     {
