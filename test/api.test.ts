@@ -145,6 +145,19 @@ describe('HTTP API contract', () => {
     const firstPage = (await stack.api('GET', '/api/v1/backups?limit=5', { token })).body.items as { id: string; database: string }[];
     assert.equal(firstPage[0]!.database, 'full');
     for (const item of firstPage) assert.deepEqual(item, (await stack.api('GET', `/api/v1/backups/${item.id}`, { token })).body);
+    // The API keeps listed rows' JSON; a row changed or deleted behind its back (another process, plain SQL) is listed
+    // as it is now, not as it was.
+    const [extra] = await stack.db.db
+      .insert(backups)
+      .values({ tenantId, siteId: site.id, serverId: server.id, database: 'extra', workflowId: 'wf-extra', runId: 'r', startedAt: new Date(t0 + 500 * 3_600_000), status: 'running' })
+      .returning({ id: backups.id });
+    const top = async () => (await stack.api('GET', '/api/v1/backups?limit=5', { token })).body.items as { id: string; status: string; error: string | null }[];
+    assert.deepEqual((await top())[0], (await stack.api('GET', `/api/v1/backups/${extra!.id}`, { token })).body);
+    await stack.db.db.update(backups).set({ status: 'failed', error: 'changed after it was listed' }).where(sql`${backups.id} = ${extra!.id}`);
+    assert.deepEqual((await top())[0], (await stack.api('GET', `/api/v1/backups/${extra!.id}`, { token })).body);
+    assert.equal((await top())[0]!.error, 'changed after it was listed');
+    await stack.db.db.delete(backups).where(sql`${backups.id} = ${extra!.id}`);
+    assert.deepEqual((await top()).map((x) => x.id), firstPage.map((x) => x.id), 'the deleted row is gone from the listing');
     // Rows a few microseconds apart, in one millisecond: a page boundary between them loses neither.
     await stack.db.db.execute(sql`insert into backups (tenant_id, site_id, server_id, database, workflow_id, run_id, started_at, status)
       select ${tenantId}, ${site.id}, ${server.id}, 'micro', 'wf-micro-' || g, 'r', timestamptz '2025-06-01 00:00:00.123456+00' - g * interval '100 microseconds', 'succeeded'
