@@ -111,6 +111,43 @@ class RowTexts {
   }
 }
 
+/** Bytes of page bodies kept for `SentPages`. */
+const SENT_PAGE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The last body sent for each request (tenant and query string), sent again while the page has the same rows at the
+ * same versions and the same cursor: a page that dashboards poll is not assembled and copied on every request. The
+ * oldest go first when the bodies pass SENT_PAGE_BYTES.
+ */
+class SentPages {
+  #pages = new Map<string, { rows: [id: string, version: string][]; nextCursor: string | null; body: Uint8Array<ArrayBuffer> }>();
+  #bytes = 0;
+
+  body(key: string, rows: [id: string, version: string, ...unknown[]][], nextCursor: string | null): Uint8Array<ArrayBuffer> | undefined {
+    const sent = this.#pages.get(key);
+    if (!sent || sent.nextCursor !== nextCursor || sent.rows.length !== rows.length) return undefined;
+    for (let i = 0; i < rows.length; i++) if (sent.rows[i]![0] !== rows[i]![0] || sent.rows[i]![1] !== rows[i]![1]) return undefined;
+    return sent.body;
+  }
+
+  keep(key: string, rows: [id: string, version: string, ...unknown[]][], nextCursor: string | null, body: Uint8Array<ArrayBuffer>): void {
+    this.#drop(key);
+    this.#pages.set(key, { rows: rows.map(([id, version]) => [id, version]), nextCursor, body });
+    this.#bytes += body.length;
+    for (const old of this.#pages.keys()) {
+      if (this.#bytes <= SENT_PAGE_BYTES) break;
+      this.#drop(old);
+    }
+  }
+
+  #drop(key: string): void {
+    const sent = this.#pages.get(key);
+    if (!sent) return;
+    this.#bytes -= sent.body.length;
+    this.#pages.delete(key);
+  }
+}
+
 /** `{"items":[<rows>],"nextCursor":<cursor>}` from JSON already encoded: one copy of the bytes, no string to build. */
 function pageBody(rows: Buffer[], nextCursor: string | null): Uint8Array<ArrayBuffer> {
   const parts: Buffer[] = [ITEMS_OPEN];
@@ -170,6 +207,7 @@ export function backupRoutes(s: Services) {
     'backups_json',
   );
   const rowTexts = new RowTexts(ROW_TEXTS, (ids) => rowsJson({ ids }));
+  const sentPages = new SentPages();
 
   /**
    * A query prepared once whose rows come back as the driver's arrays, in the order selected: the query builder's
@@ -191,15 +229,19 @@ export function backupRoutes(s: Services) {
     createRoute({ method: 'get', path: '/backups', tags: ['backups'], summary: 'Backup history, newest first', request: { query: Query }, responses: { 200: json(z.object({ items: z.array(Backup), nextCursor: z.string().nullable() }).openapi('BackupPage')), 400: errors[400] } }),
     async (c) => {
       const q = c.req.valid('query');
+      const tenantId = c.get('auth').tenantId;
       const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
       const rows = await listQuery({ ...q, cursor: !!cursor })({
-        tenantId: c.get('auth').tenantId, siteId: q.siteId, serverId: q.serverId, configId: q.configId, database: q.database, status: q.status, kind: q.kind,
+        tenantId, siteId: q.siteId, serverId: q.serverId, configId: q.configId, database: q.database, status: q.status, kind: q.kind,
         from: q.from, to: q.to, cursorAt: cursor?.at, cursorId: cursor?.id, limit: q.limit + 1,
       });
       const page = rows.slice(0, q.limit);
       const last = page.at(-1);
       const nextCursor = rows.length > q.limit && last ? encodeCursor(last[2], last[0]) : null;
-      const body = pageBody(await rowTexts.get(page), nextCursor);
+      const query = c.req.url.indexOf('?');
+      const key = `${tenantId}${query < 0 ? '' : c.req.url.slice(query)}`;
+      let body = sentPages.body(key, page, nextCursor);
+      if (!body) sentPages.keep(key, page, nextCursor, (body = pageBody(await rowTexts.get(page), nextCursor)));
       return c.body(body, 200, { 'content-type': 'application/json' }) as never;
     },
   );
