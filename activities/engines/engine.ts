@@ -296,9 +296,8 @@ export function runTool(
 ): Promise<string> {
   opts.signal?.throwIfAborted();
   const piped = opts.input !== undefined && typeof opts.input !== 'string' ? filterPipes.get(opts.input) : undefined;
-  const filtered = piped?.filtered;
   return new Promise<string>((resolve, reject) => {
-    const child = spawn(run.cmd, run.args, { env: run.env, stdio: [filtered ? filtered.stdout : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(run.cmd, run.args, { env: run.env, stdio: [piped ? piped.filtered.stdout : 'pipe', 'pipe', 'pipe'] });
     if (piped) {
       // The tool holds the pipe now; our end closes, so a filter whose reader exits early is stopped, not left blocked.
       piped.filtered.stdout.destroy();
@@ -321,7 +320,7 @@ export function runTool(
     if (typeof opts.input === 'string') {
       child.stdin!.on('error', () => {}); // an early exit is reported from its status below
       child.stdin!.end(opts.input);
-    } else if (opts.input && !filtered) {
+    } else if (opts.input && !piped) {
       pipeline(opts.input, child.stdin!).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return; // the tool exited; its status says why
         feedError = e;
@@ -335,7 +334,8 @@ export function runTool(
     child.on('close', async (code, sig) => {
       opts.signal?.removeEventListener('abort', onAbort);
       let failure: unknown = stoppedBy ?? (code !== 0 ? opts.classify(failureText(run.cmd, stderr(), code, sig)) : feedError);
-      if (filtered) {
+      if (piped) {
+        const { filtered } = piped;
         // A tool whose input ended early fails because its filter did: the filter's failure is the cause. A filter
         // stopped after the tool was done reading says nothing about the bytes the tool took.
         if (failure !== undefined) filtered.kill();
