@@ -2,6 +2,7 @@
 import { ApplicationFailure, CancellationScope, isCancellation, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { BackupPlan } from '../activities/central.ts';
 import type { DryRunReport } from '../activities/site.ts';
+import { SITE_TARGET } from '../common/model.ts';
 import { backupFileName, COMPRESSION_EXT, offsiteKey, SearchAttr } from '../common/names.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';
 import { applyRetention } from './prune.ts';
@@ -35,9 +36,11 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
     const fileName = backupFileName(database, startedAt, plan.format, COMPRESSION_EXT[plan.compression.algorithm], plan.encrypt);
     await central.recordBackupStarted({ ...ref, startedAt: startedAt.toISOString() });
     let backupId: string | undefined;
+    let dumped: string | undefined;
     try {
       const { excludeTableData, rowsRemoved } = await site.quick.cleanTables({ serverName: plan.serverName, database, tables: plan.cleanTables });
       const file = await site.long.dump({ serverName: plan.serverName, database, fileName, excludeTableData, compression: plan.compression, encrypt: plan.encrypt });
+      dumped = file.path;
       ({ backupId } = await central.recordBackup({
         ...ref, status: 'succeeded', startedAt: startedAt.toISOString(),
         fileName: file.fileName, sizeBytes: file.sizeBytes, sha256: file.sha256, location: `site:${file.path}`, siteKey: file.path,
@@ -55,6 +58,9 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
       await CancellationScope.nonCancellable(async () => {
         // Once the dump is recorded, a failure after it (a copy, a cancel) does not unmake the backup.
         if (!backupId) await central.recordBackup({ ...ref, status: cancelled ? 'cancelled' : 'failed', startedAt: startedAt.toISOString(), error });
+        // A dump that finished just as the run was cancelled (or failed) was never recorded: no history row names
+        // its file, so retention would never remove it. It goes now.
+        if (!backupId && dumped) await site.quick.deleteCopies({ target: SITE_TARGET, keys: [dumped] }).catch((e: unknown) => log.warn('unrecorded dump not removed', { error: String(e) }));
         if (!cancelled) await alertQuietly(plan, database, error, 'backup.failed');
       });
       if (cancelled) throw err;
