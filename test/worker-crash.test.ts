@@ -14,7 +14,8 @@ describe('site worker crash during a dump', () => {
   before(async () => {
     stack = await startStack();
     // About 270 MB of rows: pg_dump needs a few seconds, long enough to be caught mid-stream.
-    source = await createShopDatabase({ events: 1_500_000, eventPadding: 4 });
+    // Big enough that the dump outlasts the cancellation's way to the site (a heartbeat, throttled to 2.4 s here).
+    source = await createShopDatabase({ events: 1_500_000, eventPadding: 8 });
   });
   after(async () => {
     await source?.drop().catch(() => {});
@@ -79,7 +80,8 @@ describe('cancelling a run during a dump', () => {
   let source: Awaited<ReturnType<typeof createShopDatabase>>;
   before(async () => {
     stack = await startStack();
-    source = await createShopDatabase({ events: 1_500_000, eventPadding: 4 });
+    // Big enough that the dump outlasts the cancellation's way to the site (a heartbeat, throttled to 2.4 s here).
+    source = await createShopDatabase({ events: 1_500_000, eventPadding: 8 });
   });
   after(async () => {
     await source?.drop().catch(() => {});
