@@ -1,15 +1,15 @@
 // Cases (1) to (4) and (9): the dump tool alone, the seeds' three passes, pg_dump's own compression, and our `dump`
 // activity (plain and encrypted), each run in a process of its own, started as the site worker is (its Node flags),
 // so its peak memory is its own and the worker's.
-import { createReadStream, openSync, closeSync } from 'node:fs';
+import { createReadStream, createWriteStream, openSync, closeSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zc, createGzip, createZstdCompress, type Gzip, type ZstdCompress } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { backupFileName } from '../../common/names.ts';
+import { compressionFilter } from '../../activities/pipeline/pack.ts';
 import { SITE_WORKER_NODE_FLAGS } from '../../workers/runtime.ts';
 import type { DumpChildReport, DumpChildRequest } from './dump-child.ts';
 import { pgArgs, SERVER, toolEnv, type BenchContext } from './context.ts';
@@ -134,26 +134,48 @@ export async function runDumpCases(ctx: BenchContext, source: BenchDatabase, opt
   return kept;
 }
 
+/** What the level comparison runs: a command (its arguments; input and output files follow) or a Node stream. */
+type Codec = { name: string; cmd: string; args: string[] } | { name: string; node: () => ZstdCompress | Gzip };
+
 /**
- * What each compression level would cost and save on this very dump: one core, in this process, from a file in the
- * page cache. Not a target; it shows where (4)'s time goes and what a different level would change.
+ * What each compression setting would cost and save on this very dump: one core, from a file in the page cache. Not a
+ * target; it shows where (4)'s time goes and what a different setting would change. It runs the `zstd` command the
+ * dump itself runs, Node's zstd (the dump's fallback) and zlib at level 6, which `pg_dump -Fc` uses.
  */
 export async function compressionLevels(ctx: BenchContext, source: BenchDatabase): Promise<void> {
   const file = path.join(ctx.tmp, 'levels.pgdump');
-  const remove = ctx.cleanup.add('raw dump for the level comparison', () => rm(file, { force: true }));
+  const out = path.join(ctx.tmp, 'levels.out');
+  const remove = ctx.cleanup.add('raw dump for the level comparison', async () => {
+    await rm(file, { force: true });
+    await rm(out, { force: true });
+  });
   try {
     await mustRun(ctx.cleanup, 'pg_dump', ['--format=custom', '--compress=0', `--file=${file}`, ...pgArgs(source.name)], { env: toolEnv() });
     const raw = (await stat(file)).size;
-    const codecs: [string, () => ZstdCompress | Gzip][] = [
-      ...[1, 3, 6, 9].map((level): [string, () => ZstdCompress] => [`zstd-${level}`, () => createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: level } })]),
-      ['gzip-6', () => createGzip({ level: 6 })],
+    const zstd = compressionFilter({ algorithm: 'zstd', level: 1 })?.cmd;
+    const codecs: Codec[] = [
+      ...(zstd
+        ? [
+            ...[1, 3, 6, 9].map((level) => ({ name: `zstd -${level}`, cmd: zstd, args: [`-${level}`] })),
+            // The closest to both (4) targets found on two cores: level 1's matcher plus long-distance matching over a
+            // 64 MiB window, with a denser table of shorter long matches than zstd's own defaults (BENCHMARKS.md).
+            { name: 'zstd -1 --long=26 (tuned)', cmd: zstd, args: ['-1', '--long=26', '--zstd=lmml=32,lhlog=20,lhrlog=6,hlog=16'] },
+          ]
+        : []),
+      { name: 'gzip -6 (zlib)', node: () => createGzip({ level: 6 }) },
+      { name: "Node's zstd-1", node: () => createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: 1 } }) },
     ];
-    for (const [name, make] of codecs) {
-      let out = 0;
-      const t = await timed(() => pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), make(), new Writable({ write: (c: Buffer, _e, cb) => ((out += c.length), cb()) })));
-      ctx.results.figure(`level-${name}-bytes`, `${name} of the raw dump: output (ratio ${(raw / out).toFixed(2)})`, 'bytes', out);
-      ctx.results.figure(`level-${name}-speed`, `${name} of the raw dump: one core`, 'MiB/s', raw / MiB / t.seconds);
-      ctx.log(`  ${name}: ${formatBytes(out)} (${(raw / out).toFixed(2)}×), ${(raw / MiB / t.seconds).toFixed(0)} MiB/s on one core`);
+    for (const codec of codecs) {
+      const t = await timed(async () => {
+        if ('node' in codec) await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), codec.node(), createWriteStream(out));
+        else await mustRun(ctx.cleanup, codec.cmd, [...codec.args, '--single-thread', '-q', '-f', file, '-o', out]);
+      });
+      const size = (await stat(out)).size;
+      await rm(out, { force: true });
+      const id = codec.name.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase();
+      ctx.results.figure(`level-${id}-bytes`, `${codec.name} of the raw dump: output (ratio ${(raw / size).toFixed(2)})`, 'bytes', size);
+      ctx.results.figure(`level-${id}-speed`, `${codec.name} of the raw dump: one core`, 'MiB/s', raw / MiB / t.seconds);
+      ctx.log(`  ${codec.name}: ${formatBytes(size)} (${(raw / size).toFixed(2)}×), ${(raw / MiB / t.seconds).toFixed(0)} MiB/s on one core`);
     }
   } finally {
     await remove();
