@@ -53,6 +53,8 @@ describe('HTTP API contract', () => {
       [{ ...good, keepLocal: 0 }, 'keepLocal'],
       [{ ...good, serverId: 'nope' }, 'serverId'],
       [{ ...good, name: undefined }, 'name'],
+      [{ ...good, compression: { algorithm: 'zstd', level: 20 } }, 'compression.level'],
+      [{ ...good, compression: { algorithm: 'gzip', level: 6, long: true } }, 'compression.long'],
     ];
     for (const [body, field] of cases) {
       const res = await stack.api('POST', '/api/v1/configs', { token, body });

@@ -102,9 +102,10 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
       { engine: 'mariadb', compression: { algorithm: 'gzip', level: 6 }, encrypt: false },
       { engine: 'sqlite', compression: undefined, encrypt: false },
       { engine: 'sqlite', compression: { algorithm: 'zstd', level: 19 }, encrypt: true },
+      { engine: 'postgresql', compression: { algorithm: 'zstd', level: 3, long: false }, encrypt: false },
     ] as const;
     for (const c of cases) {
-      const label = `${c.compression ? `${c.compression.algorithm} ${c.compression.level}` : 'default compression (zstd 1)'}${c.encrypt ? ', encrypted' : ''}`;
+      const label = `${c.compression ? `${c.compression.algorithm} ${c.compression.level}${'long' in c.compression ? ' without long-distance matching' : ''}` : 'default compression (zstd 2, long-distance matching)'}${c.encrypt ? ', encrypted' : ''}`;
       it(`${c.engine}: backs up (${label}) with the source's row counts, and restores under a new name table for table`, async (t) => {
         const h = harness[c.engine];
         const src = await source(h);
@@ -114,7 +115,8 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
         const site = await setUpEngineSite(stack, token, { backupsDir, servers: { db: h.serverSettings() }, ...(c.encrypt && { encryption: { key: masterKey.toString('hex') } }) });
         const config = await createConfig(stack, token, { serverId: site.servers.db!.id, databases: [src.name], encrypt: c.encrypt, ...(c.compression && { compression: c.compression }) });
         const compression = c.compression ?? DEFAULT_COMPRESSION;
-        assert.deepEqual(config.compression, compression);
+        // zstd's long-distance matching is on unless a configuration turns it off.
+        assert.deepEqual(config.compression, compression.algorithm === 'zstd' ? { long: true, ...compression } : compression);
 
         const started = Date.now();
         const [row] = (await runNowAndWait(stack, token, config.id)) as any[];

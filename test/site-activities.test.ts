@@ -13,6 +13,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import postgres from 'postgres';
 import { createLogger } from '../common/logger.ts';
 import { backupFileName, parseBackupFileName } from '../common/names.ts';
+import type { Compression } from '../common/model.ts';
 import { createSiteActivities } from '../activities/site.ts';
 import { decompressStream } from '../activities/pipeline/pack.ts';
 import { SiteConfig } from '../activities/site-config.ts';
@@ -74,22 +75,35 @@ describe('site activities', () => {
 
   it('compresses with the zstd command or in-process alike, counts the raw bytes either way, and fails cleanly when the compressor does', async () => {
     const saved = process.env.ZSTD_CLI;
-    const dumpWith = async (cli: string | undefined, second: number) => {
+    const dumpWith = async (cli: string | undefined, second: number, compression?: Compression) => {
       if (cli === undefined) delete process.env.ZSTD_CLI;
       else process.env.ZSTD_CLI = cli;
       try {
         const fileName = backupFileName(source.name, new Date(Date.UTC(2026, 10, 23, 1, 2, second)), 'pgdump', 'zst');
-        return await env().run(acts.dump, { serverName: 'pg', database: source.name, fileName, excludeTableData: [] });
+        return await env().run(acts.dump, { serverName: 'pg', database: source.name, fileName, excludeTableData: [], ...(compression && { compression }) });
       } finally {
         if (saved === undefined) delete process.env.ZSTD_CLI;
         else process.env.ZSTD_CLI = saved;
       }
     };
     const rawOf = async (rel: string) => (await buffer(createReadStream(path.join(dir, 'backups', rel)).pipe(decompressStream('zstd')))).length;
+    /** The window a zstd frame says its decoder needs (RFC 8878 3.1.1.1.2): 64 MiB only with long-distance matching. */
+    const windowLogOf = async (rel: string) => {
+      const head = (await readFile(path.join(dir, 'backups', rel))).subarray(0, 6);
+      assert.equal(head.readUInt32LE(0), 0xfd2fb528, 'a zstd frame');
+      assert.equal(head[4]! & 0x20, 0, 'a streamed frame: its window is stated, not its size');
+      return 10 + (head[5]! >> 3);
+    };
     for (const [cli, second] of [[undefined, 1], ['none', 2]] as const) {
       const r = await dumpWith(cli, second);
       assert.ok(r.sizeBytes > 0 && r.rawBytes > r.sizeBytes, `${cli ?? 'zstd'}: ${r.rawBytes} raw, ${r.sizeBytes} stored`);
       assert.equal(await rawOf(r.path), r.rawBytes, `${cli ?? 'zstd command'}: rawBytes is what the file decompresses to`);
+      assert.equal(await windowLogOf(r.path), 26, `${cli ?? 'zstd command'}: the default compresses with long-distance matching`);
+    }
+    for (const [cli, second] of [[undefined, 4], ['none', 5]] as const) {
+      const r = await dumpWith(cli, second, { algorithm: 'zstd', level: 1, long: false });
+      assert.ok((await windowLogOf(r.path)) < 22, `${cli ?? 'zstd command'}: long-distance matching off`);
+      assert.equal(await rawOf(r.path), r.rawBytes);
     }
     // A compressor that fails: a clear, classified failure and no file left behind.
     const folder = path.join(dir, 'backups', 'pg', source.name);

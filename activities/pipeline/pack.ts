@@ -27,9 +27,27 @@ const zstdSaid = (message: string) =>
 /** The zstd command as a filter, and how to read the raw (uncompressed) size from what it printed. */
 export type ZstdFilter = StreamFilter & { rawBytes: (messages: string) => number | undefined };
 
+/**
+ * Long-distance matching as the platform runs it: a 64 MiB window (which any zstd decoder accepts without being told),
+ * and a denser table of shorter long matches than zstd's own (32-byte matches instead of 64, a position in 64 hashed
+ * instead of 1 in 128): values repeated across a dump are often shorter than 64 bytes.
+ */
+const LONG = { windowLog: 26, minMatch: 32, hashLog: 20, hashRateLog: 6 };
+
 export function compressStream(c: Compression): Transform {
   if (c.algorithm === 'gzip') return createGzip({ level: c.level });
-  return createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: c.level } });
+  return createZstdCompress({
+    params: {
+      [zc.ZSTD_c_compressionLevel]: c.level,
+      ...(c.long && {
+        [zc.ZSTD_c_enableLongDistanceMatching]: 1,
+        [zc.ZSTD_c_windowLog]: LONG.windowLog,
+        [zc.ZSTD_c_ldmMinMatch]: LONG.minMatch,
+        [zc.ZSTD_c_ldmHashLog]: LONG.hashLog,
+        [zc.ZSTD_c_ldmHashRateLog]: LONG.hashRateLog,
+      }),
+    },
+  });
 }
 
 /**
@@ -45,9 +63,17 @@ export function compressionFilter(c: Compression): ZstdFilter | undefined {
   return {
     cmd,
     // -vv for its summary line, which counts the bytes read: `(<in> B => <out> B, ...)`, or `(<in> => <out> bytes` before 1.5.
-    // --single-thread: no worker thread handing blocks back and forth; on a machine whose other core is busy with
-    // the database producing the dump, that hand-off only costs.
-    args: [`-${c.level}`, '--single-thread', '--stdout', '--no-progress', '-vv'],
+    args: [
+      `-${c.level}`,
+      ...(c.long ? [`--long=${LONG.windowLog}`, `--zstd=lmml=${LONG.minMatch},lhlog=${LONG.hashLog},lhrlog=${LONG.hashRateLog}`] : []),
+      // Plain: one thread; a worker thread handing blocks back and forth only costs on a machine whose other core is
+      // busy with the database producing the dump. Long-distance matching: two, so that its search (zstd's main
+      // thread) and the compression of the blocks it found (a worker) overlap: 1.09× the floor instead of 1.16×.
+      c.long ? '-T2' : '--single-thread',
+      '--stdout',
+      '--no-progress',
+      '-vv',
+    ],
     fail: (message) => new BackupError('unavailable', `compression failed (${cmd}): ${zstdSaid(message)}`, { code: 'CompressionFailed' }),
     rawBytes: (messages) => {
       const m = /:\s*[\d.]+%\s*\(\s*(\d+)\s*(?:B\s*)?=>/.exec(messages);

@@ -5,7 +5,7 @@ import { and, eq } from 'drizzle-orm';
 import { conflict, invalid } from '../../common/errors.ts';
 import { DATABASE_NAME_RE, dryRunWorkflowId, pruneWorkflowId, scheduleId, TABLE_NAME_RE } from '../../common/names.ts';
 import type { Tx } from '../../db/client.ts';
-import { backupConfigs, COMPRESSIONS, DEFAULT_COMPRESSION, destinations, servers, SITE_TARGET, type ConfigDestination } from '../../db/schema.ts';
+import { backupConfigs, COMPRESSIONS, DEFAULT_COMPRESSION, destinations, servers, SITE_TARGET, type Compression, type ConfigDestination } from '../../db/schema.ts';
 import { describePolicy, RetentionPolicySchema } from '../../common/retention.ts';
 import { planTargetRetention } from '../../db/retention.ts';
 
@@ -38,11 +38,17 @@ const CleanTable = z
   )
   .openapi('CleanTable');
 const CompressionSchema = z
-  .object({ algorithm: z.enum(COMPRESSIONS), level: z.number().int() })
+  .object({
+    algorithm: z.enum(COMPRESSIONS),
+    level: z.number().int(),
+    long: z.boolean().optional().openapi({ description: "zstd's long-distance matching (default on for zstd): finds values repeated up to 64 MiB apart; more CPU, smaller files" }),
+  })
   .superRefine((c, ctx) => {
     const [min, max] = c.algorithm === 'gzip' ? [1, 9] : [1, 19];
     if (c.level < min || c.level > max) ctx.addIssue({ code: 'custom', path: ['level'], message: `${c.algorithm} levels are ${min} to ${max}` });
+    if (c.long && c.algorithm !== 'zstd') ctx.addIssue({ code: 'custom', path: ['long'], message: 'long-distance matching is a zstd setting' });
   })
+  .transform((c): Compression => (c.algorithm === 'zstd' ? { ...c, long: c.long ?? true } : { algorithm: c.algorithm, level: c.level }))
   .openapi('Compression');
 const Retention = RetentionPolicySchema.openapi('RetentionPolicy', {
   description: 'keep the newest keepLast, and the newest backup of each of the last daily days, weekly ISO weeks, monthly months, yearly years (in the configuration time zone)',
