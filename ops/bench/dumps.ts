@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { backupFileName } from '../../common/names.ts';
 import { compressionFilter } from '../../activities/pipeline/pack.ts';
+import { DEFAULT_COMPRESSION, type Compression } from '../../common/model.ts';
 import { SITE_WORKER_NODE_FLAGS } from '../../workers/runtime.ts';
 import type { DumpChildReport, DumpChildRequest } from './dump-child.ts';
 import { pgArgs, SERVER, toolEnv, type BenchContext } from './context.ts';
@@ -128,7 +129,7 @@ export async function runDumpCases(ctx: BenchContext, source: BenchDatabase, opt
         }
       },
     },
-    { id: 'dump', label: '(4) our dump activity: zstd-1 + SHA-256 + fsync', run: ours(false) },
+    { id: 'dump', label: `(4) our dump activity: zstd -${DEFAULT_COMPRESSION.level}${DEFAULT_COMPRESSION.long ? ' --long' : ''} + SHA-256 + fsync`, run: ours(false) },
     { id: 'dump-enc', label: '(4) our dump activity, encrypted (AES-256-GCM)', run: ours(true) },
   ], ctx.log);
   return kept;
@@ -152,16 +153,14 @@ export async function compressionLevels(ctx: BenchContext, source: BenchDatabase
   try {
     await mustRun(ctx.cleanup, 'pg_dump', ['--format=custom', '--compress=0', `--file=${file}`, ...pgArgs(source.name)], { env: toolEnv() });
     const raw = (await stat(file)).size;
-    const zstd = compressionFilter({ algorithm: 'zstd', level: 1 })?.cmd;
+    // The settings exactly as the dump passes them to the command, on one thread each: what they cost per core.
+    const zstd = (c: Compression, name: string): Codec[] => {
+      const filter = compressionFilter(c);
+      return filter ? [{ name, cmd: filter.cmd, args: filter.args.filter((a) => !['--stdout', '--no-progress', '-vv', '--single-thread'].includes(a) && !a.startsWith('-T')) }] : [];
+    };
     const codecs: Codec[] = [
-      ...(zstd
-        ? [
-            ...[1, 3, 6, 9].map((level) => ({ name: `zstd -${level}`, cmd: zstd, args: [`-${level}`] })),
-            // The closest to both (4) targets found on two cores: level 1's matcher plus long-distance matching over a
-            // 64 MiB window, with a denser table of shorter long matches than zstd's own defaults (BENCHMARKS.md).
-            { name: 'zstd -1 --long=26 (tuned)', cmd: zstd, args: ['-1', '--long=26', '--zstd=lmml=32,lhlog=20,lhrlog=6,hlog=16'] },
-          ]
-        : []),
+      ...[1, 2, 3, 6, 9].flatMap((level) => zstd({ algorithm: 'zstd', level }, `zstd -${level}`)),
+      ...zstd(DEFAULT_COMPRESSION, `zstd -${DEFAULT_COMPRESSION.level} --long (the default)`),
       { name: 'gzip -6 (zlib)', node: () => createGzip({ level: 6 }) },
       { name: "Node's zstd-1", node: () => createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: 1 } }) },
     ];
