@@ -14,8 +14,7 @@ describe('site worker crash during a dump', () => {
   before(async () => {
     stack = await startStack();
     // About 270 MB of rows: pg_dump needs a few seconds, long enough to be caught mid-stream.
-    // Big enough that the dump outlasts the cancellation's way to the site (a heartbeat, throttled to 2.4 s here).
-    source = await createShopDatabase({ events: 1_500_000, eventPadding: 8 });
+    source = await createShopDatabase({ events: 600_000, eventPadding: 8 });
   });
   after(async () => {
     await source?.drop().catch(() => {});
@@ -80,8 +79,7 @@ describe('cancelling a run during a dump', () => {
   let source: Awaited<ReturnType<typeof createShopDatabase>>;
   before(async () => {
     stack = await startStack();
-    // Big enough that the dump outlasts the cancellation's way to the site (a heartbeat, throttled to 2.4 s here).
-    source = await createShopDatabase({ events: 1_500_000, eventPadding: 8 });
+    source = await createShopDatabase({ events: 600_000, eventPadding: 8 });
   });
   after(async () => {
     await source?.drop().catch(() => {});
@@ -92,7 +90,9 @@ describe('cancelling a run during a dump', () => {
     const { token } = await signup(stack);
     const backupsDir = path.join(stack.tmp, 'cancel-backups');
     const { server, worker } = await setUpSite(stack, token, { backupsDir });
-    const config = await createConfig(stack, token, { serverId: server.id, databases: [source.name] });
+    // zstd's slowest level keeps the dump running well past the cancellation's way to the site (a heartbeat, throttled
+    // to 2.4 s here), on any machine: the cancel must land while pg_dump is still writing.
+    const config = await createConfig(stack, token, { serverId: server.id, databases: [source.name], compression: { algorithm: 'zstd', level: 19 } });
     const dir = path.join(backupsDir, 'main-pg', source.name);
     assert.equal((await stack.api('POST', `/api/v1/configs/${config.id}/run`, { token })).status, 202);
     await waitFor(async () => (await readdir(dir).catch(() => [] as string[])).some((n) => n.endsWith('.partial')), 120_000, 'a partial dump file');
