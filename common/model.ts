@@ -51,7 +51,7 @@ export interface Compression {
 /**
  * zstd level 2 with long-distance matching: smaller than `pg_dump -Fc`'s file while the dump keeps close to the pace of
  * the database producing it on a two-core site. No level gets there alone in that time: level 6, the first as small,
- * makes the dump 1.45× slower; level 3 made it 1.25× slower for 2% less output (BENCHMARKS.md).
+ * makes the dump 1.5× slower even on two threads; level 3 made it 1.25× slower for 2% less output (BENCHMARKS.md).
  */
 export const DEFAULT_COMPRESSION: Compression = { algorithm: 'zstd', level: 2, long: true };
 /** File extension of each engine's dump format. */
