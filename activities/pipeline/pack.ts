@@ -68,7 +68,7 @@ export function compressionFilter(c: Compression): ZstdFilter | undefined {
       ...(c.long ? [`--long=${LONG.windowLog}`, `--zstd=lmml=${LONG.minMatch},lhlog=${LONG.hashLog},lhrlog=${LONG.hashRateLog}`] : []),
       // Plain: one thread; a worker thread handing blocks back and forth only costs on a machine whose other core is
       // busy with the database producing the dump. Long-distance matching: two, so that its search (zstd's main
-      // thread) and the compression of the blocks it found (a worker) overlap: 1.09× the floor instead of 1.16×.
+      // thread) and the compression of the blocks it found (a worker) overlap (at level 1: 1.09× the floor, not 1.16×).
       c.long ? '-T2' : '--single-thread',
       '--stdout',
       '--no-progress',
