@@ -14,7 +14,7 @@ import { BackupError, invalid } from '../common/errors.ts';
 import { DEFAULT_COMPRESSION, SITE_TARGET, type CleanTable, type Compression } from '../common/model.ts';
 import { engineFor as engineNamed, type TableRowCount } from './engines/index.ts';
 import { assertionHolds } from './engines/assertions.ts';
-import { FILTER_STOPPED, filterInput } from './engines/engine.ts';
+import { filterInput, filterStopped } from './engines/engine.ts';
 import { compressionFilter, compressStream, decompressionFilter, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
 import type { CheckResult, CopyRef, CopyToCheck } from './central.ts';
 import { openStorage } from './storage/index.ts';
@@ -425,7 +425,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           if (decoded) {
             // A tool that reads its input in this process (SQLite) ends at the decompressor's end, damaged or not.
             const said = await decoded.done.catch((e: unknown) => e as Error);
-            if (said instanceof Error && !(said instanceof BackupError && said.details.code === FILTER_STOPPED)) {
+            if (said instanceof Error && !filterStopped(said)) {
               if (!exists || replaced) await engine.dropDatabase(conn, input.database).catch(() => {});
               throw said;
             }

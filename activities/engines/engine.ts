@@ -224,7 +224,9 @@ export function pipeToolInto(run: ToolRun, out: Writable, signal: AbortSignal, c
 const filterPipes = new WeakMap<Readable, { filtered: FilteredInput; start: () => void }>();
 
 /** The error a filter ends with when it was stopped, or its reader went away: the reader's outcome says why. */
-export const FILTER_STOPPED = 'FilterStopped';
+const FILTER_STOPPED = 'FilterStopped';
+/** Whether a filter's outcome is only that it was stopped: no verdict on the bytes it read. */
+export const filterStopped = (e: unknown): boolean => e instanceof BackupError && e.details.code === FILTER_STOPPED;
 
 export interface FilteredInput {
   /** What the filter prints. Given to `runTool` as `input`, the tool reads this pipe itself. */
@@ -340,7 +342,7 @@ export function runTool(
         // stopped after the tool was done reading says nothing about the bytes the tool took.
         if (failure !== undefined) filtered.kill();
         const said = await filtered.done.then(() => undefined, (e: unknown) => e);
-        if (stoppedBy === undefined && said !== undefined && !(said instanceof BackupError && said.details.code === FILTER_STOPPED)) failure = said;
+        if (stoppedBy === undefined && said !== undefined && !filterStopped(said)) failure = said;
       }
       if (failure !== undefined) reject(failure);
       else resolve(Buffer.concat(stdout).toString('utf8'));

@@ -66,6 +66,42 @@ const startedAtUs = sql<string>`to_char(${backups.startedAt} at time zone 'UTC',
  */
 const rowVersion = sql<string>`xmin::text`;
 
+/**
+ * A map that keeps at most `max` of weight (each entry weighs `weight(value)`), dropping the entries set longest ago
+ * first: what the listing keeps between requests.
+ */
+class Bounded<V> {
+  #entries = new Map<string, V>();
+  #total = 0;
+  readonly #max: number;
+  readonly #weight: (value: V) => number;
+  constructor(max: number, weight: (value: V) => number) {
+    this.#max = max;
+    this.#weight = weight;
+  }
+
+  get(key: string): V | undefined {
+    return this.#entries.get(key);
+  }
+
+  set(key: string, value: V): void {
+    this.delete(key);
+    this.#entries.set(key, value);
+    this.#total += this.#weight(value);
+    for (const oldest of this.#entries.keys()) {
+      if (this.#total <= this.#max) break;
+      this.delete(oldest);
+    }
+  }
+
+  delete(key: string): void {
+    const value = this.#entries.get(key);
+    if (value === undefined) return;
+    this.#total -= this.#weight(value);
+    this.#entries.delete(key);
+  }
+}
+
 /** History rows kept as JSON by the API process (about 1 KiB each). */
 const ROW_TEXTS = 5000;
 
@@ -75,11 +111,9 @@ const ROW_TEXTS = 5000;
  * was most of the database's work per request, and admins page through the same recent history again and again.
  */
 class RowTexts {
-  #texts = new Map<string, { version: string; json: Buffer }>();
-  readonly #max: number;
+  #texts = new Bounded<{ version: string; json: Buffer }>(ROW_TEXTS, () => 1);
   readonly #load: (ids: string[]) => Promise<[id: string, version: string, json: string][]>;
-  constructor(max: number, load: (ids: string[]) => Promise<[id: string, version: string, json: string][]>) {
-    this.#max = max;
+  constructor(load: (ids: string[]) => Promise<[id: string, version: string, json: string][]>) {
     this.#load = load;
   }
 
@@ -98,13 +132,8 @@ class RowTexts {
         const row = loaded.get(id);
         if (out[i] !== undefined || !row) return;
         out[i] = row.json;
-        this.#texts.delete(id);
         this.#texts.set(id, row);
       });
-      for (const id of this.#texts.keys()) {
-        if (this.#texts.size <= this.#max) break;
-        this.#texts.delete(id);
-      }
     }
     return out.filter((t) => t !== undefined);
   }
@@ -119,8 +148,7 @@ const SENT_PAGE_BYTES = 8 * 1024 * 1024;
  * oldest go first when the bodies pass SENT_PAGE_BYTES.
  */
 class SentPages {
-  #pages = new Map<string, { rows: [id: string, version: string][]; nextCursor: string | null; body: Uint8Array<ArrayBuffer> }>();
-  #bytes = 0;
+  #pages = new Bounded<{ rows: [id: string, version: string][]; nextCursor: string | null; body: Uint8Array<ArrayBuffer> }>(SENT_PAGE_BYTES, (p) => p.body.length);
 
   body(key: string, rows: [id: string, version: string, ...unknown[]][], nextCursor: string | null): Uint8Array<ArrayBuffer> | undefined {
     const sent = this.#pages.get(key);
@@ -130,20 +158,7 @@ class SentPages {
   }
 
   keep(key: string, rows: [id: string, version: string, ...unknown[]][], nextCursor: string | null, body: Uint8Array<ArrayBuffer>): void {
-    this.#drop(key);
     this.#pages.set(key, { rows: rows.map(([id, version]) => [id, version]), nextCursor, body });
-    this.#bytes += body.length;
-    for (const old of this.#pages.keys()) {
-      if (this.#bytes <= SENT_PAGE_BYTES) break;
-      this.#drop(old);
-    }
-  }
-
-  #drop(key: string): void {
-    const sent = this.#pages.get(key);
-    if (!sent) return;
-    this.#bytes -= sent.body.length;
-    this.#pages.delete(key);
   }
 }
 
@@ -205,7 +220,7 @@ export function backupRoutes(s: Services) {
     s.db.select({ id: backups.id, version: rowVersion, json: backupJson }).from(backups).where(sql`${backups.id} = any(${sql.placeholder('ids')}::uuid[])`),
     'backups_json',
   );
-  const rowTexts = new RowTexts(ROW_TEXTS, (ids) => rowsJson({ ids }));
+  const rowTexts = new RowTexts((ids) => rowsJson({ ids }));
   const sentPages = new SentPages();
 
   /**
