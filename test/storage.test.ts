@@ -116,6 +116,19 @@ function contract(name: string, setup: () => Promise<Backend>) {
       }
     });
 
+    it('a file shorter than the size it was declared with is refused, and nothing is stored', async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'bp-src-'));
+      try {
+        const file = path.join(dir, 'cut.bin');
+        await writeFile(file, data.subarray(0, 5 * BLOCK + 99)); // ends inside the sixth block
+        const key = `${run}/cut/dump.bin`;
+        await rejectsWith(b.storage.put(key, fileSource(file, data.length)), 'invalid', /did the file change/);
+        assert.equal(await b.storage.stat(key), undefined);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
     it('storageSource copies one stored object to another key', async () => {
       const from = `${run}/copy/from.bin`;
       await b.storage.put(from, bufferSource(data));

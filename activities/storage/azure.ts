@@ -214,24 +214,27 @@ function accountNameOf(url: URL): string {
 }
 
 /**
- * Reads the missing blocks in order, one stream per run of consecutive blocks, and stages up to `concurrency` at once.
- * Returns the bytes staged; stages still in flight when something fails are awaited, so a retry finds them held.
+ * Stages the missing blocks, up to `concurrency` at once. Returns the bytes staged; stages still in flight when
+ * something fails are awaited, so a retry finds them held.
  */
 async function stageBlocks(blob: BlockBlobClient, source: PutSource, missing: Block[], alreadyDone: number, put: PutOptions, concurrency: number): Promise<number> {
   let sent = 0;
   let done = alreadyDone;
   let failure: { err: unknown } | undefined;
   const inflight = new Set<Promise<void>>();
-  const stage = (block: Block, data: Buffer) => {
+  const stage = (block: Block, body: BlockBody) => {
     // No per-block Content-MD5: HTTPS already protects each request, and the upload activity reads the whole object
     // back and compares its SHA-256, which proves more than a block checksum; hashing every block on this thread
     // cost a fifth of the upload's throughput (BENCHMARKS.md, case 7).
+    // The SDK wraps a failing body stream in an error of its own that only keeps the message: a source that fails
+    // (a file that changed, a disk error) is kept as it is, and wins over the request's failure it causes.
+    const fromSource = typeof body === 'function' ? () => body().once('error', (err) => (failure ??= { err })) : body;
     const p: Promise<void> = blob
-      .stageBlock(block.id, data, data.length, { abortSignal: put.signal })
+      .stageBlock(block.id, fromSource, block.length, { abortSignal: put.signal })
       .then(
         () => {
-          sent += data.length;
-          done += data.length;
+          sent += block.length;
+          done += block.length;
           put.onProgress?.(done);
         },
         (err: unknown) => {
@@ -243,32 +246,50 @@ async function stageBlocks(blob: BlockBlobClient, source: PutSource, missing: Bl
   };
 
   try {
-    for (const run of runsOf(missing)) {
-      const first = run[0]!;
-      const body = source.open(first.offset);
-      const reader = new BlockReader(body);
-      try {
-        for (const block of run) {
-          const data = await reader.read(block.length);
-          if (data.length !== block.length) throw sizeMismatch(source.size, block.offset + data.length);
-          while (inflight.size >= concurrency) await Promise.race(inflight);
-          if (failure) throw failure.err;
-          put.signal?.throwIfAborted();
-          stage(block, data);
-        }
-        const last = run[run.length - 1]!;
-        if (last.offset + last.length === source.size && (await reader.read(1)).length > 0) {
-          throw sizeMismatch(source.size, source.size + 1);
-        }
-      } finally {
-        body.destroy();
-      }
+    for await (const { block, body } of blockBodies(source, missing)) {
+      while (inflight.size >= concurrency) await Promise.race(inflight);
+      if (failure) throw failure.err;
+      put.signal?.throwIfAborted();
+      stage(block, body);
     }
     await Promise.all(inflight);
     if (failure) throw failure.err;
     return sent;
   } finally {
     await Promise.allSettled([...inflight]);
+  }
+}
+
+/** A block's bytes: in memory, or a way to stream them from the source (called again if the SDK retries the request). */
+type BlockBody = Buffer | (() => Readable);
+
+/**
+ * The body of each missing block, in order. A source that can be sliced streams each block from its place, so the
+ * blocks in flight cost no memory and no copy; any other is read in order, one stream per run of consecutive blocks,
+ * each block gathered into a buffer.
+ */
+async function* blockBodies(source: PutSource, missing: Block[]): AsyncGenerator<{ block: Block; body: BlockBody }> {
+  const slice = source.slice?.bind(source);
+  if (slice) {
+    for (const block of missing) yield { block, body: () => slice(block.offset, block.length) };
+    return;
+  }
+  for (const run of runsOf(missing)) {
+    const body = source.open(run[0]!.offset);
+    const reader = new BlockReader(body);
+    try {
+      for (const block of run) {
+        const data = await reader.read(block.length);
+        if (data.length !== block.length) throw sizeMismatch(source.size, block.offset + data.length);
+        yield { block, body: data };
+      }
+      const last = run[run.length - 1]!;
+      if (last.offset + last.length === source.size && (await reader.read(1)).length > 0) {
+        throw sizeMismatch(source.size, source.size + 1);
+      }
+    } finally {
+      body.destroy();
+    }
   }
 }
 

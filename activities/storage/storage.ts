@@ -4,7 +4,7 @@
 // `list` leaves them out.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { PassThrough, Readable, pipeline } from 'node:stream';
+import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import { BackupError, invalid } from '../../common/errors.ts';
 
 export interface StoredObject {
@@ -17,6 +17,12 @@ export interface StoredObject {
 export interface PutSource {
   size: number;
   open(start: number): Readable;
+  /**
+   * Exactly `length` bytes from `start`, a new stream on every call; it fails if the source has fewer. A source that
+   * can only be read in order (another storage's download) leaves it out. A backend that sends an object in pieces
+   * uses it to stream each piece straight from the source, several at once, without holding them in memory.
+   */
+  slice?(start: number, length: number): Readable;
 }
 
 export interface PutOptions {
@@ -89,10 +95,24 @@ export async function hashObject(storage: Storage, key: string, signal?: AbortSi
 }
 
 export function fileSource(path: string, size: number): PutSource {
+  const read = (start: number, end: number) => createReadStream(path, { start, end, highWaterMark: 1 << 20 });
   return {
     size,
     // Bounded by the declared size: bytes appended after the hash was taken are not part of this backup.
-    open: (start) => (start >= size ? Readable.from([]) : createReadStream(path, { start, end: size - 1, highWaterMark: 1 << 20 })),
+    open: (start) => (start >= size ? Readable.from([]) : read(start, size - 1)),
+    slice: (start, length) => {
+      let got = 0;
+      const counted = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          got += chunk.length;
+          cb(null, chunk);
+        },
+        flush(cb) {
+          cb(got === length ? null : sizeMismatch(size, start + got));
+        },
+      });
+      return length === 0 ? Readable.from([]) : pipeline(read(start, start + length - 1), counted, () => {});
+    },
   };
 }
 
