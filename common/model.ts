@@ -43,17 +43,18 @@ export interface Compression {
   /**
    * zstd only: long-distance matching. At its low levels zstd looks back less than 2 MiB for a repeat; a database dump
    * repeats values (the same text, JSON, addresses) rows and megabytes apart, and with this zstd also finds repeats up
-   * to 64 MiB back. Costs CPU (at level 2 about 1.9× zstd's own time) and 64 MiB more memory in the compressor and the
+   * to 64 MiB back. Costs CPU (at level 1 about 1.8× zstd's own time) and 64 MiB more memory in the compressor and the
    * decompressor. Absent (configurations made before it existed): off.
    */
   long?: boolean;
 }
 /**
- * zstd level 2 with long-distance matching: smaller than `pg_dump -Fc`'s file while the dump keeps close to the pace of
+ * zstd level 1 with long-distance matching: smaller than `pg_dump -Fc`'s file while the dump keeps close to the pace of
  * the database producing it on a two-core site. No level gets there alone in that time: level 6, the first as small,
- * makes the dump 1.5× slower even on two threads; level 3 made it 1.25× slower for 2% less output (BENCHMARKS.md).
+ * makes the dump 1.5× slower even on two threads; level 2 with the same matching costs 20% more CPU for 0.2% less
+ * output (BENCHMARKS.md).
  */
-export const DEFAULT_COMPRESSION: Compression = { algorithm: 'zstd', level: 2, long: true };
+export const DEFAULT_COMPRESSION: Compression = { algorithm: 'zstd', level: 1, long: true };
 /** File extension of each engine's dump format. */
 export const DUMP_FORMAT: Record<Engine, string> = { postgresql: 'pgdump', mariadb: 'sql', sqlite: 'sqlite' };
 

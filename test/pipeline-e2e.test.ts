@@ -105,7 +105,7 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
       { engine: 'postgresql', compression: { algorithm: 'zstd', level: 3, long: false }, encrypt: false },
     ] as const;
     for (const c of cases) {
-      const label = `${c.compression ? `${c.compression.algorithm} ${c.compression.level}${'long' in c.compression ? ' without long-distance matching' : ''}` : 'default compression (zstd 2, long-distance matching)'}${c.encrypt ? ', encrypted' : ''}`;
+      const label = `${c.compression ? `${c.compression.algorithm} ${c.compression.level}${'long' in c.compression ? ' without long-distance matching' : ''}` : `default compression (zstd ${DEFAULT_COMPRESSION.level}, long-distance matching)`}${c.encrypt ? ', encrypted' : ''}`;
       it(`${c.engine}: backs up (${label}) with the source's row counts, and restores under a new name table for table`, async (t) => {
         const h = harness[c.engine];
         const src = await source(h);

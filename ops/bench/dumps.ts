@@ -161,6 +161,7 @@ export async function compressionLevels(ctx: BenchContext, source: BenchDatabase
     const codecs: Codec[] = [
       ...[1, 2, 3, 6, 9].flatMap((level) => zstd({ algorithm: 'zstd', level }, `zstd -${level}`)),
       ...zstd(DEFAULT_COMPRESSION, `zstd -${DEFAULT_COMPRESSION.level} --long (the default)`),
+      ...zstd({ ...DEFAULT_COMPRESSION, level: DEFAULT_COMPRESSION.level + 1 }, `zstd -${DEFAULT_COMPRESSION.level + 1} --long`),
       { name: 'gzip -6 (zlib)', node: () => createGzip({ level: 6 }) },
       { name: "Node's zstd-1", node: () => createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: 1 } }) },
     ];

@@ -1,0 +1,1 @@
+ALTER TABLE "backup_configs" ALTER COLUMN "compression" SET DEFAULT '{"algorithm":"zstd","level":1,"long":true}'::jsonb;
