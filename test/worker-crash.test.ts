@@ -13,7 +13,7 @@ describe('site worker crash during a dump', () => {
 
   before(async () => {
     stack = await startStack();
-    // About 270 MB of rows: pg_dump needs a few seconds, long enough to be caught mid-stream.
+    // About 180 MB of rows: pg_dump needs a few seconds, long enough to be caught mid-stream (the test says so if not).
     source = await createShopDatabase({ events: 600_000, eventPadding: 8 });
   });
   after(async () => {
