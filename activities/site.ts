@@ -233,48 +233,43 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         log.info({ file: { path: finalPath } }, 'dump started');
         const started = Date.now();
         const progress = { rawBytes: 0, bytes: 0 };
-        const beat = setInterval(() => ctx.heartbeat(progress), heartbeatEvery(ctx.info.heartbeatTimeoutMs));
         const hash = createHash('sha256');
         // zstd runs as a program fed by the dump tool directly when the site has it; else Node compresses.
         const filter = compressionFilter(compression);
         const dump = engine.dump(conn, input.database, { excludeTableData: input.excludeTableData, filter });
-        try {
-          const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream | NodeJS.WritableStream)[] = [dump.stdout];
-          if (!filter) {
+        await withHeartbeat(progress, async () => {
+          try {
+            const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream | NodeJS.WritableStream)[] = [dump.stdout];
+            if (!filter) {
+              stages.push(
+                meter((n) => (progress.rawBytes += n)),
+                compressStream(compression),
+              );
+            }
+            if (masterKey) stages.push(sealStream(masterKey));
             stages.push(
-              meter((n) => {
-                progress.rawBytes += n;
-                ctx.heartbeat(progress);
+              meter((n, chunk) => {
+                progress.bytes += n;
+                hash.update(chunk);
               }),
-              compressStream(compression),
+              createWriteStream(partial, { flags: 'wx', flush: true }),
             );
+            await pipeline(stages, { signal: ctx.cancellationSignal });
+            const outcome = await dump.done;
+            if (filter) {
+              const raw = filter.rawBytes(outcome.filterMessages ?? '');
+              if (raw === undefined) log.warn({ filter: filter.cmd }, 'the compressor did not say how many bytes it read; raw_bytes is 0');
+              progress.rawBytes = raw ?? 0;
+            }
+            await rename(partial, finalPath);
+            await fsyncDir(dir);
+          } catch (err) {
+            dump.kill();
+            await rm(partial, { force: true });
+            log.warn({ err, cancelled: ctx.cancellationSignal.aborted }, 'dump failed; partial file removed');
+            throw ctx.cancellationSignal.aborted ? ctx.cancellationSignal.reason : err;
           }
-          if (masterKey) stages.push(sealStream(masterKey));
-          stages.push(
-            meter((n, chunk) => {
-              progress.bytes += n;
-              hash.update(chunk);
-              if (filter) ctx.heartbeat(progress);
-            }),
-            createWriteStream(partial, { flags: 'wx', flush: true }),
-          );
-          await pipeline(stages, { signal: ctx.cancellationSignal });
-          const outcome = await dump.done;
-          if (filter) {
-            const raw = filter.rawBytes(outcome.filterMessages ?? '');
-            if (raw === undefined) log.warn({ filter: filter.cmd }, 'the compressor did not say how many bytes it read; raw_bytes is 0');
-            progress.rawBytes = raw ?? 0;
-          }
-          await rename(partial, finalPath);
-          await fsyncDir(dir);
-        } catch (err) {
-          dump.kill();
-          await rm(partial, { force: true });
-          log.warn({ err, cancelled: ctx.cancellationSignal.aborted }, 'dump failed; partial file removed');
-          throw ctx.cancellationSignal.aborted ? ctx.cancellationSignal.reason : err;
-        } finally {
-          clearInterval(beat);
-        }
+        });
         const result = { fileName: input.fileName, path: relPath, sizeBytes: progress.bytes, sha256: hash.digest('hex'), rawBytes: progress.rawBytes, ...meta, tableCounts };
         log.info({ file: { path: finalPath, size: result.sizeBytes, hash: { sha256: result.sha256 } }, event: { duration: (Date.now() - started) * 1e6 }, raw_bytes: result.rawBytes }, 'dump finished');
         return result;
