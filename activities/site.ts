@@ -3,9 +3,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, Writable, pipeline as pipeThrough, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { parseBackupFileName } from '../common/names.ts';
@@ -18,7 +17,7 @@ import { filterInput, filterStopped } from './engines/engine.ts';
 import { compressionFilter, compressStream, decompressionFilter, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
 import type { CheckResult, CopyRef, CopyToCheck } from './central.ts';
 import { openStorage } from './storage/index.ts';
-import { fileSource, hashObject, storageSource, type PutSource, type Storage } from './storage/storage.ts';
+import { fileSource, hashObject, pace, storageSource, throttled, type Storage } from './storage/storage.ts';
 import { asActivity } from './failure.ts';
 import type { SiteConfig } from './site-config.ts';
 import { fsyncDir } from './fsync.ts';
@@ -295,7 +294,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             const progress = { bytes: 0, target: input.target };
             const started = Date.now();
             const report = await withHeartbeat(progress, () =>
-              to.put(input.key, throttle(source, config.destinationLimit(input.target)), {
+              to.put(input.key, throttled(source, config.destinationLimit(input.target)), {
                 signal: ctx.cancellationSignal,
                 onProgress: (n) => {
                   progress.bytes = n;
@@ -340,7 +339,8 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         const ctx = Context.current();
         return withStorage(input.copy.target, async (storage) => {
           const progress = { bytes: 0 };
-          const body = (await storage.get(input.copy.key, { signal: ctx.cancellationSignal })).pipe(meter((n) => (progress.bytes += n)));
+          // Not .pipe(): a failing read (a dropped SFTP session) must reach the request, not end the worker as uncaught.
+          const body = pipeThrough(await storage.get(input.copy.key, { signal: ctx.cancellationSignal }), meter((n) => (progress.bytes += n)), () => {});
           const url = new URL(`/api/v1/agent/transfers/${encodeURIComponent(input.transferId)}`, config.file.apiUrl);
           const res = await withHeartbeat(progress, () =>
             fetch(url, {
@@ -651,34 +651,6 @@ async function readOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal,
 }
 
 const heartbeatEvery = (timeoutMs: number | undefined) => Math.max(1000, Math.min(10_000, (timeoutMs ?? 30_000) / 3));
-
-/** A bandwidth limit of the destination (both ways), so a nightly copy does not fill the site's link. */
-function throttle(source: PutSource, bytesPerSecond: number | undefined): PutSource {
-  if (!bytesPerSecond) return source;
-  return { size: source.size, open: (start: number) => source.open(start).pipe(pace(bytesPerSecond)) };
-}
-
-/** Passes bytes on no faster than the given rate, in slices, so a large read does not arrive as one late lump. */
-function pace(bytesPerSecond: number): Transform {
-  const began = Date.now();
-  const slice = Math.max(1024, Math.min(64 * 1024, Math.floor(bytesPerSecond / 10)));
-  let passed = 0;
-  return new Transform({
-    async transform(chunk: Buffer, _enc, cb) {
-      try {
-        for (let at = 0; at < chunk.length; at += slice) {
-          const part = chunk.subarray(at, at + slice);
-          passed += part.length;
-          await sleep(Math.max(0, began + (passed / bytesPerSecond) * 1000 - Date.now()));
-          this.push(part);
-        }
-        cb();
-      } catch (e) {
-        cb(e as Error);
-      }
-    },
-  });
-}
 
 export type SiteActivities = ReturnType<typeof createSiteActivities>;
 

@@ -13,7 +13,7 @@ import { AccountSASPermissions, StorageSharedKeyCredential, generateAccountSASQu
 import { BackupError } from '../common/errors.ts';
 import { openStorage, type DestinationSettings } from '../activities/storage/index.ts';
 import { blockId } from '../activities/storage/azure.ts';
-import { bufferSource, fileSource, hashObject, storageSource, type PutSource, type Storage } from '../activities/storage/storage.ts';
+import { bufferSource, fileSource, hashObject, storageSource, throttled, type PutSource, type Storage } from '../activities/storage/storage.ts';
 import { startAzurite, type Azurite } from './helpers/azurite.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
 
@@ -135,6 +135,15 @@ function contract(name: string, setup: () => Promise<Backend>) {
       const report = await b.storage.put(`${run}/copy/to.bin`, storageSource(b.storage, from, data.length));
       assert.equal(report.bytesSent, data.length);
       assert.equal((await hashObject(b.storage, `${run}/copy/to.bin`)).sha256, sha256(data));
+    });
+
+    it('a source that fails under a bandwidth limit fails the put with its own error, and nothing is stored', async () => {
+      // A sync repair copies from another storage through the destination's limit; its read failing must reach the
+      // put (before, the limit's plain pipe left the error unheard and it ended the worker process as uncaught).
+      const key = `${run}/paced/copy.bin`;
+      const gone = storageSource(b.storage, `${run}/paced/never-stored.bin`, 1024);
+      await rejectsWith(b.storage.put(key, throttled(gone, 1 << 30)), 'not_found');
+      assert.equal(await b.storage.stat(key), undefined);
     });
 
     it('list is recursive under a folder prefix and sorted', async () => {

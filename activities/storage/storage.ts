@@ -5,6 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BackupError, invalid } from '../../common/errors.ts';
 
 export interface StoredObject {
@@ -136,6 +137,37 @@ export function storageSource(storage: Storage, key: string, size: number): PutS
       return out;
     },
   };
+}
+
+/**
+ * A bandwidth limit (a destination's, so a nightly copy does not fill the site's link). Joined with `pipeline`, not
+ * `pipe`: an error of the source (another storage's read failing) reaches the reader instead of going uncaught.
+ */
+export function throttled(source: PutSource, bytesPerSecond: number | undefined): PutSource {
+  if (!bytesPerSecond) return source;
+  return { size: source.size, open: (start) => pipeline(source.open(start), pace(bytesPerSecond), () => {}) };
+}
+
+/** Passes bytes on no faster than the given rate, in slices, so a large read does not arrive as one late lump. */
+export function pace(bytesPerSecond: number): Transform {
+  const began = Date.now();
+  const slice = Math.max(1024, Math.min(64 * 1024, Math.floor(bytesPerSecond / 10)));
+  let passed = 0;
+  return new Transform({
+    async transform(chunk: Buffer, _enc, cb) {
+      try {
+        for (let at = 0; at < chunk.length; at += slice) {
+          const part = chunk.subarray(at, at + slice);
+          passed += part.length;
+          await sleep(Math.max(0, began + (passed / bytesPerSecond) * 1000 - Date.now()));
+          this.push(part);
+        }
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+  });
 }
 
 /** The write check every backend shares: a small object under `prefix`, read back byte for byte, then removed. */
