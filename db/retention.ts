@@ -36,23 +36,33 @@ export interface PlannedCopy {
 }
 
 /**
- * Applies a policy to the copies at one target of a configuration, each database on its own. Copies that still
- * exist (stored, corrupt, missing) take part; deleted ones are history and neither count nor get deleted twice.
+ * Applies a policy to the copies at one target of a configuration, each database on its own. Stored copies are judged
+ * among themselves, so a failed upload (missing) or a damaged copy (corrupt) never takes the place of a good one: with
+ * `keepLast: 2` and the two newest uploads failed, the last good copy stays. A missing or corrupt copy is kept while
+ * the policy over all copies would keep it (a repair may still make it good), and goes after. Deleted copies are
+ * history and neither count nor get deleted twice.
  */
 export async function planTargetRetention(db: Db | Tx, cfg: ConfigRow, target: string, policy: RetentionPolicy, now = new Date()): Promise<{ keep: PlannedCopy[]; remove: PlannedCopy[] }> {
   const rows = await db
-    .select({ copyId: backupCopies.id, backupId: backups.id, key: backupCopies.objectKey, database: backups.database, fileName: backups.fileName, takenAt: backups.startedAt })
+    .select({ copyId: backupCopies.id, backupId: backups.id, key: backupCopies.objectKey, database: backups.database, fileName: backups.fileName, takenAt: backups.startedAt, state: backupCopies.state })
     .from(backupCopies)
     .innerJoin(backups, eq(backups.id, backupCopies.backupId))
     .where(and(eq(backups.configId, cfg.id), eq(backupCopies.target, target), ne(backupCopies.state, 'deleted')));
   const keep: PlannedCopy[] = [];
   const remove: PlannedCopy[] = [];
-  const byDatabase = Map.groupBy(rows, (r) => r.database);
-  for (const copies of byDatabase.values()) {
+  const decide = (copies: typeof rows, judged: (c: (typeof rows)[number]) => boolean) => {
     const decision = planRetention(copies.map((c) => ({ id: c.copyId, takenAt: c.takenAt })), policy, cfg.timezone, now);
     const byId = new Map(copies.map((c) => [c.copyId, c]));
-    for (const k of decision.keep) keep.push({ ...byId.get(k.id)!, reasons: k.reasons });
-    for (const r of decision.remove) remove.push({ ...byId.get(r.id)!, reasons: [] });
+    const planned = (id: string, reasons: string[]): PlannedCopy => {
+      const { state: _state, ...copy } = byId.get(id)!;
+      return { ...copy, reasons };
+    };
+    for (const k of decision.keep) if (judged(byId.get(k.id)!)) keep.push(planned(k.id, k.reasons));
+    for (const r of decision.remove) if (judged(byId.get(r.id)!)) remove.push(planned(r.id, []));
+  };
+  for (const copies of Map.groupBy(rows, (r) => r.database).values()) {
+    decide(copies.filter((c) => c.state === 'stored'), () => true);
+    decide(copies, (c) => c.state !== 'stored');
   }
   const newestFirst = (a: PlannedCopy, b: PlannedCopy) => b.takenAt.getTime() - a.takenAt.getTime() || a.database.localeCompare(b.database);
   return { keep: keep.sort(newestFirst), remove: remove.sort(newestFirst) };

@@ -146,4 +146,41 @@ describe('off-site copies: resumable Azure upload and retention', () => {
     // The NAS's 20 and the site's last 10 overlap in Dec 25-31: 23 backups keep a copy somewhere.
     assert.equal(kept.filter((b) => b.availableForDownload).length, 23, 'a backup stays downloadable while one copy is left');
   });
+
+  it('never lets a failed or damaged copy take the place of the last good one', async () => {
+    const { token, tenantId } = await signup(stack);
+    const nas = path.join(stack.tmp, 'nas-failing');
+    const { site, server, destinations } = await setUpSite(stack, token, { backupsDir: path.join(stack.tmp, 'site-failing'), destinations: { nas: { type: 'local', path: nas } } });
+    const nasId = destinations['nas']!.id;
+    const config = await createConfig(stack, token, { serverId: server.id, databases: ['simdb'], keepLocal: 10, destinations: [{ destinationId: nasId, retention: { keepLast: 2 } }] });
+    // Four nightly runs: the oldest two reached the NAS; the newest two did not (one failed, one was found damaged).
+    const db = stack.db.db;
+    const states = ['stored', 'stored', 'missing', 'corrupt'] as const;
+    const names: string[] = [];
+    for (const [d, state] of states.entries()) {
+      const at = new Date(Date.UTC(2025, 5, 1 + d, 1, 30));
+      const fileName = backupFileName('simdb', at, 'pgdump', 'zst');
+      names.push(fileName);
+      const [b] = await db
+        .insert(backups)
+        .values({ tenantId, configId: config.id, siteId: site.id, serverId: server.id, database: 'simdb', workflowId: `fail-${fileName}`, runId: 'sim', fileName, sizeBytes: 1, sha256: 'a'.repeat(64), startedAt: at, finishedAt: at, status: 'succeeded', location: `site:main-pg/simdb/${fileName}`, availableForDownload: true })
+        .returning();
+      await db.insert(backupCopies).values({ tenantId, backupId: b!.id, target: 'nas', destinationId: nasId, objectKey: offsiteKey(tenantId, site.id, 'main-pg', 'simdb', fileName), sizeBytes: 1, sha256: 'a'.repeat(64), state });
+    }
+    const res = await stack.api('POST', `/api/v1/configs/${config.id}/retention-preview`, { token, body: { destinationId: nasId, retention: { keepLast: 2 } } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    // The two good copies are the two the policy keeps; the two bad ones are the newest, so they stay for a repair.
+    assert.deepEqual(res.body.keep.map((k: any) => k.fileName).sort(), [...names].sort());
+    assert.deepEqual(res.body.delete, []);
+    // A fifth run that reached the NAS: the oldest good copy goes, and so does the failed upload, now past the newest two.
+    const at = new Date(Date.UTC(2025, 5, 5, 1, 30));
+    const fileName = backupFileName('simdb', at, 'pgdump', 'zst');
+    const [b] = await db
+      .insert(backups)
+      .values({ tenantId, configId: config.id, siteId: site.id, serverId: server.id, database: 'simdb', workflowId: `fail-${fileName}`, runId: 'sim', fileName, sizeBytes: 1, sha256: 'a'.repeat(64), startedAt: at, finishedAt: at, status: 'succeeded', location: `site:main-pg/simdb/${fileName}`, availableForDownload: true })
+      .returning();
+    await db.insert(backupCopies).values({ tenantId, backupId: b!.id, target: 'nas', destinationId: nasId, objectKey: offsiteKey(tenantId, site.id, 'main-pg', 'simdb', fileName), sizeBytes: 1, sha256: 'a'.repeat(64), state: 'stored' });
+    const after = await stack.api('POST', `/api/v1/configs/${config.id}/retention-preview`, { token, body: { destinationId: nasId, retention: { keepLast: 2 } } });
+    assert.deepEqual(after.body.delete.map((d: any) => d.fileName).sort(), [names[0], names[2]].sort());
+  });
 });
