@@ -13,7 +13,7 @@ import { BackupError, invalid } from '../common/errors.ts';
 import { DEFAULT_COMPRESSION, SITE_TARGET, type CleanTable, type Compression } from '../common/model.ts';
 import { engineFor as engineNamed, type TableRowCount } from './engines/index.ts';
 import { assertionHolds } from './engines/assertions.ts';
-import { filterInput, filterStopped } from './engines/engine.ts';
+import { filterInput, filterStopped, type RestoreInto } from './engines/engine.ts';
 import { compressionFilter, compressStream, decompressionFilter, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
 import type { CheckResult, CopyRef, CopyToCheck } from './central.ts';
 import { openStorage } from './storage/index.ts';
@@ -380,10 +380,10 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           }
           const exists = await engine.databaseExists(conn, input.database);
           const replaced = exists && (await engine.hasTables(conn, input.database));
+          const into: RestoreInto = !exists ? 'new' : replaced ? 'replace' : 'existing';
           if (replaced && !input.overwrite) {
             throw new BackupError('invalid', `database '${input.database}' on server '${input.serverName}' has tables: restore into a new database name, or ask to overwrite it`, { code: 'TargetNotEmpty' });
           }
-          if (replaced) await engine.dropDatabase(conn, input.database);
           progress.phase = 'restore';
           const started = Date.now();
           const limit = input.source.target === SITE_TARGET ? undefined : config.destinationLimit(input.source.target);
@@ -409,7 +409,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           const decoded = decoder && filterInput(fed, decoder);
           try {
             // A failing decompressor fails the restore tool's run with its own verdict (runTool waits for both).
-            await withHeartbeat(progress, () => engine.restore(conn, input.database, decoded?.stdout ?? fed, { create: !exists || replaced, signal: ctx.cancellationSignal }));
+            await withHeartbeat(progress, () => engine.restore(conn, input.database, decoded?.stdout ?? fed, { into, signal: ctx.cancellationSignal }));
           } catch (err) {
             decoded?.kill();
             if (ctx.cancellationSignal.aborted || !damaged) throw err;
@@ -421,7 +421,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             // A tool that reads its input in this process (SQLite) ends at the decompressor's end, damaged or not.
             const said = await decoded.done.catch((e: unknown) => e as Error);
             if (said instanceof Error && !filterStopped(said)) {
-              if (!exists || replaced) await engine.dropDatabase(conn, input.database).catch(() => {});
+              if (into === 'new') await engine.dropDatabase(conn, input.database).catch(() => {});
               throw said;
             }
             progress.rawBytes = typeof said === 'string' ? (decoder.rawBytes(said) ?? 0) : 0;

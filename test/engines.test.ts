@@ -315,7 +315,7 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       t.diagnostic(`dump: ${fullDumpSize} bytes in ${Date.now() - started} ms`);
       restored = fresh();
       started = Date.now();
-      await h.engine.restore(h.conn, restored, createReadStream(fullDump), { create: true });
+      await h.engine.restore(h.conn, restored, createReadStream(fullDump), { into: 'new' });
       t.diagnostic(`restore: ${Date.now() - started} ms`);
       assert.deepEqual(await h.fingerprint(restored), original);
       assert.equal(await h.objects(restored), originalObjects);
@@ -328,24 +328,48 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       const empty = fresh();
       await h.createEmpty(empty);
       assert.equal(await h.engine.hasTables(h.conn, empty), false);
-      await h.engine.restore(h.conn, empty, createReadStream(fullDump), { create: false });
+      await h.engine.restore(h.conn, empty, createReadStream(fullDump), { into: 'existing' });
       assert.equal(await h.engine.hasTables(h.conn, empty), true);
       assert.deepEqual(await h.fingerprint(empty), original);
 
-      await assert.rejects(h.engine.restore(h.conn, source, createReadStream(fullDump), { create: true }), hasCode('DatabaseExists'));
+      await assert.rejects(h.engine.restore(h.conn, source, createReadStream(fullDump), { into: 'new' }), hasCode('DatabaseExists'));
       assert.deepEqual(await h.fingerprint(source), original, 'the existing database is untouched');
       const missing = h.newName();
-      await assert.rejects(h.engine.restore(h.conn, missing, createReadStream(fullDump), { create: false }), hasCode('DatabaseNotFound'));
+      await assert.rejects(h.engine.restore(h.conn, missing, createReadStream(fullDump), { into: 'existing' }), hasCode('DatabaseNotFound'));
       assert.equal(await h.engine.databaseExists(h.conn, missing), false);
     });
 
     it('a broken dump fails without retry and leaves no database behind', async () => {
       const target = fresh();
-      await assert.rejects(h.engine.restore(h.conn, target, Readable.from([Buffer.from(h.brokenDump.bytes)]), { create: true }), (e: unknown) => {
+      await assert.rejects(h.engine.restore(h.conn, target, Readable.from([Buffer.from(h.brokenDump.bytes)]), { into: 'new' }), (e: unknown) => {
         hasCode(h.brokenDump.code)(e);
         return !(e as BackupError).retryable;
       });
       assert.equal(await h.engine.databaseExists(h.conn, target), false);
+    });
+
+    it('replaces a database that has tables; a replace that fails leaves the old one as it was (MariaDB cannot)', async () => {
+      // Other content first: the fixture without the rows of events.
+      const partial = path.join(work, `${h.label}-replace.${h.engine.format}`);
+      await dumpToFile(h.engine, h.conn, source, await h.engine.resolveTables(h.conn, source, ['events']), partial);
+      const target = fresh();
+      await h.engine.restore(h.conn, target, createReadStream(partial), { into: 'new' });
+      const before = await h.fingerprint(target);
+      assert.equal(before.events?.split(':')[0], '0');
+
+      await assert.rejects(h.engine.restore(h.conn, target, Readable.from([Buffer.from(h.brokenDump.bytes)]), { into: 'replace' }), hasCode(h.brokenDump.code));
+      if (h.label === 'mariadb') {
+        // No database rename and DDL that commits as it goes: MariaDB's replace drops the old database first.
+        assert.equal(await h.engine.databaseExists(h.conn, target), false);
+        await h.engine.restore(h.conn, target, createReadStream(partial), { into: 'new' });
+      } else {
+        assert.deepEqual(await h.fingerprint(target), before, 'the failed replace left the old database as it was');
+      }
+
+      await h.engine.restore(h.conn, target, createReadStream(fullDump), { into: 'replace' });
+      assert.deepEqual(await h.fingerprint(target), original);
+      assert.equal(await h.objects(target), originalObjects);
+      assert.deepEqual((await h.engine.listDatabases(h.conn)).filter((n) => n.startsWith('bp_restore_')), [], 'no database left from the replace');
     });
 
     it('a cancelled restore stops and removes the database it created', async () => {
@@ -358,7 +382,7 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       const input = new PassThrough();
       input.write(head);
       const abort = new AbortController();
-      const restoring = h.engine.restore(h.conn, target, input, { create: true, signal: abort.signal });
+      const restoring = h.engine.restore(h.conn, target, input, { into: 'new', signal: abort.signal });
       setTimeout(() => abort.abort(new Error('cancelled by the test')), 300);
       await assert.rejects(restoring);
       assert.equal(await h.engine.databaseExists(h.conn, target), false);
@@ -373,7 +397,7 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       t.diagnostic(`dump without events: ${size} bytes (full: ${fullDumpSize})`);
       assert.ok(size < fullDumpSize, 'smaller than the full dump');
       const target = fresh();
-      await h.engine.restore(h.conn, target, createReadStream(file), { create: true });
+      await h.engine.restore(h.conn, target, createReadStream(file), { into: 'new' });
       const got = await h.fingerprint(target);
       assert.equal(got.events?.split(':')[0], '0', 'no rows');
       assert.deepEqual({ ...got, events: undefined }, { ...original, events: undefined }, 'every other table as it was');
@@ -485,7 +509,7 @@ describe('mariadb logins', () => {
     const dump = engines.mariadb.dump(bad, db, { excludeTableData: [] });
     dump.stdout.resume();
     await assert.rejects(dump.done, hasCode('AuthenticationFailed'));
-    await assert.rejects(engines.mariadb.restore(bad, db, createReadStream(file), { create: false }), hasCode('AuthenticationFailed'));
+    await assert.rejects(engines.mariadb.restore(bad, db, createReadStream(file), { into: 'existing' }), hasCode('AuthenticationFailed'));
     await assert.rejects(engines.mariadb.listDatabases(bad), hasCode('AuthenticationFailed'));
   });
 
@@ -519,7 +543,7 @@ describe('sqlite files', () => {
       const file = path.join(folder, '.live.dump');
       await dumpToFile(engines.sqlite, conn(), 'live.db', [], file);
       writer.exec('ROLLBACK');
-      await engines.sqlite.restore(conn(), 'copy.db', createReadStream(file), { create: true });
+      await engines.sqlite.restore(conn(), 'copy.db', createReadStream(file), { into: 'new' });
       const copy = new DatabaseSync(path.join(folder, 'copy.db'));
       assert.deepEqual(copy.prepare('SELECT id, v FROM t').all().map((r) => ({ ...r })), [{ id: 1, v: 'committed' }]);
       copy.close();

@@ -51,6 +51,9 @@ export interface TableRowCount {
   exact: boolean;
 }
 
+/** What a restore writes into: a database it creates, an existing empty one, or one whose tables it replaces. */
+export type RestoreInto = 'new' | 'existing' | 'replace';
+
 export interface DatabaseEngine {
   readonly name: EngineName;
   /** File extension of the dump format: `pgdump`, `sql`, `sqlite`. */
@@ -59,10 +62,12 @@ export interface DatabaseEngine {
   resolveTables(conn: ServerConnection, database: string, tables: string[]): Promise<string[]>;
   dump(conn: ServerConnection, database: string, opts: DumpOptions): DumpStream;
   /**
-   * Restores a dump made by `dump()` into `database`, streaming. With `create` the database must not exist yet
-   * (`conflict`/DatabaseExists) and is removed again if the restore fails; without it, it must exist.
+   * Restores a dump made by `dump()` into `database`, streaming. `new`: the database must not exist yet
+   * (`conflict`/DatabaseExists), is created, and is removed again if the restore fails. `existing`: it must exist
+   * (and be empty). `replace`: it exists with tables and is replaced; where the engine can, the old one stays as it
+   * was until the new one is complete, so a failed restore loses nothing.
    */
-  restore(conn: ServerConnection, database: string, input: Readable, opts: { create: boolean; signal?: AbortSignal }): Promise<void>;
+  restore(conn: ServerConnection, database: string, input: Readable, opts: { into: RestoreInto; signal?: AbortSignal }): Promise<void>;
   /** User databases, without the server's own (templates, `mysql`, `information_schema`, ...). */
   listDatabases(conn: ServerConnection): Promise<string[]>;
   databaseExists(conn: ServerConnection, database: string): Promise<boolean>;

@@ -174,8 +174,12 @@ export const mariadbEngine: DatabaseEngine = {
     }, filter);
   },
 
-  async restore(conn, database, input, { create, signal }) {
+  async restore(conn, database, input, { into, signal }) {
     checkDatabaseName(database);
+    // MariaDB cannot rename a database and its DDL commits as it goes, so replacing one drops it first (the client
+    // that restores is the one that drops: a site without it fails before anything is dropped).
+    if (into === 'replace') await mariadbEngine.dropDatabase(conn, database);
+    const create = into !== 'existing';
     if (create) await mariadbQuery(conn, undefined, `CREATE DATABASE ${quoteIdent(database)} CHARACTER SET utf8mb4;`, database);
     try {
       await withLogin(conn, (file) =>

@@ -1,4 +1,5 @@
 // PostgreSQL: pg_dump's custom format out, pg_restore in, catalogue queries through postgres.js.
+import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
@@ -118,21 +119,30 @@ export const postgresEngine: DatabaseEngine = {
     }, filter);
   },
 
-  async restore(conn, database, input, { create, signal }) {
+  async restore(conn, database, input, { into, signal }) {
     const cmd = pgRestore();
     if (!cmd) throw toolMissing('pg_restore', PG_HINT, 'RestoreToolMissing');
-    if (create) {
+    // Replacing: the dump goes into a database of its own first. The old one is dropped, and the new one takes its
+    // name, only once the restore has succeeded; until then the old one is as it was. (An ASCII name of fixed length:
+    // a prefix of the target's could be cut inside a character at PostgreSQL's 63 bytes.)
+    const target = into === 'replace' ? `bp_restore_${randomUUID().replaceAll('-', '').slice(0, 16)}` : database;
+    if (into !== 'existing') {
       // template0: objects someone added to template1 would collide with the dump's own.
-      await withSql(conn, MAINTENANCE_DB, (sql) => sql.unsafe(`create database ${quoteIdent(database)} template template0`), database);
+      await withSql(conn, MAINTENANCE_DB, (sql) => sql.unsafe(`create database ${quoteIdent(target)} template template0`), target);
     }
     // One transaction: a failed restore leaves the database as it was, and --exit-on-error stops at the first error.
-    const run: ToolRun = { cmd, args: ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', ...connArgs(conn, database)], env: toolEnv(conn) };
+    const run: ToolRun = { cmd, args: ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', ...connArgs(conn, target)], env: toolEnv(conn) };
     try {
       await runTool(run, { input, signal, keepStdout: false, classify: (msg) => classifyPgError(msg, conn, database), missing: () => toolMissing('pg_restore', PG_HINT, 'RestoreToolMissing') });
     } catch (err) {
-      if (create) await postgresEngine.dropDatabase(conn, database).catch(() => {});
+      if (into !== 'existing') await postgresEngine.dropDatabase(conn, target).catch(() => {});
       throw err;
     }
+    if (into !== 'replace') return;
+    await postgresEngine.dropDatabase(conn, database);
+    await withSql(conn, MAINTENANCE_DB, (sql) => sql.unsafe(`alter database ${quoteIdent(target)} rename to ${quoteIdent(database)}`), database).catch((err: unknown) => {
+      throw new BackupError('unavailable', `the restored database is complete as '${target}' but could not be renamed to '${database}' (${err instanceof Error ? err.message : String(err)}): rename it by hand`, { code: 'RenameFailed' });
+    });
   },
 
   async listDatabases(conn) {

@@ -247,7 +247,10 @@ export const sqliteEngine: DatabaseEngine = {
    * place in one step; an existing one is overwritten page by page through SQLite's backup, which takes the
    * database's locks, so a process that has it open is not left reading a replaced file.
    */
-  async restore(conn, database, input, { create, signal }) {
+  async restore(conn, database, input, { into, signal }) {
+    // Replacing needs nothing apart: the new file is written and checked beside the old one, which is overwritten
+    // page by page (under its lock) only then.
+    const create = into === 'new';
     const file = dbPath(conn, database);
     const folder = await checkFolder(conn);
     const exists = (await stat(file).catch(() => undefined)) !== undefined;
