@@ -374,7 +374,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         const masterKey = parsed.encrypted ? await requireMasterKey() : undefined;
         return withStorage(input.source.target, async (storage) => {
           const progress = { phase: 'verify', bytes: 0, sizeBytes: input.sizeBytes, rawBytes: 0 };
-          const found = await withHeartbeat(progress, () => hashObject(storage, input.source.key, ctx.cancellationSignal).catch(() => undefined));
+          const found = await withHeartbeat(progress, () => hashObject(storage, input.source.key, ctx.cancellationSignal).catch(unlessNotFound));
           if (!found || found.size !== input.sizeBytes || found.sha256 !== input.sha256) {
             throw new BackupError('invalid', `the copy at ${input.source.target} ${found ? `does not match the backup (${found.size} bytes, SHA-256 ${found.sha256})` : 'cannot be read'}: refusing to restore from it`, { code: 'CopyCorrupt' });
           }
@@ -397,6 +397,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             ...(decoder ? [] : [decompressStream(algorithm), meter((n) => (progress.rawBytes += n))]),
           ];
           const source = await storage.get(input.source.key, { signal: ctx.cancellationSignal });
+          const origin = failedFirst(source, steps);
           let damaged: Error | undefined;
           const fed = steps.reduce<Readable>((from, step) => {
             from.on('error', (e) => step.destroy(e));
@@ -413,6 +414,8 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           } catch (err) {
             decoded?.kill();
             if (ctx.cancellationSignal.aborted || !damaged) throw err;
+            // The storage failed while reading (a dropped connection): that says nothing of the copy; a retry reads it again.
+            if (origin() === 'read') throw damaged;
             // Bytes that hashed right but do not decrypt or decompress: retrying the same copy cannot help.
             if (damaged instanceof BackupError) throw damaged;
             throw new BackupError('invalid', `the copy at ${input.source.target} could not be decoded (${damaged.message}): the backup is damaged`, { code: 'BackupTampered' });
@@ -621,9 +624,10 @@ const allowedDrift = (t: TableRowCount, tolerancePercent: number) => (t.rows * (
 
 /**
  * Hashes a copy; with `decode`, also runs its stream through decryption and decompression to the end, so a damaged
- * stream is caught even where its recorded hash was taken from damaged bytes. Any error reading it is corruption.
+ * stream is caught even where its recorded hash was taken from damaged bytes. What the copy's bytes fail is
+ * corruption; a read that fails (the storage went away mid-way) throws instead, leaving the copy unjudged.
  */
-async function readOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal, onBytes: (n: number) => void, opts: { decode: boolean; masterKey?: Buffer }): Promise<CheckResult> {
+export async function readOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal, onBytes: (n: number) => void, opts: { decode: boolean; masterKey?: Buffer }): Promise<CheckResult> {
   const masterKey = opts.masterKey;
   const found = await storage.stat(copy.key);
   if (!found) return { copyId: copy.copyId, state: 'missing', detail: `${storage.locationOf(copy.key)} is not there` };
@@ -638,16 +642,40 @@ async function readOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal,
     ...(parsed?.encrypted && masterKey ? [openSealed(masterKey)] : []),
     ...(parsed && !(parsed.encrypted && !masterKey) ? [decompressStream(parsed.compression === 'gz' ? 'gzip' : 'zstd')] : []),
   ];
+  const source = await storage.get(copy.key, { signal });
+  const origin = failedFirst(source, steps);
   try {
-    await pipeline(await storage.get(copy.key, { signal }), ...(steps as [Transform]), new Writable({ write: (_c, _e, cb) => cb() }), { signal });
+    await pipeline(source, ...(steps as [Transform]), new Writable({ write: (_c, _e, cb) => cb() }), { signal });
   } catch (err) {
-    if (signal.aborted) throw err;
+    if (signal.aborted || origin() === 'read') throw err;
+    if (err instanceof BackupError && err.details.code === 'KeyMismatch') {
+      // The site's key does not open it: a key problem unless the bytes differ from what was recorded.
+      const { sha256 } = await hashObject(storage, copy.key, signal);
+      if (sha256 === copy.sha256) return { copyId: copy.copyId, state: 'stored', detail: `hash checked; not decrypted: ${err.message}` };
+    }
     return { copyId: copy.copyId, state: 'corrupt', detail: `the stream is damaged: ${err instanceof Error ? err.message : String(err)}` };
   }
   const sha256 = hash.digest('hex');
   if (sha256 !== copy.sha256) return { copyId: copy.copyId, state: 'corrupt', detail: `SHA-256 ${sha256}, expected ${copy.sha256}` };
   if (!opts.decode) return { copyId: copy.copyId, state: 'stored' };
   return { copyId: copy.copyId, state: 'stored', detail: parsed?.encrypted && !masterKey ? 'hash checked; the site has no key to decrypt it' : 'read to the end' };
+}
+
+/**
+ * Which failed first: the storage's read, or one of the steps after it (decryption, decompression). A failure is
+ * passed on to the other streams, so the one that failed first is where it began.
+ */
+function failedFirst(source: Readable, steps: Transform[]): () => 'read' | 'step' | undefined {
+  let first: 'read' | 'step' | undefined;
+  source.once('error', () => (first ??= 'read'));
+  for (const step of steps) step.once('error', () => (first ??= 'step'));
+  return () => first;
+}
+
+/** A copy that is not there reads as nothing; any other failure to read it is the failure. */
+function unlessNotFound(err: unknown): undefined {
+  if (err instanceof BackupError && err.kind === 'not_found') return undefined;
+  throw err;
 }
 
 const heartbeatEvery = (timeoutMs: number | undefined) => Math.max(1000, Math.min(10_000, (timeoutMs ?? 30_000) / 3));

@@ -2,8 +2,9 @@
 // context (MockActivityEnvironment supplies only the context: heartbeats, attempt number, cancellation).
 import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +15,10 @@ import postgres from 'postgres';
 import { createLogger } from '../common/logger.ts';
 import { backupFileName, parseBackupFileName } from '../common/names.ts';
 import type { Compression } from '../common/model.ts';
-import { createSiteActivities } from '../activities/site.ts';
-import { decompressStream } from '../activities/pipeline/pack.ts';
+import { createSiteActivities, readOne } from '../activities/site.ts';
+import { decompressStream, sealStream } from '../activities/pipeline/pack.ts';
+import { openStorage } from '../activities/storage/index.ts';
+import { bufferSource, type Storage } from '../activities/storage/storage.ts';
 import { SiteConfig } from '../activities/site-config.ts';
 import { createShopDatabase, sha256OfFile } from './helpers/fixtures.ts';
 import { PG_HOST, PG_PORT, PG_USER, pgUrl, uniqueName } from './helpers/pg.ts';
@@ -182,6 +185,50 @@ describe('site activities', () => {
     } finally {
       await admin.end();
     }
+  });
+
+  it('reading a copy back tells a failing read from a damaged copy, and a wrong key from damage', async () => {
+    const storage = openStorage({ type: 'local', path: path.join(dir, 'readback') });
+    const at = new Date(Date.UTC(2026, 10, 24, 2, 0, 0));
+    const plainName = backupFileName(source.name, at, 'pgdump', 'zst');
+    const made = await env().run(acts.dump, { serverName: 'pg', database: source.name, fileName: plainName, excludeTableData: [] });
+    const bytes = await readFile(path.join(dir, 'backups', made.path));
+    const copyOf = async (fileName: string, data: Buffer) => {
+      await storage.put(fileName, bufferSource(data));
+      return { copyId: fileName, backupId: 'b', target: 'nas', key: fileName, fileName, sizeBytes: data.length, sha256: createHash('sha256').update(data).digest('hex'), state: 'stored' as const };
+    };
+    const read = (from: Storage, copy: Awaited<ReturnType<typeof copyOf>>, masterKey?: Buffer) => readOne(from, copy, new AbortController().signal, () => {}, { decode: true, masterKey });
+
+    const plain = await copyOf(plainName, bytes);
+    assert.equal((await read(storage, plain)).state, 'stored');
+    // The storage drops the connection before the end: the copy is not judged, the failure is thrown.
+    const dropping: Storage = {
+      ...storage,
+      get: async (key, opts) => {
+        const cutShort = new Transform({
+          transform: (chunk, _e, cb) => cb(null, chunk),
+          flush: (cb) => cb(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })),
+        });
+        return (await storage.get(key, opts)).pipe(cutShort);
+      },
+    };
+    await assert.rejects(read(dropping, { ...plain }), /ECONNRESET/);
+    // Bytes whose recorded hash is their own but that do not decompress: damaged.
+    const cut = await copyOf(backupFileName(source.name, new Date(at.getTime() + 1000), 'pgdump', 'zst'), bytes.subarray(0, bytes.length >> 1));
+    assert.equal((await read(storage, cut)).state, 'corrupt');
+    // Sealed with one key, read with another: intact bytes and a key problem, not a corrupt copy.
+    const keyA = randomBytes(32);
+    const sealed = await buffer(Readable.from([bytes]).pipe(sealStream(keyA)));
+    const enc = await copyOf(backupFileName(source.name, new Date(at.getTime() + 2000), 'pgdump', 'zst', true), sealed);
+    assert.equal((await read(storage, enc, keyA)).state, 'stored');
+    const wrongKey = await read(storage, enc, randomBytes(32));
+    assert.equal(wrongKey.state, 'stored', wrongKey.detail);
+    assert.match(wrongKey.detail ?? '', /not decrypted: the tenant's master key does not open/);
+    // ...but sealed bytes that differ from what was recorded are corrupt whatever the key.
+    const altered = Buffer.from(sealed);
+    altered[altered.length - 1] = altered[altered.length - 1]! ^ 1;
+    const bad = await copyOf(backupFileName(source.name, new Date(at.getTime() + 3000), 'pgdump', 'zst', true), altered);
+    assert.equal((await read(storage, { ...bad, sha256: enc.sha256 }, randomBytes(32))).state, 'corrupt');
   });
 
   it('refuses an unknown server, database or table with a non-retryable failure that says what to fix', async () => {
