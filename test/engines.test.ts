@@ -14,6 +14,7 @@ import { DatabaseSync } from 'node:sqlite';
 import postgres from 'postgres';
 import { BackupError } from '../common/errors.ts';
 import { engineFor, engines, type DatabaseEngine } from '../activities/engines/index.ts';
+import { assertionHolds } from '../activities/engines/assertions.ts';
 import type { ServerConnection } from '../activities/site-config.ts';
 import { freePort } from '../ops/temporal-dev.ts';
 import { createMariadbUser, mariadbAdmin, mariadbConn } from './helpers/mariadb.ts';
@@ -402,6 +403,18 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       assert.equal(got.events?.split(':')[0], '0', 'no rows');
       assert.deepEqual({ ...got, events: undefined }, { ...original, events: undefined }, 'every other table as it was');
       assert.equal(await h.objects(target), originalObjects, 'views on the excluded table restore too');
+    });
+
+    it('runs a drill assertion as one read-only statement, and keeps text values at the site', async () => {
+      assert.deepEqual(await assertionHolds(h.conn, source, 'select count(*) > 0 from customers'), { ok: true, value: h.label === 'postgresql' ? 'true' : '1' });
+      const text = await assertionHolds(h.conn, source, "select 'sk_live_not_for_the_api'");
+      assert.equal(text.ok, false);
+      assert.equal(text.value, 'a value of 23 characters (not shown)');
+      // A second statement could end the read-only transaction and write: refused, and nothing written.
+      const escape = assertionHolds(h.conn, source, 'select 1; commit; create table bp_escaped (a int)');
+      if (h.label === 'sqlite') await escape.catch(() => undefined);
+      else await assert.rejects(escape, hasCode('AssertionInvalid'));
+      assert.ok(!(await h.engine.tableRowCounts(h.conn, source)).some((t) => t.table.endsWith('bp_escaped')), 'no table was created');
     });
 
     it('refuses unknown tables and databases with a code that says what to fix', async () => {

@@ -9,13 +9,18 @@ import { dbPath, readDb } from './sqlite.ts';
 /** True, 't', 1, '1', 'true', 'yes' count as true; anything else (including no row) is false. */
 const truthy = (v: unknown) => v === true || v === 1 || v === 1n || (typeof v === 'string' && ['t', 'true', '1', 'yes'].includes(v.trim().toLowerCase()));
 
-/** The first column of the first row of `sql`, run in a read-only transaction; whether it is true. */
+/**
+ * The first column of the first row of `sql`, run in a read-only transaction; whether it is true. One statement only:
+ * a second one could end the read-only transaction and write. The value is reported only when it reads as a yes/no
+ * or a number; any other text stays at the site (an assertion is not a way to read the server's data out).
+ */
 export async function assertionHolds(conn: ServerConnection, database: string, sql: string): Promise<{ ok: boolean; value: string }> {
   let value: unknown;
   if (conn.engine === 'postgresql') {
     const client = postgres({ host: conn.host, port: conn.port ?? 5432, user: conn.user, password: conn.password, database, max: 1, connect_timeout: 10, onnotice: () => {} });
     try {
-      const rows = await client.begin('read only', (tx) => tx.unsafe(sql));
+      // The extended protocol takes one statement (the simple one, postgres.js's default without parameters, takes many).
+      const rows = await client.begin('read only', (tx) => tx.unsafe(sql, [], { simple: false } as { prepare?: boolean }));
       value = rows[0] ? Object.values(rows[0] as Record<string, unknown>)[0] : undefined;
     } catch (err) {
       const e = err as { code?: string; message?: string };
@@ -25,7 +30,10 @@ export async function assertionHolds(conn: ServerConnection, database: string, s
       await client.end({ timeout: 2 });
     }
   } else if (conn.engine === 'mariadb') {
-    const rows = await mariadbQuery(conn, database, `START TRANSACTION READ ONLY;\n${sql.trim().replace(/;$/, '')};\nROLLBACK;`);
+    const statement = sql.trim().replace(/;$/, '');
+    if (statement.includes(';')) throw new BackupError('invalid', 'an assertion is one SQL statement: remove the ";" inside it', { code: 'AssertionInvalid' });
+    // The statement's end on a line of its own: a trailing -- comment must not swallow it.
+    const rows = await mariadbQuery(conn, database, `START TRANSACTION READ ONLY;\n${statement}\n;\nROLLBACK;`);
     value = rows[0]?.[0];
   } else {
     value = readDb(dbPath(conn, database), database, (db) => {
@@ -33,5 +41,14 @@ export async function assertionHolds(conn: ServerConnection, database: string, s
       return row ? Object.values(row)[0] : undefined;
     });
   }
-  return { ok: truthy(value), value: value === undefined ? 'no row' : String(value) };
+  return { ok: truthy(value), value: shown(value) };
+}
+
+/** A yes/no or a number as it came; other text only by its length. */
+function shown(value: unknown): string {
+  if (value === undefined) return 'no row';
+  if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'bigint') return String(value);
+  const text = String(value).trim();
+  if (/^(t|f|true|false|yes|no|-?\d+(\.\d+)?)$/i.test(text)) return text;
+  return `a value of ${text.length} characters (not shown)`;
 }
