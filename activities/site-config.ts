@@ -8,6 +8,7 @@ import { SERVER_NAME_RE } from '../common/names.ts';
 import { BackupError, invalid } from '../common/errors.ts';
 import { destinationSettingsSchema, type DestinationSettings } from './storage/index.ts';
 import { parseMasterKey } from './pipeline/crypto.ts';
+import { secret } from './secrets.ts';
 
 const serverSchema = z
   .object({
@@ -72,7 +73,16 @@ export class SiteConfig {
   }
 
   static async load(file: string): Promise<SiteConfig> {
-    const raw = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    const text = await readFile(file, 'utf8');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      // JSON.parse quotes the text around the fault, and this file holds secrets: only where it is goes out.
+      const at = /position (\d+)/.exec(err instanceof Error ? err.message : '')?.[1];
+      const where = at === undefined ? '' : ` at line ${text.slice(0, Number(at)).split('\n').length}`;
+      throw new Error(`Invalid site configuration ${file}: not valid JSON${where}`);
+    }
     const parsed = siteConfigSchema.safeParse(raw);
     if (!parsed.success) {
       const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
@@ -94,12 +104,9 @@ export class SiteConfig {
     if (!s) {
       throw invalid(`server '${serverName}' is not in this site's configuration (${this.sourcePath}): add it under "servers"`);
     }
-    let password = s.password;
-    if (s.passwordFile) password = (await readFile(s.passwordFile, 'utf8')).trimEnd();
-    if (s.passwordEnv) {
-      password = process.env[s.passwordEnv];
-      if (password === undefined) throw invalid(`server '${serverName}': environment variable ${s.passwordEnv} is not set`);
-    }
+    // A file's trailing newline is not part of the password; spaces it begins with may be.
+    const given = secret(`servers.${serverName}.password`, s.password, s.passwordEnv, s.passwordFile, false);
+    const password = s.passwordFile ? given?.trimEnd() : given;
     // An SQLite "server" is its folder: the engine finds the database files there.
     return { engine: s.engine, host: s.engine === 'sqlite' ? s.folder! : s.host, port: s.port, user: s.user ?? '', password };
   }
@@ -108,13 +115,7 @@ export class SiteConfig {
   async masterKey(): Promise<Buffer | undefined> {
     const e = this.file.encryption;
     if (!e) return undefined;
-    let text = e.key;
-    if (e.keyFile) text = await readFile(e.keyFile, 'utf8');
-    if (e.keyEnv) {
-      text = process.env[e.keyEnv];
-      if (text === undefined) throw invalid(`encryption: environment variable ${e.keyEnv} is not set`);
-    }
-    return parseMasterKey(text!);
+    return parseMasterKey(secret('encryption.key', e.key, e.keyEnv, e.keyFile)!);
   }
 
   /** Connection settings of a destination, as the storage backends take them. */

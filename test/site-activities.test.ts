@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import postgres from 'postgres';
+import { BackupError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
 import { backupFileName, parseBackupFileName } from '../common/names.ts';
 import type { Compression } from '../common/model.ts';
@@ -229,6 +230,22 @@ describe('site activities', () => {
     altered[altered.length - 1] = altered[altered.length - 1]! ^ 1;
     const bad = await copyOf(backupFileName(source.name, new Date(at.getTime() + 3000), 'pgdump', 'zst', true), altered);
     assert.equal((await read(storage, { ...bad, sha256: enc.sha256 }, randomBytes(32))).state, 'corrupt');
+  });
+
+  it('a site configuration with a fault says where, and never quotes the secrets around it', async () => {
+    const file = path.join(dir, 'broken-site.json');
+    await writeFile(file, '{\n  "apiUrl": "http://127.0.0.1:9",\n  "siteKey": bps_abc_secret_value_1234567890\n}\n');
+    await assert.rejects(SiteConfig.load(file), (e: Error) => /not valid JSON/.test(e.message) && !e.message.includes('secret_value'));
+    // A password or key file that cannot be read: a non-retryable failure naming the setting and the file.
+    const cfg = path.join(dir, 'files-site.json');
+    const gone = path.join(dir, 'no-such-password-file');
+    await writeFile(cfg, JSON.stringify({
+      apiUrl: 'http://127.0.0.1:9', siteKey: 'x'.repeat(40), backupsDir: 'backups', encryption: { keyFile: gone },
+      servers: { pg: { engine: 'postgresql', user: 'u', passwordFile: gone } },
+    }));
+    const loaded = await SiteConfig.load(cfg);
+    await assert.rejects(loaded.connection('pg'), (e: BackupError) => e.kind === 'invalid' && e.message === `servers.pg.passwordFile: cannot read ${gone} (ENOENT)`);
+    await assert.rejects(loaded.masterKey(), (e: BackupError) => e.kind === 'invalid' && e.message === `encryption.keyFile: cannot read ${gone} (ENOENT)`);
   });
 
   it('refuses an unknown server, database or table with a non-retryable failure that says what to fix', async () => {

@@ -1,10 +1,10 @@
 // Where off-site copies go: the settings of one destination, checked with zod, and the one way to open it.
 // Secrets may be given inline, by environment variable or by file; they are read when the storage is opened,
 // so a rotated key is picked up by the next activity without a restart.
-import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import { z } from 'zod';
 import { invalid } from '../../common/errors.ts';
+import { secret } from '../secrets.ts';
 import { openAzure, type AzureCredential } from './azure.ts';
 import { openLocal } from './local.ts';
 import { openSftp } from './sftp.ts';
@@ -134,24 +134,4 @@ function azureCredential(s: AzureDestinationSettings): AzureCredential {
   const accountKey = secret('accountKey', s.accountKey, s.accountKeyEnv, s.accountKeyFile);
   if (accountKey !== undefined) return { accountUrl, accountKey, ...(s.accountName !== undefined && { accountName: s.accountName }) };
   return { accountUrl, sasToken: secret('sasToken', s.sasToken, s.sasTokenEnv, s.sasTokenFile)! };
-}
-
-/** One secret from wherever it was given; the messages name the variable or file, never the value. */
-function secret(name: string, value: string | undefined, env: string | undefined, file: string | undefined, trim = true): string | undefined {
-  if (value !== undefined) return value;
-  if (env !== undefined) {
-    const v = process.env[env];
-    if (v === undefined || v === '') throw invalid(`${name}Env: environment variable ${env} is not set`, `${name}Env`);
-    return v;
-  }
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw invalid(`${name}File: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, `${name}File`);
-    }
-    return trim ? text.trim() : text;
-  }
-  return undefined;
 }
