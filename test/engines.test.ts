@@ -14,6 +14,7 @@ import { DatabaseSync } from 'node:sqlite';
 import postgres from 'postgres';
 import { BackupError } from '../common/errors.ts';
 import { engineFor, engines, type DatabaseEngine } from '../activities/engines/index.ts';
+import { withoutRowData } from '../activities/engines/engine.ts';
 import { assertionHolds } from '../activities/engines/assertions.ts';
 import type { ServerConnection } from '../activities/site-config.ts';
 import { freePort } from '../ops/temporal-dev.ts';
@@ -279,6 +280,25 @@ it('names every engine once, with mysql as another name for mariadb', () => {
   assert.deepEqual([engineFor('postgresql').format, engineFor('mariadb').format, engineFor('sqlite').format], ['pgdump', 'sql', 'sqlite']);
   assert.throws(() => engineFor('oracle'), hasCode('UnknownEngine'));
   assert.throws(() => engineFor('toString'), hasCode('UnknownEngine'));
+});
+
+it("keeps rows' values out of a tool's failure message", () => {
+  const pg = [
+    'pg_restore: error: could not execute query: ERROR:  invalid input syntax for type integer: "sk_live_1"',
+    'CONTEXT:  COPY t, line 1, column n: "sk_live_2"',
+    'Command was: COPY public.t (n) FROM stdin;',
+    'pg_restore: error: COPY failed for table "t": ERROR:  duplicate key value violates unique constraint "t_pkey"',
+    'DETAIL:  Key (email)=(sk_live_3@example.com) already exists.',
+    'LINE 1: select sk_live_4',
+    '               ^',
+  ].join('\n');
+  const kept = withoutRowData(pg);
+  assert.doesNotMatch(kept, /sk_live/);
+  assert.match(kept, /duplicate key value violates unique constraint "t_pkey"/);
+  assert.match(kept, /Command was: COPY public.t/);
+  const my = withoutRowData("ERROR 1062 (23000) at line 42: Duplicate entry 'sk_live_5' for key 'email'\nERROR 1064 (42000) at line 7: syntax error near 'sk_live_6', 'x')' at line 1");
+  assert.doesNotMatch(my, /sk_live/);
+  assert.match(my, /Duplicate entry '…' for key 'email'/);
 });
 
 for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {

@@ -131,7 +131,22 @@ function stderrTail(child: ChildProcess): () => string {
 }
 
 /** What a tool said on stderr or, when it said nothing, how it ended. */
-const failureText = (cmd: string, said: string, code: number | null, sig: NodeJS.Signals | null) => said || `${path.basename(cmd)} ended with ${sig ?? `exit code ${code}`}`;
+const failureText = (cmd: string, said: string, code: number | null, sig: NodeJS.Signals | null) => withoutRowData(said) || `${path.basename(cmd)} ended with ${sig ?? `exit code ${code}`}`;
+
+/**
+ * A tool's message without the rows' values it may quote: PostgreSQL's DETAIL, CONTEXT and LINE lines (a COPY line,
+ * a duplicate key's value), MariaDB's duplicate entry and the statement text after "near". The message goes into
+ * Temporal's history, the API and alerts; the backup's data stays in the backup.
+ */
+export function withoutRowData(said: string): string {
+  return said
+    .split('\n')
+    .filter((line) => !/^\s*(?:[\w-]+:\s+)?(?:DETAIL|CONTEXT|LINE \d+):/.test(line) && !/^\s*\^\s*$/.test(line))
+    .join('\n')
+    .replace(/(Duplicate entry )'.*?'( for key)/gi, "$1'…'$2")
+    .replace(/( near )'[\s\S]*?'( at line \d+)/gi, '$1…$2')
+    .replace(/(invalid input (?:syntax|value) for [^:]*:\s*)".*"/gi, '$1"…"');
+}
 
 /**
  * A dump whose bytes `produce` writes into one stream. The stream ends whether `produce` succeeds or fails, like a
