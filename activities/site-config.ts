@@ -22,6 +22,8 @@ const serverSchema = z
     password: z.string().optional(),
     passwordFile: z.string().optional(),
     passwordEnv: z.string().optional(),
+    /** How long cleaning tables waits for a table another session is using before it gives up (and retries later). */
+    lockTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
   })
   .refine((s) => [s.password, s.passwordFile, s.passwordEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of password, passwordFile, passwordEnv',
@@ -62,6 +64,8 @@ export interface ServerConnection {
   port: number | undefined;
   user: string;
   password: string | undefined;
+  /** The longest wait for a table lock; waiting longer would stall the application's own queries queued behind it. */
+  lockTimeoutSeconds?: number;
 }
 
 export class SiteConfig {
@@ -108,7 +112,7 @@ export class SiteConfig {
     const given = secret(`servers.${serverName}.password`, s.password, s.passwordEnv, s.passwordFile, false);
     const password = s.passwordFile ? given?.trimEnd() : given;
     // An SQLite "server" is its folder: the engine finds the database files there.
-    return { engine: s.engine, host: s.engine === 'sqlite' ? s.folder! : s.host, port: s.port, user: s.user ?? '', password };
+    return { engine: s.engine, host: s.engine === 'sqlite' ? s.folder! : s.host, port: s.port, user: s.user ?? '', password, lockTimeoutSeconds: s.lockTimeoutSeconds };
   }
 
   /** The tenant's key, read at each use (a rotated key needs no restart); `undefined` when the site has none. */

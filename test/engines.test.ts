@@ -2,7 +2,7 @@
 // The same questions for every engine: does a dump restore to the same rows under another name, do excluded tables
 // keep their schema, are errors classified, do the catalogue and cleaning methods count right.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -479,6 +479,21 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       }
     });
 
+    it('cleaning a table another session is using gives up after lockTimeoutSeconds, to be retried later', async (t) => {
+      if (h.label === 'sqlite') return t.skip('SQLite waits on its busy timeout instead');
+      const release = await holdTable(h.label, source, 'sessions');
+      try {
+        const busy = (e: unknown) => {
+          hasCode('TableBusy')(e);
+          return (e as BackupError).retryable && /in use by another session/.test((e as Error).message);
+        };
+        await assert.rejects(h.engine.truncateTables!({ ...h.conn, lockTimeoutSeconds: 1 }, source, ['sessions']), busy);
+        assert.equal((await h.fingerprint(source)).sessions, original.sessions, 'nothing emptied');
+      } finally {
+        await release();
+      }
+    });
+
     it('empties tables and counts what it removed, all or nothing', async () => {
       const run = h.engine.truncateTables!.bind(h.engine);
       await assert.rejects(run(h.conn, source, ['sessions', 'no_such_table']), hasCode('TableNotFound'));
@@ -596,3 +611,34 @@ describe('sqlite files', () => {
     assert.deepEqual(await readdir(folder).then((n) => n.includes('missing.db')), false, 'looking does not create the file');
   });
 });
+
+/** Keeps `table` in use from another session (a reader in an open transaction) until the returned function is called. */
+async function holdTable(engine: string, database: string, table: string): Promise<() => Promise<void>> {
+  if (engine === 'postgresql') {
+    const sql = postgres(pgUrl(database), { max: 1, onnotice: () => {} });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let held!: () => void;
+    const holding = new Promise<void>((r) => (held = r));
+    const tx = sql.begin(async (q) => {
+      await q.unsafe(`lock table ${table} in access share mode`);
+      held();
+      await released;
+    });
+    await holding;
+    return async () => {
+      release();
+      await tx;
+      await sql.end();
+    };
+  }
+  // MariaDB: a query that reads the table for a while holds its metadata lock.
+  const marker = `bp_hold_${randomUUID().slice(0, 8)}`;
+  const query = mariadbAdmin(`SELECT SLEEP(60) AS ${marker} FROM \`${table}\` LIMIT 1;`, database).catch(() => undefined);
+  const running = async () => (await mariadbAdmin(`SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%${marker}%' AND INFO NOT LIKE '%PROCESSLIST%';`)).map((r) => r[0]);
+  for (let i = 0; i < 200 && (await running()).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  return async () => {
+    for (const id of await running()) await mariadbAdmin(`KILL ${id};`).catch(() => undefined);
+    await query;
+  };
+}

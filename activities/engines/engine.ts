@@ -89,6 +89,9 @@ export interface DatabaseEngine {
 
 export const DEFAULT_EXACT_BELOW_ROWS = 100_000;
 
+/** Seconds cleaning tables waits for a lock when the server's settings do not say. */
+export const lockTimeoutOf = (conn: ServerConnection) => conn.lockTimeoutSeconds ?? 30;
+
 export function checkDays(days: number): void {
   if (!Number.isInteger(days) || days < 0) throw new BackupError('invalid', `days must be a whole number of at least 0, not ${days}`, { field: 'days' });
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 import {
-  checkDays, DEFAULT_EXACT_BELOW_ROWS, findTool, pipeToolInto, producedDump, runTool, toolMissing,
+  lockTimeoutOf, checkDays, DEFAULT_EXACT_BELOW_ROWS, findTool, pipeToolInto, producedDump, runTool, toolMissing,
   type DatabaseEngine, type DumpStream, type TableRowCount, type ToolRun,
 } from './engine.ts';
 
@@ -45,7 +45,10 @@ export function classifyMariadbError(message: string, conn: ServerConnection, da
   if (m.includes("couldn't find table")) {
     return new BackupError('invalid', `a table to leave out does not exist in database '${database}': ${first}`, { code: 'TableNotFound' });
   }
-  if ([1040, 1205, 1213, 2002, 2003, 2005, 2006, 2013].includes(errno)) {
+  if (errno === 1205) {
+    return new BackupError('unavailable', `a table in '${database}' on ${where} is in use by another session (no lock within ${lockTimeoutOf(conn)} s): the run is retried later; a longer wait is lockTimeoutSeconds in the site configuration`, { code: 'TableBusy' });
+  }
+  if ([1040, 1213, 2002, 2003, 2005, 2006, 2013].includes(errno)) {
     return new BackupError('unavailable', `MariaDB (${where}): ${first}`);
   }
   if (/error \d+ .* at line \d+/i.test(message) || /error at line \d+/i.test(message)) {
@@ -268,6 +271,8 @@ export const mariadbEngine: DatabaseEngine = {
     // References among the listed tables only: all of them end up empty, so the checks can be off for this session.
     const script = [
       'SET SESSION FOREIGN_KEY_CHECKS = 0;',
+      // Not waiting long for a table the application uses: its own queries would queue behind ours.
+      `SET SESSION lock_wait_timeout = ${lockTimeoutOf(conn)};`,
       `LOCK TABLES ${quoted.map((q) => `${q} WRITE`).join(', ')};`,
       ...quoted.map((q) => `SELECT COUNT(*) FROM ${q};`),
       ...quoted.map((q) => `TRUNCATE TABLE ${q};`),
@@ -288,6 +293,7 @@ export const mariadbEngine: DatabaseEngine = {
       throw new BackupError('invalid', `column '${column}' of '${name}' is ${col[1]}, not a date or timestamp: choose the column that holds the row's time`, { code: 'ColumnNotTimestamp' });
     }
     const rows = await mariadbQuery(conn, database, [
+      `SET SESSION lock_wait_timeout = ${lockTimeoutOf(conn)}, SESSION innodb_lock_wait_timeout = ${lockTimeoutOf(conn)};`,
       'START TRANSACTION;',
       `DELETE FROM ${quoteIdent(name)} WHERE ${quoteIdent(col[0]!)} < NOW() - INTERVAL ${days} DAY;`,
       'SELECT ROW_COUNT();',

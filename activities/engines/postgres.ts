@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 import {
-  checkDays, DEFAULT_EXACT_BELOW_ROWS, findTool, pipeToolInto, producedDump, runTool, toolMissing,
+  checkDays, DEFAULT_EXACT_BELOW_ROWS, findTool, lockTimeoutOf, pipeToolInto, producedDump, runTool, toolMissing,
   type DatabaseEngine, type DumpStream, type TableRowCount, type ToolRun,
 } from './engine.ts';
 
@@ -30,6 +30,9 @@ export function classifyPgError(message: string, conn: ServerConnection, databas
   }
   if (m.includes('did not find magic string') || m.includes('does not appear to be a valid archive') || m.includes('unsupported version') || m.includes('unexpected end of file')) {
     return new BackupError('invalid', `the file is not a complete pg_dump custom-format dump (${first})`, { code: 'BadDumpFile' });
+  }
+  if (m.includes('55p03') || m.includes('lock timeout')) {
+    return new BackupError('unavailable', `a table in '${database}' on ${where} is in use by another session (no lock within ${lockTimeoutOf(conn)} s): the run is retried later; a longer wait is lockTimeoutSeconds in the site configuration`, { code: 'TableBusy' });
   }
   if (m.includes('could not execute query')) {
     // The same statement fails again on retry: an object that exists already, a missing role or extension.
@@ -248,7 +251,9 @@ export const postgresEngine: DatabaseEngine = {
           throw new BackupError('invalid', `cannot truncate in '${database}': other tables reference them (${list}). Truncate the referencing tables too, or delete old rows instead`, { code: 'ForeignKeyViolation' });
         }
         const list = [...found.values()].join(', ');
-        // Locked first, so the count is exactly what TRUNCATE removes.
+        // Locked first, so the count is exactly what TRUNCATE removes; not waiting long for a lock, since every query
+        // of the application on these tables would queue behind ours.
+        await tx.unsafe(`set local lock_timeout = '${lockTimeoutOf(conn)}s'`);
         await tx.unsafe(`lock table ${list} in access exclusive mode`);
         let rows = 0;
         for (const q of found.values()) rows += Number((await tx.unsafe<{ n: string }[]>(`select count(*)::text as n from ${q}`))[0]!.n);
@@ -270,6 +275,7 @@ export const postgresEngine: DatabaseEngine = {
         if (!['date', 'timestamp without time zone', 'timestamp with time zone'].includes(col.type)) {
           throw new BackupError('invalid', `column '${column}' of '${t.display}' is ${col.type}, not a date or timestamp: choose the column that holds the row's time`, { code: 'ColumnNotTimestamp' });
         }
+        await tx.unsafe(`set local lock_timeout = '${lockTimeoutOf(conn)}s'`);
         const res = await tx.unsafe(`delete from ${t.qualified} where ${quoteIdent(column)} < now() - make_interval(days => $1)`, [days]);
         return res.count;
       }),
