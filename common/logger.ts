@@ -4,14 +4,17 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Keys that never reach a log line, wherever they sit in the object logged. */
-const SECRET_KEYS = ['password', 'passwordHash', 'secret', 'token', 'key', 'siteKey', 'authorization', 'connectionString', 'databaseUrl'];
+/** Keys that never reach a log line: at the top of the object logged and up to three levels down. */
+const SECRET_KEYS = [
+  'password', 'passwordHash', 'secret', 'token', 'key', 'siteKey', 'authorization', 'connectionString', 'databaseUrl',
+  'passphrase', 'privateKey', 'sasToken', 'accountKey', 'masterKey', 'PGPASSWORD',
+];
 
 export function createLogger(service: string, destination?: DestinationStream): Logger {
   const options = {
     ...ecsFormat({ serviceName: service, apmIntegration: false, convertErr: true }),
     level: process.env.LOG_LEVEL ?? 'info',
-    redact: { paths: SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]), censor: '[redacted]' },
+    redact: { paths: SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]), censor: '[redacted]' },
   };
   // Standard output written asynchronously: lines that come while a write is under way go out together in the next
   // one, so a busy API does not make a system call per request; pino writes what is left when the process exits.
