@@ -580,10 +580,14 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
             continue;
           }
           const scratch = `${database.slice(0, 40)}_drill_${stamp}`;
-          const [r] = await db
-            .insert(restores)
-            .values({ tenantId: row.config.tenantId, kind: 'drill', backupId: b.id, configId: row.config.id, targetSiteId: row.site.id, targetServerId: row.server.id, targetDatabase: scratch, workflowId, status: 'running' })
-            .returning();
+          // A retry of this activity finds the row an earlier attempt wrote, instead of a second one left running.
+          const [earlier] = await db.select().from(restores).where(and(eq(restores.workflowId, workflowId), eq(restores.targetDatabase, scratch)));
+          const [r] = earlier
+            ? [earlier]
+            : await db
+                .insert(restores)
+                .values({ tenantId: row.config.tenantId, kind: 'drill', backupId: b.id, configId: row.config.id, targetSiteId: row.site.id, targetServerId: row.server.id, targetDatabase: scratch, workflowId, status: 'running' })
+                .returning();
           out.push({ database, drill, configName: row.config.name, plan: await restorePlan(r!, b, row.server, row.site) });
         }
         return out;
@@ -592,7 +596,7 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
 
     /**
      * Configurations that should have produced a successful backup by now and have not: the newest success is
-     * older than the schedule's interval plus an hour's grace. Each silence alerts once.
+     * older than the schedule's interval plus an hour's grace, and not yet alerted for this silence.
      */
     async findMissedBackups(input: { now?: string } = {}): Promise<{ configId: string; tenantId: string; configName: string; siteName: string; serverName: string; lastSuccessAt: string | null; expectedEveryHours: number }[]> {
       return asActivity(async () => {
@@ -610,10 +614,16 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
           const since = lastAt ?? config.createdAt;
           if (now.getTime() - since.getTime() <= everyMs + MISSED_GRACE_MS) continue;
           if (config.missedAlertAt && config.missedAlertAt > since) continue; // already said for this silence
-          await db.update(backupConfigs).set({ missedAlertAt: now }).where(eq(backupConfigs.id, config.id));
           missed.push({ configId: config.id, tenantId: config.tenantId, configName: config.name, siteName: site.name, serverName: server.name, lastSuccessAt: lastAt?.toISOString() ?? null, expectedEveryHours: Math.round(everyMs / 3_600_000) });
         }
         return missed;
+      });
+    },
+
+    /** A missed-backup alert went out: the same silence is not reported again (marked only once it was sent). */
+    async markMissedAlerted(input: { configId: string; now?: string }): Promise<void> {
+      return asActivity(async () => {
+        await db.update(backupConfigs).set({ missedAlertAt: input.now ? new Date(input.now) : new Date() }).where(eq(backupConfigs.id, input.configId));
       });
     },
 

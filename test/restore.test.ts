@@ -7,12 +7,16 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eq } from 'drizzle-orm';
 import postgres from 'postgres';
-import { backupConfigs, backups } from '../db/schema.ts';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { backupConfigs, backups, restores } from '../db/schema.ts';
+import { createLogger } from '../common/logger.ts';
 import { mariadbQuery } from '../activities/engines/mariadb.ts';
 import { mariadbFingerprint, pgFingerprint } from './helpers/engine-data.ts';
 import { createBulkyDatabase, createConfig, createShopDatabase, runNowAndWait, startWebhook } from './helpers/fixtures.ts';
 import { PG_HOST, PG_PORT, PG_USER } from './helpers/pg.ts';
-import { settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
+import { LogCapture, settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
+// After the stack: the API it loads extends zod for OpenAPI before anything builds a schema with it.
+import { createCentralActivities, type RunTuning } from '../activities/central.ts';
 
 const MARIADB = { engine: 'mariadb' as const, host: '127.0.0.1', port: 3306, user: 'root', password: undefined };
 const maria = (database: string | undefined, sql: string) => mariadbQuery(MARIADB, database, sql);
@@ -258,6 +262,16 @@ describe('restores, verification, drills, missed backups', () => {
     const left = await scratch`select datname from pg_database where datname like ${`${source.name}_drill_%`}`;
     await scratch.end();
     assert.equal(left.length, 0, 'the scratch database was dropped');
+
+    // The drill's plan retried (its first attempt's answer lost): the same history rows, not a second set left running.
+    const central = createCentralActivities({ db: stack.db.db, logger: createLogger('test', new LogCapture()), tuning: {} as RunTuning }); // planDrill reads no tuning
+    const retried = new MockActivityEnvironment({ workflowExecution: { workflowId: `drill-config-${config.id}-20260101030000`, runId: 'r1' } });
+    const first = await retried.run(central.planDrill, { configId: config.id });
+    const again = await retried.run(central.planDrill, { configId: config.id });
+    assert.deepEqual(again, first);
+    const planned = await stack.db.db.select().from(restores).where(eq(restores.workflowId, `drill-config-${config.id}-20260101030000`));
+    assert.equal(planned.length, 1);
+    await stack.db.db.delete(restores).where(eq(restores.workflowId, `drill-config-${config.id}-20260101030000`));
 
     // A false assertion fails the drill and the alert names it.
     await stack.api('PATCH', `/api/v1/configs/${config.id}`, { token: t.token, body: { drill: { schedule: { kind: 'daily', time: '05:00' }, tolerancePercent: 0, assertions: ['select count(*) > 1000000 from customers'] } } });

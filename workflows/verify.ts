@@ -1,5 +1,6 @@
 // Verification: every copy of a configuration's (or one backup's) backups read back end to end at its site: hash,
 // decryption and decompression to the last byte. A corrupt copy is marked with the time and raises an alert.
+import { patched } from '@temporalio/workflow';
 import { central, describeFailure, siteActivities } from './activities.ts';
 
 export interface VerifyWorkflowInput {
@@ -50,9 +51,12 @@ export async function watchdogWorkflow(input: { now?: string } = {}): Promise<{ 
   const missed = await central.findMissedBackups({ now: input.now });
   for (const m of missed) {
     const since = m.lastSuccessAt ? `since ${m.lastSuccessAt}` : 'ever';
-    await central
+    const sent = await central
       .alert({ tenantId: m.tenantId, configId: m.configId, configName: m.configName, siteName: m.siteName, serverName: m.serverName, event: 'backup.missed', message: `no successful backup of '${m.configName}' ${since}; it should run every ${m.expectedEveryHours} h` })
-      .catch(() => undefined);
+      .then(() => true, () => false);
+    // Marked once the alert is out: one that could not be sent is tried again by the next watch. (Runs that began
+    // before this step existed replay without it.)
+    if (sent && patched('watchdog-marks-after-alert')) await central.markMissedAlerted({ configId: m.configId, now: input.now });
   }
   return { missed: missed.map((m) => m.configName) };
 }
