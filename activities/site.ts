@@ -2,7 +2,7 @@
 // Each takes names (server, database, file), never credentials, and returns references, never data.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, Writable, pipeline as pipeThrough, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -191,8 +191,8 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
     },
 
     /**
-     * dump tool → zstd → SHA-256 → `.<file>.partial`, fsynced, then renamed to `<file>` in one step.
-     * Idempotent: a retry after the rename finds the file and reports it; a retry before it starts over.
+     * dump tool → zstd → SHA-256 → `.<file>.<attempt>.partial`, fsynced, then linked as `<file>` in one step.
+     * Idempotent: a retry after that finds the file and reports it; a retry before it starts over.
      */
     async dump(input: DumpInput): Promise<DumpResult> {
       return asActivity(async () => {
@@ -221,13 +221,17 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           // No earlier attempt of this run can have written it: another run took the same second.
           throw new BackupError('conflict', `backup file ${relPath} already exists at the site; another run started in the same second`, { code: 'FileExists' });
         }
-        if (existing) {
+        const adoptExisting = async () => {
+          const size = (await stat(finalPath)).size;
           const sha256 = await sha256File(finalPath);
-          log.info({ file: { path: finalPath, size: existing.size } }, 'backup file already complete from an earlier attempt');
-          return { fileName: input.fileName, path: relPath, sizeBytes: existing.size, sha256, rawBytes: 0, ...meta, tableCounts };
-        }
+          log.info({ file: { path: finalPath, size } }, 'backup file already complete from an earlier attempt');
+          return { fileName: input.fileName, path: relPath, sizeBytes: size, sha256, rawBytes: 0, ...meta, tableCounts };
+        };
+        if (existing) return adoptExisting();
 
-        const partial = path.join(dir, `.${input.fileName}.partial`);
+        // A file of this attempt's own: an earlier attempt may still be running (its heartbeat timed out, it did not
+        // stop), and neither may remove or publish the other's bytes.
+        const partial = path.join(dir, `.${input.fileName}.${ctx.info.attempt}.partial`);
         await rm(partial, { force: true });
         log.info({ file: { path: finalPath } }, 'dump started');
         const started = Date.now();
@@ -236,7 +240,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         // zstd runs as a program fed by the dump tool directly when the site has it; else Node compresses.
         const filter = compressionFilter(compression);
         const dump = engine.dump(conn, input.database, { excludeTableData: input.excludeTableData, filter });
-        await withHeartbeat(progress, async () => {
+        const published = await withHeartbeat(progress, async () => {
           try {
             const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream | NodeJS.WritableStream)[] = [dump.stdout];
             if (!filter) {
@@ -260,8 +264,14 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
               if (raw === undefined) log.warn({ filter: filter.cmd }, 'the compressor did not say how many bytes it read; raw_bytes is 0');
               progress.rawBytes = raw ?? 0;
             }
-            await rename(partial, finalPath);
+            // link, not rename: it fails rather than replace a file another attempt published first.
+            const published = await link(partial, finalPath).then(() => true, (e: NodeJS.ErrnoException) => {
+              if (e.code === 'EEXIST') return false;
+              throw e;
+            });
+            await rm(partial, { force: true });
             await fsyncDir(dir);
+            return published;
           } catch (err) {
             dump.kill();
             await rm(partial, { force: true });
@@ -269,6 +279,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             throw ctx.cancellationSignal.aborted ? ctx.cancellationSignal.reason : err;
           }
         });
+        if (!published) return adoptExisting();
         const result = { fileName: input.fileName, path: relPath, sizeBytes: progress.bytes, sha256: hash.digest('hex'), rawBytes: progress.rawBytes, ...meta, tableCounts };
         log.info({ file: { path: finalPath, size: result.sizeBytes, hash: { sha256: result.sha256 } }, event: { duration: (Date.now() - started) * 1e6 }, raw_bytes: result.rawBytes }, 'dump finished');
         return result;

@@ -77,6 +77,17 @@ describe('site activities', () => {
     await assert.rejects(env(1).run(acts.dump, { serverName: 'pg', database: source.name, fileName, excludeTableData: [] }), (e: ApplicationFailure) => e.type === 'FileExists' && e.nonRetryable);
   });
 
+  it('two attempts of one dump running at once (the first outlived its heartbeat) publish one complete file', async () => {
+    const fileName = backupFileName(source.name, new Date(Date.UTC(2026, 10, 22, 1, 2, 4)), 'pgdump', 'zst');
+    const input = { serverName: 'pg', database: source.name, fileName, excludeTableData: [] };
+    const [a, b] = await Promise.all([env(2).run(acts.dump, input), env(3).run(acts.dump, input)]);
+    const file = path.join(dir, 'backups', a.path);
+    assert.equal(a.sha256, b.sha256, 'both report the one file');
+    assert.equal(await sha256OfFile(file), a.sha256);
+    assert.equal((await readFile(file)).length, a.sizeBytes);
+    assert.deepEqual((await readdir(path.dirname(file))).filter((n) => n.includes(fileName) && n !== fileName), [], 'no partial file left');
+  });
+
   it('compresses with the zstd command or in-process alike, counts the raw bytes either way, and fails cleanly when the compressor does', async () => {
     const saved = process.env.ZSTD_CLI;
     const dumpWith = async (cli: string | undefined, second: number, compression?: Compression) => {
