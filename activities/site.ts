@@ -232,6 +232,11 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         // A file of this attempt's own: an earlier attempt may still be running (its heartbeat timed out, it did not
         // stop), and neither may remove or publish the other's bytes.
         const partial = path.join(dir, `.${input.fileName}.${ctx.info.attempt}.partial`);
+        const attemptOfPartial = (name: string) => {
+          if (name === `.${input.fileName}.partial`) return 0; // the name before attempts had their own
+          const m = name.startsWith(`.${input.fileName}.`) ? /^\.(\d+)\.partial$/.exec(name.slice(input.fileName.length + 1)) : null;
+          return m ? Number(m[1]) : undefined;
+        };
         await rm(partial, { force: true });
         log.info({ file: { path: finalPath } }, 'dump started');
         const started = Date.now();
@@ -264,12 +269,18 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
               if (raw === undefined) log.warn({ filter: filter.cmd }, 'the compressor did not say how many bytes it read; raw_bytes is 0');
               progress.rawBytes = raw ?? 0;
             }
-            // link, not rename: it fails rather than replace a file another attempt published first.
+            // link, not rename: it fails rather than replace a file another attempt published first. (ENOENT: a
+            // later attempt published and removed this one's partial file.)
             const published = await link(partial, finalPath).then(() => true, (e: NodeJS.ErrnoException) => {
-              if (e.code === 'EEXIST') return false;
+              if (e.code === 'EEXIST' || e.code === 'ENOENT') return false;
               throw e;
             });
             await rm(partial, { force: true });
+            // What earlier attempts left (a worker that died mid-dump) goes now; a later attempt's is its own.
+            for (const name of await readdir(dir)) {
+              const n = attemptOfPartial(name);
+              if (n !== undefined && n < ctx.info.attempt) await rm(path.join(dir, name), { force: true });
+            }
             await fsyncDir(dir);
             return published;
           } catch (err) {
