@@ -15,6 +15,7 @@ import postgres from 'postgres';
 import { BackupError } from '../common/errors.ts';
 import { engineFor, engines, type DatabaseEngine } from '../activities/engines/index.ts';
 import { withoutRowData } from '../activities/engines/engine.ts';
+import { classifyPgError } from '../activities/engines/postgres.ts';
 import { assertionHolds } from '../activities/engines/assertions.ts';
 import type { ServerConnection } from '../activities/site-config.ts';
 import { freePort } from '../ops/temporal-dev.ts';
@@ -299,6 +300,16 @@ it("keeps rows' values out of a tool's failure message", () => {
   const my = withoutRowData("ERROR 1062 (23000) at line 42: Duplicate entry 'sk_live_5' for key 'email'\nERROR 1064 (42000) at line 7: syntax error near 'sk_live_6', 'x')' at line 1");
   assert.doesNotMatch(my, /sk_live/);
   assert.match(my, /Duplicate entry '…' for key 'email'/);
+});
+
+it('says which PostgreSQL tool is too old, instead of retrying or blaming the backup', () => {
+  const conn: ServerConnection = { engine: 'postgresql', host: 'db', port: 5432, user: 'backup', password: undefined };
+  const dump = classifyPgError('pg_dump: error: aborting because of server version mismatch\npg_dump: detail: server version: 17.2; pg_dump version: 15.10', conn, 'shop');
+  assert.equal(dump.details.code, 'DumpToolTooOld');
+  assert.equal(dump.retryable, false);
+  const restore = classifyPgError('pg_restore: error: unsupported version (1.16) in file header', conn, 'shop');
+  assert.equal(restore.details.code, 'RestoreToolTooOld');
+  assert.match(restore.message, /install newer PostgreSQL client tools at the site/);
 });
 
 for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {

@@ -28,7 +28,14 @@ export function classifyPgError(message: string, conn: ServerConnection, databas
   if (m.includes('pg_hba.conf') || m.includes('role') && m.includes('does not exist')) {
     return new BackupError('auth', `PostgreSQL refused the connection (${where}): ${first}`, { code: 'AuthenticationFailed' });
   }
-  if (m.includes('did not find magic string') || m.includes('does not appear to be a valid archive') || m.includes('unsupported version') || m.includes('unexpected end of file')) {
+  if (m.includes('server version mismatch')) {
+    return new BackupError('invalid', `pg_dump at the site is older than the server (${where}): install the PostgreSQL client tools of the server's version at the site (${first})`, { code: 'DumpToolTooOld' });
+  }
+  if (m.includes('unsupported version')) {
+    // The archive is newer than the tool reading it: the backup is fine, the tool is not.
+    return new BackupError('invalid', `pg_restore at the site is older than the pg_dump that made this backup: install newer PostgreSQL client tools at the site (${first})`, { code: 'RestoreToolTooOld' });
+  }
+  if (m.includes('did not find magic string') || m.includes('does not appear to be a valid archive') || m.includes('unexpected end of file')) {
     return new BackupError('invalid', `the file is not a complete pg_dump custom-format dump (${first})`, { code: 'BadDumpFile' });
   }
   if (m.includes('55p03') || m.includes('lock timeout')) {
