@@ -435,6 +435,8 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             await withHeartbeat(progress, () => engine.restore(conn, input.database, decoded?.stdout ?? fed, { into, signal: ctx.cancellationSignal }));
           } catch (err) {
             decoded?.kill();
+            // A tool that failed early leaves the copy half read: its file or connection is let go now.
+            source.destroy();
             if (ctx.cancellationSignal.aborted || !damaged) throw err;
             // The storage failed while reading (a dropped connection): that says nothing of the copy; a retry reads it again.
             if (origin() === 'read') throw damaged;
