@@ -7,7 +7,7 @@ import { BackupError, type ErrorKind } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { TemporalHandles } from '../common/temporal.ts';
 import type { Db } from '../db/client.ts';
-import { requireUser, type AppEnv } from './auth.ts';
+import { requireUser, UserRoles, type AppEnv } from './auth.ts';
 import { Schedules } from './schedules.ts';
 import { agentRoutes } from './routes/agent.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -34,6 +34,7 @@ export interface AppDeps {
 export interface Services extends AppDeps {
   schedules: Schedules;
   transfers: Transfers;
+  roles: UserRoles;
 }
 
 const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
@@ -52,7 +53,7 @@ export function router() {
 }
 
 export function createApp(deps: AppDeps) {
-  const services: Services = { ...deps, schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue), transfers: new Transfers() };
+  const services: Services = { ...deps, schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue), transfers: new Transfers(), roles: new UserRoles(deps.db) };
   const app = router();
 
   // The access line holds only what this middleware puts in it (method, path without the query, status, duration),
@@ -90,7 +91,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', authRoutes(services));
   app.route('/api/v1', agentRoutes(services));
   app.route('/api/v1', transferRoutes(services));
-  app.use('/api/v1/*', requireUser(deps.jwtSecret));
+  app.use('/api/v1/*', requireUser(deps.jwtSecret, services.roles));
   app.route('/api/v1', tenantRoutes(services));
   app.route('/api/v1', siteRoutes(services));
   app.route('/api/v1', serverRoutes(services));

@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'drizzle-orm';
-import { backups } from '../db/schema.ts';
+import { eq, sql } from 'drizzle-orm';
+import { UserRoles } from '../api/auth.ts';
+import { backups, users } from '../db/schema.ts';
 import { signup, startStack, type Stack } from './helpers/stack.ts';
 
 describe('HTTP API contract', () => {
@@ -108,6 +109,43 @@ describe('HTTP API contract', () => {
     const me = (await stack.api('GET', '/api/v1/me', { token: owner.token })).body;
     assert.equal((await stack.api('PATCH', `/api/v1/users/${me.id}`, { token: owner.token, body: { role: 'admin' } })).status, 409);
     assert.equal((await stack.api('POST', '/api/v1/auth/login', { body: { email: owner.email, password: 'wrong password!!' } })).status, 401);
+  });
+
+  it("refuses a removed user's token and takes a demoted user's old powers at once: the database, not the token, says who they are", async () => {
+    const owner = await signup(stack);
+    const mk = async (role: string) => {
+      const email = `${role}-${randomUUID().slice(0, 6)}@example.test`;
+      const created = await stack.api('POST', '/api/v1/users', { token: owner.token, body: { email, password: 'long enough password', role } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      return { id: created.body.id as string, token: (await stack.api('POST', '/api/v1/auth/login', { body: { email, password: 'long enough password' } })).body.token as string };
+    };
+    const admin = await mk('admin');
+    const owner2 = await mk('owner');
+    assert.equal((await stack.api('POST', '/api/v1/sites', { token: admin.token, body: { name: 'before' } })).status, 201);
+    assert.equal((await stack.api('GET', '/api/v1/sites', { token: owner2.token })).status, 200);
+
+    // Demoted: the token still says admin, the next request has only a viewer's powers.
+    assert.equal((await stack.api('PATCH', `/api/v1/users/${admin.id}`, { token: owner.token, body: { role: 'viewer' } })).status, 200);
+    assert.equal((await stack.api('POST', '/api/v1/sites', { token: admin.token, body: { name: 'after' } })).status, 403);
+    assert.equal((await stack.api('GET', '/api/v1/sites', { token: admin.token })).status, 200);
+    assert.equal((await stack.api('GET', '/api/v1/me', { token: admin.token })).body.role, 'viewer');
+
+    // Removed: the token is refused at once, and a removed owner cannot make a new owner.
+    assert.equal((await stack.api('DELETE', `/api/v1/users/${owner2.id}`, { token: owner.token })).status, 204);
+    assert.equal((await stack.api('GET', '/api/v1/sites', { token: owner2.token })).status, 401);
+    const comeback = await stack.api('POST', '/api/v1/users', { token: owner2.token, body: { email: `back-${randomUUID().slice(0, 6)}@example.test`, password: 'long enough password', role: 'owner' } });
+    assert.equal(comeback.status, 401);
+    assert.equal((await stack.api('GET', '/api/v1/users', { token: owner.token })).body.items.length, 2);
+
+    // Another API process forgets nothing: it reads the user again once its copy is USER_TTL_MS old.
+    const roles = new UserRoles(stack.db.db, 5_000);
+    const t0 = Date.now();
+    assert.equal((await roles.current(owner.tenantId, admin.id, t0))?.role, 'viewer');
+    await stack.db.db.update(users).set({ role: 'operator' }).where(eq(users.id, admin.id));
+    assert.equal((await roles.current(owner.tenantId, admin.id, t0 + 4_000))?.role, 'viewer', 'within the TTL');
+    assert.equal((await roles.current(owner.tenantId, admin.id, t0 + 5_001))?.role, 'operator', 'after the TTL');
+    await stack.db.db.delete(users).where(eq(users.id, admin.id));
+    assert.equal(await roles.current(owner.tenantId, admin.id, t0 + 10_002), null);
   });
 
   it('filters and paginates backup history with a stable cursor', async () => {

@@ -89,6 +89,7 @@ export function tenantRoutes(s: Services) {
         await audit(tx, auth, 'user.role', { type: 'user', id }, { from: target.role, to: role });
         return u!;
       });
+      s.roles.forget(auth.tenantId, id);
       return c.json(userOut(user), 200);
     },
   );
@@ -105,6 +106,7 @@ export function tenantRoutes(s: Services) {
         await tx.delete(users).where(eq(users.id, id));
         await audit(tx, auth, 'user.delete', { type: 'user', id }, { email: target.email });
       });
+      s.roles.forget(auth.tenantId, id);
       return c.body(null, 204);
     },
   );
