@@ -75,6 +75,11 @@ describe('HTTP API contract', () => {
     assert.equal((await stack.api('POST', '/api/v1/sites', { token, body: { name: 'hq' } })).status, 409);
     assert.equal((await stack.api('POST', '/api/v1/auth/signup', { body: { tenantName: 'x', email: 'not-an-email', password: 'short' } })).status, 400);
     assert.equal((await stack.api('DELETE', `/api/v1/sites/${site.id}`, { token })).status, 409, 'a site with servers is kept');
+    const lonely = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'with a destination only' } })).body;
+    assert.equal((await stack.api('POST', '/api/v1/destinations', { token, body: { siteId: lonely.id, name: 'offsite', kind: 'local' } })).status, 201);
+    const kept = await stack.api('DELETE', `/api/v1/sites/${lonely.id}`, { token });
+    assert.equal(kept.status, 409, `a site with destinations is kept: ${JSON.stringify(kept.body)}`);
+    assert.match(kept.body.error.message, /destinations .*remove them first/);
   });
 
   it('enforces roles: a viewer reads, an operator runs, an admin changes', async () => {
