@@ -3,11 +3,12 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { BackupError, type ErrorKind } from '../common/errors.ts';
+import { BackupError, invalid, type ErrorKind } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { TemporalHandles } from '../common/temporal.ts';
 import type { Db } from '../db/client.ts';
 import { requireUser, UserRoles, type AppEnv } from './auth.ts';
+import { nulFields } from './schemas.ts';
 import { Schedules } from './schedules.ts';
 import { agentRoutes } from './routes/agent.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -66,6 +67,27 @@ export function createApp(deps: AppDeps) {
       { http: { request: { method: c.req.method }, response: { status_code: c.res.status } }, url: { path: c.req.path }, event: { duration: Math.round((performance.now() - started) * 1e6) } },
       'request',
     );
+  });
+
+  // PostgreSQL's text cannot hold U+0000, in any field of any route: refused here, before it reaches a query, naming
+  // the field. Only queries with %00 and JSON bodies with \u0000 are looked into.
+  app.use('/api/v1/*', async (c, next) => {
+    const fields: string[] = [];
+    if (c.req.url.includes('%00')) {
+      for (const [name, values] of Object.entries(c.req.queries())) if (name.includes('\0') || values.some((v) => v.includes('\0'))) fields.push(name);
+    }
+    if (c.req.header('content-type')?.includes('json')) {
+      const text = await c.req.text();
+      if (text.includes('\\u0000')) {
+        try {
+          fields.push(...nulFields(JSON.parse(text)));
+        } catch {
+          // Not JSON: the route's validator answers 400.
+        }
+      }
+    }
+    if (fields[0]) throw invalid('contains a NUL character (\\u0000), which cannot be stored', fields[0]);
+    await next();
   });
 
   app.onError((err, c) => {

@@ -82,6 +82,48 @@ describe('HTTP API contract', () => {
     assert.match(kept.body.error.message, /destinations .*remove them first/);
   });
 
+  it('answers 400 naming the field for input PostgreSQL cannot store: NUL characters, dates out of its range or impossible, a bad cursor', async () => {
+    const { token } = await signup(stack);
+    const fieldOf = async (res: Promise<{ status: number; body: any }>, what: string) => {
+      const { status, body } = await res;
+      assert.equal(status, 400, `${what}: ${status} ${JSON.stringify(body)}`);
+      assert.ok(body.error.issues.every((i: { reason: string }) => i.reason.length > 0), what);
+      return (body.error.issues as { field: string }[]).map((i) => i.field);
+    };
+
+    // NUL (U+0000) in any string: bodies of open and signed-in routes, nested fields, query strings.
+    const nul = 'a\u0000b';
+    assert.deepEqual(await fieldOf(stack.api('POST', '/api/v1/auth/signup', { body: { tenantName: nul, email: `nul-${randomUUID().slice(0, 6)}@example.test`, password: 'long enough password' } }), 'signup'), ['tenantName']);
+    assert.deepEqual(await fieldOf(stack.api('POST', '/api/v1/sites', { token, body: { name: nul } }), 'site'), ['name']);
+    assert.deepEqual(await fieldOf(stack.api('PATCH', '/api/v1/tenant', { token, body: { name: nul } }), 'tenant'), ['name']);
+    const site = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'n' } })).body;
+    const server = (await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
+    const config = { name: 'c', serverId: server.id, databases: ['d'], schedule: { kind: 'daily', time: '02:00' }, timezone: 'UTC' };
+    assert.deepEqual(await fieldOf(stack.api('POST', '/api/v1/configs', { token, body: { ...config, drill: { schedule: { kind: 'daily', time: '03:00' }, assertions: ['select true', nul] } } }), 'assertion'), ['drill.assertions.1']);
+    assert.deepEqual(await fieldOf(stack.api('GET', '/api/v1/backups?database=%00', { token }), 'database'), ['database']);
+    assert.deepEqual(await fieldOf(stack.api('GET', '/api/v1/backups?kind=backup&database=x%00y', { token }), 'database'), ['database']);
+
+    // Dates: a year PostgreSQL does not have, an offset no zone uses, a day that does not exist.
+    for (const bad of ['0000-01-01T00:00:00Z', '0001-01-01T00:30:00+01:00', '10000-01-01T00:00:00Z', '2024-01-01T00:00:00+23:59', '2024-02-30T00:00:00Z', '2023-02-29T12:00:00Z', '2024-13-01T00:00:00Z']) {
+      const q = encodeURIComponent(bad);
+      assert.deepEqual(await fieldOf(stack.api('GET', `/api/v1/backups?from=${q}`, { token }), `from ${bad}`), ['from']);
+      assert.deepEqual(await fieldOf(stack.api('GET', `/api/v1/backups?to=${q}`, { token }), `to ${bad}`), ['to']);
+      assert.deepEqual(await fieldOf(stack.api('GET', `/api/v1/restores?before=${q}`, { token }), `before ${bad}`), ['before']);
+    }
+    for (const good of ['2024-02-29T23:30:00-12:00', '9999-12-31T23:59:59Z', '0001-01-01T00:00:00Z', '2026-06-01T02:00:00+14:00']) {
+      const q = encodeURIComponent(good);
+      assert.equal((await stack.api('GET', `/api/v1/backups?from=${q}&to=${q}`, { token })).status, 200, good);
+      assert.equal((await stack.api('GET', `/api/v1/restores?before=${q}`, { token })).status, 200, good);
+    }
+
+    // A cursor is only one this API gave out: a real instant and a UUID.
+    const cursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url');
+    for (const [at, id] of [['2024-01-01T00:00:00.000000Z', '-'.repeat(36)], ['2024-01-01T00:00:00Z', `${'g'.repeat(8)}-0000-0000-0000-000000000000`], ['0000-01-01T00:00:00Z', randomUUID()], ['2024-02-30T00:00:00Z', randomUUID()]]) {
+      assert.deepEqual(await fieldOf(stack.api('GET', `/api/v1/backups?cursor=${cursor(at!, id!)}`, { token }), `cursor ${at} ${id}`), ['cursor']);
+    }
+    assert.equal((await stack.api('GET', `/api/v1/backups?cursor=${cursor('2024-01-01T00:00:00.123456Z', randomUUID())}`, { token })).status, 200);
+  });
+
   it('enforces roles: a viewer reads, an operator runs, an admin changes', async () => {
     const owner = await signup(stack);
     const mk = async (role: string) => {

@@ -8,7 +8,7 @@ import { DATABASE_NAME_RE, restoreWorkflowId } from '../../common/names.ts';
 import { BACKUP_STATUSES, backupConfigs, backupCopies, backups, RESTORE_KINDS, restores, servers } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { requireRole } from '../auth.ts';
-import { audit, body, errors, findOwned, IdParam, iso, json } from '../schemas.ts';
+import { audit, body, errors, findOwned, IdParam, Instant, iso, json } from '../schemas.ts';
 
 const Check = z.object({ name: z.string(), ok: z.boolean(), detail: z.string() });
 const Restore = z
@@ -66,7 +66,7 @@ export function restoreRoutes(s: Services) {
   r.openapi(
     createRoute({
       method: 'get', path: '/restores', tags: ['restores'], summary: 'Restores and drills, newest first',
-      request: { query: z.object({ configId: z.string().uuid().optional(), kind: z.enum(RESTORE_KINDS).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), before: z.string().datetime({ offset: true }).optional() }) },
+      request: { query: z.object({ configId: z.string().uuid().optional(), kind: z.enum(RESTORE_KINDS).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), before: Instant.optional() }) },
       responses: { 200: json(z.object({ items: z.array(Restore) })), 400: errors[400], 403: errors[403] },
     }),
     async (c) => {
