@@ -286,5 +286,12 @@ function translate(err: unknown, field = 'schedule'): Error {
   const message = e.cause?.details ?? e.message ?? String(err);
   if (code === 3) return new BackupError('invalid', `Temporal rejected the schedule: ${message}`, { field });
   if (err instanceof ScheduleNotFoundError) return new BackupError('not_found', 'the schedule of this configuration is missing in Temporal; save the configuration again to recreate it');
-  return new BackupError('unavailable', `Temporal is unavailable: ${message}`);
+  return temporalUnavailable(err);
+}
+
+/** A call to Temporal that failed for a reason the caller cannot fix: 503, with Temporal's own words. */
+export function temporalUnavailable(err: unknown): BackupError {
+  if (err instanceof BackupError) return err;
+  const e = err as { message?: string; cause?: { details?: string } };
+  return new BackupError('unavailable', `Temporal is unavailable: ${e.cause?.details ?? e.message ?? String(err)}`);
 }

@@ -65,6 +65,7 @@ export const errors = {
   403: err('The role does not allow this'),
   404: err('Not found in your tenant'),
   409: err('Conflicts with the current state'),
+  503: err('A service the API needs (Temporal) is unavailable: try again later'),
 };
 
 export const json = <T extends z.ZodType>(schema: T, description = 'OK') => ({

@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
-import { UserRoles } from '../api/auth.ts';
+import { Client, Connection } from '@temporalio/client';
+import { createApp } from '../api/app.ts';
+import { issueToken, UserRoles } from '../api/auth.ts';
+import { freePort } from '../ops/temporal-dev.ts';
 import { backups, users } from '../db/schema.ts';
 import { signup, startStack, type Stack } from './helpers/stack.ts';
 
@@ -193,6 +196,41 @@ describe('HTTP API contract', () => {
     assert.equal((await roles.current(owner.tenantId, admin.id, t0 + 5_001))?.role, 'operator', 'after the TTL');
     await stack.db.db.delete(users).where(eq(users.id, admin.id));
     assert.equal(await roles.current(owner.tenantId, admin.id, t0 + 10_002), null);
+  });
+
+  it('marks a restore failed and answers 503 when Temporal does not take its workflow', async () => {
+    const { token, tenantId } = await signup(stack);
+    const site = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'r' } })).body;
+    const server = (await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
+    const [backup] = await stack.db.db
+      .insert(backups)
+      .values({ tenantId, siteId: site.id, serverId: server.id, database: 'shop', workflowId: 'wf-r', runId: 'r', fileName: 'shop.pgdump', startedAt: new Date(), status: 'succeeded' })
+      .returning();
+    const me = (await stack.api('GET', '/api/v1/me', { token })).body;
+    // The same API on the same database, with a Temporal client pointed at a port nothing listens on (and no retries,
+    // so the refusal comes at once).
+    const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
+    const secret = randomUUID() + randomUUID();
+    const app = createApp({ db: stack.db.db, temporal: { connection, client: new Client({ connection }), namespace: 'default' }, logger: stack.logger, jwtSecret: secret, jwtTtlSeconds: 60, centralTaskQueue: stack.centralTaskQueue });
+    try {
+      const res = await app.request('/api/v1/restores', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${issueToken({ userId: me.id, tenantId, role: 'owner' }, secret, 60)}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ backupId: backup!.id, targetDatabase: 'shop_restored' }),
+      });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(res.status, 503, JSON.stringify(body));
+      assert.equal(body.error.code, 'unavailable');
+      assert.match(body.error.message, /Temporal is unavailable/);
+    } finally {
+      await connection.close().catch(() => {});
+    }
+    const listed = (await stack.api('GET', '/api/v1/restores', { token })).body.items as { status: string; error: string; finishedAt: string | null; targetDatabase: string }[];
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0]!.targetDatabase, 'shop_restored');
+    assert.equal(listed[0]!.status, 'failed', 'not running forever');
+    assert.match(listed[0]!.error, /could not be started: Temporal is unavailable/);
+    assert.ok(listed[0]!.finishedAt);
   });
 
   it('filters and paginates backup history with a stable cursor', async () => {
