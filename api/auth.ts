@@ -157,8 +157,12 @@ export function requireUser(secret: string, roles: Pick<UserRoles, 'current'>): 
 }
 
 /** viewer < operator < admin < owner: a viewer reads, an operator runs, an admin changes, an owner manages admins. */
+export function hasRole(auth: AuthContext, least: Role): boolean {
+  return ROLES.indexOf(auth.role) >= ROLES.indexOf(least);
+}
+
 export function requireRole(auth: AuthContext, least: Role): void {
-  if (ROLES.indexOf(auth.role) < ROLES.indexOf(least)) {
+  if (!hasRole(auth, least)) {
     throw new BackupError('forbidden', `this needs the ${least} role or higher; you are ${auth.role}`);
   }
 }

@@ -5,10 +5,13 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
 import { Client, Connection } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { createApp } from '../api/app.ts';
 import { issueToken, UserRoles } from '../api/auth.ts';
+// After the API: its schemas add .openapi() to zod, which the activities' shared schemas use.
+import { createCentralActivities } from '../activities/central.ts';
 import { freePort } from '../ops/temporal-dev.ts';
-import { backups, users } from '../db/schema.ts';
+import { backups, tenants, users } from '../db/schema.ts';
 import { signup, startStack, type Stack } from './helpers/stack.ts';
 
 describe('HTTP API contract', () => {
@@ -231,6 +234,36 @@ describe('HTTP API contract', () => {
     assert.equal(listed[0]!.status, 'failed', 'not running forever');
     assert.match(listed[0]!.error, /could not be started: Temporal is unavailable/);
     assert.ok(listed[0]!.finishedAt);
+  });
+
+  it('keeps the webhook URL secret: no credentials in it, shown whole to admins only, named by its origin when unreachable', async () => {
+    const owner = await signup(stack);
+    for (const url of ['https://alerts:s3cret@hooks.example.test/x', 'https://s3cret@hooks.example.test/x']) {
+      const res = await stack.api('PATCH', '/api/v1/tenant', { token: owner.token, body: { webhookUrl: url } });
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.deepEqual(res.body.error.issues.map((i: { field: string }) => i.field), ['webhookUrl']);
+      assert.match(res.body.error.message, /user:password/);
+    }
+    const url = 'https://hooks.example.test/services/T0/B0/s3cret';
+    assert.equal((await stack.api('PATCH', '/api/v1/tenant', { token: owner.token, body: { webhookUrl: url } })).body.webhookUrl, url);
+    assert.equal((await stack.api('GET', '/api/v1/tenant', { token: owner.token })).body.webhookUrl, url);
+    for (const role of ['viewer', 'operator']) {
+      const email = `${role}-${randomUUID().slice(0, 6)}@example.test`;
+      assert.equal((await stack.api('POST', '/api/v1/users', { token: owner.token, body: { email, password: 'long enough password', role } })).status, 201);
+      const token = (await stack.api('POST', '/api/v1/auth/login', { body: { email, password: 'long enough password' } })).body.token as string;
+      assert.equal((await stack.api('GET', '/api/v1/tenant', { token })).body.webhookUrl, 'https://hooks.example.test/[hidden]', role);
+    }
+
+    // A URL with credentials saved before the check: fetch refuses it, and the failure names only the origin.
+    await stack.db.db.update(tenants).set({ webhookUrl: 'https://alerts:s3cret@hooks.example.test/x' }).where(eq(tenants.id, owner.tenantId));
+    const activities = createCentralActivities({ db: stack.db.db, logger: stack.logger, tuning: { dumpHeartbeatTimeoutMs: 3000, dumpTimeoutMs: 60_000, sitePickupTimeoutMs: 3000, retryInitialMs: 200 } });
+    const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+    const mock = new MockActivityEnvironment({ attempt: 1 }, { logger: quiet });
+    await assert.rejects(mock.run(activities.alert, { tenantId: owner.tenantId, siteName: 's', message: 'm' }), (e: Error) => {
+      assert.match(e.message, /alert webhook at https:\/\/hooks\.example\.test unreachable/);
+      assert.ok(!e.message.includes('s3cret'), e.message);
+      return true;
+    });
   });
 
   it('filters and paginates backup history with a stable cursor', async () => {
