@@ -1,6 +1,7 @@
 // The HTTP API: `createApp(deps)` builds it; api/main.ts serves it; tests call `app.request(...)`.
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
+import { DrizzleQueryError } from 'drizzle-orm';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { BackupError, invalid, type ErrorKind } from '../common/errors.ts';
@@ -53,6 +54,21 @@ export function router() {
   });
 }
 
+/**
+ * An unexpected error as it may be logged. drizzle's DrizzleQueryError writes the query's parameters (password hashes,
+ * webhook URLs, whatever was being stored) into its message and so its stack: only the query text, the database's
+ * reason and the stack frames are kept.
+ */
+export function loggable(err: unknown): unknown {
+  if (!(err instanceof DrizzleQueryError)) return err;
+  const reason = err.cause instanceof Error ? err.cause.message : 'no reason given';
+  const safe = new Error(`Failed query: ${err.query}: ${reason}`);
+  safe.name = 'DrizzleQueryError';
+  const header = `${err.name}: ${err.message}`;
+  safe.stack = `${safe.name}: ${safe.message}${err.stack?.startsWith(header) ? err.stack.slice(header.length) : ''}`;
+  return safe;
+}
+
 export function createApp(deps: AppDeps) {
   const services: Services = { ...deps, schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue), transfers: new Transfers(), roles: new UserRoles(deps.db) };
   const app = router();
@@ -99,7 +115,7 @@ export function createApp(deps: AppDeps) {
       // Hono's own validators (e.g. a body that is not JSON) answer 400 here.
       return c.json({ error: { code: err.status === 400 ? 'invalid' : 'http', message: err.message || 'bad request' } }, err.status);
     }
-    deps.logger.error({ err, url: { path: c.req.path } }, 'unhandled error');
+    deps.logger.error({ err: loggable(err), url: { path: c.req.path } }, 'unhandled error');
     return c.json({ error: { code: 'internal', message: 'internal error; the details are in the API log' } }, 500);
   });
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));

@@ -12,7 +12,8 @@ import { issueToken, UserRoles } from '../api/auth.ts';
 import { createCentralActivities } from '../activities/central.ts';
 import { freePort } from '../ops/temporal-dev.ts';
 import { backups, tenants, users } from '../db/schema.ts';
-import { signup, startStack, type Stack } from './helpers/stack.ts';
+import { createLogger } from '../common/logger.ts';
+import { LogCapture, signup, startStack, type Stack } from './helpers/stack.ts';
 
 describe('HTTP API contract', () => {
   let stack: Stack;
@@ -264,6 +265,24 @@ describe('HTTP API contract', () => {
       assert.ok(!e.message.includes('s3cret'), e.message);
       return true;
     });
+  });
+
+  it('logs a failed query with its text and the database\'s reason, never its parameters', async () => {
+    const logs = new LogCapture();
+    const app = createApp({ db: stack.db.db, temporal: stack.temporal, logger: createLogger('backup-api', logs), jwtSecret: randomUUID() + randomUUID(), jwtTtlSeconds: 60, centralTaskQueue: stack.centralTaskQueue });
+    const hash = `scrypt$32768$8$1$${randomUUID()}`;
+    app.get('/fails', async (c) => {
+      await stack.db.db.execute(sql`select ${hash}::text as password_hash, 1 / 0 as nothing`);
+      return c.body(null, 204);
+    });
+    const res = await app.request('/fails');
+    assert.equal(res.status, 500);
+    assert.ok(!(await res.text()).includes(hash));
+    const line = logs.lines.find((l) => l.message === 'unhandled error') as { error: { message: string; stack_trace: string } } | undefined;
+    assert.ok(line, logs.raw.join('\n'));
+    assert.match(line.error.message, /select \$1::text as password_hash, 1 \/ 0 as nothing: division by zero/);
+    assert.match(line.error.stack_trace, /^DrizzleQueryError: Failed query: .*\n\s+at /);
+    for (const raw of logs.raw) assert.ok(!raw.includes(hash), `a log line holds the query's parameter: ${raw}`);
   });
 
   it('filters and paginates backup history with a stable cursor', async () => {
