@@ -48,7 +48,10 @@ export function router() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (result.success) return;
-      const issues = result.error.issues.map((i) => ({ field: i.path.join('.') || result.target, reason: i.message }));
+      // A strict schema's unknown keys come as one issue: each key is named as its own field.
+      const issues = result.error.issues.flatMap((i) =>
+        i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ field: [...i.path, k].join('.'), reason: 'not a field of this request' })) : [{ field: i.path.join('.') || result.target, reason: i.message }],
+      );
       return c.json({ error: { code: 'invalid', message: issues.map((i) => `${i.field}: ${i.reason}`).join('; '), issues } }, 400);
     },
   });

@@ -154,6 +154,13 @@ describe('HTTP API contract', () => {
     assert.equal((await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, { token: operator, body: { keepLocal: 3 } })).status, 403);
     assert.equal((await stack.api('DELETE', `/api/v1/configs/${cfg.id}`, { token: operator })).status, 403);
     assert.equal((await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, { token: admin, body: { keepLocal: 3 } })).status, 200);
+    // A key PATCH does not know is refused by name, not dropped: pausing is POST /pause.
+    const unknown = await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, { token: admin, body: { paused: true, keeplocal: 5 } });
+    assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+    assert.deepEqual(unknown.body.error.issues.map((i: { field: string }) => i.field), ['paused', 'keeplocal']);
+    assert.match(unknown.body.error.message, /paused: not a field of this request/);
+    const kept = (await stack.api('GET', `/api/v1/configs/${cfg.id}`, { token: admin })).body;
+    assert.deepEqual([kept.paused, kept.keepLocal], [false, 3]);
     assert.equal((await stack.api('POST', '/api/v1/users', { token: admin, body: { email: 'o2@example.test', password: 'long enough password', role: 'owner' } })).status, 403);
     assert.equal((await stack.api('GET', '/api/v1/audit', { token: operator })).status, 403);
     const audit = await stack.api('GET', '/api/v1/audit', { token: admin });

@@ -113,6 +113,8 @@ const ConfigPatch = z
     destinations: Destinations,
   })
   .partial()
+  // An unknown key (`paused`, a typo) would be dropped and the PATCH answer 200 having changed nothing: it is refused.
+  .strict()
   .openapi('BackupConfigPatch');
 const Config = z
   .object({
