@@ -643,7 +643,7 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(10_000),
         }).catch((e: Error) => {
-          throw new BackupError('unavailable', `alert webhook unreachable: ${e.message}`);
+          throw new BackupError('unavailable', `alert webhook at ${new URL(tenant.webhookUrl!).origin} unreachable: ${(e.cause as Error | undefined)?.message ?? e.name}`);
         });
         if (!res.ok) throw new BackupError('unavailable', `alert webhook answered ${res.status}`);
         return { webhook: 'sent' };

@@ -1,13 +1,15 @@
 // The HTTP API: `createApp(deps)` builds it; api/main.ts serves it; tests call `app.request(...)`.
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
+import { DrizzleQueryError } from 'drizzle-orm';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { BackupError, type ErrorKind } from '../common/errors.ts';
+import { BackupError, invalid, type ErrorKind } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { TemporalHandles } from '../common/temporal.ts';
 import type { Db } from '../db/client.ts';
-import { requireUser, type AppEnv } from './auth.ts';
+import { requireUser, UserRoles, type AppEnv } from './auth.ts';
+import { nulFields } from './schemas.ts';
 import { Schedules } from './schedules.ts';
 import { agentRoutes } from './routes/agent.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -34,6 +36,7 @@ export interface AppDeps {
 export interface Services extends AppDeps {
   schedules: Schedules;
   transfers: Transfers;
+  roles: UserRoles;
 }
 
 const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
@@ -45,14 +48,32 @@ export function router() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (result.success) return;
-      const issues = result.error.issues.map((i) => ({ field: i.path.join('.') || result.target, reason: i.message }));
+      // A strict schema's unknown keys come as one issue: each key is named as its own field.
+      const issues = result.error.issues.flatMap((i) =>
+        i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ field: [...i.path, k].join('.'), reason: 'not a field of this request' })) : [{ field: i.path.join('.') || result.target, reason: i.message }],
+      );
       return c.json({ error: { code: 'invalid', message: issues.map((i) => `${i.field}: ${i.reason}`).join('; '), issues } }, 400);
     },
   });
 }
 
+/**
+ * An unexpected error as it may be logged. drizzle's DrizzleQueryError writes the query's parameters (password hashes,
+ * webhook URLs, whatever was being stored) into its message and so its stack: only the query text, the database's
+ * reason and the stack frames are kept.
+ */
+export function loggable(err: unknown): unknown {
+  if (!(err instanceof DrizzleQueryError)) return err;
+  const reason = err.cause instanceof Error ? err.cause.message : 'no reason given';
+  const safe = new Error(`Failed query: ${err.query}: ${reason}`);
+  safe.name = 'DrizzleQueryError';
+  const header = `${err.name}: ${err.message}`;
+  safe.stack = `${safe.name}: ${safe.message}${err.stack?.startsWith(header) ? err.stack.slice(header.length) : ''}`;
+  return safe;
+}
+
 export function createApp(deps: AppDeps) {
-  const services: Services = { ...deps, schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue), transfers: new Transfers() };
+  const services: Services = { ...deps, schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue), transfers: new Transfers(), roles: new UserRoles(deps.db) };
   const app = router();
 
   // The access line holds only what this middleware puts in it (method, path without the query, status, duration),
@@ -67,6 +88,27 @@ export function createApp(deps: AppDeps) {
     );
   });
 
+  // PostgreSQL's text cannot hold U+0000, in any field of any route: refused here, before it reaches a query, naming
+  // the field. Only queries with %00 and JSON bodies with \u0000 are looked into.
+  app.use('/api/v1/*', async (c, next) => {
+    const fields: string[] = [];
+    if (c.req.url.includes('%00')) {
+      for (const [name, values] of Object.entries(c.req.queries())) if (name.includes('\0') || values.some((v) => v.includes('\0'))) fields.push(name);
+    }
+    if (c.req.header('content-type')?.includes('json')) {
+      const text = await c.req.text();
+      if (text.includes('\\u0000')) {
+        try {
+          fields.push(...nulFields(JSON.parse(text)));
+        } catch {
+          // Not JSON: the route's validator answers 400.
+        }
+      }
+    }
+    if (fields[0]) throw invalid('contains a NUL character (\\u0000), which cannot be stored', fields[0]);
+    await next();
+  });
+
   app.onError((err, c) => {
     if (err instanceof BackupError) {
       const issues = err.details.field ? [{ field: err.details.field, reason: err.message }] : undefined;
@@ -76,7 +118,7 @@ export function createApp(deps: AppDeps) {
       // Hono's own validators (e.g. a body that is not JSON) answer 400 here.
       return c.json({ error: { code: err.status === 400 ? 'invalid' : 'http', message: err.message || 'bad request' } }, err.status);
     }
-    deps.logger.error({ err, url: { path: c.req.path } }, 'unhandled error');
+    deps.logger.error({ err: loggable(err), url: { path: c.req.path } }, 'unhandled error');
     return c.json({ error: { code: 'internal', message: 'internal error; the details are in the API log' } }, 500);
   });
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
@@ -90,7 +132,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', authRoutes(services));
   app.route('/api/v1', agentRoutes(services));
   app.route('/api/v1', transferRoutes(services));
-  app.use('/api/v1/*', requireUser(deps.jwtSecret));
+  app.use('/api/v1/*', requireUser(deps.jwtSecret, services.roles));
   app.route('/api/v1', tenantRoutes(services));
   app.route('/api/v1', siteRoutes(services));
   app.route('/api/v1', serverRoutes(services));

@@ -1,9 +1,11 @@
 // Passwords (scrypt), session tokens (JWT, HS256), site connection keys, and roles.
 import { createHash, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import { and, eq } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
 import { BackupError } from '../common/errors.ts';
-import { ROLES, type Role } from '../db/schema.ts';
+import type { Db } from '../db/client.ts';
+import { ROLES, users, type Role } from '../db/schema.ts';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
@@ -79,7 +81,53 @@ function checkToken(token: string, secret: string, nowMs: number): { auth: AuthC
 /** Tokens remembered once checked: a client sends the same one on every request until it expires. */
 const VERIFIED_TOKENS = 10_000;
 
-export function requireUser(secret: string): MiddlewareHandler<AppEnv> {
+/**
+ * How long an API process trusts what it last read of a user (exists, role) before reading it again. The process that
+ * changes or removes a user forgets it at once; another API process notices within this time.
+ */
+export const USER_TTL_MS = 5_000;
+
+/** Users remembered: past this many, the map is emptied (a miss costs one indexed lookup). */
+const KNOWN_USERS = 10_000;
+
+/**
+ * Who a token's user is now: a token proves who signed in, but the user may have been removed or given another role
+ * since. Read from the database and kept USER_TTL_MS per (tenant, user), so a busy client costs one lookup per TTL.
+ */
+export class UserRoles {
+  readonly #db: Db;
+  readonly #ttlMs: number;
+  readonly #known = new Map<string, { auth: AuthContext | null; until: number }>();
+  /** Bumped by every `forget`: a read that started before a change must not keep its (older) answer. */
+  #generation = 0;
+  constructor(db: Db, ttlMs = USER_TTL_MS) {
+    this.#db = db;
+    this.#ttlMs = ttlMs;
+  }
+
+  /** The user with their current role, or null when they are no longer in the tenant. */
+  async current(tenantId: string, userId: string, nowMs = Date.now()): Promise<AuthContext | null> {
+    const key = `${tenantId}/${userId}`;
+    const hit = this.#known.get(key);
+    if (hit && hit.until > nowMs) return hit.auth;
+    const generation = this.#generation;
+    const [row] = await this.#db.select({ role: users.role }).from(users).where(and(eq(users.id, userId), eq(users.tenantId, tenantId))).limit(1);
+    const auth = row ? { userId, tenantId, role: row.role } : null;
+    if (generation === this.#generation) {
+      if (this.#known.size >= KNOWN_USERS) this.#known.clear();
+      this.#known.set(key, { auth, until: nowMs + this.#ttlMs });
+    }
+    return auth;
+  }
+
+  /** Called after a change to a user commits, so this process uses it from the next request on. */
+  forget(tenantId: string, userId: string): void {
+    this.#known.delete(`${tenantId}/${userId}`);
+    this.#generation++;
+  }
+}
+
+export function requireUser(secret: string, roles: Pick<UserRoles, 'current'>): MiddlewareHandler<AppEnv> {
   // A token's signature and claims never change, so a checked one is only checked again for its time window; the map
   // is emptied when full rather than kept in order, as a cache miss costs one HMAC.
   const verified = new Map<string, { auth: AuthContext; nbf: number; exp: number }>();
@@ -100,14 +148,21 @@ export function requireUser(secret: string): MiddlewareHandler<AppEnv> {
       verified.delete(token);
       throw new BackupError('auth', 'the token is invalid or expired: sign in again');
     }
-    c.set('auth', known.auth);
+    // The role in the token is the one the user had at sign-in; the database's is the one they have now.
+    const auth = await roles.current(known.auth.tenantId, known.auth.userId, nowMs);
+    if (!auth) throw new BackupError('auth', 'this user is no longer a member of the tenant');
+    c.set('auth', auth);
     await next();
   };
 }
 
 /** viewer < operator < admin < owner: a viewer reads, an operator runs, an admin changes, an owner manages admins. */
+export function hasRole(auth: AuthContext, least: Role): boolean {
+  return ROLES.indexOf(auth.role) >= ROLES.indexOf(least);
+}
+
 export function requireRole(auth: AuthContext, least: Role): void {
-  if (ROLES.indexOf(auth.role) < ROLES.indexOf(least)) {
+  if (!hasRole(auth, least)) {
     throw new BackupError('forbidden', `this needs the ${least} role or higher; you are ${auth.role}`);
   }
 }

@@ -1,6 +1,6 @@
 // Keeps one Temporal Schedule per backup configuration in step with the database.
 import {
-  ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions, type ScheduleSpec as TemporalSpec,
+  ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions, type ScheduleSpec as TemporalSpec,
 } from '@temporalio/client';
 import { BackupError } from '../common/errors.ts';
 import { backupWorkflowIdPrefix, drillScheduleId, scheduleId, SearchAttr, SYNC_SCHEDULE_ID, verifyScheduleId, WATCHDOG_SCHEDULE_ID } from '../common/names.ts';
@@ -35,6 +35,47 @@ function zoneOffsetMs(at: number, tz: string): number {
 }
 
 const hm = (time: string) => time.split(':').map(Number) as [number, number];
+
+const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+const CRON_FIELDS = [
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day-of-month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12, names: MONTHS, first: 1, shortest: 3 },
+  { name: 'day-of-week', min: 0, max: 7, names: WEEKDAYS, first: 0, shortest: 2 },
+];
+
+/**
+ * Why Temporal would refuse a five-field cron expression, or undefined if it takes it: its parser's rules (lists of
+ * `*`, `n`, `n-m`, each with an optional `/step`; month and weekday names), checked before anything is written so a
+ * configuration's schedules are all valid or none is touched.
+ */
+export function cronProblem(expression: string): string | undefined {
+  const fields = expression.trim().split(/\s+/);
+  if (fields.length !== 5) return 'five fields: minute hour day-of-month month day-of-week';
+  for (const [i, text] of fields.entries()) {
+    const f = CRON_FIELDS[i]!;
+    const value = (v: string | undefined): number | undefined => {
+      if (v === undefined) return undefined;
+      const named = f.names && v.length >= f.shortest ? f.names.findIndex((n) => n.startsWith(v.toLowerCase())) : -1;
+      if (named >= 0) return named + f.first!;
+      const n = /^\d{1,2}$/.test(v) ? Number(v) : NaN;
+      return n >= f.min && n <= f.max ? n : undefined;
+    };
+    const allowed = `${f.name} is ${f.min}-${f.max}${f.names ? ` or a name such as ${f.names[0]!.slice(0, 3)}` : ''}, *, a range n-m, a list, each with an optional /step`;
+    for (const part of text.split(',')) {
+      const [range, step, ...more] = part.split('/');
+      if (more.length > 0 || (step !== undefined && !/^[1-9]\d*$/.test(step))) return `'${text}': ${allowed}`;
+      if (range === '*') continue;
+      const ends = range!.split('-');
+      const [start, end] = [value(ends[0]), value(ends.length === 2 ? ends[1] : ends[0])];
+      if (ends.length > 2 || start === undefined || end === undefined) return `'${text}': ${allowed}`;
+      if (end < start) return `'${text}': a range runs from the lower value to the higher`;
+    }
+  }
+  return undefined;
+}
 
 /**
  * Our presets as a Temporal spec. Every 14 days is an interval (calendars cannot say it), anchored so that runs fall
@@ -73,6 +114,25 @@ export interface ScheduledConfig {
   paused: boolean;
 }
 
+/**
+ * The schedule writes of one configuration change, each with how to take it back: when a later write or the database
+ * transaction fails, `undo` puts Temporal back as it was, so no schedule runs a configuration that was not saved.
+ */
+export class ScheduleWrites {
+  readonly #undo: (() => Promise<unknown>)[] = [];
+
+  add(undo: () => Promise<unknown>): void {
+    this.#undo.push(undo);
+  }
+
+  /** Takes back every write, the newest first; one that cannot be taken back does not stop the others. */
+  async undo(): Promise<void> {
+    const failed: unknown[] = [];
+    for (const undo of this.#undo.splice(0).reverse()) await undo().catch((e: unknown) => failed.push(e));
+    if (failed.length > 0) throw new AggregateError(failed, `${failed.length} schedule write(s) could not be taken back: save the configuration again`);
+  }
+}
+
 export class Schedules {
   private readonly client: Client;
   private readonly centralTaskQueue: string;
@@ -103,19 +163,9 @@ export class Schedules {
   }
 
   /** Creates the schedule, or brings an existing one to the configuration's spec, action and paused state. */
-  async upsert(cfg: ScheduledConfig): Promise<void> {
-    const opts = this.options(cfg);
-    const state = { paused: cfg.paused, note: cfg.paused ? 'paused by an admin' : '' };
-    try {
-      await this.client.schedule.getHandle(scheduleId(cfg.id)).update((prev) => ({ ...prev, ...opts, state: { ...prev.state, ...state } }));
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw translate(err);
-      try {
-        await this.client.schedule.create({ scheduleId: scheduleId(cfg.id), ...opts, state });
-      } catch (e) {
-        if (!(e instanceof ScheduleAlreadyRunning)) throw translate(e);
-      }
-    }
+  async upsert(cfg: ScheduledConfig, writes?: ScheduleWrites): Promise<void> {
+    const { spec, action, policies } = this.options(cfg);
+    await this.put(scheduleId(cfg.id), { spec, action, policies }, cfg.paused, 'schedule', writes);
   }
 
   /** The platform's own schedules: the sync of every copy (`backup-sync`) and the missed-backup watch; safe at every start. */
@@ -130,32 +180,42 @@ export class Schedules {
       action: { type: 'startWorkflow' as const, workflowType, workflowId: id, taskQueue: this.centralTaskQueue, args: [{}] },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const },
     };
-    await this.put(id, opts, undefined);
+    await this.put(id, opts, undefined, 'schedule');
   }
 
-  /** Creates or updates a schedule; `paused` undefined keeps its state. */
-  private async put(id: string, opts: Omit<ScheduleOptions, 'scheduleId' | 'state'>, paused: boolean | undefined): Promise<void> {
+  /**
+   * Creates or updates a schedule; `paused` undefined keeps its state. `field` is the input a refusal names; `writes`
+   * learns how to take the write back.
+   */
+  private async put(id: string, opts: Omit<ScheduleOptions, 'scheduleId' | 'state'>, paused: boolean | undefined, field: string, writes?: ScheduleWrites): Promise<void> {
     const state = paused === undefined ? undefined : { paused, note: paused ? 'paused by an admin' : '' };
+    const handle = this.client.schedule.getHandle(id);
+    let before: ScheduleDescription | undefined;
     try {
-      await this.client.schedule.getHandle(id).update((prev) => ({ ...prev, ...opts, state: { ...prev.state, ...state } }));
+      await handle.update((prev) => {
+        before = prev;
+        return { ...prev, ...opts, state: { ...prev.state, ...state } };
+      });
+      writes?.add(() => handle.update(() => ({ ...before! })));
     } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw translate(err);
+      if (!(err instanceof ScheduleNotFoundError)) throw translate(err, field);
       try {
         await this.client.schedule.create({ scheduleId: id, ...opts, ...(state && { state }) });
+        writes?.add(() => this.removeSchedule(id));
       } catch (e) {
-        if (!(e instanceof ScheduleAlreadyRunning)) throw translate(e);
+        if (!(e instanceof ScheduleAlreadyRunning)) throw translate(e, field);
       }
     }
   }
 
   /** A configuration's verification and drill schedules follow its settings: created, changed, paused or removed. */
-  async upsertChecks(cfg: ScheduledConfig & { verification: { schedule: ScheduleSpec } | null; drill: { schedule: ScheduleSpec } | null }): Promise<void> {
-    for (const [id, workflowType, spec, args] of [
-      [verifyScheduleId(cfg.id), 'verifyWorkflow', cfg.verification?.schedule, [{ tenantId: cfg.tenantId, configId: cfg.id }]],
-      [drillScheduleId(cfg.id), 'drillWorkflow', cfg.drill?.schedule, [{ configId: cfg.id }]],
+  async upsertChecks(cfg: ScheduledConfig & { verification: { schedule: ScheduleSpec } | null; drill: { schedule: ScheduleSpec } | null }, writes?: ScheduleWrites): Promise<void> {
+    for (const [id, workflowType, spec, args, field] of [
+      [verifyScheduleId(cfg.id), 'verifyWorkflow', cfg.verification?.schedule, [{ tenantId: cfg.tenantId, configId: cfg.id }], 'verification.schedule'],
+      [drillScheduleId(cfg.id), 'drillWorkflow', cfg.drill?.schedule, [{ configId: cfg.id }], 'drill.schedule'],
     ] as const) {
       if (!spec) {
-        await this.removeSchedule(id);
+        await this.removeSchedule(id, writes);
         continue;
       }
       const opts = {
@@ -166,20 +226,24 @@ export class Schedules {
         },
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const },
       };
-      await this.put(id, opts, cfg.paused);
+      await this.put(id, opts, cfg.paused, field, writes);
     }
   }
 
-  private async removeSchedule(id: string): Promise<void> {
+  private async removeSchedule(id: string, writes?: ScheduleWrites): Promise<void> {
+    const handle = this.client.schedule.getHandle(id);
     try {
-      await this.client.schedule.getHandle(id).delete();
+      // Taking a removal back recreates the schedule as it was.
+      const before = writes && (await handle.describe());
+      await handle.delete();
+      if (before) writes.add(() => this.client.schedule.create({ scheduleId: id, spec: before.spec, action: before.action, policies: before.policies, state: before.state }));
     } catch (err) {
       if (!(err instanceof ScheduleNotFoundError)) throw translate(err);
     }
   }
 
-  async remove(configId: string): Promise<void> {
-    for (const id of [scheduleId(configId), verifyScheduleId(configId), drillScheduleId(configId)]) await this.removeSchedule(id);
+  async remove(configId: string, writes?: ScheduleWrites): Promise<void> {
+    for (const id of [scheduleId(configId), verifyScheduleId(configId), drillScheduleId(configId)]) await this.removeSchedule(id, writes);
   }
 
   /** Starts a run now through the schedule, so the overlap policy (SKIP) applies to it as to scheduled runs. */
@@ -212,15 +276,22 @@ export class Schedules {
 
 type ScheduleSpecInput = Pick<ScheduledConfig, 'id' | 'tenantId' | 'siteId' | 'serverName' | 'databases' | 'schedule' | 'timezone'>;
 
-/** Temporal's INVALID_ARGUMENT (a cron it cannot parse) is the admin's to fix; anything else is an outage. */
-function translate(err: unknown): Error {
+/** Temporal's INVALID_ARGUMENT (a spec it cannot take) is the admin's to fix, naming `field`; anything else is an outage. */
+function translate(err: unknown, field = 'schedule'): Error {
   if (err instanceof BackupError) return err;
   // The SDK checks a spec before sending it (e.g. "Minute is not in range [0-59]") and throws a TypeError.
-  if (err instanceof TypeError) return new BackupError('invalid', `the schedule is not valid: ${err.message}`, { field: 'schedule' });
+  if (err instanceof TypeError) return new BackupError('invalid', `the schedule is not valid: ${err.message}`, { field });
   const e = err as { code?: number; message?: string; cause?: { code?: number; details?: string } };
   const code = e.code ?? e.cause?.code;
   const message = e.cause?.details ?? e.message ?? String(err);
-  if (code === 3) return new BackupError('invalid', `Temporal rejected the schedule: ${message}`, { field: 'schedule' });
+  if (code === 3) return new BackupError('invalid', `Temporal rejected the schedule: ${message}`, { field });
   if (err instanceof ScheduleNotFoundError) return new BackupError('not_found', 'the schedule of this configuration is missing in Temporal; save the configuration again to recreate it');
-  return new BackupError('unavailable', `Temporal is unavailable: ${message}`);
+  return temporalUnavailable(err);
+}
+
+/** A call to Temporal that failed for a reason the caller cannot fix: 503, with Temporal's own words. */
+export function temporalUnavailable(err: unknown): BackupError {
+  if (err instanceof BackupError) return err;
+  const e = err as { message?: string; cause?: { details?: string } };
+  return new BackupError('unavailable', `Temporal is unavailable: ${e.cause?.details ?? e.message ?? String(err)}`);
 }

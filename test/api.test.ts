@@ -3,9 +3,17 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'drizzle-orm';
-import { backups } from '../db/schema.ts';
-import { signup, startStack, type Stack } from './helpers/stack.ts';
+import { eq, sql } from 'drizzle-orm';
+import { Client, Connection } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createApp } from '../api/app.ts';
+import { issueToken, UserRoles } from '../api/auth.ts';
+// After the API: its schemas add .openapi() to zod, which the activities' shared schemas use.
+import { createCentralActivities } from '../activities/central.ts';
+import { freePort } from '../ops/temporal-dev.ts';
+import { backups, tenants, users } from '../db/schema.ts';
+import { createLogger } from '../common/logger.ts';
+import { LogCapture, signup, startStack, type Stack } from './helpers/stack.ts';
 
 describe('HTTP API contract', () => {
   let stack: Stack;
@@ -74,6 +82,53 @@ describe('HTTP API contract', () => {
     assert.equal((await stack.api('POST', '/api/v1/sites', { token, body: { name: 'hq' } })).status, 409);
     assert.equal((await stack.api('POST', '/api/v1/auth/signup', { body: { tenantName: 'x', email: 'not-an-email', password: 'short' } })).status, 400);
     assert.equal((await stack.api('DELETE', `/api/v1/sites/${site.id}`, { token })).status, 409, 'a site with servers is kept');
+    const lonely = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'with a destination only' } })).body;
+    assert.equal((await stack.api('POST', '/api/v1/destinations', { token, body: { siteId: lonely.id, name: 'offsite', kind: 'local' } })).status, 201);
+    const kept = await stack.api('DELETE', `/api/v1/sites/${lonely.id}`, { token });
+    assert.equal(kept.status, 409, `a site with destinations is kept: ${JSON.stringify(kept.body)}`);
+    assert.match(kept.body.error.message, /destinations .*remove them first/);
+  });
+
+  it('answers 400 naming the field for input PostgreSQL cannot store: NUL characters, dates out of its range or impossible, a bad cursor', async () => {
+    const { token } = await signup(stack);
+    const fieldOf = async (res: Promise<{ status: number; body: any }>, what: string) => {
+      const { status, body } = await res;
+      assert.equal(status, 400, `${what}: ${status} ${JSON.stringify(body)}`);
+      assert.ok(body.error.issues.every((i: { reason: string }) => i.reason.length > 0), what);
+      return (body.error.issues as { field: string }[]).map((i) => i.field);
+    };
+
+    // NUL (U+0000) in any string: bodies of open and signed-in routes, nested fields, query strings.
+    const nul = 'a\u0000b';
+    assert.deepEqual(await fieldOf(stack.api('POST', '/api/v1/auth/signup', { body: { tenantName: nul, email: `nul-${randomUUID().slice(0, 6)}@example.test`, password: 'long enough password' } }), 'signup'), ['tenantName']);
+    assert.deepEqual(await fieldOf(stack.api('POST', '/api/v1/sites', { token, body: { name: nul } }), 'site'), ['name']);
+    assert.deepEqual(await fieldOf(stack.api('PATCH', '/api/v1/tenant', { token, body: { name: nul } }), 'tenant'), ['name']);
+    const site = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'n' } })).body;
+    const server = (await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
+    const config = { name: 'c', serverId: server.id, databases: ['d'], schedule: { kind: 'daily', time: '02:00' }, timezone: 'UTC' };
+    assert.deepEqual(await fieldOf(stack.api('POST', '/api/v1/configs', { token, body: { ...config, drill: { schedule: { kind: 'daily', time: '03:00' }, assertions: ['select true', nul] } } }), 'assertion'), ['drill.assertions.1']);
+    assert.deepEqual(await fieldOf(stack.api('GET', '/api/v1/backups?database=%00', { token }), 'database'), ['database']);
+    assert.deepEqual(await fieldOf(stack.api('GET', '/api/v1/backups?kind=backup&database=x%00y', { token }), 'database'), ['database']);
+
+    // Dates: a year PostgreSQL does not have, an offset no zone uses, a day that does not exist.
+    for (const bad of ['0000-01-01T00:00:00Z', '0001-01-01T00:30:00+01:00', '10000-01-01T00:00:00Z', '2024-01-01T00:00:00+23:59', '2024-02-30T00:00:00Z', '2023-02-29T12:00:00Z', '2024-13-01T00:00:00Z']) {
+      const q = encodeURIComponent(bad);
+      assert.deepEqual(await fieldOf(stack.api('GET', `/api/v1/backups?from=${q}`, { token }), `from ${bad}`), ['from']);
+      assert.deepEqual(await fieldOf(stack.api('GET', `/api/v1/backups?to=${q}`, { token }), `to ${bad}`), ['to']);
+      assert.deepEqual(await fieldOf(stack.api('GET', `/api/v1/restores?before=${q}`, { token }), `before ${bad}`), ['before']);
+    }
+    for (const good of ['2024-02-29T23:30:00-12:00', '9999-12-31T23:59:59Z', '0001-01-01T00:00:00Z', '2026-06-01T02:00:00+14:00']) {
+      const q = encodeURIComponent(good);
+      assert.equal((await stack.api('GET', `/api/v1/backups?from=${q}&to=${q}`, { token })).status, 200, good);
+      assert.equal((await stack.api('GET', `/api/v1/restores?before=${q}`, { token })).status, 200, good);
+    }
+
+    // A cursor is only one this API gave out: a real instant and a UUID.
+    const cursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url');
+    for (const [at, id] of [['2024-01-01T00:00:00.000000Z', '-'.repeat(36)], ['2024-01-01T00:00:00Z', `${'g'.repeat(8)}-0000-0000-0000-000000000000`], ['0000-01-01T00:00:00Z', randomUUID()], ['2024-02-30T00:00:00Z', randomUUID()]]) {
+      assert.deepEqual(await fieldOf(stack.api('GET', `/api/v1/backups?cursor=${cursor(at!, id!)}`, { token }), `cursor ${at} ${id}`), ['cursor']);
+    }
+    assert.equal((await stack.api('GET', `/api/v1/backups?cursor=${cursor('2024-01-01T00:00:00.123456Z', randomUUID())}`, { token })).status, 200);
   });
 
   it('enforces roles: a viewer reads, an operator runs, an admin changes', async () => {
@@ -99,6 +154,13 @@ describe('HTTP API contract', () => {
     assert.equal((await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, { token: operator, body: { keepLocal: 3 } })).status, 403);
     assert.equal((await stack.api('DELETE', `/api/v1/configs/${cfg.id}`, { token: operator })).status, 403);
     assert.equal((await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, { token: admin, body: { keepLocal: 3 } })).status, 200);
+    // A key PATCH does not know is refused by name, not dropped: pausing is POST /pause.
+    const unknown = await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, { token: admin, body: { paused: true, keeplocal: 5 } });
+    assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+    assert.deepEqual(unknown.body.error.issues.map((i: { field: string }) => i.field), ['paused', 'keeplocal']);
+    assert.match(unknown.body.error.message, /paused: not a field of this request/);
+    const kept = (await stack.api('GET', `/api/v1/configs/${cfg.id}`, { token: admin })).body;
+    assert.deepEqual([kept.paused, kept.keepLocal], [false, 3]);
     assert.equal((await stack.api('POST', '/api/v1/users', { token: admin, body: { email: 'o2@example.test', password: 'long enough password', role: 'owner' } })).status, 403);
     assert.equal((await stack.api('GET', '/api/v1/audit', { token: operator })).status, 403);
     const audit = await stack.api('GET', '/api/v1/audit', { token: admin });
@@ -108,6 +170,126 @@ describe('HTTP API contract', () => {
     const me = (await stack.api('GET', '/api/v1/me', { token: owner.token })).body;
     assert.equal((await stack.api('PATCH', `/api/v1/users/${me.id}`, { token: owner.token, body: { role: 'admin' } })).status, 409);
     assert.equal((await stack.api('POST', '/api/v1/auth/login', { body: { email: owner.email, password: 'wrong password!!' } })).status, 401);
+  });
+
+  it("refuses a removed user's token and takes a demoted user's old powers at once: the database, not the token, says who they are", async () => {
+    const owner = await signup(stack);
+    const mk = async (role: string) => {
+      const email = `${role}-${randomUUID().slice(0, 6)}@example.test`;
+      const created = await stack.api('POST', '/api/v1/users', { token: owner.token, body: { email, password: 'long enough password', role } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      return { id: created.body.id as string, token: (await stack.api('POST', '/api/v1/auth/login', { body: { email, password: 'long enough password' } })).body.token as string };
+    };
+    const admin = await mk('admin');
+    const owner2 = await mk('owner');
+    assert.equal((await stack.api('POST', '/api/v1/sites', { token: admin.token, body: { name: 'before' } })).status, 201);
+    assert.equal((await stack.api('GET', '/api/v1/sites', { token: owner2.token })).status, 200);
+
+    // Demoted: the token still says admin, the next request has only a viewer's powers.
+    assert.equal((await stack.api('PATCH', `/api/v1/users/${admin.id}`, { token: owner.token, body: { role: 'viewer' } })).status, 200);
+    assert.equal((await stack.api('POST', '/api/v1/sites', { token: admin.token, body: { name: 'after' } })).status, 403);
+    assert.equal((await stack.api('GET', '/api/v1/sites', { token: admin.token })).status, 200);
+    assert.equal((await stack.api('GET', '/api/v1/me', { token: admin.token })).body.role, 'viewer');
+
+    // Removed: the token is refused at once, and a removed owner cannot make a new owner.
+    assert.equal((await stack.api('DELETE', `/api/v1/users/${owner2.id}`, { token: owner.token })).status, 204);
+    assert.equal((await stack.api('GET', '/api/v1/sites', { token: owner2.token })).status, 401);
+    const comeback = await stack.api('POST', '/api/v1/users', { token: owner2.token, body: { email: `back-${randomUUID().slice(0, 6)}@example.test`, password: 'long enough password', role: 'owner' } });
+    assert.equal(comeback.status, 401);
+    assert.equal((await stack.api('GET', '/api/v1/users', { token: owner.token })).body.items.length, 2);
+
+    // Another API process forgets nothing: it reads the user again once its copy is USER_TTL_MS old.
+    const roles = new UserRoles(stack.db.db, 5_000);
+    const t0 = Date.now();
+    assert.equal((await roles.current(owner.tenantId, admin.id, t0))?.role, 'viewer');
+    await stack.db.db.update(users).set({ role: 'operator' }).where(eq(users.id, admin.id));
+    assert.equal((await roles.current(owner.tenantId, admin.id, t0 + 4_000))?.role, 'viewer', 'within the TTL');
+    assert.equal((await roles.current(owner.tenantId, admin.id, t0 + 5_001))?.role, 'operator', 'after the TTL');
+    await stack.db.db.delete(users).where(eq(users.id, admin.id));
+    assert.equal(await roles.current(owner.tenantId, admin.id, t0 + 10_002), null);
+  });
+
+  it('marks a restore failed and answers 503 when Temporal does not take its workflow', async () => {
+    const { token, tenantId } = await signup(stack);
+    const site = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'r' } })).body;
+    const server = (await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
+    const [backup] = await stack.db.db
+      .insert(backups)
+      .values({ tenantId, siteId: site.id, serverId: server.id, database: 'shop', workflowId: 'wf-r', runId: 'r', fileName: 'shop.pgdump', startedAt: new Date(), status: 'succeeded' })
+      .returning();
+    const me = (await stack.api('GET', '/api/v1/me', { token })).body;
+    // The same API on the same database, with a Temporal client pointed at a port nothing listens on (and no retries,
+    // so the refusal comes at once).
+    const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
+    const secret = randomUUID() + randomUUID();
+    const app = createApp({ db: stack.db.db, temporal: { connection, client: new Client({ connection }), namespace: 'default' }, logger: stack.logger, jwtSecret: secret, jwtTtlSeconds: 60, centralTaskQueue: stack.centralTaskQueue });
+    try {
+      const res = await app.request('/api/v1/restores', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${issueToken({ userId: me.id, tenantId, role: 'owner' }, secret, 60)}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ backupId: backup!.id, targetDatabase: 'shop_restored' }),
+      });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(res.status, 503, JSON.stringify(body));
+      assert.equal(body.error.code, 'unavailable');
+      assert.match(body.error.message, /Temporal is unavailable/);
+    } finally {
+      await connection.close().catch(() => {});
+    }
+    const listed = (await stack.api('GET', '/api/v1/restores', { token })).body.items as { status: string; error: string; finishedAt: string | null; targetDatabase: string }[];
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0]!.targetDatabase, 'shop_restored');
+    assert.equal(listed[0]!.status, 'failed', 'not running forever');
+    assert.match(listed[0]!.error, /could not be started: Temporal is unavailable/);
+    assert.ok(listed[0]!.finishedAt);
+  });
+
+  it('keeps the webhook URL secret: no credentials in it, shown whole to admins only, named by its origin when unreachable', async () => {
+    const owner = await signup(stack);
+    for (const url of ['https://alerts:s3cret@hooks.example.test/x', 'https://s3cret@hooks.example.test/x']) {
+      const res = await stack.api('PATCH', '/api/v1/tenant', { token: owner.token, body: { webhookUrl: url } });
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.deepEqual(res.body.error.issues.map((i: { field: string }) => i.field), ['webhookUrl']);
+      assert.match(res.body.error.message, /user:password/);
+    }
+    const url = 'https://hooks.example.test/services/T0/B0/s3cret';
+    assert.equal((await stack.api('PATCH', '/api/v1/tenant', { token: owner.token, body: { webhookUrl: url } })).body.webhookUrl, url);
+    assert.equal((await stack.api('GET', '/api/v1/tenant', { token: owner.token })).body.webhookUrl, url);
+    for (const role of ['viewer', 'operator']) {
+      const email = `${role}-${randomUUID().slice(0, 6)}@example.test`;
+      assert.equal((await stack.api('POST', '/api/v1/users', { token: owner.token, body: { email, password: 'long enough password', role } })).status, 201);
+      const token = (await stack.api('POST', '/api/v1/auth/login', { body: { email, password: 'long enough password' } })).body.token as string;
+      assert.equal((await stack.api('GET', '/api/v1/tenant', { token })).body.webhookUrl, 'https://hooks.example.test/[hidden]', role);
+    }
+
+    // A URL with credentials saved before the check: fetch refuses it, and the failure names only the origin.
+    await stack.db.db.update(tenants).set({ webhookUrl: 'https://alerts:s3cret@hooks.example.test/x' }).where(eq(tenants.id, owner.tenantId));
+    const activities = createCentralActivities({ db: stack.db.db, logger: stack.logger, tuning: { dumpHeartbeatTimeoutMs: 3000, dumpTimeoutMs: 60_000, sitePickupTimeoutMs: 3000, retryInitialMs: 200 } });
+    const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+    const mock = new MockActivityEnvironment({ attempt: 1 }, { logger: quiet });
+    await assert.rejects(mock.run(activities.alert, { tenantId: owner.tenantId, siteName: 's', message: 'm' }), (e: Error) => {
+      assert.match(e.message, /alert webhook at https:\/\/hooks\.example\.test unreachable/);
+      assert.ok(!e.message.includes('s3cret'), e.message);
+      return true;
+    });
+  });
+
+  it('logs a failed query with its text and the database\'s reason, never its parameters', async () => {
+    const logs = new LogCapture();
+    const app = createApp({ db: stack.db.db, temporal: stack.temporal, logger: createLogger('backup-api', logs), jwtSecret: randomUUID() + randomUUID(), jwtTtlSeconds: 60, centralTaskQueue: stack.centralTaskQueue });
+    const hash = `scrypt$32768$8$1$${randomUUID()}`;
+    app.get('/fails', async (c) => {
+      await stack.db.db.execute(sql`select ${hash}::text as password_hash, 1 / 0 as nothing`);
+      return c.body(null, 204);
+    });
+    const res = await app.request('/fails');
+    assert.equal(res.status, 500);
+    assert.ok(!(await res.text()).includes(hash));
+    const line = logs.lines.find((l) => l.message === 'unhandled error') as { error: { message: string; stack_trace: string } } | undefined;
+    assert.ok(line, logs.raw.join('\n'));
+    assert.match(line.error.message, /select \$1::text as password_hash, 1 \/ 0 as nothing: division by zero/);
+    assert.match(line.error.stack_trace, /^DrizzleQueryError: Failed query: .*\n\s+at /);
+    for (const raw of logs.raw) assert.ok(!raw.includes(hash), `a log line holds the query's parameter: ${raw}`);
   });
 
   it('filters and paginates backup history with a stable cursor', async () => {

@@ -6,7 +6,7 @@ import { BackupError, invalid } from '../../common/errors.ts';
 import { transferWorkflowId } from '../../common/names.ts';
 import { BACKUP_KINDS, BACKUP_STATUSES, backupCopies, backups, COPY_STATES, copyEvents, SITE_TARGET, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
-import { errors, findOwned, IdParam, iso, json } from '../schemas.ts';
+import { errors, findOwned, IdParam, Instant, instantProblem, iso, json, UUID_RE } from '../schemas.ts';
 
 const Backup = z
   .object({
@@ -27,8 +27,8 @@ const Query = z.object({
   database: z.string().max(63).optional(),
   status: z.enum(BACKUP_STATUSES).optional(),
   kind: z.enum(BACKUP_KINDS).default('backup').openapi({ description: 'backups (default) or dry runs' }),
-  from: z.string().datetime({ offset: true }).optional().openapi({ description: 'started at or after (ISO 8601)' }),
-  to: z.string().datetime({ offset: true }).optional().openapi({ description: 'started before (ISO 8601)' }),
+  from: Instant.optional().openapi({ description: 'started at or after (ISO 8601)' }),
+  to: Instant.optional().openapi({ description: 'started before (ISO 8601)' }),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional().openapi({ description: 'nextCursor of the previous page' }),
 });
@@ -176,8 +176,8 @@ const COMMA = Buffer.from(',');
 function decodeCursor(cursor: string): { at: string; id: string } {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [string, string];
-    if (typeof at !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(at) || Number.isNaN(Date.parse(at))) throw new Error();
-    if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id)) throw new Error();
+    if (typeof at !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(at) || instantProblem(at)) throw new Error();
+    if (typeof id !== 'string' || !UUID_RE.test(id)) throw new Error();
     return { at, id };
   } catch {
     throw invalid('not a cursor this API gave out', 'cursor');

@@ -1,5 +1,6 @@
-// Backup configurations. Each owns one Temporal Schedule; a write succeeds only if both the row and the
-// schedule were written (the schedule call runs inside the transaction, so its failure rolls the row back).
+// Backup configurations. Each owns one Temporal Schedule (and one each for verification and drills); a write succeeds
+// only if the row and every schedule were written: the schedule calls run inside the transaction, so their failure
+// rolls the row back, and a failure after some schedule was written takes those writes back (ScheduleWrites).
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, eq } from 'drizzle-orm';
 import { conflict, invalid } from '../../common/errors.ts';
@@ -11,7 +12,7 @@ import { planTargetRetention } from '../../db/retention.ts';
 
 import { router, type Services } from '../app.ts';
 import { requireRole, type AuthContext } from '../auth.ts';
-import { isValidTimeZone } from '../schedules.ts';
+import { cronProblem, isValidTimeZone, ScheduleWrites } from '../schedules.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
 
 const Time = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time as HH:MM, 24-hour');
@@ -20,7 +21,16 @@ const Schedule = z
     z.object({ kind: z.literal('daily'), time: Time }),
     z.object({ kind: z.literal('biweekly'), time: Time, weekday: z.number().int().min(0).max(6).openapi({ description: '0 = Sunday' }) }),
     z.object({ kind: z.literal('monthly'), time: Time, dayOfMonth: z.number().int().min(1).max(28).openapi({ description: '1-28, so it runs every month' }) }),
-    z.object({ kind: z.literal('cron'), expression: z.string().trim().regex(/^\S+(\s+\S+){4}$/, 'five fields: minute hour day-of-month month day-of-week') }),
+    z.object({
+      kind: z.literal('cron'),
+      expression: z
+        .string()
+        .trim()
+        .superRefine((e, ctx) => {
+          const problem = cronProblem(e);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+    }),
   ])
   .openapi('Schedule');
 const TableName = z.string().regex(TABLE_NAME_RE, 'a table name, optionally schema-qualified (schema.table)');
@@ -103,6 +113,8 @@ const ConfigPatch = z
     destinations: Destinations,
   })
   .partial()
+  // An unknown key (`paused`, a typo) would be dropped and the PATCH answer 200 having changed nothing: it is refused.
+  .strict()
   .openapi('BackupConfigPatch');
 const Config = z
   .object({
@@ -126,16 +138,30 @@ const duplicate = (err: unknown) => (uniqueViolation(err) ? conflict('a backup c
 export function configRoutes(s: Services) {
   const r = router();
 
-  /** Writes the schedule for a row about to be committed; throwing rolls the row back. */
-  async function syncSchedule(tx: Tx, row: ConfigRow): Promise<void> {
+  /** Writes the schedules for a row about to be committed; throwing rolls the row back. */
+  async function syncSchedule(tx: Tx, row: ConfigRow, writes: ScheduleWrites): Promise<void> {
     const [server] = await tx.select().from(servers).where(eq(servers.id, row.serverId));
     await checkDestinations(tx, row.destinations, server!.siteId, row.tenantId);
     const destructive = row.cleanTables.filter((t) => t.mode !== 'exclude');
     if (destructive.length > 0 && !row.confirmDestructiveCleaning) {
       throw invalid(`${destructive.map((t) => `${t.table} (${t.mode})`).join(', ')} would delete rows at the source before each backup: set confirmDestructiveCleaning to true to allow it`, 'confirmDestructiveCleaning');
     }
-    await s.schedules.upsert({ ...row, siteId: server!.siteId, serverName: server!.name });
-    await s.schedules.upsertChecks({ ...row, siteId: server!.siteId, serverName: server!.name });
+    await s.schedules.upsert({ ...row, siteId: server!.siteId, serverName: server!.name }, writes);
+    await s.schedules.upsertChecks({ ...row, siteId: server!.siteId, serverName: server!.name }, writes);
+  }
+
+  /**
+   * Runs a configuration's transaction with the schedule writes it makes: if anything fails (a schedule Temporal
+   * refuses, Temporal going away part-way, the commit), the schedules already written are put back as they were.
+   */
+  async function withSchedules<T>(configId: string | undefined, work: (tx: Tx, writes: ScheduleWrites) => Promise<T>): Promise<T> {
+    const writes = new ScheduleWrites();
+    try {
+      return await s.db.transaction((tx) => work(tx, writes));
+    } catch (err) {
+      await writes.undo().catch((e: unknown) => s.logger.error({ err: e, labels: { config_id: configId } }, 'Temporal schedules may not match the configuration'));
+      throw duplicate(err);
+    }
   }
 
   /** A configuration sends copies only to destinations of the site its server is at: that site holds their secrets. */
@@ -148,17 +174,13 @@ export function configRoutes(s: Services) {
   }
 
   async function change(auth: AuthContext, id: string, action: string, patch: Partial<ConfigRow>, details?: Record<string, unknown>) {
-    return s.db
-      .transaction(async (tx) => {
-        await findOwned(tx, backupConfigs, id, auth.tenantId, 'backup configuration');
-        const [row] = await tx.update(backupConfigs).set({ ...patch, updatedAt: new Date() }).where(eq(backupConfigs.id, id)).returning();
-        await audit(tx, auth, action, { type: 'backup_config', id }, details);
-        await syncSchedule(tx, row!);
-        return row!;
-      })
-      .catch((e: unknown) => {
-        throw duplicate(e);
-      });
+    return withSchedules(id, async (tx, writes) => {
+      await findOwned(tx, backupConfigs, id, auth.tenantId, 'backup configuration');
+      const [row] = await tx.update(backupConfigs).set({ ...patch, updatedAt: new Date() }).where(eq(backupConfigs.id, id)).returning();
+      await audit(tx, auth, action, { type: 'backup_config', id }, details);
+      await syncSchedule(tx, row!, writes);
+      return row!;
+    });
   }
 
   r.openapi(
@@ -176,17 +198,13 @@ export function configRoutes(s: Services) {
       const auth = c.get('auth');
       requireRole(auth, 'admin');
       const input = c.req.valid('json');
-      const row = await s.db
-        .transaction(async (tx) => {
-          await findOwned(tx, servers, input.serverId, auth.tenantId, 'server');
-          const [row] = await tx.insert(backupConfigs).values({ ...input, tenantId: auth.tenantId }).returning();
-          await audit(tx, auth, 'config.create', { type: 'backup_config', id: row!.id }, { name: row!.name });
-          await syncSchedule(tx, row!);
-          return row!;
-        })
-        .catch((e: unknown) => {
-          throw duplicate(e);
-        });
+      const row = await withSchedules(undefined, async (tx, writes) => {
+        await findOwned(tx, servers, input.serverId, auth.tenantId, 'server');
+        const [row] = await tx.insert(backupConfigs).values({ ...input, tenantId: auth.tenantId }).returning();
+        await audit(tx, auth, 'config.create', { type: 'backup_config', id: row!.id }, { name: row!.name });
+        await syncSchedule(tx, row!, writes);
+        return row!;
+      });
       return c.json(configOut(row), 201);
     },
   );
@@ -312,11 +330,11 @@ export function configRoutes(s: Services) {
       const auth = c.get('auth');
       requireRole(auth, 'admin');
       const { id } = c.req.valid('param');
-      await s.db.transaction(async (tx) => {
+      await withSchedules(id, async (tx, writes) => {
         const cfg = await findOwned(tx, backupConfigs, id, auth.tenantId, 'backup configuration');
         await tx.delete(backupConfigs).where(eq(backupConfigs.id, id));
         await audit(tx, auth, 'config.delete', { type: 'backup_config', id }, { name: cfg.name });
-        await s.schedules.remove(id);
+        await s.schedules.remove(id, writes);
       });
       return c.body(null, 204);
     },

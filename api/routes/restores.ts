@@ -8,7 +8,8 @@ import { DATABASE_NAME_RE, restoreWorkflowId } from '../../common/names.ts';
 import { BACKUP_STATUSES, backupConfigs, backupCopies, backups, RESTORE_KINDS, restores, servers } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { requireRole } from '../auth.ts';
-import { audit, body, errors, findOwned, IdParam, iso, json } from '../schemas.ts';
+import { temporalUnavailable } from '../schedules.ts';
+import { audit, body, errors, findOwned, IdParam, Instant, iso, json } from '../schemas.ts';
 
 const Check = z.object({ name: z.string(), ok: z.boolean(), detail: z.string() });
 const Restore = z
@@ -41,7 +42,7 @@ export function restoreRoutes(s: Services) {
   const r = router();
 
   r.openapi(
-    createRoute({ method: 'post', path: '/restores', tags: ['restores'], summary: 'Restore a backup to a server of your tenant (same or new database name)', request: body(RestoreCreate), responses: { 202: json(Restore, 'Started'), 400: errors[400], 403: errors[403], 404: errors[404] } }),
+    createRoute({ method: 'post', path: '/restores', tags: ['restores'], summary: 'Restore a backup to a server of your tenant (same or new database name)', request: body(RestoreCreate), responses: { 202: json(Restore, 'Started'), 400: errors[400], 403: errors[403], 404: errors[404], 503: errors[503] } }),
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'operator');
@@ -58,7 +59,14 @@ export function restoreRoutes(s: Services) {
         .values({ id, tenantId: auth.tenantId, backupId: backup.id, configId: backup.configId, requestedBy: auth.userId, targetSiteId: server.siteId, targetServerId: server.id, targetDatabase: input.targetDatabase ?? backup.database, overwrite: input.overwrite, workflowId, status: 'running' })
         .returning();
       await audit(s.db, auth, 'restore.start', { type: 'restore', id }, { backupId: backup.id, server: server.name, database: row!.targetDatabase, overwrite: input.overwrite });
-      await s.temporal.client.workflow.start('restoreWorkflow', { taskQueue: s.centralTaskQueue, workflowId, args: [{ restoreId: id }] });
+      try {
+        await s.temporal.client.workflow.start('restoreWorkflow', { taskQueue: s.centralTaskQueue, workflowId, args: [{ restoreId: id }] });
+      } catch (err) {
+        // No workflow will ever finish this row: it says why it failed rather than running forever.
+        const failure = temporalUnavailable(err);
+        await s.db.update(restores).set({ status: 'failed', error: `the restore could not be started: ${failure.message}`, finishedAt: new Date() }).where(eq(restores.id, id));
+        throw failure;
+      }
       return c.json(restoreOut(row!), 202);
     },
   );
@@ -66,7 +74,7 @@ export function restoreRoutes(s: Services) {
   r.openapi(
     createRoute({
       method: 'get', path: '/restores', tags: ['restores'], summary: 'Restores and drills, newest first',
-      request: { query: z.object({ configId: z.string().uuid().optional(), kind: z.enum(RESTORE_KINDS).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), before: z.string().datetime({ offset: true }).optional() }) },
+      request: { query: z.object({ configId: z.string().uuid().optional(), kind: z.enum(RESTORE_KINDS).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), before: Instant.optional() }) },
       responses: { 200: json(z.object({ items: z.array(Restore) })), 400: errors[400], 403: errors[403] },
     }),
     async (c) => {

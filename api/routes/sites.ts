@@ -5,7 +5,7 @@ import { and, eq } from 'drizzle-orm';
 import { conflict } from '../../common/errors.ts';
 import { siteTaskQueue } from '../../common/names.ts';
 import { ONLINE_WINDOW_MS, siteLastSeen } from '../../common/temporal.ts';
-import { servers, sites } from '../../db/schema.ts';
+import { destinations, servers, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { newSiteKey, requireRole } from '../auth.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
@@ -96,7 +96,7 @@ export function siteRoutes(s: Services) {
   );
 
   r.openapi(
-    createRoute({ method: 'delete', path: '/sites/{id}', tags: ['sites'], summary: 'Remove a site that has no servers', request: { params: IdParam }, responses: { 204: { description: 'Removed' }, 403: errors[403], 404: errors[404], 409: errors[409] } }),
+    createRoute({ method: 'delete', path: '/sites/{id}', tags: ['sites'], summary: 'Remove a site that has no servers and no destinations', request: { params: IdParam }, responses: { 204: { description: 'Removed' }, 403: errors[403], 404: errors[404], 409: errors[409] } }),
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'admin');
@@ -105,6 +105,8 @@ export function siteRoutes(s: Services) {
         const site = await findOwned(tx, sites, id, auth.tenantId, 'site');
         const [used] = await tx.select({ id: servers.id }).from(servers).where(and(eq(servers.siteId, id), eq(servers.tenantId, auth.tenantId))).limit(1);
         if (used) throw conflict('the site still has servers: delete them first');
+        const [destination] = await tx.select({ name: destinations.name }).from(destinations).where(and(eq(destinations.siteId, id), eq(destinations.tenantId, auth.tenantId))).limit(1);
+        if (destination) throw conflict(`the site still has destinations (such as '${destination.name}'): remove them first`);
         await tx.delete(sites).where(eq(sites.id, id));
         await audit(tx, auth, 'site.delete', { type: 'site', id }, { name: site.name });
       });

@@ -4,22 +4,38 @@ import { and, desc, eq, ne } from 'drizzle-orm';
 import { BackupError, conflict } from '../../common/errors.ts';
 import { auditLog, ROLES, tenants, users } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
-import { hashPassword, requireRole } from '../auth.ts';
+import { hashPassword, hasRole, requireRole, type AuthContext } from '../auth.ts';
 import { audit, body, errors, findOwned, IdParam, iso, json, uniqueViolation } from '../schemas.ts';
 import { Email, Password, userOut, UserOut } from './auth.ts';
 
-const Tenant = z.object({ id: z.string(), name: z.string(), webhookUrl: z.string().nullable(), createdAt: z.string() }).openapi('Tenant');
+const Tenant = z
+  .object({
+    id: z.string(), name: z.string(), createdAt: z.string(),
+    webhookUrl: z.string().nullable().openapi({ description: "admins see the whole URL; other roles only its origin, as https://host/[hidden], since the URL usually holds the webhook's secret" }),
+  })
+  .openapi('Tenant');
 const TenantPatch = z
   .object({
     name: z.string().trim().min(1).max(100).optional(),
-    webhookUrl: z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL').nullable().optional(),
+    webhookUrl: z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+      // fetch refuses such a URL, and its error would carry the password into logs and Temporal history.
+      .refine((u) => !URL.canParse(u) || (!new URL(u).username && !new URL(u).password), 'must not contain user:password@: alerts are sent without credentials, so use a webhook URL that carries its secret in the path or query (as Slack and Teams webhooks do)')
+      .nullable()
+      .optional(),
   })
   .openapi('TenantPatch');
 const UserCreate = z.object({ email: Email, password: Password, role: z.enum(ROLES) }).openapi('UserCreate');
 const UserPatch = z.object({ role: z.enum(ROLES) }).openapi('UserPatch');
 const AuditEntry = z.object({ id: z.string(), userId: z.string().nullable(), action: z.string(), targetType: z.string(), targetId: z.string().nullable(), details: z.record(z.string(), z.unknown()).nullable(), at: z.string() });
 
-const tenantOut = (t: typeof tenants.$inferSelect) => ({ id: t.id, name: t.name, webhookUrl: t.webhookUrl, createdAt: t.createdAt.toISOString() });
+/** The webhook URL is a secret (whoever has it can post alerts): below admin, only where alerts go is shown. */
+const tenantOut = (t: typeof tenants.$inferSelect, auth: AuthContext) => {
+  const webhookUrl = t.webhookUrl && !hasRole(auth, 'admin') ? `${new URL(t.webhookUrl).origin}/[hidden]` : t.webhookUrl;
+  return { id: t.id, name: t.name, webhookUrl, createdAt: t.createdAt.toISOString() };
+};
 
 export function tenantRoutes(s: Services) {
   const r = router();
@@ -30,8 +46,9 @@ export function tenantRoutes(s: Services) {
   });
 
   r.openapi(createRoute({ method: 'get', path: '/tenant', tags: ['tenant'], summary: 'Your tenant', responses: { 200: json(Tenant), 401: errors[401] } }), async (c) => {
-    const [t] = await s.db.select().from(tenants).where(eq(tenants.id, c.get('auth').tenantId));
-    return c.json(tenantOut(t!), 200);
+    const auth = c.get('auth');
+    const [t] = await s.db.select().from(tenants).where(eq(tenants.id, auth.tenantId));
+    return c.json(tenantOut(t!, auth), 200);
   });
 
   r.openapi(
@@ -45,7 +62,7 @@ export function tenantRoutes(s: Services) {
         await audit(tx, auth, 'tenant.update', { type: 'tenant', id: auth.tenantId }, { fields: Object.keys(patch) });
         return t!;
       });
-      return c.json(tenantOut(t), 200);
+      return c.json(tenantOut(t, auth), 200);
     },
   );
 
@@ -89,6 +106,7 @@ export function tenantRoutes(s: Services) {
         await audit(tx, auth, 'user.role', { type: 'user', id }, { from: target.role, to: role });
         return u!;
       });
+      s.roles.forget(auth.tenantId, id);
       return c.json(userOut(user), 200);
     },
   );
@@ -105,6 +123,7 @@ export function tenantRoutes(s: Services) {
         await tx.delete(users).where(eq(users.id, id));
         await audit(tx, auth, 'user.delete', { type: 'user', id }, { email: target.email });
       });
+      s.roles.forget(auth.tenantId, id);
       return c.body(null, 204);
     },
   );
