@@ -1,4 +1,5 @@
 // Activities on the central worker: the ones that read or write the metadata database or tenant-wide state.
+import { createHash } from 'node:crypto';
 import { and, asc, desc, eq, inArray, ne, sql } from 'drizzle-orm';
 import { Context } from '@temporalio/activity';
 import { withRunLabels, type Logger } from '../common/logger.ts';
@@ -639,7 +640,9 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
         const body = { type, workflowId, runId, ...input, at: new Date().toISOString() };
         const res = await doFetch(tenant.webhookUrl, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': `${workflowId}:${type}:${input.database ?? ''}` },
+          // The same alert sent again (a retry) has the same key; two alerts of one workflow (a watch over many
+          // configurations, a sync over many backups) differ in what they say, and so in their keys.
+          headers: { 'content-type': 'application/json', 'idempotency-key': `${workflowId}:${type}:${createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 32)}` },
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(10_000),
         }).catch((e: Error) => {

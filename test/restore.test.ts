@@ -294,13 +294,18 @@ describe('restores, verification, drills, missed backups', () => {
   it('alerts once when a configuration has had no successful backup within its interval', async () => {
     const t = await tenantWithSite('missed-site');
     const config = await createConfig(stack, t.token, { serverId: t.pg.id, databases: ['quiet'], schedule: { kind: 'daily', time: '03:00' } });
-    // The schedule has been silent for three days: created then, never a successful run since.
-    await stack.db.db.update(backupConfigs).set({ createdAt: new Date(Date.now() - 3 * 86_400_000) }).where(eq(backupConfigs.id, config.id));
+    const other = await createConfig(stack, t.token, { serverId: t.pg.id, databases: ['hushed'], schedule: { kind: 'daily', time: '04:00' } });
+    // The schedules have been silent for three days: created then, never a successful run since.
+    for (const id of [config.id, other.id]) await stack.db.db.update(backupConfigs).set({ createdAt: new Date(Date.now() - 3 * 86_400_000) }).where(eq(backupConfigs.id, id));
     const watch = async () => stack.temporal.client.workflow.execute('watchdogWorkflow', { taskQueue: stack.centralTaskQueue, workflowId: `watchdog-test-${Date.now()}`, args: [{}] });
     const first = await watch();
     assert.ok(first.missed.includes(config.name));
     const alert = await waitFor(() => webhook.received.find((a) => a.type === 'backup.missed' && a.configId === config.id), 30_000, 'the missed-backup alert');
     assert.match(alert.message, /no successful backup of .* ever; it should run every 24 h/);
+    // Two alerts of one watch: two idempotency keys, or a receiver that honours them would drop the second.
+    const otherAlert = await waitFor(() => webhook.received.find((a) => a.type === 'backup.missed' && a.configId === other.id), 30_000, 'the second missed-backup alert');
+    assert.equal(otherAlert.workflowId, alert.workflowId);
+    assert.ok(alert.idempotencyKey && otherAlert.idempotencyKey && alert.idempotencyKey !== otherAlert.idempotencyKey, `keys ${alert.idempotencyKey} and ${otherAlert.idempotencyKey}`);
     const second = await watch();
     assert.ok(!second.missed.includes(config.name), 'one alert per silence, not one an hour');
   });

@@ -155,7 +155,7 @@ export async function startWebhook() {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
-      received.push(JSON.parse(body));
+      received.push({ ...JSON.parse(body), idempotencyKey: req.headers['idempotency-key'] });
       res.writeHead(204).end();
     });
   });
