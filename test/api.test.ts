@@ -131,14 +131,17 @@ describe('HTTP API contract', () => {
     assert.equal((await stack.api('GET', `/api/v1/backups?cursor=${cursor('2024-01-01T00:00:00.123456Z', randomUUID())}`, { token })).status, 200);
   });
 
+  /** A user of the owner's tenant with `role`, signed in. */
+  async function userWithRole(ownerToken: string, role: string): Promise<{ id: string; token: string }> {
+    const email = `${role}-${randomUUID().slice(0, 6)}@example.test`;
+    const created = await stack.api('POST', '/api/v1/users', { token: ownerToken, body: { email, password: 'long enough password', role } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    return { id: created.body.id as string, token: (await stack.api('POST', '/api/v1/auth/login', { body: { email, password: 'long enough password' } })).body.token as string };
+  }
+
   it('enforces roles: a viewer reads, an operator runs, an admin changes', async () => {
     const owner = await signup(stack);
-    const mk = async (role: string) => {
-      const email = `${role}-${randomUUID().slice(0, 6)}@example.test`;
-      const res = await stack.api('POST', '/api/v1/users', { token: owner.token, body: { email, password: 'long enough password', role } });
-      assert.equal(res.status, 201, JSON.stringify(res.body));
-      return (await stack.api('POST', '/api/v1/auth/login', { body: { email, password: 'long enough password' } })).body.token as string;
-    };
+    const mk = async (role: string) => (await userWithRole(owner.token, role)).token;
     const [viewer, operator, admin] = [await mk('viewer'), await mk('operator'), await mk('admin')];
     const site = (await stack.api('POST', '/api/v1/sites', { token: admin, body: { name: 's1' } })).body;
     const server = (await stack.api('POST', '/api/v1/servers', { token: admin, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
@@ -174,12 +177,7 @@ describe('HTTP API contract', () => {
 
   it("refuses a removed user's token and takes a demoted user's old powers at once: the database, not the token, says who they are", async () => {
     const owner = await signup(stack);
-    const mk = async (role: string) => {
-      const email = `${role}-${randomUUID().slice(0, 6)}@example.test`;
-      const created = await stack.api('POST', '/api/v1/users', { token: owner.token, body: { email, password: 'long enough password', role } });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      return { id: created.body.id as string, token: (await stack.api('POST', '/api/v1/auth/login', { body: { email, password: 'long enough password' } })).body.token as string };
-    };
+    const mk = (role: string) => userWithRole(owner.token, role);
     const admin = await mk('admin');
     const owner2 = await mk('owner');
     assert.equal((await stack.api('POST', '/api/v1/sites', { token: admin.token, body: { name: 'before' } })).status, 201);
