@@ -589,7 +589,9 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
                 .insert(restores)
                 .values({ tenantId: row.config.tenantId, kind: 'drill', backupId: b.id, configId: row.config.id, targetSiteId: row.site.id, targetServerId: row.server.id, targetDatabase: scratch, workflowId, status: 'running' })
                 .returning();
-          out.push({ database, drill, configName: row.config.name, plan: await restorePlan(r!, b, row.server, row.site) });
+          // A reused row keeps the backup it was planned with, even if a newer one has arrived since.
+          const [planned] = earlier?.backupId && earlier.backupId !== b.id ? await db.select().from(backups).where(eq(backups.id, earlier.backupId)) : [b];
+          out.push({ database, drill, configName: row.config.name, plan: await restorePlan(r!, planned ?? b, row.server, row.site) });
         }
         return out;
       });

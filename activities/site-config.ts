@@ -10,6 +10,9 @@ import { destinationSettingsSchema, type DestinationSettings } from './storage/i
 import { parseMasterKey } from './pipeline/crypto.ts';
 import { secret } from './secrets.ts';
 
+/** Seconds cleaning tables waits for a table another session is using, unless the server's settings say. */
+export const DEFAULT_LOCK_TIMEOUT_SECONDS = 30;
+
 const serverSchema = z
   .object({
     engine: z.enum(ENGINES),
@@ -23,7 +26,7 @@ const serverSchema = z
     passwordFile: z.string().optional(),
     passwordEnv: z.string().optional(),
     /** How long cleaning tables waits for a table another session is using before it gives up (and retries later). */
-    lockTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+    lockTimeoutSeconds: z.number().int().min(1).max(3600).default(DEFAULT_LOCK_TIMEOUT_SECONDS),
   })
   .refine((s) => [s.password, s.passwordFile, s.passwordEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of password, passwordFile, passwordEnv',
@@ -82,7 +85,8 @@ export class SiteConfig {
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      // JSON.parse quotes the text around the fault, and this file holds secrets: only where it is goes out.
+      // JSON.parse quotes the text around the fault, and this file holds secrets: at most the line goes out (when
+      // the parser gives a position).
       const at = /position (\d+)/.exec(err instanceof Error ? err.message : '')?.[1];
       const where = at === undefined ? '' : ` at line ${text.slice(0, Number(at)).split('\n').length}`;
       throw new Error(`Invalid site configuration ${file}: not valid JSON${where}`);

@@ -2,7 +2,7 @@
 // Each takes names (server, database, file), never credentials, and returns references, never data.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, Writable, pipeline as pipeThrough, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -271,9 +271,13 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             }
             // link, not rename: it fails rather than replace a file another attempt published first. (ENOENT: a
             // later attempt published and removed this one's partial file.)
-            const published = await link(partial, finalPath).then(() => true, (e: NodeJS.ErrnoException) => {
+            const published = await link(partial, finalPath).then(() => true, async (e: NodeJS.ErrnoException) => {
               if (e.code === 'EEXIST' || e.code === 'ENOENT') return false;
-              throw e;
+              if (!NO_HARD_LINKS.has(e.code ?? '')) throw e;
+              // A file system without hard links (FAT, some network shares): rename, unless a file is there already.
+              if (await stat(finalPath).then(() => true, () => false)) return false;
+              await rename(partial, finalPath);
+              return true;
             });
             await rm(partial, { force: true });
             // What earlier attempts left (a worker that died mid-dump) goes now; a later attempt's is its own.
@@ -622,6 +626,9 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
 }
 
 
+/** What link() answers on a file system that has no hard links. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
 /** A planning figure for the duration estimate: dump, compress and hash on one core move about this much. */
 const DUMP_BYTES_PER_SECOND = 100 * 1024 * 1024;
 
@@ -658,9 +665,11 @@ export async function readOne(storage: Storage, copy: CopyToCheck, signal: Abort
   if (found.size !== copy.sizeBytes) return { copyId: copy.copyId, state: 'corrupt', detail: `${found.size} bytes, expected ${copy.sizeBytes}` };
   const parsed = opts.decode ? parseBackupFileName(copy.fileName) : undefined;
   const hash = createHash('sha256');
+  let read = 0;
   const steps: Transform[] = [
     meter((n, chunk) => {
       hash.update(chunk);
+      read += n;
       onBytes(n);
     }),
     ...(parsed?.encrypted && masterKey ? [openSealed(masterKey)] : []),
@@ -668,10 +677,14 @@ export async function readOne(storage: Storage, copy: CopyToCheck, signal: Abort
   ];
   const source = await storage.get(copy.key, { signal });
   const origin = failedFirst(source, steps);
+  let ended = false;
+  source.once('end', () => (ended = true));
   try {
     await pipeline(source, ...(steps as [Transform]), new Writable({ write: (_c, _e, cb) => cb() }), { signal });
   } catch (err) {
     if (signal.aborted || origin() === 'read') throw err;
+    // The storage ended the read early without saying so (the object is the right size): not the copy's fault.
+    if (ended && read < found.size) throw new BackupError('unavailable', `the read of ${storage.locationOf(copy.key)} ended after ${read} of ${found.size} bytes`);
     if (err instanceof BackupError && err.details.code === 'KeyMismatch') {
       // The site's key does not open it: a key problem unless the bytes differ from what was recorded.
       const { sha256 } = await hashObject(storage, copy.key, signal);

@@ -164,8 +164,7 @@ export class Schedules {
 
   /** Creates the schedule, or brings an existing one to the configuration's spec, action and paused state. */
   async upsert(cfg: ScheduledConfig, writes?: ScheduleWrites): Promise<void> {
-    const { spec, action, policies } = this.options(cfg);
-    await this.put(scheduleId(cfg.id), { spec, action, policies }, cfg.paused, 'schedule', writes);
+    await this.put(scheduleId(cfg.id), this.options(cfg), cfg.paused, 'schedule', writes);
   }
 
   /** The platform's own schedules: the sync of every copy (`backup-sync`) and the missed-backup watch; safe at every start. */

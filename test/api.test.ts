@@ -254,9 +254,7 @@ describe('HTTP API contract', () => {
     assert.equal((await stack.api('PATCH', '/api/v1/tenant', { token: owner.token, body: { webhookUrl: url } })).body.webhookUrl, url);
     assert.equal((await stack.api('GET', '/api/v1/tenant', { token: owner.token })).body.webhookUrl, url);
     for (const role of ['viewer', 'operator']) {
-      const email = `${role}-${randomUUID().slice(0, 6)}@example.test`;
-      assert.equal((await stack.api('POST', '/api/v1/users', { token: owner.token, body: { email, password: 'long enough password', role } })).status, 201);
-      const token = (await stack.api('POST', '/api/v1/auth/login', { body: { email, password: 'long enough password' } })).body.token as string;
+      const { token } = await userWithRole(owner.token, role);
       assert.equal((await stack.api('GET', '/api/v1/tenant', { token })).body.webhookUrl, 'https://hooks.example.test/[hidden]', role);
     }
 

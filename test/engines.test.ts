@@ -297,7 +297,7 @@ it("keeps rows' values out of a tool's failure message", () => {
   assert.doesNotMatch(kept, /sk_live/);
   assert.match(kept, /duplicate key value violates unique constraint "t_pkey"/);
   assert.match(kept, /Command was: COPY public.t/);
-  const my = withoutRowData("ERROR 1062 (23000) at line 42: Duplicate entry 'sk_live_5' for key 'email'\nERROR 1064 (42000) at line 7: syntax error near 'sk_live_6', 'x')' at line 1");
+  const my = withoutRowData("ERROR 1062 (23000) at line 42: Duplicate entry 'sk_live_5' for key 'email'\nERROR 1064 (42000) at line 7: syntax error near 'sk_live_6', 'x')' at line 1\nERROR 1366 (22007) at line 9: Incorrect integer value: 'sk_live_7' for column `shop`.`t`.`n` at row 1");
   assert.doesNotMatch(my, /sk_live/);
   assert.match(my, /Duplicate entry '…' for key 'email'/);
 });
@@ -402,6 +402,21 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       assert.deepEqual(await h.fingerprint(target), original);
       assert.equal(await h.objects(target), originalObjects);
       assert.deepEqual((await h.engine.listDatabases(h.conn)).filter((n) => n.startsWith('bp_restore_')), [], 'no database left from the replace');
+
+      if (h.label === 'postgresql') {
+        // A login that may restore (it creates databases) but not drop the one it replaces: the old one stays as it
+        // was, and the restored copy made beside it goes too, or every retry would leave one more.
+        const role = uniqueName('bp_r');
+        await pgRun('postgres', (sql) => sql.unsafe(`create role ${role} login createdb`));
+        try {
+          const limited = { ...h.conn, user: role };
+          await assert.rejects(h.engine.restore(limited, target, createReadStream(partial), { into: 'replace' }), hasCode('PermissionDenied'));
+          assert.deepEqual(await h.fingerprint(target), original, 'the old database is as it was');
+          assert.deepEqual((await h.engine.listDatabases(h.conn)).filter((n) => n.startsWith('bp_restore_')), [], 'no restored copy left aside');
+        } finally {
+          await pgRun('postgres', (sql) => sql.unsafe(`drop role if exists ${role}`));
+        }
+      }
     });
 
     it('a cancelled restore stops and removes the database it created', async () => {
@@ -442,9 +457,12 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       assert.equal(text.ok, false);
       assert.equal(text.value, 'a value of 23 characters (not shown)');
       // A second statement could end the read-only transaction and write: refused, and nothing written.
-      const escape = assertionHolds(h.conn, source, 'select 1; commit; create table bp_escaped (a int)');
-      if (h.label === 'sqlite') await escape.catch(() => undefined);
-      else await assert.rejects(escape, hasCode('AssertionInvalid'));
+      // (The MariaDB client also reads `\g` as the end of a statement, and `\!` as a shell command.)
+      for (const sql of ['select 1; commit; create table bp_escaped (a int)', 'select 1 \\g commit \\g create table bp_escaped (a int)']) {
+        const escape = assertionHolds(h.conn, source, sql);
+        if (h.label === 'sqlite') await escape.catch(() => undefined);
+        else await assert.rejects(escape, hasCode('AssertionInvalid'), sql);
+      }
       assert.ok(!(await h.engine.tableRowCounts(h.conn, source)).some((t) => t.table.endsWith('bp_escaped')), 'no table was created');
     });
 

@@ -225,6 +225,22 @@ describe('site activities', () => {
       },
     };
     await assert.rejects(read(dropping, { ...plain }), /ECONNRESET/);
+    // ...or ends it early without a word: the copy is not judged either.
+    const cutting: Storage = {
+      ...storage,
+      get: async (key, opts) => {
+        let kept = 0;
+        const half = new Transform({
+          transform(chunk: Buffer, _e, cb) {
+            const room = Math.max(0, (plain.sizeBytes >> 1) - kept);
+            kept += Math.min(room, chunk.length);
+            cb(null, chunk.subarray(0, room));
+          },
+        });
+        return (await storage.get(key, opts)).pipe(half);
+      },
+    };
+    await assert.rejects(read(cutting, { ...plain }), (e: BackupError) => e.kind === 'unavailable' && /ended after \d+ of \d+ bytes/.test(e.message));
     // Bytes whose recorded hash is their own but that do not decompress: damaged.
     const cut = await copyOf(backupFileName(source.name, new Date(at.getTime() + 1000), 'pgdump', 'zst'), bytes.subarray(0, bytes.length >> 1));
     assert.equal((await read(storage, cut)).state, 'corrupt');

@@ -2,7 +2,7 @@
 import postgres from 'postgres';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
-import { mariadbQuery } from './mariadb.ts';
+import { lit, mariadbQuery } from './mariadb.ts';
 import { classifyPgError } from './postgres.ts';
 import { dbPath, readDb } from './sqlite.ts';
 
@@ -30,10 +30,14 @@ export async function assertionHolds(conn: ServerConnection, database: string, s
       await client.end({ timeout: 2 });
     }
   } else if (conn.engine === 'mariadb') {
+    // Sent as a prepared statement from a hex literal: the server takes exactly one statement, and the client, which
+    // reads its input for commands of its own (`\g` ends a statement, `\!` runs a shell), never sees the text.
     const statement = sql.trim().replace(/;$/, '');
-    if (statement.includes(';')) throw new BackupError('invalid', 'an assertion is one SQL statement: remove the ";" inside it', { code: 'AssertionInvalid' });
-    // The statement's end on a line of its own: a trailing -- comment must not swallow it.
-    const rows = await mariadbQuery(conn, database, `START TRANSACTION READ ONLY;\n${statement}\n;\nROLLBACK;`);
+    const script = [`START TRANSACTION READ ONLY;`, `SET @bp_assertion = ${lit(statement)};`, 'PREPARE bp_assertion FROM @bp_assertion;', 'EXECUTE bp_assertion;', 'ROLLBACK;'];
+    const rows = await mariadbQuery(conn, database, script.join('\n')).catch((err: unknown) => {
+      if (err instanceof BackupError && err.kind === 'invalid') throw new BackupError('invalid', `the assertion is not valid SQL here: ${err.message}`, { code: 'AssertionInvalid' });
+      throw err;
+    });
     value = rows[0]?.[0];
   } else {
     value = readDb(dbPath(conn, database), database, (db) => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError } from '../../common/errors.ts';
-import type { ServerConnection } from '../site-config.ts';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, type ServerConnection } from '../site-config.ts';
 
 /** Every engine this code knows; `db/schema.ts` ENGINES says which ones the platform offers. */
 export type EngineName = 'postgresql' | 'mariadb' | 'sqlite';
@@ -89,8 +89,8 @@ export interface DatabaseEngine {
 
 export const DEFAULT_EXACT_BELOW_ROWS = 100_000;
 
-/** Seconds cleaning tables waits for a lock when the server's settings do not say. */
-export const lockTimeoutOf = (conn: ServerConnection) => conn.lockTimeoutSeconds ?? 30;
+/** Seconds cleaning tables waits for a lock (a connection made without the site configuration gets the default). */
+export const lockTimeoutOf = (conn: ServerConnection) => conn.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS;
 
 export function checkDays(days: number): void {
   if (!Number.isInteger(days) || days < 0) throw new BackupError('invalid', `days must be a whole number of at least 0, not ${days}`, { field: 'days' });
@@ -138,8 +138,8 @@ const failureText = (cmd: string, said: string, code: number | null, sig: NodeJS
 
 /**
  * A tool's message without the rows' values it may quote: PostgreSQL's DETAIL, CONTEXT and LINE lines (a COPY line,
- * a duplicate key's value), MariaDB's duplicate entry and the statement text after "near". The message goes into
- * Temporal's history, the API and alerts; the backup's data stays in the backup.
+ * a duplicate key's value), MariaDB's duplicate entry, incorrect value and the statement text after "near". The
+ * message goes into Temporal's history, the API and alerts; the backup's data stays in the backup.
  */
 export function withoutRowData(said: string): string {
   return said
@@ -147,6 +147,7 @@ export function withoutRowData(said: string): string {
     .filter((line) => !/^\s*(?:[\w-]+:\s+)?(?:DETAIL|CONTEXT|LINE \d+):/.test(line) && !/^\s*\^\s*$/.test(line))
     .join('\n')
     .replace(/(Duplicate entry )'.*?'( for key)/gi, "$1'…'$2")
+    .replace(/(Incorrect [\w ]+ value: )'.*?'( for column)/gi, "$1'…'$2")
     .replace(/( near )'[\s\S]*?'( at line \d+)/gi, '$1…$2')
     .replace(/(invalid input (?:syntax|value) for [^:]*:\s*)".*"/gi, '$1"…"');
 }

@@ -46,7 +46,7 @@ export function classifyMariadbError(message: string, conn: ServerConnection, da
     return new BackupError('invalid', `a table to leave out does not exist in database '${database}': ${first}`, { code: 'TableNotFound' });
   }
   if (errno === 1205) {
-    return new BackupError('unavailable', `a table in '${database}' on ${where} is in use by another session (no lock within ${lockTimeoutOf(conn)} s): the run is retried later; a longer wait is lockTimeoutSeconds in the site configuration`, { code: 'TableBusy' });
+    return new BackupError('unavailable', `a table in '${database}' on ${where} is in use by another session and was not granted in time: the run is retried later (lockTimeoutSeconds in the site configuration is how long cleaning tables waits)`, { code: 'TableBusy' });
   }
   if ([1040, 1213, 2002, 2003, 2005, 2006, 2013].includes(errno)) {
     return new BackupError('unavailable', `MariaDB (${where}): ${first}`);
@@ -60,7 +60,7 @@ export function classifyMariadbError(message: string, conn: ServerConnection, da
 
 const quoteIdent = (s: string) => `\`${s.replaceAll('`', '``')}\``;
 /** A string literal that no sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) can misread. */
-const lit = (s: string) => (s === '' ? "''" : `CONVERT(X'${Buffer.from(s, 'utf8').toString('hex')}' USING utf8mb4)`);
+export const lit = (s: string) => (s === '' ? "''" : `CONVERT(X'${Buffer.from(s, 'utf8').toString('hex')}' USING utf8mb4)`);
 
 function checkDatabaseName(database: string): void {
   if (!database || database.includes('\0') || database.startsWith('-') || database.length > 64) {

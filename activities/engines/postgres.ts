@@ -39,7 +39,7 @@ export function classifyPgError(message: string, conn: ServerConnection, databas
     return new BackupError('invalid', `the file is not a complete pg_dump custom-format dump (${first})`, { code: 'BadDumpFile' });
   }
   if (m.includes('55p03') || m.includes('lock timeout')) {
-    return new BackupError('unavailable', `a table in '${database}' on ${where} is in use by another session (no lock within ${lockTimeoutOf(conn)} s): the run is retried later; a longer wait is lockTimeoutSeconds in the site configuration`, { code: 'TableBusy' });
+    return new BackupError('unavailable', `a table in '${database}' on ${where} is in use by another session and was not granted in time: the run is retried later (lockTimeoutSeconds in the site configuration is how long cleaning tables waits)`, { code: 'TableBusy' });
   }
   if (m.includes('could not execute query')) {
     // The same statement fails again on retry: an object that exists already, a missing role or extension.
@@ -149,9 +149,14 @@ export const postgresEngine: DatabaseEngine = {
       throw err;
     }
     if (into !== 'replace') return;
-    await postgresEngine.dropDatabase(conn, database);
+    await postgresEngine.dropDatabase(conn, database).catch(async (err: unknown) => {
+      // The old database stays (sessions in it, a missing right): the new one goes, or each retry would leave one.
+      await postgresEngine.dropDatabase(conn, target).catch(() => {});
+      throw err;
+    });
     await withSql(conn, MAINTENANCE_DB, (sql) => sql.unsafe(`alter database ${quoteIdent(target)} rename to ${quoteIdent(database)}`), database).catch((err: unknown) => {
-      throw new BackupError('unavailable', `the restored database is complete as '${target}' but could not be renamed to '${database}' (${err instanceof Error ? err.message : String(err)}): rename it by hand`, { code: 'RenameFailed' });
+      // Not retried: a retry would find no database by the name, restore again and leave this complete one aside.
+      throw new BackupError('invalid', `the restored database is complete as '${target}' but could not be renamed to '${database}' (${err instanceof Error ? err.message : String(err)}): rename it by hand`, { code: 'RenameFailed' });
     });
   },
 

@@ -156,10 +156,20 @@ export function configRoutes(s: Services) {
    */
   async function withSchedules<T>(configId: string | undefined, work: (tx: Tx, writes: ScheduleWrites) => Promise<T>): Promise<T> {
     const writes = new ScheduleWrites();
+    const undo = () => writes.undo().catch((e: unknown) => s.logger.error({ err: e, labels: { config_id: configId } }, 'Temporal schedules may not match the configuration'));
     try {
-      return await s.db.transaction((tx) => work(tx, writes));
+      return await s.db.transaction(async (tx) => {
+        try {
+          return await work(tx, writes);
+        } catch (err) {
+          // Put back while the row is still locked: after the rollback, another save of the same configuration
+          // could write its schedules first, and this undo would then overwrite them.
+          await undo();
+          throw err;
+        }
+      });
     } catch (err) {
-      await writes.undo().catch((e: unknown) => s.logger.error({ err: e, labels: { config_id: configId } }, 'Temporal schedules may not match the configuration'));
+      await undo(); // the commit itself failed (what work wrote is still to put back; after the inner undo, nothing is)
       throw duplicate(err);
     }
   }
