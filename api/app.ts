@@ -2,7 +2,9 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import { DrizzleQueryError } from 'drizzle-orm';
+import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { ServiceError } from '@temporalio/client';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { BackupError, invalid, type ErrorKind } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
@@ -10,7 +12,7 @@ import type { TemporalHandles } from '../common/temporal.ts';
 import type { Db } from '../db/client.ts';
 import { requireUser, UserRoles, type AppEnv } from './auth.ts';
 import { nulFields } from './schemas.ts';
-import { Schedules } from './schedules.ts';
+import { Schedules, temporalUnavailable } from './schedules.ts';
 import { agentRoutes } from './routes/agent.ts';
 import { authRoutes } from './routes/auth.ts';
 import { backupRoutes } from './routes/backups.ts';
@@ -38,6 +40,9 @@ export interface Services extends AppDeps {
   transfers: Transfers;
   roles: UserRoles;
 }
+
+/** The largest request body the API reads (the transfers route streams and has no limit). */
+const MAX_BODY_BYTES = 1024 * 1024;
 
 const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
   invalid: 400, auth: 401, forbidden: 403, not_found: 404, conflict: 409, unavailable: 503,
@@ -88,6 +93,11 @@ export function createApp(deps: AppDeps) {
     );
   });
 
+  // Requests are small documents, read whole; only a site's download stream (the transfers route) is large, and it
+  // is streamed. Anything else above 1 MiB is refused before it is read (sign-in and sign-up included).
+  const limit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: { code: 'invalid', message: `the request body is over ${MAX_BODY_BYTES} bytes` } }, 413) });
+  app.use('/api/v1/*', (c, next) => (c.req.path.startsWith('/api/v1/agent/transfers/') ? next() : limit(c, next)));
+
   // PostgreSQL's text cannot hold U+0000, in any field of any route: refused here, before it reaches a query, naming
   // the field. Only queries with %00 and JSON bodies with \u0000 are looked into.
   app.use('/api/v1/*', async (c, next) => {
@@ -113,6 +123,11 @@ export function createApp(deps: AppDeps) {
     if (err instanceof BackupError) {
       const issues = err.details.field ? [{ field: err.details.field, reason: err.message }] : undefined;
       return c.json({ error: { code: err.kind, message: err.message, ...(issues && { issues }) } }, STATUS[err.kind]);
+    }
+    if (temporalNotAnswering(err)) {
+      // Any route that starts a workflow or touches a schedule: the client may try again once Temporal is back.
+      const e = temporalUnavailable(err);
+      return c.json({ error: { code: e.kind, message: e.message } }, STATUS[e.kind]);
     }
     if (err instanceof HTTPException) {
       // Hono's own validators (e.g. a body that is not JSON) answer 400 here.
@@ -145,3 +160,10 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>;
+
+/** Temporal did not answer (down, unreachable, out of time): gRPC UNAVAILABLE or DEADLINE_EXCEEDED, or no code at all. */
+function temporalNotAnswering(err: unknown): boolean {
+  if (!(err instanceof ServiceError)) return false;
+  const code = (err.cause as { code?: number } | undefined)?.code;
+  return code === undefined || code === 14 || code === 4;
+}

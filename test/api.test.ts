@@ -1,6 +1,7 @@
 // Issue 2: the API's contract. Every endpoint needs a user; bad input answers 400 with the field and the reason;
 // roles are enforced; history is filtered and paginated; the OpenAPI document and docs are served.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
@@ -207,7 +208,7 @@ describe('HTTP API contract', () => {
     assert.equal(await roles.current(owner.tenantId, admin.id, t0 + 10_002), null);
   });
 
-  it('marks a restore failed and answers 503 when Temporal does not take its workflow', async () => {
+  it('marks a restore failed and answers 503 when Temporal does not take its workflow; so do the other routes that start one', async () => {
     const { token, tenantId } = await signup(stack);
     const site = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'r' } })).body;
     const server = (await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
@@ -231,6 +232,10 @@ describe('HTTP API contract', () => {
       assert.equal(res.status, 503, JSON.stringify(body));
       assert.equal(body.error.code, 'unavailable');
       assert.match(body.error.message, /Temporal is unavailable/);
+      // Every other route that starts a workflow answers the same way (here: a sync of every copy now).
+      const sync = await app.request('/api/v1/sync', { method: 'POST', headers: { authorization: `Bearer ${issueToken({ userId: me.id, tenantId, role: 'owner' }, secret, 60)}` } });
+      assert.equal(sync.status, 503, await sync.clone().text());
+      assert.match(((await sync.json()) as { error: { message: string } }).error.message, /Temporal is unavailable/);
     } finally {
       await connection.close().catch(() => {});
     }
@@ -240,6 +245,20 @@ describe('HTTP API contract', () => {
     assert.equal(listed[0]!.status, 'failed', 'not running forever');
     assert.match(listed[0]!.error, /could not be started: Temporal is unavailable/);
     assert.ok(listed[0]!.finishedAt);
+  });
+
+  it('refuses a request body over 1 MiB before reading it, signing in included', async () => {
+    const huge = JSON.stringify({ email: 'a@example.test', password: 'x'.repeat(2 * 1024 * 1024) });
+    // A connection of its own: the API answers before the body is sent and closes it, which a pooled one would not survive.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${stack.baseUrl}/api/v1/auth/login`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(huge);
+    });
+    assert.equal(status, 413);
   });
 
   it('keeps the webhook URL secret: no credentials in it, shown whole to admins only, named by its origin when unreachable', async () => {
