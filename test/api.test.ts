@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { Client, Connection } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createApp } from '../api/app.ts';
@@ -245,6 +245,23 @@ describe('HTTP API contract', () => {
     assert.equal(listed[0]!.status, 'failed', 'not running forever');
     assert.match(listed[0]!.error, /could not be started: Temporal is unavailable/);
     assert.ok(listed[0]!.finishedAt);
+  });
+
+  it('two owners demoting each other at once leave the tenant one owner', async () => {
+    for (let round = 0; round < 3; round++) {
+      const first = await signup(stack);
+      const second = await userWithRole(first.token, 'owner');
+      const me = (await stack.api('GET', '/api/v1/me', { token: first.token })).body;
+      const [a, b] = await Promise.all([
+        stack.api('PATCH', `/api/v1/users/${second.id}`, { token: first.token, body: { role: 'admin' } }),
+        stack.api('PATCH', `/api/v1/users/${me.id}`, { token: second.token, body: { role: 'admin' } }),
+      ]);
+      // One wins; the other is refused: 409 if it ran beside the first, 403 if it came after (no longer an owner).
+      const [won, lost] = [a.status, b.status].sort();
+      assert.ok(won === 200 && (lost === 409 || lost === 403), `round ${round}: ${a.status} ${b.status}`);
+      const owners = await stack.db.db.select().from(users).where(and(eq(users.tenantId, first.tenantId), eq(users.role, 'owner')));
+      assert.equal(owners.length, 1);
+    }
   });
 
   it('refuses a request body over 1 MiB before reading it, signing in included', async () => {

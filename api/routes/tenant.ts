@@ -141,7 +141,11 @@ export function tenantRoutes(s: Services) {
   return r;
 }
 
+/**
+ * The tenant keeps an owner besides `exceptId`. The owners' rows are locked first: two owners demoting or removing
+ * each other at once are taken one after the other, and the second finds the first no longer an owner.
+ */
 async function assertAnotherOwner(tx: Parameters<typeof findOwned>[0], tenantId: string, exceptId: string): Promise<void> {
-  const others = await tx.select({ id: users.id }).from(users).where(and(eq(users.tenantId, tenantId), eq(users.role, 'owner'), ne(users.id, exceptId))).limit(1);
-  if (others.length === 0) throw new BackupError('conflict', 'a tenant keeps at least one owner: make another user owner first');
+  const owners = await tx.select({ id: users.id }).from(users).where(and(eq(users.tenantId, tenantId), eq(users.role, 'owner'))).orderBy(users.id).for('update'); // one order: no deadlock
+  if (!owners.some((o) => o.id !== exceptId)) throw new BackupError('conflict', 'a tenant keeps at least one owner: make another user owner first');
 }
