@@ -64,6 +64,11 @@ describe('HTTP API contract', () => {
       [{ ...good, name: undefined }, 'name'],
       [{ ...good, compression: { algorithm: 'zstd', level: 20 } }, 'compression.level'],
       [{ ...good, compression: { algorithm: 'gzip', level: 6, long: true } }, 'compression.long'],
+      // A misspelt key is refused by name wherever it sits, not dropped (the drill would run with a tolerance of 0).
+      [{ ...good, drill: { schedule: { kind: 'daily', time: '05:00' }, tolerancePercnt: 5 } }, 'drill.tolerancePercnt'],
+      [{ ...good, schedule: { kind: 'daily', time: '02:00', timezone: 'UTC' } }, 'schedule.timezone'],
+      [{ ...good, compression: { algorithm: 'zstd', level: 3, threads: 4 } }, 'compression.threads'],
+      [{ ...good, keepLoacl: 3 }, 'keepLoacl'],
     ];
     for (const [body, field] of cases) {
       const res = await stack.api('POST', '/api/v1/configs', { token, body });

@@ -18,9 +18,9 @@ import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '
 const Time = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time as HH:MM, 24-hour');
 const Schedule = z
   .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('daily'), time: Time }),
-    z.object({ kind: z.literal('biweekly'), time: Time, weekday: z.number().int().min(0).max(6).openapi({ description: '0 = Sunday' }) }),
-    z.object({ kind: z.literal('monthly'), time: Time, dayOfMonth: z.number().int().min(1).max(28).openapi({ description: '1-28, so it runs every month' }) }),
+    z.object({ kind: z.literal('daily'), time: Time }).strict(),
+    z.object({ kind: z.literal('biweekly'), time: Time, weekday: z.number().int().min(0).max(6).openapi({ description: '0 = Sunday' }) }).strict(),
+    z.object({ kind: z.literal('monthly'), time: Time, dayOfMonth: z.number().int().min(1).max(28).openapi({ description: '1-28, so it runs every month' }) }).strict(),
     z.object({
       kind: z.literal('cron'),
       expression: z
@@ -30,7 +30,7 @@ const Schedule = z
           const problem = cronProblem(e);
           if (problem) ctx.addIssue({ code: 'custom', message: problem });
         }),
-    }),
+    }).strict(),
   ])
   .openapi('Schedule');
 const TableName = z.string().regex(TABLE_NAME_RE, 'a table name, optionally schema-qualified (schema.table)');
@@ -39,10 +39,11 @@ const CleanTable = z
     // `mode` may be left out: excluding the data is the default, and the only mode that touches nothing.
     (v) => (v && typeof v === 'object' && !('mode' in v) ? { ...v, mode: 'exclude' } : v),
     z.discriminatedUnion('mode', [
-      z.object({ table: TableName, mode: z.literal('exclude') }).openapi({ description: 'the backup keeps the schema, leaves the rows out; the source is untouched' }),
-      z.object({ table: TableName, mode: z.literal('truncate') }).openapi({ description: 'empties the table at the source before the dump (needs confirmDestructiveCleaning)' }),
+      z.object({ table: TableName, mode: z.literal('exclude') }).strict().openapi({ description: 'the backup keeps the schema, leaves the rows out; the source is untouched' }),
+      z.object({ table: TableName, mode: z.literal('truncate') }).strict().openapi({ description: 'empties the table at the source before the dump (needs confirmDestructiveCleaning)' }),
       z
         .object({ table: TableName, mode: z.literal('deleteOlderThan'), column: z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'a column name'), days: z.number().int().min(1).max(36500) })
+        .strict()
         .openapi({ description: 'deletes source rows whose column is older than days days, before the dump (needs confirmDestructiveCleaning)' }),
     ]),
   )
@@ -53,6 +54,7 @@ const CompressionSchema = z
     level: z.number().int(),
     long: z.boolean().optional().openapi({ description: "zstd's long-distance matching (default on for zstd): finds values repeated up to 64 MiB apart; more CPU, smaller files" }),
   })
+  .strict()
   .superRefine((c, ctx) => {
     const [min, max] = c.algorithm === 'gzip' ? [1, 9] : [1, 19];
     if (c.level < min || c.level > max) ctx.addIssue({ code: 'custom', path: ['level'], message: `${c.algorithm} levels are ${min} to ${max}` });
@@ -63,18 +65,19 @@ const CompressionSchema = z
 const Retention = RetentionPolicySchema.openapi('RetentionPolicy', {
   description: 'keep the newest keepLast, and the newest backup of each of the last daily days, weekly ISO weeks, monthly months, yearly years (in the configuration time zone)',
 });
-const ConfigDestinationSchema = z.object({ destinationId: z.string().uuid(), retention: Retention }).openapi('ConfigDestination');
+const ConfigDestinationSchema = z.object({ destinationId: z.string().uuid(), retention: Retention }).strict().openapi('ConfigDestination');
 const Destinations = z
   .array(ConfigDestinationSchema)
   .max(10)
   .refine((d) => new Set(d.map((x) => x.destinationId)).size === d.length, 'each destination once');
-const Verification = z.object({ schedule: Schedule }).nullable().openapi('Verification', { description: 'read every copy back end to end on this schedule' });
+const Verification = z.object({ schedule: Schedule }).strict().nullable().openapi('Verification', { description: 'read every copy back end to end on this schedule' });
 const Drill = z
   .object({
     schedule: Schedule,
     tolerancePercent: z.number().min(0).max(100).default(0).openapi({ description: 'how far a restored table row count may differ from the count at backup time' }),
     assertions: z.array(z.string().trim().min(1).max(2000)).max(20).default([]).openapi({ description: 'SQL run read-only in the restored database; each must return true' }),
   })
+  .strict()
   .nullable()
   .openapi('Drill', { description: 'restore the newest backup into a scratch database and check it, on this schedule' });
 const ConfigFields = z.object({
@@ -96,7 +99,7 @@ const ConfigFields = z.object({
   destinations: Destinations.default([]).openapi({ description: 'off-site copies: one upload per destination after each backup, each with its own retention' }),
   paused: z.boolean().default(false),
 });
-const ConfigCreate = ConfigFields.extend({ serverId: z.string().uuid() }).openapi('BackupConfigCreate');
+const ConfigCreate = ConfigFields.extend({ serverId: z.string().uuid() }).strict().openapi('BackupConfigCreate');
 const ConfigPatch = z
   .object({
     name: ConfigFields.shape.name,
@@ -113,7 +116,8 @@ const ConfigPatch = z
     destinations: Destinations,
   })
   .partial()
-  // An unknown key (`paused`, a typo) would be dropped and the PATCH answer 200 having changed nothing: it is refused.
+  // An unknown key (`paused`, a typo) would be dropped and the PATCH answer 200 having changed nothing: it is refused,
+  // here and inside the schedule, compression, drill and the rest (on create too).
   .strict()
   .openapi('BackupConfigPatch');
 const Config = z
