@@ -4,6 +4,8 @@ import {
 } from '@temporalio/client';
 import { BackupError } from '../common/errors.ts';
 import { backupWorkflowIdPrefix, drillScheduleId, scheduleId, SearchAttr, SYNC_SCHEDULE_ID, verifyScheduleId, WATCHDOG_SCHEDULE_ID } from '../common/names.ts';
+import type { Db, Tx } from '../db/client.ts';
+import type { Logger } from '../common/logger.ts';
 import type { ScheduleSpec } from '../db/schema.ts';
 
 const DAY_MS = 86_400_000;
@@ -130,6 +132,29 @@ export class ScheduleWrites {
     const failed: unknown[] = [];
     for (const undo of this.#undo.splice(0).reverse()) await undo().catch((e: unknown) => failed.push(e));
     if (failed.length > 0) throw new AggregateError(failed, `${failed.length} schedule write(s) could not be taken back: save the configuration again`);
+  }
+}
+
+/**
+ * A transaction with the Temporal schedule writes it makes: if anything fails (a schedule Temporal refuses, Temporal
+ * going away part-way, the commit), the schedules already written are put back as they were. The putting back runs
+ * while the transaction still holds its rows, so a save of the same rows waiting behind it cannot be overwritten.
+ */
+export async function withScheduleWrites<T>(db: Db, logger: Logger, labels: Record<string, string | undefined>, work: (tx: Tx, writes: ScheduleWrites) => Promise<T>): Promise<T> {
+  const writes = new ScheduleWrites();
+  const undo = () => writes.undo().catch((e: unknown) => logger.error({ err: e, labels }, 'Temporal schedules may not match the database'));
+  try {
+    return await db.transaction(async (tx) => {
+      try {
+        return await work(tx, writes);
+      } catch (err) {
+        await undo();
+        throw err;
+      }
+    });
+  } catch (err) {
+    await undo(); // the commit itself failed (after the undo above, nothing is left to put back)
+    throw err;
   }
 }
 

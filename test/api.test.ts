@@ -241,6 +241,15 @@ describe('HTTP API contract', () => {
       const sync = await app.request('/api/v1/sync', { method: 'POST', headers: { authorization: `Bearer ${issueToken({ userId: me.id, tenantId, role: 'owner' }, secret, 60)}` } });
       assert.equal(sync.status, 503, await sync.clone().text());
       assert.match(((await sync.json()) as { error: { message: string } }).error.message, /Temporal is unavailable/);
+      // A server whose configurations' schedules cannot follow its new name keeps its old one.
+      await stack.api('POST', '/api/v1/configs', { token, body: { name: 'c', serverId: server.id, databases: ['shop'], schedule: { kind: 'daily', time: '02:00' }, timezone: 'UTC' } });
+      const rename = await app.request(`/api/v1/servers/${server.id}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${issueToken({ userId: me.id, tenantId, role: 'owner' }, secret, 60)}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'pg-renamed' }),
+      });
+      assert.equal(rename.status, 503, await rename.clone().text());
+      assert.equal((await stack.api('GET', `/api/v1/servers/${server.id}`, { token })).body.name, 'pg');
     } finally {
       await connection.close().catch(() => {});
     }

@@ -12,7 +12,7 @@ import { planTargetRetention } from '../../db/retention.ts';
 
 import { router, type Services } from '../app.ts';
 import { requireRole, type AuthContext } from '../auth.ts';
-import { cronProblem, isValidTimeZone, ScheduleWrites } from '../schedules.ts';
+import { cronProblem, isValidTimeZone, withScheduleWrites, type ScheduleWrites } from '../schedules.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
 
 const Time = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time as HH:MM, 24-hour');
@@ -154,29 +154,11 @@ export function configRoutes(s: Services) {
     await s.schedules.upsertChecks({ ...row, siteId: server!.siteId, serverName: server!.name }, writes);
   }
 
-  /**
-   * Runs a configuration's transaction with the schedule writes it makes: if anything fails (a schedule Temporal
-   * refuses, Temporal going away part-way, the commit), the schedules already written are put back as they were.
-   */
-  async function withSchedules<T>(configId: string | undefined, work: (tx: Tx, writes: ScheduleWrites) => Promise<T>): Promise<T> {
-    const writes = new ScheduleWrites();
-    const undo = () => writes.undo().catch((e: unknown) => s.logger.error({ err: e, labels: { config_id: configId } }, 'Temporal schedules may not match the configuration'));
-    try {
-      return await s.db.transaction(async (tx) => {
-        try {
-          return await work(tx, writes);
-        } catch (err) {
-          // Put back while the row is still locked: after the rollback, another save of the same configuration
-          // could write its schedules first, and this undo would then overwrite them.
-          await undo();
-          throw err;
-        }
-      });
-    } catch (err) {
-      await undo(); // the commit itself failed (what work wrote is still to put back; after the inner undo, nothing is)
+  /** A configuration's transaction with its schedule writes, put back if anything fails (`withScheduleWrites`). */
+  const withSchedules = <T,>(configId: string | undefined, work: (tx: Tx, writes: ScheduleWrites) => Promise<T>): Promise<T> =>
+    withScheduleWrites(s.db, s.logger, { config_id: configId }, work).catch((err: unknown) => {
       throw duplicate(err);
-    }
-  }
+    });
 
   /** A configuration sends copies only to destinations of the site its server is at: that site holds their secrets. */
   async function checkDestinations(tx: Tx, wanted: ConfigDestination[], siteId: string, tenantId: string): Promise<void> {

@@ -5,6 +5,7 @@ import { conflict, invalid } from '../../common/errors.ts';
 import { SERVER_NAME_RE } from '../../common/names.ts';
 import { backupConfigs, backups, ENGINES, restores, servers, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
+import { withScheduleWrites } from '../schedules.ts';
 import { requireRole } from '../auth.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
 
@@ -63,19 +64,17 @@ export function serverRoutes(s: Services) {
       const auth = c.get('auth');
       requireRole(auth, 'admin');
       const { id } = c.req.valid('param');
-      const server = await s.db
-        .transaction(async (tx) => {
-          const before = await findOwned(tx, servers, id, auth.tenantId, 'server');
-          const [row] = await tx.update(servers).set(c.req.valid('json')).where(eq(servers.id, id)).returning();
-          await audit(tx, auth, 'server.update', { type: 'server', id }, { from: before.name, to: row!.name });
-          return row!;
-        })
-        .catch((e: unknown) => {
-          throw duplicate(e);
-        });
-      // Schedules carry the server name as a search attribute: bring them along.
-      const configs = await s.db.select().from(backupConfigs).where(eq(backupConfigs.serverId, id));
-      for (const cfg of configs) await s.schedules.upsert({ ...cfg, siteId: server.siteId, serverName: server.name });
+      const server = await withScheduleWrites(s.db, s.logger, { server: id }, async (tx, writes) => {
+        const before = await findOwned(tx, servers, id, auth.tenantId, 'server');
+        const [row] = await tx.update(servers).set(c.req.valid('json')).where(eq(servers.id, id)).returning();
+        await audit(tx, auth, 'server.update', { type: 'server', id }, { from: before.name, to: row!.name });
+        // Schedules carry the server name as a search attribute: they follow, or the rename does not happen.
+        const configs = await tx.select().from(backupConfigs).where(eq(backupConfigs.serverId, id));
+        for (const cfg of configs) await s.schedules.upsert({ ...cfg, siteId: row!.siteId, serverName: row!.name }, writes);
+        return row!;
+      }).catch((e: unknown) => {
+        throw duplicate(e);
+      });
       return c.json(serverOut(server), 200);
     },
   );
