@@ -17,7 +17,7 @@ import { filterInput, filterStopped, type RestoreInto } from './engines/engine.t
 import { compressionFilter, compressStream, decompressionFilter, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
 import type { CheckResult, CopyRef, CopyToCheck } from './central.ts';
 import { openStorage } from './storage/index.ts';
-import { fileSource, hashObject, pace, storageSource, throttled, type Storage } from './storage/storage.ts';
+import { fileSource, hashObject, pace, partialName, storageSource, throttled, type Storage } from './storage/storage.ts';
 import { asActivity } from './failure.ts';
 import type { SiteConfig } from './site-config.ts';
 import { fsyncDir } from './fsync.ts';
@@ -232,11 +232,6 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         // A file of this attempt's own: an earlier attempt may still be running (its heartbeat timed out, it did not
         // stop), and neither may remove or publish the other's bytes.
         const partial = path.join(dir, `.${input.fileName}.${ctx.info.attempt}.partial`);
-        const attemptOfPartial = (name: string) => {
-          if (name === `.${input.fileName}.partial`) return 0; // the name before attempts had their own
-          const m = name.startsWith(`.${input.fileName}.`) ? /^\.(\d+)\.partial$/.exec(name.slice(input.fileName.length + 1)) : null;
-          return m ? Number(m[1]) : undefined;
-        };
         await rm(partial, { force: true });
         log.info({ file: { path: finalPath } }, 'dump started');
         const started = Date.now();
@@ -269,22 +264,8 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
               if (raw === undefined) log.warn({ filter: filter.cmd }, 'the compressor did not say how many bytes it read; raw_bytes is 0');
               progress.rawBytes = raw ?? 0;
             }
-            // link, not rename: it fails rather than replace a file another attempt published first. (ENOENT: a
-            // later attempt published and removed this one's partial file.)
-            const published = await link(partial, finalPath).then(() => true, async (e: NodeJS.ErrnoException) => {
-              if (e.code === 'EEXIST' || e.code === 'ENOENT') return false;
-              if (!NO_HARD_LINKS.has(e.code ?? '')) throw e;
-              // A file system without hard links (FAT, some network shares): rename, unless a file is there already.
-              if (await stat(finalPath).then(() => true, () => false)) return false;
-              await rename(partial, finalPath);
-              return true;
-            });
-            await rm(partial, { force: true });
-            // What earlier attempts left (a worker that died mid-dump) goes now; a later attempt's is its own.
-            for (const name of await readdir(dir)) {
-              const n = attemptOfPartial(name);
-              if (n !== undefined && n < ctx.info.attempt) await rm(path.join(dir, name), { force: true });
-            }
+            const published = await publish(partial, finalPath);
+            await removeEarlierPartials(dir, input.fileName, ctx.info.attempt);
             await fsyncDir(dir);
             return published;
           } catch (err) {
@@ -625,6 +606,37 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
   }
 }
 
+
+/**
+ * Gives a finished partial file its final name, unless another attempt of the run published first (false). With
+ * link, not rename: it fails rather than replace a published file. (ENOENT: a later attempt published and removed
+ * this one's partial file.)
+ */
+async function publish(partial: string, finalPath: string): Promise<boolean> {
+  const published = await link(partial, finalPath).then(() => true, async (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EEXIST' || e.code === 'ENOENT') return false;
+    if (!NO_HARD_LINKS.has(e.code ?? '')) throw e;
+    // A file system without hard links (FAT, some network shares): rename, unless a file is there already.
+    if (await stat(finalPath).then(() => true, () => false)) return false;
+    await rename(partial, finalPath);
+    return true;
+  });
+  await rm(partial, { force: true });
+  return published;
+}
+
+/** What earlier attempts of a dump left (a worker that died mid-dump); a later attempt's partial file is its own. */
+async function removeEarlierPartials(dir: string, fileName: string, attempt: number): Promise<void> {
+  const attemptOf = (name: string) => {
+    if (name === partialName(fileName)) return 0; // the name before attempts had their own
+    const m = name.startsWith(`.${fileName}.`) ? /^\.(\d+)\.partial$/.exec(name.slice(fileName.length + 1)) : null;
+    return m ? Number(m[1]) : undefined;
+  };
+  for (const name of await readdir(dir)) {
+    const n = attemptOf(name);
+    if (n !== undefined && n < attempt) await rm(path.join(dir, name), { force: true });
+  }
+}
 
 /** What link() answers on a file system that has no hard links. */
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);

@@ -3,6 +3,7 @@ import { createHash, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqua
 import { promisify } from 'node:util';
 import { and, eq } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
+import { Bounded } from './bounded.ts';
 import { BackupError } from '../common/errors.ts';
 import type { Db } from '../db/client.ts';
 import { ROLES, users, type Role } from '../db/schema.ts';
@@ -87,7 +88,7 @@ const VERIFIED_TOKENS = 10_000;
  */
 export const USER_TTL_MS = 5_000;
 
-/** Users remembered: past this many, the map is emptied (a miss costs one indexed lookup). */
+/** Users remembered: past this many, the ones read longest ago go (a miss costs one indexed lookup). */
 const KNOWN_USERS = 10_000;
 
 /**
@@ -97,7 +98,7 @@ const KNOWN_USERS = 10_000;
 export class UserRoles {
   readonly #db: Db;
   readonly #ttlMs: number;
-  readonly #known = new Map<string, { auth: AuthContext | null; until: number }>();
+  readonly #known = new Bounded<{ auth: AuthContext | null; until: number }>(KNOWN_USERS, () => 1);
   /** Bumped by every `forget`: a read that started before a change must not keep its (older) answer. */
   #generation = 0;
   constructor(db: Db, ttlMs = USER_TTL_MS) {
@@ -113,10 +114,7 @@ export class UserRoles {
     const generation = this.#generation;
     const [row] = await this.#db.select({ role: users.role }).from(users).where(and(eq(users.id, userId), eq(users.tenantId, tenantId))).limit(1);
     const auth = row ? { userId, tenantId, role: row.role } : null;
-    if (generation === this.#generation) {
-      if (this.#known.size >= KNOWN_USERS) this.#known.clear();
-      this.#known.set(key, { auth, until: nowMs + this.#ttlMs });
-    }
+    if (generation === this.#generation) this.#known.set(key, { auth, until: nowMs + this.#ttlMs });
     return auth;
   }
 

@@ -89,6 +89,10 @@ export interface DatabaseEngine {
 
 export const DEFAULT_EXACT_BELOW_ROWS = 100_000;
 
+/** A table lock not granted in time (another session holds the table): worth a retry later. */
+export const tableBusy = (database: string, where: string) =>
+  new BackupError('unavailable', `a table in '${database}' on ${where} is in use by another session and was not granted in time: the run is retried later (lockTimeoutSeconds in the site configuration is how long cleaning tables waits)`, { code: 'TableBusy' });
+
 /** Seconds cleaning tables waits for a lock (a connection made without the site configuration gets the default). */
 export const lockTimeoutOf = (conn: ServerConnection) => conn.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS;
 

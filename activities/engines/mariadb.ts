@@ -7,7 +7,7 @@ import path from 'node:path';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 import {
-  lockTimeoutOf, checkDays, DEFAULT_EXACT_BELOW_ROWS, findTool, pipeToolInto, producedDump, runTool, toolMissing,
+  checkDays, DEFAULT_EXACT_BELOW_ROWS, findTool, lockTimeoutOf, pipeToolInto, producedDump, runTool, tableBusy, toolMissing,
   type DatabaseEngine, type DumpStream, type TableRowCount, type ToolRun,
 } from './engine.ts';
 
@@ -46,7 +46,7 @@ export function classifyMariadbError(message: string, conn: ServerConnection, da
     return new BackupError('invalid', `a table to leave out does not exist in database '${database}': ${first}`, { code: 'TableNotFound' });
   }
   if (errno === 1205) {
-    return new BackupError('unavailable', `a table in '${database}' on ${where} is in use by another session and was not granted in time: the run is retried later (lockTimeoutSeconds in the site configuration is how long cleaning tables waits)`, { code: 'TableBusy' });
+    return tableBusy(database, where);
   }
   if ([1040, 1213, 2002, 2003, 2005, 2006, 2013].includes(errno)) {
     return new BackupError('unavailable', `MariaDB (${where}): ${first}`);

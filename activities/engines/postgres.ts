@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 import {
-  checkDays, DEFAULT_EXACT_BELOW_ROWS, findTool, lockTimeoutOf, pipeToolInto, producedDump, runTool, toolMissing,
+  checkDays, DEFAULT_EXACT_BELOW_ROWS, findTool, lockTimeoutOf, pipeToolInto, producedDump, runTool, tableBusy, toolMissing,
   type DatabaseEngine, type DumpStream, type TableRowCount, type ToolRun,
 } from './engine.ts';
 
@@ -39,7 +39,7 @@ export function classifyPgError(message: string, conn: ServerConnection, databas
     return new BackupError('invalid', `the file is not a complete pg_dump custom-format dump (${first})`, { code: 'BadDumpFile' });
   }
   if (m.includes('55p03') || m.includes('lock timeout')) {
-    return new BackupError('unavailable', `a table in '${database}' on ${where} is in use by another session and was not granted in time: the run is retried later (lockTimeoutSeconds in the site configuration is how long cleaning tables waits)`, { code: 'TableBusy' });
+    return tableBusy(database, where);
   }
   if (m.includes('could not execute query')) {
     // The same statement fails again on retry: an object that exists already, a missing role or extension.

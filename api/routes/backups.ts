@@ -6,6 +6,7 @@ import { BackupError, invalid } from '../../common/errors.ts';
 import { transferWorkflowId } from '../../common/names.ts';
 import { BACKUP_KINDS, BACKUP_STATUSES, backupCopies, backups, COPY_STATES, copyEvents, SITE_TARGET, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
+import { Bounded } from '../bounded.ts';
 import { errors, findOwned, IdParam, Instant, instantProblem, iso, json, UUID_RE } from '../schemas.ts';
 
 const Backup = z
@@ -65,42 +66,6 @@ const startedAtUs = sql<string>`to_char(${backups.startedAt} at time zone 'UTC',
  * id (`xmin`), so an unchanged `xmin` means unchanged contents.
  */
 const rowVersion = sql<string>`xmin::text`;
-
-/**
- * A map that keeps at most `max` of weight (each entry weighs `weight(value)`), dropping the entries set longest ago
- * first: what the listing keeps between requests.
- */
-class Bounded<V> {
-  #entries = new Map<string, V>();
-  #total = 0;
-  readonly #max: number;
-  readonly #weight: (value: V) => number;
-  constructor(max: number, weight: (value: V) => number) {
-    this.#max = max;
-    this.#weight = weight;
-  }
-
-  get(key: string): V | undefined {
-    return this.#entries.get(key);
-  }
-
-  set(key: string, value: V): void {
-    this.delete(key);
-    this.#entries.set(key, value);
-    this.#total += this.#weight(value);
-    for (const oldest of this.#entries.keys()) {
-      if (this.#total <= this.#max) break;
-      this.delete(oldest);
-    }
-  }
-
-  delete(key: string): void {
-    const value = this.#entries.get(key);
-    if (value === undefined) return;
-    this.#total -= this.#weight(value);
-    this.#entries.delete(key);
-  }
-}
 
 /** History rows kept as JSON by the API process (about 1 KiB each). */
 const ROW_TEXTS = 5000;
