@@ -6,9 +6,29 @@ import { withRunLabels, type Logger } from '../common/logger.ts';
 import { BackupError } from '../common/errors.ts';
 import type { Db } from '../db/client.ts';
 import {
-  backupConfigs, backupCopies, backups, copyEvents, destinations, servers, sites, SITE_TARGET, tenants,
-  restores, DUMP_FORMAT, type BackupKind, type DrillSpec, type RestoreKind, type ScheduleSpec, type BackupStatus, type CleanTable, type Compression, type CopyState, type DestinationKind, type Engine,
-  type RetentionPolicy, type TableCount,
+  backupConfigs,
+  backupCopies,
+  backups,
+  copyEvents,
+  destinations,
+  servers,
+  sites,
+  SITE_TARGET,
+  tenants,
+  restores,
+  DUMP_FORMAT,
+  type BackupKind,
+  type DrillSpec,
+  type RestoreKind,
+  type ScheduleSpec,
+  type BackupStatus,
+  type CleanTable,
+  type Compression,
+  type CopyState,
+  type DestinationKind,
+  type Engine,
+  type RetentionPolicy,
+  type TableCount,
 } from '../db/schema.ts';
 import { planTargetRetention, retentionTargets } from '../db/retention.ts';
 import { parseBackupFileName } from '../common/names.ts';
@@ -171,7 +191,14 @@ export interface AlertInput {
   database?: string;
   message: string;
   /** What happened; the webhook's `type`. */
-  event?: 'backup.failed' | 'backup.partial' | 'copy.lost' | 'copy.corrupt' | 'drill.failed' | 'restore.failed' | 'backup.missed';
+  event?:
+    | 'backup.failed'
+    | 'backup.partial'
+    | 'copy.lost'
+    | 'copy.corrupt'
+    | 'drill.failed'
+    | 'restore.failed'
+    | 'backup.missed';
 }
 
 const MISSED_GRACE_MS = 3_600_000;
@@ -208,18 +235,49 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     return { workflowId: info.workflowExecution?.workflowId ?? '', runId: info.workflowExecution?.runId ?? '', info };
   }
 
-  function runLogger(labels: { tenant_id?: string; site_id?: string; server?: string; database?: string; config_id?: string }) {
+  function runLogger(labels: {
+    tenant_id?: string;
+    site_id?: string;
+    server?: string;
+    database?: string;
+    config_id?: string;
+  }) {
     const { workflowId, runId, info } = runInfo();
-    return withRunLabels(deps.logger, { workflow_id: workflowId, run_id: runId, activity: info.activityType, attempt: info.attempt, ...labels });
+    return withRunLabels(deps.logger, {
+      workflow_id: workflowId,
+      run_id: runId,
+      activity: info.activityType,
+      attempt: info.attempt,
+      ...labels,
+    });
   }
 
   /** The configuration's destinations with their names; one deleted since the configuration was saved is an error to fix. */
-  async function planDestinations(wanted: { destinationId: string; retention: RetentionPolicy }[], siteId: string): Promise<PlanDestination[]> {
+  async function planDestinations(
+    wanted: { destinationId: string; retention: RetentionPolicy }[],
+    siteId: string,
+  ): Promise<PlanDestination[]> {
     if (wanted.length === 0) return [];
-    const rows = await db.select().from(destinations).where(and(eq(destinations.siteId, siteId), inArray(destinations.id, wanted.map((w) => w.destinationId))));
+    const rows = await db
+      .select()
+      .from(destinations)
+      .where(
+        and(
+          eq(destinations.siteId, siteId),
+          inArray(
+            destinations.id,
+            wanted.map((w) => w.destinationId),
+          ),
+        ),
+      );
     return wanted.map((w) => {
       const d = rows.find((r) => r.id === w.destinationId);
-      if (!d) throw new BackupError('invalid', `destination ${w.destinationId} of this configuration no longer exists at its site: edit the configuration`, { code: 'DestinationNotFound' });
+      if (!d)
+        throw new BackupError(
+          'invalid',
+          `destination ${w.destinationId} of this configuration no longer exists at its site: edit the configuration`,
+          { code: 'DestinationNotFound' },
+        );
       return { id: d.id, name: d.name, kind: d.kind, retention: w.retention };
     });
   }
@@ -232,7 +290,10 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
       .innerJoin(servers, eq(servers.id, backupConfigs.serverId))
       .innerJoin(sites, eq(sites.id, servers.siteId))
       .where(eq(backupConfigs.id, configId));
-    if (!row) throw new BackupError('invalid', `backup configuration ${configId} no longer exists; delete its ${schedule}`, { code: 'ConfigNotFound' });
+    if (!row)
+      throw new BackupError('invalid', `backup configuration ${configId} no longer exists; delete its ${schedule}`, {
+        code: 'ConfigNotFound',
+      });
     return row;
   }
 
@@ -242,18 +303,42 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     server: typeof servers.$inferSelect,
     site: typeof sites.$inferSelect,
   ): Promise<RestorePlan> {
-    if (!b.fileName || b.sizeBytes === null || !b.sha256) throw new BackupError('invalid', 'this backup has no file to restore (it did not succeed)', { code: 'NothingToRestore' });
+    if (!b.fileName || b.sizeBytes === null || !b.sha256)
+      throw new BackupError('invalid', 'this backup has no file to restore (it did not succeed)', {
+        code: 'NothingToRestore',
+      });
     if (DUMP_FORMAT[server.engine] !== parseFormat(b.fileName)) {
-      throw new BackupError('invalid', `${b.fileName} cannot be restored into ${server.engine} server '${server.name}'`, { code: 'EngineMismatch' });
+      throw new BackupError(
+        'invalid',
+        `${b.fileName} cannot be restored into ${server.engine} server '${server.name}'`,
+        { code: 'EngineMismatch' },
+      );
     }
-    const copies = await db.select().from(backupCopies).where(and(eq(backupCopies.backupId, b.id), eq(backupCopies.state, 'stored')));
+    const copies = await db
+      .select()
+      .from(backupCopies)
+      .where(and(eq(backupCopies.backupId, b.id), eq(backupCopies.state, 'stored')));
     // The site's own copy is only readable by its own site; destinations by any site that has them configured.
     const usable = copies.filter((c) => c.target !== SITE_TARGET || b.siteId === site.id);
-    usable.sort((x, y) => Number(y.target === SITE_TARGET) - Number(x.target === SITE_TARGET) || x.target.localeCompare(y.target));
+    usable.sort(
+      (x, y) => Number(y.target === SITE_TARGET) - Number(x.target === SITE_TARGET) || x.target.localeCompare(y.target),
+    );
     return {
-      restoreId: r.id, tenantId: r.tenantId, kind: r.kind, backupId: b.id, fileName: b.fileName, sizeBytes: b.sizeBytes, sha256: b.sha256, tableCounts: b.tableCounts ?? [],
-      siteName: site.name, taskQueue: site.taskQueue, serverName: server.name, database: r.targetDatabase, overwrite: r.overwrite,
-      candidates: usable.map((c) => ({ copyId: c.id, target: c.target, key: c.objectKey })), tuning,
+      restoreId: r.id,
+      tenantId: r.tenantId,
+      kind: r.kind,
+      backupId: b.id,
+      fileName: b.fileName,
+      sizeBytes: b.sizeBytes,
+      sha256: b.sha256,
+      tableCounts: b.tableCounts ?? [],
+      siteName: site.name,
+      taskQueue: site.taskQueue,
+      serverName: server.name,
+      database: r.targetDatabase,
+      overwrite: r.overwrite,
+      candidates: usable.map((c) => ({ copyId: c.id, target: c.target, key: c.objectKey })),
+      tuning,
     };
   }
 
@@ -285,7 +370,9 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
         .values({ tenantId, backupId: o.backupId, target: o.target, destinationId: o.destinationId, ...values })
         .onConflictDoUpdate({ target: [backupCopies.backupId, backupCopies.target], set: values })
         .returning({ id: backupCopies.id });
-      await tx.insert(copyEvents).values({ tenantId, copyId: row!.id, event: o.event, detail: o.error ?? null, workflowId });
+      await tx
+        .insert(copyEvents)
+        .values({ tenantId, copyId: row!.id, event: o.event, detail: o.error ?? null, workflowId });
       await refreshAvailability(tx, o.backupId);
       return row!.id;
     });
@@ -362,22 +449,51 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
         const backupId = await db.transaction(async (tx) => {
           const [row] = await tx
             .insert(backups)
-            .values({ tenantId: input.tenantId, configId: input.configId, siteId: input.siteId, serverId: input.serverId, database: input.database, workflowId, startedAt: new Date(input.startedAt), ...values })
+            .values({
+              tenantId: input.tenantId,
+              configId: input.configId,
+              siteId: input.siteId,
+              serverId: input.serverId,
+              database: input.database,
+              workflowId,
+              startedAt: new Date(input.startedAt),
+              ...values,
+            })
             .onConflictDoUpdate({ target: [backups.workflowId, backups.database], set: values })
             .returning({ id: backups.id });
           if (input.status === 'succeeded' && input.siteKey) {
-            const copy = { objectKey: input.siteKey, location: input.location ?? null, sizeBytes: input.sizeBytes ?? null, sha256: input.sha256 ?? null, state: 'stored' as const, storedAt: new Date(), checkedAt: new Date() };
+            const copy = {
+              objectKey: input.siteKey,
+              location: input.location ?? null,
+              sizeBytes: input.sizeBytes ?? null,
+              sha256: input.sha256 ?? null,
+              state: 'stored' as const,
+              storedAt: new Date(),
+              checkedAt: new Date(),
+            };
             const [c] = await tx
               .insert(backupCopies)
               .values({ tenantId: input.tenantId, backupId: row!.id, target: SITE_TARGET, ...copy })
               .onConflictDoUpdate({ target: [backupCopies.backupId, backupCopies.target], set: copy })
               .returning({ id: backupCopies.id });
-            await tx.insert(copyEvents).values({ tenantId: input.tenantId, copyId: c!.id, event: 'stored', workflowId });
+            await tx
+              .insert(copyEvents)
+              .values({ tenantId: input.tenantId, copyId: c!.id, event: 'stored', workflowId });
           }
           return row!.id;
         });
-        runLogger({ tenant_id: input.tenantId, site_id: input.siteId, database: input.database, config_id: input.configId })
-          .info({ event: { outcome: input.status === 'succeeded' ? 'success' : 'failure' }, file: { name: input.fileName, size: input.sizeBytes } }, `backup ${input.status}`);
+        runLogger({
+          tenant_id: input.tenantId,
+          site_id: input.siteId,
+          database: input.database,
+          config_id: input.configId,
+        }).info(
+          {
+            event: { outcome: input.status === 'succeeded' ? 'success' : 'failure' },
+            file: { name: input.fileName, size: input.sizeBytes },
+          },
+          `backup ${input.status}`,
+        );
         return { backupId };
       });
     },
@@ -391,11 +507,20 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
           // The dump is safe at the site, but a promised copy is not: the run is partial, and says which copy failed.
           await db
             .update(backups)
-            .set({ status: 'partial', error: sql`concat_ws('; ', ${backups.error}, ${`copy to ${input.target} failed: ${input.error ?? input.state}`}::text)` })
+            .set({
+              status: 'partial',
+              error: sql`concat_ws('; ', ${backups.error}, ${`copy to ${input.target} failed: ${input.error ?? input.state}`}::text)`,
+            })
             .where(and(eq(backups.id, input.backupId), inArray(backups.status, ['succeeded', 'partial'])));
         }
-        runLogger({ tenant_id: input.tenantId })
-          .info({ event: { outcome: input.state === 'stored' ? 'success' : 'failure' }, labels: { target: input.target }, file: { path: input.key, size: input.sizeBytes } }, `copy ${input.event}`);
+        runLogger({ tenant_id: input.tenantId }).info(
+          {
+            event: { outcome: input.state === 'stored' ? 'success' : 'failure' },
+            labels: { target: input.target },
+            file: { path: input.key, size: input.sizeBytes },
+          },
+          `copy ${input.event}`,
+        );
       });
     },
 
@@ -403,7 +528,9 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
      * What retention removes now from each target of a configuration, per database: the same decision the API's
      * preview shows. Only copies that exist (stored, corrupt or missing) count; deleted ones are history.
      */
-    async planPrune(input: { configId: string }): Promise<{ target: string; copies: { copyId: string; key: string }[] }[]> {
+    async planPrune(input: {
+      configId: string;
+    }): Promise<{ target: string; copies: { copyId: string; key: string }[] }[]> {
       return asActivity(async () => {
         const [cfg] = await db.select().from(backupConfigs).where(eq(backupConfigs.id, input.configId));
         if (!cfg) return [];
@@ -426,10 +553,18 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
             .update(backupCopies)
             .set({ state: 'deleted', updatedAt: new Date() })
             .where(and(inArray(backupCopies.id, input.copyIds), ne(backupCopies.state, 'deleted')))
-            .returning({ id: backupCopies.id, backupId: backupCopies.backupId, tenantId: backupCopies.tenantId, target: backupCopies.target });
+            .returning({
+              id: backupCopies.id,
+              backupId: backupCopies.backupId,
+              tenantId: backupCopies.tenantId,
+              target: backupCopies.target,
+            });
           for (const r of rows) {
-            await tx.insert(copyEvents).values({ tenantId: r.tenantId, copyId: r.id, event: 'deleted', detail: 'retention', workflowId });
-            if (r.target === SITE_TARGET) await tx.update(backups).set({ location: null }).where(eq(backups.id, r.backupId));
+            await tx
+              .insert(copyEvents)
+              .values({ tenantId: r.tenantId, copyId: r.id, event: 'deleted', detail: 'retention', workflowId });
+            if (r.target === SITE_TARGET)
+              await tx.update(backups).set({ location: null }).where(eq(backups.id, r.backupId));
             await refreshAvailability(tx, r.backupId);
           }
           return rows.length;
@@ -438,7 +573,11 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     },
 
     /** Every copy that should exist, grouped by the site whose worker can reach it. */
-    async listCopiesToCheck(input: { tenantId?: string; configId?: string; backupId?: string }): Promise<SiteCheckBatch[]> {
+    async listCopiesToCheck(input: {
+      tenantId?: string;
+      configId?: string;
+      backupId?: string;
+    }): Promise<SiteCheckBatch[]> {
       return asActivity(async () => {
         const rows = await db
           .select({ copy: backupCopies, site: sites })
@@ -458,8 +597,27 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
         for (const { copy, site } of rows) {
           if (copy.sizeBytes === null || copy.sha256 === null) continue;
           let batch = bySite.get(site.id);
-          if (!batch) bySite.set(site.id, (batch = { siteId: site.id, siteName: site.name, taskQueue: site.taskQueue, tenantId: site.tenantId, copies: [] }));
-          batch.copies.push({ copyId: copy.id, backupId: copy.backupId, target: copy.target, key: copy.objectKey, sizeBytes: copy.sizeBytes, sha256: copy.sha256, state: copy.state, fileName: fileNameOf(copy.objectKey) });
+          if (!batch)
+            bySite.set(
+              site.id,
+              (batch = {
+                siteId: site.id,
+                siteName: site.name,
+                taskQueue: site.taskQueue,
+                tenantId: site.tenantId,
+                copies: [],
+              }),
+            );
+          batch.copies.push({
+            copyId: copy.id,
+            backupId: copy.backupId,
+            target: copy.target,
+            key: copy.objectKey,
+            sizeBytes: copy.sizeBytes,
+            sha256: copy.sha256,
+            state: copy.state,
+            fileName: fileNameOf(copy.objectKey),
+          });
         }
         return [...bySite.values()];
       });
@@ -478,10 +636,23 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
             if (!before || before.state === 'deleted') continue;
             await tx
               .update(backupCopies)
-              .set({ state: r.state, checkedAt: now, updatedAt: now, error: r.state === 'stored' ? null : (r.detail ?? r.state) })
+              .set({
+                state: r.state,
+                checkedAt: now,
+                updatedAt: now,
+                error: r.state === 'stored' ? null : (r.detail ?? r.state),
+              })
               .where(eq(backupCopies.id, r.copyId));
             if (r.state !== before.state || r.state !== 'stored' || input.verification) {
-              await tx.insert(copyEvents).values({ tenantId: before.tenantId, copyId: r.copyId, event: r.state === 'stored' ? 'verified' : r.state, detail: r.detail ?? null, workflowId });
+              await tx
+                .insert(copyEvents)
+                .values({
+                  tenantId: before.tenantId,
+                  copyId: r.copyId,
+                  event: r.state === 'stored' ? 'verified' : r.state,
+                  detail: r.detail ?? null,
+                  workflowId,
+                });
             }
             await refreshAvailability(tx, before.backupId);
             if (r.state !== 'stored') bad.push(r.copyId);
@@ -495,7 +666,13 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
           const [good] = await db
             .select()
             .from(backupCopies)
-            .where(and(eq(backupCopies.backupId, copy.backupId), eq(backupCopies.state, 'stored'), ne(backupCopies.id, copy.id)))
+            .where(
+              and(
+                eq(backupCopies.backupId, copy.backupId),
+                eq(backupCopies.state, 'stored'),
+                ne(backupCopies.id, copy.id),
+              ),
+            )
             .orderBy(sql`${backupCopies.target} = ${SITE_TARGET} desc`, asc(backupCopies.target))
             .limit(1);
           repairs.push({
@@ -514,16 +691,27 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     },
 
     /** A repaired copy is stored again; its events say it was repaired and from where. */
-    async recordRepair(input: { copyId: string; from: CopyRef; location?: string; ok: boolean; error?: string }): Promise<void> {
+    async recordRepair(input: {
+      copyId: string;
+      from: CopyRef;
+      location?: string;
+      ok: boolean;
+      error?: string;
+    }): Promise<void> {
       return asActivity(async () => {
         const { workflowId } = runInfo();
         const [copy] = await db.select().from(backupCopies).where(eq(backupCopies.id, input.copyId));
         if (!copy) return;
         await writeCopy(
           {
-            backupId: copy.backupId, target: copy.target, destinationId: copy.destinationId, key: copy.objectKey,
-            state: input.ok ? 'stored' : copy.state, location: input.location ?? copy.location ?? undefined,
-            sizeBytes: copy.sizeBytes ?? undefined, sha256: copy.sha256 ?? undefined,
+            backupId: copy.backupId,
+            target: copy.target,
+            destinationId: copy.destinationId,
+            key: copy.objectKey,
+            state: input.ok ? 'stored' : copy.state,
+            location: input.location ?? copy.location ?? undefined,
+            sizeBytes: copy.sizeBytes ?? undefined,
+            sha256: copy.sha256 ?? undefined,
             event: input.ok ? 'repaired' : 'repair-failed',
             error: input.ok ? `copied again from ${input.from.target}` : input.error,
           },
@@ -543,18 +731,43 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
           .innerJoin(servers, eq(servers.id, restores.targetServerId))
           .innerJoin(sites, eq(sites.id, restores.targetSiteId))
           .where(eq(restores.id, input.restoreId));
-        if (!row) throw new BackupError('invalid', `restore ${input.restoreId} or its backup no longer exists`, { code: 'RestoreNotFound' });
+        if (!row)
+          throw new BackupError('invalid', `restore ${input.restoreId} or its backup no longer exists`, {
+            code: 'RestoreNotFound',
+          });
         return restorePlan(row.r, row.b, row.server, row.site);
       });
     },
 
-    async recordRestore(input: { restoreId: string; status: 'succeeded' | 'failed' | 'cancelled'; error?: string; copyTarget?: string; restoreSeconds?: number; rawBytes?: number; checks?: { name: string; ok: boolean; detail: string }[] }): Promise<void> {
+    async recordRestore(input: {
+      restoreId: string;
+      status: 'succeeded' | 'failed' | 'cancelled';
+      error?: string;
+      copyTarget?: string;
+      restoreSeconds?: number;
+      rawBytes?: number;
+      checks?: { name: string; ok: boolean; detail: string }[];
+    }): Promise<void> {
       return asActivity(async () => {
         await db
           .update(restores)
-          .set({ status: input.status, error: input.error ?? null, copyTarget: input.copyTarget ?? null, restoreSeconds: input.restoreSeconds ?? null, rawBytes: input.rawBytes ?? null, checks: input.checks ?? null, finishedAt: new Date() })
+          .set({
+            status: input.status,
+            error: input.error ?? null,
+            copyTarget: input.copyTarget ?? null,
+            restoreSeconds: input.restoreSeconds ?? null,
+            rawBytes: input.rawBytes ?? null,
+            checks: input.checks ?? null,
+            finishedAt: new Date(),
+          })
           .where(eq(restores.id, input.restoreId));
-        runLogger({ tenant_id: undefined }).info({ event: { outcome: input.status === 'succeeded' ? 'success' : 'failure' }, labels: { restore_id: input.restoreId, copy: input.copyTarget } }, `restore ${input.status}`);
+        runLogger({ tenant_id: undefined }).info(
+          {
+            event: { outcome: input.status === 'succeeded' ? 'success' : 'failure' },
+            labels: { restore_id: input.restoreId, copy: input.copyTarget },
+          },
+          `restore ${input.status}`,
+        );
       });
     },
 
@@ -566,14 +779,26 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
       return asActivity(async () => {
         const { workflowId } = runInfo();
         const row = await configWithServer(input.configId, 'drill schedule');
-        const drill: DrillSpec = row.config.drill ?? { schedule: row.config.schedule, tolerancePercent: 0, assertions: [] };
+        const drill: DrillSpec = row.config.drill ?? {
+          schedule: row.config.schedule,
+          tolerancePercent: 0,
+          assertions: [],
+        };
         const out: DrillTarget[] = [];
         const stamp = workflowId.replace(/[^0-9]/g, '').slice(-14) || String(Date.now());
         for (const database of row.config.databases) {
           const [b] = await db
             .select()
             .from(backups)
-            .where(and(eq(backups.configId, row.config.id), eq(backups.database, database), eq(backups.kind, 'backup'), inArray(backups.status, ['succeeded', 'partial']), eq(backups.availableForDownload, true)))
+            .where(
+              and(
+                eq(backups.configId, row.config.id),
+                eq(backups.database, database),
+                eq(backups.kind, 'backup'),
+                inArray(backups.status, ['succeeded', 'partial']),
+                eq(backups.availableForDownload, true),
+              ),
+            )
             .orderBy(desc(backups.startedAt))
             .limit(1);
           if (!b) {
@@ -582,16 +807,37 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
           }
           const scratch = `${database.slice(0, 40)}_drill_${stamp}`;
           // A retry of this activity finds the row an earlier attempt wrote, instead of a second one left running.
-          const [earlier] = await db.select().from(restores).where(and(eq(restores.workflowId, workflowId), eq(restores.targetDatabase, scratch)));
+          const [earlier] = await db
+            .select()
+            .from(restores)
+            .where(and(eq(restores.workflowId, workflowId), eq(restores.targetDatabase, scratch)));
           const [r] = earlier
             ? [earlier]
             : await db
                 .insert(restores)
-                .values({ tenantId: row.config.tenantId, kind: 'drill', backupId: b.id, configId: row.config.id, targetSiteId: row.site.id, targetServerId: row.server.id, targetDatabase: scratch, workflowId, status: 'running' })
+                .values({
+                  tenantId: row.config.tenantId,
+                  kind: 'drill',
+                  backupId: b.id,
+                  configId: row.config.id,
+                  targetSiteId: row.site.id,
+                  targetServerId: row.server.id,
+                  targetDatabase: scratch,
+                  workflowId,
+                  status: 'running',
+                })
                 .returning();
           // A reused row keeps the backup it was planned with, even if a newer one has arrived since.
-          const [planned] = earlier?.backupId && earlier.backupId !== b.id ? await db.select().from(backups).where(eq(backups.id, earlier.backupId)) : [b];
-          out.push({ database, drill, configName: row.config.name, plan: await restorePlan(r!, planned ?? b, row.server, row.site) });
+          const [planned] =
+            earlier?.backupId && earlier.backupId !== b.id
+              ? await db.select().from(backups).where(eq(backups.id, earlier.backupId))
+              : [b];
+          out.push({
+            database,
+            drill,
+            configName: row.config.name,
+            plan: await restorePlan(r!, planned ?? b, row.server, row.site),
+          });
         }
         return out;
       });
@@ -601,11 +847,28 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
      * Configurations that should have produced a successful backup by now and have not: the newest success is
      * older than the schedule's interval plus an hour's grace, and not yet alerted for this silence.
      */
-    async findMissedBackups(input: { now?: string } = {}): Promise<{ configId: string; tenantId: string; configName: string; siteName: string; serverName: string; lastSuccessAt: string | null; expectedEveryHours: number }[]> {
+    async findMissedBackups(
+      input: { now?: string } = {},
+    ): Promise<
+      {
+        configId: string;
+        tenantId: string;
+        configName: string;
+        siteName: string;
+        serverName: string;
+        lastSuccessAt: string | null;
+        expectedEveryHours: number;
+      }[]
+    > {
       return asActivity(async () => {
         const now = input.now ? new Date(input.now) : new Date();
         const rows = await db
-          .select({ config: backupConfigs, server: servers, site: sites, last: sql<Date | null>`(select max(${backups.startedAt}) from ${backups} where ${backups.configId} = ${backupConfigs.id} and ${backups.kind} = 'backup' and ${backups.status} in ('succeeded', 'partial'))` })
+          .select({
+            config: backupConfigs,
+            server: servers,
+            site: sites,
+            last: sql<Date | null>`(select max(${backups.startedAt}) from ${backups} where ${backups.configId} = ${backupConfigs.id} and ${backups.kind} = 'backup' and ${backups.status} in ('succeeded', 'partial'))`,
+          })
           .from(backupConfigs)
           .innerJoin(servers, eq(servers.id, backupConfigs.serverId))
           .innerJoin(sites, eq(sites.id, servers.siteId))
@@ -617,7 +880,15 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
           const since = lastAt ?? config.createdAt;
           if (now.getTime() - since.getTime() <= everyMs + MISSED_GRACE_MS) continue;
           if (config.missedAlertAt && config.missedAlertAt > since) continue; // already said for this silence
-          missed.push({ configId: config.id, tenantId: config.tenantId, configName: config.name, siteName: site.name, serverName: server.name, lastSuccessAt: lastAt?.toISOString() ?? null, expectedEveryHours: Math.round(everyMs / 3_600_000) });
+          missed.push({
+            configId: config.id,
+            tenantId: config.tenantId,
+            configName: config.name,
+            siteName: site.name,
+            serverName: server.name,
+            lastSuccessAt: lastAt?.toISOString() ?? null,
+            expectedEveryHours: Math.round(everyMs / 3_600_000),
+          });
         }
         return missed;
       });
@@ -626,7 +897,10 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     /** A missed-backup alert went out: the same silence is not reported again (marked only once it was sent). */
     async markMissedAlerted(input: { configId: string; now?: string }): Promise<void> {
       return asActivity(async () => {
-        await db.update(backupConfigs).set({ missedAlertAt: input.now ? new Date(input.now) : new Date() }).where(eq(backupConfigs.id, input.configId));
+        await db
+          .update(backupConfigs)
+          .set({ missedAlertAt: input.now ? new Date(input.now) : new Date() })
+          .where(eq(backupConfigs.id, input.configId));
       });
     },
 
@@ -634,21 +908,38 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
     async alert(input: AlertInput): Promise<{ webhook: 'sent' | 'none' }> {
       return asActivity(async () => {
         const { workflowId, runId } = runInfo();
-        const log = runLogger({ tenant_id: input.tenantId, server: input.serverName, database: input.database, config_id: input.configId ?? undefined });
+        const log = runLogger({
+          tenant_id: input.tenantId,
+          server: input.serverName,
+          database: input.database,
+          config_id: input.configId ?? undefined,
+        });
         const type = input.event ?? 'backup.failed';
-        log.error({ event: { kind: 'alert', category: ['database'], type: ['error'], outcome: 'failure', action: type } }, `${type.replace('.', ' ')}: ${input.message}`);
-        const [tenant] = await db.select({ webhookUrl: tenants.webhookUrl }).from(tenants).where(eq(tenants.id, input.tenantId));
+        log.error(
+          { event: { kind: 'alert', category: ['database'], type: ['error'], outcome: 'failure', action: type } },
+          `${type.replace('.', ' ')}: ${input.message}`,
+        );
+        const [tenant] = await db
+          .select({ webhookUrl: tenants.webhookUrl })
+          .from(tenants)
+          .where(eq(tenants.id, input.tenantId));
         if (!tenant?.webhookUrl) return { webhook: 'none' };
         const body = { type, workflowId, runId, ...input, at: new Date().toISOString() };
         const res = await doFetch(tenant.webhookUrl, {
           method: 'POST',
           // The same alert sent again (a retry) has the same key; two alerts of one workflow (a watch over many
           // configurations, a sync over many backups) differ in what they say, and so in their keys.
-          headers: { 'content-type': 'application/json', 'idempotency-key': `${workflowId}:${type}:${createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 32)}` },
+          headers: {
+            'content-type': 'application/json',
+            'idempotency-key': `${workflowId}:${type}:${createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 32)}`,
+          },
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(10_000),
         }).catch((e: Error) => {
-          throw new BackupError('unavailable', `alert webhook at ${new URL(tenant.webhookUrl!).origin} unreachable: ${(e.cause as Error | undefined)?.message ?? e.name}`);
+          throw new BackupError(
+            'unavailable',
+            `alert webhook at ${new URL(tenant.webhookUrl!).origin} unreachable: ${(e.cause as Error | undefined)?.message ?? e.name}`,
+          );
         });
         if (!res.ok) throw new BackupError('unavailable', `alert webhook answered ${res.status}`);
         return { webhook: 'sent' };

@@ -3,7 +3,13 @@ import { readFileSync } from 'node:fs';
 import { invalid } from '../common/errors.ts';
 
 /** One secret from wherever it was given; the messages name the variable or file, never the value. */
-export function secret(name: string, value: string | undefined, env: string | undefined, file: string | undefined, trim = true): string | undefined {
+export function secret(
+  name: string,
+  value: string | undefined,
+  env: string | undefined,
+  file: string | undefined,
+  trim = true,
+): string | undefined {
   if (value !== undefined) return value;
   if (env !== undefined) {
     const v = process.env[env];
@@ -15,7 +21,10 @@ export function secret(name: string, value: string | undefined, env: string | un
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw invalid(`${name}File: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, `${name}File`);
+      throw invalid(
+        `${name}File: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        `${name}File`,
+      );
     }
     return trim ? text.trim() : text;
   }

@@ -31,13 +31,21 @@ const serverSchema = z
   .refine((s) => [s.password, s.passwordFile, s.passwordEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of password, passwordFile, passwordEnv',
   })
-  .refine((s) => s.engine === 'sqlite' || s.user !== undefined, { message: 'give the user to log in as', path: ['user'] })
-  .refine((s) => s.engine !== 'sqlite' || s.folder !== undefined, { message: 'a SQLite server is a folder of database files: give "folder"', path: ['folder'] });
+  .refine((s) => s.engine === 'sqlite' || s.user !== undefined, {
+    message: 'give the user to log in as',
+    path: ['user'],
+  })
+  .refine((s) => s.engine !== 'sqlite' || s.folder !== undefined, {
+    message: 'a SQLite server is a folder of database files: give "folder"',
+    path: ['folder'],
+  });
 
 /** The tenant's key: it wraps each backup's data key. Every site of the tenant that restores needs the same key. */
 const encryptionSchema = z
   .object({ key: z.string().optional(), keyFile: z.string().optional(), keyEnv: z.string().optional() })
-  .refine((k) => [k.key, k.keyFile, k.keyEnv].filter((v) => v !== undefined).length === 1, { message: 'give exactly one of key, keyFile, keyEnv' });
+  .refine((k) => [k.key, k.keyFile, k.keyEnv].filter((v) => v !== undefined).length === 1, {
+    message: 'give exactly one of key, keyFile, keyEnv',
+  });
 
 export const siteConfigSchema = z.object({
   /** The API the worker checks in with, using the connection key shown when the site was created. */
@@ -47,12 +55,21 @@ export const siteConfigSchema = z.object({
   /** Space a backup must leave free in backupsDir; a dry run fails when the estimated size would cut into it. */
   minFreeBytes: z.number().int().min(0).default(0),
   encryption: encryptionSchema.optional(),
-  servers: z.record(z.string().regex(SERVER_NAME_RE, 'server names are lower-case letters, digits, . _ -'), serverSchema),
+  servers: z.record(
+    z.string().regex(SERVER_NAME_RE, 'server names are lower-case letters, digits, . _ -'),
+    serverSchema,
+  ),
   /** Off-site places this site sends copies to, by the name the API knows them by; secrets stay here. */
   destinations: z
     .record(
-      z.string().regex(SERVER_NAME_RE, 'destination names are lower-case letters, digits, . _ -').refine((n) => n !== 'site', "'site' names the site's own Backups folder"),
-      z.intersection(destinationSettingsSchema, z.object({ maxBytesPerSecond: z.number().int().positive().optional() })),
+      z
+        .string()
+        .regex(SERVER_NAME_RE, 'destination names are lower-case letters, digits, . _ -')
+        .refine((n) => n !== 'site', "'site' names the site's own Backups folder"),
+      z.intersection(
+        destinationSettingsSchema,
+        z.object({ maxBytesPerSecond: z.number().int().positive().optional() }),
+      ),
     )
     .default({}),
 });
@@ -110,13 +127,22 @@ export class SiteConfig {
   async connection(serverName: string): Promise<ServerConnection> {
     const s = this.file.servers[serverName];
     if (!s) {
-      throw invalid(`server '${serverName}' is not in this site's configuration (${this.sourcePath}): add it under "servers"`);
+      throw invalid(
+        `server '${serverName}' is not in this site's configuration (${this.sourcePath}): add it under "servers"`,
+      );
     }
     // A file's trailing newline is not part of the password; spaces it begins with may be.
     const given = secret(`servers.${serverName}.password`, s.password, s.passwordEnv, s.passwordFile, false);
     const password = s.passwordFile ? given?.trimEnd() : given;
     // An SQLite "server" is its folder: the engine finds the database files there.
-    return { engine: s.engine, host: s.engine === 'sqlite' ? s.folder! : s.host, port: s.port, user: s.user ?? '', password, lockTimeoutSeconds: s.lockTimeoutSeconds };
+    return {
+      engine: s.engine,
+      host: s.engine === 'sqlite' ? s.folder! : s.host,
+      port: s.port,
+      user: s.user ?? '',
+      password,
+      lockTimeoutSeconds: s.lockTimeoutSeconds,
+    };
   }
 
   /** The tenant's key, read at each use (a rotated key needs no restart); `undefined` when the site has none. */
@@ -129,7 +155,12 @@ export class SiteConfig {
   /** Connection settings of a destination, as the storage backends take them. */
   destination(name: string): DestinationSettings {
     const d = this.file.destinations[name];
-    if (!d) throw new BackupError('invalid', `destination '${name}' is not in this site's configuration (${this.sourcePath}): add it under "destinations"`, { code: 'DestinationNotFound' });
+    if (!d)
+      throw new BackupError(
+        'invalid',
+        `destination '${name}' is not in this site's configuration (${this.sourcePath}): add it under "destinations"`,
+        { code: 'DestinationNotFound' },
+      );
     return d;
   }
 

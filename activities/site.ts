@@ -14,10 +14,26 @@ import { DEFAULT_COMPRESSION, SITE_TARGET, type CleanTable, type Compression } f
 import { engineFor as engineNamed, type TableRowCount } from './engines/index.ts';
 import { assertionHolds } from './engines/assertions.ts';
 import { filterInput, filterStopped, type RestoreInto } from './engines/engine.ts';
-import { compressionFilter, compressStream, decompressionFilter, decompressStream, keyId, openSealed, sealStream } from './pipeline/pack.ts';
+import {
+  compressionFilter,
+  compressStream,
+  decompressionFilter,
+  decompressStream,
+  keyId,
+  openSealed,
+  sealStream,
+} from './pipeline/pack.ts';
 import type { CheckResult, CopyRef, CopyToCheck } from './central.ts';
 import { openStorage } from './storage/index.ts';
-import { fileSource, hashObject, pace, partialName, storageSource, throttled, type Storage } from './storage/storage.ts';
+import {
+  fileSource,
+  hashObject,
+  pace,
+  partialName,
+  storageSource,
+  throttled,
+  type Storage,
+} from './storage/storage.ts';
 import { asActivity } from './failure.ts';
 import type { SiteConfig } from './site-config.ts';
 import { fsyncDir } from './fsync.ts';
@@ -160,7 +176,12 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
   /** The tenant key for an encrypted backup; its absence is the admin's to fix at the site. */
   async function requireMasterKey(): Promise<Buffer> {
     const key = await config.masterKey();
-    if (!key) throw new BackupError('invalid', `this backup is encrypted, but the site configuration (${config.sourcePath}) has no "encryption" key: add the tenant key there`, { code: 'EncryptionKeyMissing' });
+    if (!key)
+      throw new BackupError(
+        'invalid',
+        `this backup is encrypted, but the site configuration (${config.sourcePath}) has no "encryption" key: add the tenant key there`,
+        { code: 'EncryptionKeyMissing' },
+      );
     return key;
   }
 
@@ -171,19 +192,33 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         const log = runLogger({ server: input.serverName, database: input.database });
         const { conn, engine } = await engineFor(input.serverName);
         // Every listed table is checked first: an unknown one stops the run before any row is touched.
-        const resolved = await engine.resolveTables(conn, input.database, input.tables.map((t) => t.table));
+        const resolved = await engine.resolveTables(
+          conn,
+          input.database,
+          input.tables.map((t) => t.table),
+        );
         const excludeTableData = resolved.filter((_, i) => input.tables[i]!.mode === 'exclude');
         const rowsRemoved: CleanTablesResult['rowsRemoved'] = [];
         const truncate = input.tables.filter((t) => t.mode === 'truncate').map((t) => t.table);
         if (truncate.length > 0) {
-          if (!engine.truncateTables) throw invalid(`${engine.name} servers cannot truncate tables before a backup: use mode exclude`);
+          if (!engine.truncateTables)
+            throw invalid(`${engine.name} servers cannot truncate tables before a backup: use mode exclude`);
           // All or none, in one transaction (or under one lock where the engine commits a truncate on its own).
-          rowsRemoved.push({ table: truncate.join(', '), mode: 'truncate', rows: await engine.truncateTables(conn, input.database, truncate) });
+          rowsRemoved.push({
+            table: truncate.join(', '),
+            mode: 'truncate',
+            rows: await engine.truncateTables(conn, input.database, truncate),
+          });
         }
         for (const t of input.tables) {
           if (t.mode !== 'deleteOlderThan') continue;
-          if (!engine.deleteOlderThan) throw invalid(`${engine.name} servers cannot delete old rows before a backup: use mode exclude`);
-          rowsRemoved.push({ table: t.table, mode: `deleteOlderThan ${t.column} ${t.days} days`, rows: await engine.deleteOlderThan(conn, input.database, t.table, t.column, t.days) });
+          if (!engine.deleteOlderThan)
+            throw invalid(`${engine.name} servers cannot delete old rows before a backup: use mode exclude`);
+          rowsRemoved.push({
+            table: t.table,
+            mode: `deleteOlderThan ${t.column} ${t.days} days`,
+            rows: await engine.deleteOlderThan(conn, input.database, t.table, t.column, t.days),
+          });
         }
         log.info({ tables: excludeTableData, rows_removed: rowsRemoved }, 'tables cleaned');
         return { excludeTableData, rowsRemoved };
@@ -203,14 +238,23 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           throw invalid(`file name '${input.fileName}' does not name database '${input.database}'`);
         }
         const { conn, engine } = await engineFor(input.serverName);
-        if (parsed.format !== engine.format) throw invalid(`file name '${input.fileName}' is not a ${engine.name} dump (.${engine.format}): the server's engine differs from the platform's record of it`);
+        if (parsed.format !== engine.format)
+          throw invalid(
+            `file name '${input.fileName}' is not a ${engine.name} dump (.${engine.format}): the server's engine differs from the platform's record of it`,
+          );
         const compression = input.compression ?? DEFAULT_COMPRESSION;
         const masterKey = input.encrypt ? await requireMasterKey() : undefined;
-        const meta = { compression: compression.algorithm, encrypted: !!masterKey, keyId: masterKey ? keyId(masterKey) : null };
+        const meta = {
+          compression: compression.algorithm,
+          encrypted: !!masterKey,
+          keyId: masterKey ? keyId(masterKey) : null,
+        };
         // Counted before the dump, for the restore checks later: exact for small tables, estimated for big ones.
         // An excluded table's rows are not in the backup: a restore of it finds 0, so that is its count.
         const excluded = new Set(input.excludeTableData.map((t) => t.replaceAll('"', '').replaceAll('`', '')));
-        const tableCounts = (await engine.tableRowCounts(conn, input.database)).map((t) => (excluded.has(t.table) ? { ...t, rows: 0, exact: true } : t));
+        const tableCounts = (await engine.tableRowCounts(conn, input.database)).map((t) =>
+          excluded.has(t.table) ? { ...t, rows: 0, exact: true } : t,
+        );
         const dir = config.folder(input.serverName, input.database);
         const finalPath = path.join(dir, input.fileName);
         const relPath = path.relative(config.backupsDir, finalPath);
@@ -219,13 +263,25 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         const existing = await stat(finalPath).catch(() => undefined);
         if (existing && ctx.info.attempt === 1) {
           // No earlier attempt of this run can have written it: another run took the same second.
-          throw new BackupError('conflict', `backup file ${relPath} already exists at the site; another run started in the same second`, { code: 'FileExists' });
+          throw new BackupError(
+            'conflict',
+            `backup file ${relPath} already exists at the site; another run started in the same second`,
+            { code: 'FileExists' },
+          );
         }
         const adoptExisting = async () => {
           const size = (await stat(finalPath)).size;
           const sha256 = await sha256File(finalPath);
           log.info({ file: { path: finalPath, size } }, 'backup file already complete from an earlier attempt');
-          return { fileName: input.fileName, path: relPath, sizeBytes: size, sha256, rawBytes: 0, ...meta, tableCounts };
+          return {
+            fileName: input.fileName,
+            path: relPath,
+            sizeBytes: size,
+            sha256,
+            rawBytes: 0,
+            ...meta,
+            tableCounts,
+          };
         };
         if (existing) return adoptExisting();
 
@@ -261,7 +317,8 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             const outcome = await dump.done;
             if (filter) {
               const raw = filter.rawBytes(outcome.filterMessages ?? '');
-              if (raw === undefined) log.warn({ filter: filter.cmd }, 'the compressor did not say how many bytes it read; raw_bytes is 0');
+              if (raw === undefined)
+                log.warn({ filter: filter.cmd }, 'the compressor did not say how many bytes it read; raw_bytes is 0');
               progress.rawBytes = raw ?? 0;
             }
             const published = await publish(partial, finalPath);
@@ -276,8 +333,23 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           }
         });
         if (!published) return adoptExisting();
-        const result = { fileName: input.fileName, path: relPath, sizeBytes: progress.bytes, sha256: hash.digest('hex'), rawBytes: progress.rawBytes, ...meta, tableCounts };
-        log.info({ file: { path: finalPath, size: result.sizeBytes, hash: { sha256: result.sha256 } }, event: { duration: (Date.now() - started) * 1e6 }, raw_bytes: result.rawBytes }, 'dump finished');
+        const result = {
+          fileName: input.fileName,
+          path: relPath,
+          sizeBytes: progress.bytes,
+          sha256: hash.digest('hex'),
+          rawBytes: progress.rawBytes,
+          ...meta,
+          tableCounts,
+        };
+        log.info(
+          {
+            file: { path: finalPath, size: result.sizeBytes, hash: { sha256: result.sha256 } },
+            event: { duration: (Date.now() - started) * 1e6 },
+            raw_bytes: result.rawBytes,
+          },
+          'dump finished',
+        );
         return result;
       });
     },
@@ -295,9 +367,16 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           withStorage(input.target, async (to) => {
             const found = await from.stat(input.source.key);
             if (!found || found.size !== input.sizeBytes) {
-              throw new BackupError('invalid', `the copy to send from (${input.source.key} at ${input.source.target}) is ${found ? `${found.size} bytes, not ${input.sizeBytes}` : 'gone'}`, { code: 'SourceMissing' });
+              throw new BackupError(
+                'invalid',
+                `the copy to send from (${input.source.key} at ${input.source.target}) is ${found ? `${found.size} bytes, not ${input.sizeBytes}` : 'gone'}`,
+                { code: 'SourceMissing' },
+              );
             }
-            const source = input.source.target === SITE_TARGET ? fileSource(path.join(config.backupsDir, input.source.key), input.sizeBytes) : storageSource(from, input.source.key, input.sizeBytes);
+            const source =
+              input.source.target === SITE_TARGET
+                ? fileSource(path.join(config.backupsDir, input.source.key), input.sizeBytes)
+                : storageSource(from, input.source.key, input.sizeBytes);
             const progress = { bytes: 0, target: input.target };
             const started = Date.now();
             const report = await withHeartbeat(progress, () =>
@@ -311,10 +390,22 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             const stored = await withHeartbeat(progress, () => hashObject(to, input.key, ctx.cancellationSignal));
             if (stored.size !== input.sizeBytes || stored.sha256 !== input.sha256) {
               await to.delete(input.key);
-              throw new BackupError('unavailable', `the copy at ${input.target} did not match the backup (${stored.size} bytes, SHA-256 ${stored.sha256}); it was removed and will be sent again`, { code: 'CopyMismatch' });
+              throw new BackupError(
+                'unavailable',
+                `the copy at ${input.target} did not match the backup (${stored.size} bytes, SHA-256 ${stored.sha256}); it was removed and will be sent again`,
+                { code: 'CopyMismatch' },
+              );
             }
             const location = to.locationOf(input.key);
-            log.info({ file: { path: location, size: stored.size, hash: { sha256: stored.sha256 } }, event: { duration: (Date.now() - started) * 1e6 }, bytes_sent: report.bytesSent, resumed_from: report.resumedFrom }, 'copy stored and verified');
+            log.info(
+              {
+                file: { path: location, size: stored.size, hash: { sha256: stored.sha256 } },
+                event: { duration: (Date.now() - started) * 1e6 },
+                bytes_sent: report.bytesSent,
+                resumed_from: report.resumedFrom,
+              },
+              'copy stored and verified',
+            );
             return { location, bytesSent: report.bytesSent, resumedFrom: report.resumedFrom };
           }),
         );
@@ -329,7 +420,8 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           for (const key of input.keys) await storage.delete(key);
           return input.keys;
         });
-        if (input.target === SITE_TARGET) await sweepStalePartials(new Set(input.keys.map((k) => path.dirname(path.join(config.backupsDir, k)))));
+        if (input.target === SITE_TARGET)
+          await sweepStalePartials(new Set(input.keys.map((k) => path.dirname(path.join(config.backupsDir, k)))));
         log.info({ deleted }, 'copies deleted by retention');
         return { deleted };
       });
@@ -347,19 +439,34 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         return withStorage(input.copy.target, async (storage) => {
           const progress = { bytes: 0 };
           // Not .pipe(): a failing read (a dropped SFTP session) must reach the request, not end the worker as uncaught.
-          const body = pipeThrough(await storage.get(input.copy.key, { signal: ctx.cancellationSignal }), meter((n) => (progress.bytes += n)), () => {});
+          const body = pipeThrough(
+            await storage.get(input.copy.key, { signal: ctx.cancellationSignal }),
+            meter((n) => (progress.bytes += n)),
+            () => {},
+          );
           const url = new URL(`/api/v1/agent/transfers/${encodeURIComponent(input.transferId)}`, config.file.apiUrl);
           const res = await withHeartbeat(progress, () =>
             fetch(url, {
               method: 'PUT',
-              headers: { authorization: `Bearer ${config.file.siteKey}`, 'content-type': 'application/octet-stream', 'content-length': String(input.sizeBytes) },
+              headers: {
+                authorization: `Bearer ${config.file.siteKey}`,
+                'content-type': 'application/octet-stream',
+                'content-length': String(input.sizeBytes),
+              },
               body: Readable.toWeb(body) as ReadableStream,
               duplex: 'half',
               signal: ctx.cancellationSignal,
             } as RequestInit),
           );
-          if (!res.ok) throw new BackupError(res.status >= 500 ? 'unavailable' : 'invalid', `the API refused the download stream: HTTP ${res.status} ${await res.text()}`);
-          runLogger({ target: input.copy.target }).info({ file: { path: input.copy.key }, bytes: progress.bytes }, 'copy sent for download');
+          if (!res.ok)
+            throw new BackupError(
+              res.status >= 500 ? 'unavailable' : 'invalid',
+              `the API refused the download stream: HTTP ${res.status} ${await res.text()}`,
+            );
+          runLogger({ target: input.copy.target }).info(
+            { file: { path: input.copy.key }, bytes: progress.bytes },
+            'copy sent for download',
+          );
           return { bytes: progress.bytes };
         });
       });
@@ -377,19 +484,32 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
         const parsed = parseBackupFileName(input.fileName);
         if (!parsed) throw invalid(`'${input.fileName}' is not a backup file name`);
         const { conn, engine } = await engineFor(input.serverName);
-        if (parsed.format !== engine.format) throw invalid(`'${input.fileName}' is a .${parsed.format} dump; server '${input.serverName}' is ${engine.name} (.${engine.format})`);
+        if (parsed.format !== engine.format)
+          throw invalid(
+            `'${input.fileName}' is a .${parsed.format} dump; server '${input.serverName}' is ${engine.name} (.${engine.format})`,
+          );
         const masterKey = parsed.encrypted ? await requireMasterKey() : undefined;
         return withStorage(input.source.target, async (storage) => {
           const progress = { phase: 'verify', bytes: 0, sizeBytes: input.sizeBytes, rawBytes: 0 };
-          const found = await withHeartbeat(progress, () => hashObject(storage, input.source.key, ctx.cancellationSignal).catch(unlessNotFound));
+          const found = await withHeartbeat(progress, () =>
+            hashObject(storage, input.source.key, ctx.cancellationSignal).catch(unlessNotFound),
+          );
           if (!found || found.size !== input.sizeBytes || found.sha256 !== input.sha256) {
-            throw new BackupError('invalid', `the copy at ${input.source.target} ${found ? `does not match the backup (${found.size} bytes, SHA-256 ${found.sha256})` : 'cannot be read'}: refusing to restore from it`, { code: 'CopyCorrupt' });
+            throw new BackupError(
+              'invalid',
+              `the copy at ${input.source.target} ${found ? `does not match the backup (${found.size} bytes, SHA-256 ${found.sha256})` : 'cannot be read'}: refusing to restore from it`,
+              { code: 'CopyCorrupt' },
+            );
           }
           const exists = await engine.databaseExists(conn, input.database);
           const replaced = exists && (await engine.hasTables(conn, input.database));
           const into: RestoreInto = !exists ? 'new' : replaced ? 'replace' : 'existing';
           if (replaced && !input.overwrite) {
-            throw new BackupError('invalid', `database '${input.database}' on server '${input.serverName}' has tables: restore into a new database name, or ask to overwrite it`, { code: 'TargetNotEmpty' });
+            throw new BackupError(
+              'invalid',
+              `database '${input.database}' on server '${input.serverName}' has tables: restore into a new database name, or ask to overwrite it`,
+              { code: 'TargetNotEmpty' },
+            );
           }
           progress.phase = 'restore';
           const started = Date.now();
@@ -417,7 +537,9 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
           const decoded = decoder && filterInput(fed, decoder);
           try {
             // A failing decompressor fails the restore tool's run with its own verdict (runTool waits for both).
-            await withHeartbeat(progress, () => engine.restore(conn, input.database, decoded?.stdout ?? fed, { into, signal: ctx.cancellationSignal }));
+            await withHeartbeat(progress, () =>
+              engine.restore(conn, input.database, decoded?.stdout ?? fed, { into, signal: ctx.cancellationSignal }),
+            );
           } catch (err) {
             decoded?.kill();
             // A tool that failed early leaves the copy half read: its file or connection is let go now.
@@ -427,7 +549,11 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             if (origin() === 'read') throw damaged;
             // Bytes that hashed right but do not decrypt or decompress: retrying the same copy cannot help.
             if (damaged instanceof BackupError) throw damaged;
-            throw new BackupError('invalid', `the copy at ${input.source.target} could not be decoded (${damaged.message}): the backup is damaged`, { code: 'BackupTampered' });
+            throw new BackupError(
+              'invalid',
+              `the copy at ${input.source.target} could not be decoded (${damaged.message}): the backup is damaged`,
+              { code: 'BackupTampered' },
+            );
           }
           if (decoded) {
             // A tool that reads its input in this process (SQLite) ends at the decompressor's end, damaged or not.
@@ -439,7 +565,15 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             progress.rawBytes = typeof said === 'string' ? (decoder.rawBytes(said) ?? 0) : 0;
           }
           const seconds = (Date.now() - started) / 1000;
-          log.info({ file: { name: input.fileName, size: input.sizeBytes }, raw_bytes: progress.rawBytes, event: { duration: seconds * 1e9 }, replaced }, 'restore finished');
+          log.info(
+            {
+              file: { name: input.fileName, size: input.sizeBytes },
+              raw_bytes: progress.rawBytes,
+              event: { duration: seconds * 1e9 },
+              replaced,
+            },
+            'restore finished',
+          );
           return { rawBytes: progress.rawBytes, seconds, replaced };
         });
       });
@@ -457,24 +591,47 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
      * A restored database against what was recorded at backup time: every table present, row counts within the
      * tolerance, and each SQL assertion true. Answers each check; a failed check is a result, not an error.
      */
-    async inspectRestore(input: { serverName: string; database: string; expected: TableRowCount[]; tolerancePercent: number; assertions: string[] }): Promise<DryRunCheck[]> {
+    async inspectRestore(input: {
+      serverName: string;
+      database: string;
+      expected: TableRowCount[];
+      tolerancePercent: number;
+      assertions: string[];
+    }): Promise<DryRunCheck[]> {
       return asActivity(async () => {
         const { conn, engine } = await engineFor(input.serverName);
-        const actual = new Map((await engine.tableRowCounts(conn, input.database, { exactBelowRows: Number.MAX_SAFE_INTEGER })).map((t) => [t.table, t.rows]));
+        const actual = new Map(
+          (await engine.tableRowCounts(conn, input.database, { exactBelowRows: Number.MAX_SAFE_INTEGER })).map((t) => [
+            t.table,
+            t.rows,
+          ]),
+        );
         const checks: DryRunCheck[] = [];
         const missing = input.expected.filter((t) => !actual.has(t.table)).map((t) => t.table);
-        checks.push({ name: 'every table present', ok: missing.length === 0, detail: missing.length ? `missing after restore: ${missing.join(', ')}` : `${input.expected.length} tables` });
+        checks.push({
+          name: 'every table present',
+          ok: missing.length === 0,
+          detail: missing.length ? `missing after restore: ${missing.join(', ')}` : `${input.expected.length} tables`,
+        });
         const off = input.expected
           .filter((t) => actual.has(t.table))
           .filter((t) => Math.abs(actual.get(t.table)! - t.rows) > allowedDrift(t, input.tolerancePercent))
           .map((t) => `${t.table}: ${actual.get(t.table)} rows, ${t.rows} at backup time`);
-        checks.push({ name: 'row counts', ok: off.length === 0, detail: off.length ? off.join('; ') : `within ${input.tolerancePercent}% of the counts at backup time` });
+        checks.push({
+          name: 'row counts',
+          ok: off.length === 0,
+          detail: off.length ? off.join('; ') : `within ${input.tolerancePercent}% of the counts at backup time`,
+        });
         for (const [i, sql] of input.assertions.entries()) {
           try {
             const r = await assertionHolds(conn, input.database, sql);
             checks.push({ name: `assertion ${i + 1}`, ok: r.ok, detail: `${sql} → ${r.value}` });
           } catch (err) {
-            checks.push({ name: `assertion ${i + 1}`, ok: false, detail: `${sql} → ${err instanceof Error ? err.message : String(err)}` });
+            checks.push({
+              name: `assertion ${i + 1}`,
+              ok: false,
+              detail: `${sql} → ${err instanceof Error ? err.message : String(err)}`,
+            });
           }
         }
         return checks;
@@ -494,7 +651,11 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
     async dryRun(input: DryRunInput): Promise<DryRunReport> {
       return asActivity(async () => {
         const checks: DryRunCheck[] = [];
-        const check = async <T>(name: string, fn: () => Promise<T>, describe: (v: T) => string): Promise<T | undefined> => {
+        const check = async <T>(
+          name: string,
+          fn: () => Promise<T>,
+          describe: (v: T) => string,
+        ): Promise<T | undefined> => {
           try {
             const v = await fn();
             checks.push({ name, ok: true, detail: describe(v) });
@@ -504,47 +665,105 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
             return undefined;
           }
         };
-        const settings = await check('server configuration', () => engineFor(input.serverName), ({ engine }) => `${engine.name} server '${input.serverName}' is in the site configuration`);
+        const settings = await check(
+          'server configuration',
+          () => engineFor(input.serverName),
+          ({ engine }) => `${engine.name} server '${input.serverName}' is in the site configuration`,
+        );
         let estimatedBytes = 0;
         if (settings) {
           const { conn, engine } = settings;
-          const server = await check('connection', () => engine.serverVersion(conn), (v) => `logged in; server version ${v}`);
-          await check('dump tool', async () => {
-            const tool = await engine.dumpToolVersion();
-            if (server) compareVersions(engine.name, tool, server);
-            return tool;
-          }, (v) => v);
+          const server = await check(
+            'connection',
+            () => engine.serverVersion(conn),
+            (v) => `logged in; server version ${v}`,
+          );
+          await check(
+            'dump tool',
+            async () => {
+              const tool = await engine.dumpToolVersion();
+              if (server) compareVersions(engine.name, tool, server);
+              return tool;
+            },
+            (v) => v,
+          );
           for (const database of input.databases) {
-            const ok = await check(`database ${database}`, async () => {
-              if (!(await engine.databaseExists(conn, database))) throw new BackupError('invalid', `database '${database}' does not exist`);
-              return engine.estimateSize(conn, database);
-            }, (n) => `exists, about ${formatBytes(n)}`);
+            const ok = await check(
+              `database ${database}`,
+              async () => {
+                if (!(await engine.databaseExists(conn, database)))
+                  throw new BackupError('invalid', `database '${database}' does not exist`);
+                return engine.estimateSize(conn, database);
+              },
+              (n) => `exists, about ${formatBytes(n)}`,
+            );
             if (ok === undefined) continue;
             estimatedBytes += ok;
-            if (input.tables.length > 0) await check(`tables to clean in ${database}`, () => engine.resolveTables(conn, database, input.tables.map((t) => t.table)), (t) => `${t.length} found`);
+            if (input.tables.length > 0)
+              await check(
+                `tables to clean in ${database}`,
+                () =>
+                  engine.resolveTables(
+                    conn,
+                    database,
+                    input.tables.map((t) => t.table),
+                  ),
+                (t) => `${t.length} found`,
+              );
             // Counting rows reads every table the dump reads: a missing grant shows up here.
-            await check(`read access to ${database}`, () => engine.tableRowCounts(conn, database, { exactBelowRows: 10_000 }), (t) => `${t.length} tables readable`);
+            await check(
+              `read access to ${database}`,
+              () => engine.tableRowCounts(conn, database, { exactBelowRows: 10_000 }),
+              (t) => `${t.length} tables readable`,
+            );
           }
         }
         let freeBytes = 0;
-        await check('free space at the site', async () => {
-          await mkdir(config.backupsDir, { recursive: true });
-          const fs = await statfs(config.backupsDir);
-          freeBytes = fs.bavail * fs.bsize;
-          const usable = freeBytes - config.file.minFreeBytes;
-          // Uncompressed size is the honest upper bound: compression ratios vary too much to plan on.
-          if (usable < estimatedBytes) throw new BackupError('invalid', `${formatBytes(usable)} usable in ${config.backupsDir} (free ${formatBytes(freeBytes)} less the ${formatBytes(config.file.minFreeBytes)} kept free), but the databases hold about ${formatBytes(estimatedBytes)}`);
-          return usable;
-        }, (n) => `${formatBytes(n)} usable for about ${formatBytes(estimatedBytes)}`);
-        if (input.encrypt) await check('encryption key', () => requireMasterKey().then(keyId), (id) => `tenant key ${id}`);
+        await check(
+          'free space at the site',
+          async () => {
+            await mkdir(config.backupsDir, { recursive: true });
+            const fs = await statfs(config.backupsDir);
+            freeBytes = fs.bavail * fs.bsize;
+            const usable = freeBytes - config.file.minFreeBytes;
+            // Uncompressed size is the honest upper bound: compression ratios vary too much to plan on.
+            if (usable < estimatedBytes)
+              throw new BackupError(
+                'invalid',
+                `${formatBytes(usable)} usable in ${config.backupsDir} (free ${formatBytes(freeBytes)} less the ${formatBytes(config.file.minFreeBytes)} kept free), but the databases hold about ${formatBytes(estimatedBytes)}`,
+              );
+            return usable;
+          },
+          (n) => `${formatBytes(n)} usable for about ${formatBytes(estimatedBytes)}`,
+        );
+        if (input.encrypt)
+          await check(
+            'encryption key',
+            () => requireMasterKey().then(keyId),
+            (id) => `tenant key ${id}`,
+          );
         for (const name of input.destinations) {
-          await check(`destination ${name}`, () => withStorage(name, async (s) => {
-            await s.probeWritable(`${identity.tenantId}/${identity.siteId}`);
-            return s.locationOf(`${identity.tenantId}/${identity.siteId}`);
-          }), (where) => `writable: ${where}`);
+          await check(
+            `destination ${name}`,
+            () =>
+              withStorage(name, async (s) => {
+                await s.probeWritable(`${identity.tenantId}/${identity.siteId}`);
+                return s.locationOf(`${identity.tenantId}/${identity.siteId}`);
+              }),
+            (where) => `writable: ${where}`,
+          );
         }
-        const report = { ok: checks.every((c) => c.ok), checks, estimatedBytes, estimatedSeconds: Math.ceil(estimatedBytes / DUMP_BYTES_PER_SECOND), freeBytes };
-        runLogger({ server: input.serverName }).info({ dry_run: { ok: report.ok, failed: checks.filter((c) => !c.ok).map((c) => c.name) } }, 'dry run finished');
+        const report = {
+          ok: checks.every((c) => c.ok),
+          checks,
+          estimatedBytes,
+          estimatedSeconds: Math.ceil(estimatedBytes / DUMP_BYTES_PER_SECOND),
+          freeBytes,
+        };
+        runLogger({ server: input.serverName }).info(
+          { dry_run: { ok: report.ok, failed: checks.filter((c) => !c.ok).map((c) => c.name) } },
+          'dry run finished',
+        );
         return report;
       });
     },
@@ -552,7 +771,9 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
 
   /** The site's own Backups folder, or a destination from the site configuration; closed when `fn` is done. */
   async function withStorage<T>(target: string, fn: (storage: Storage) => Promise<T>): Promise<T> {
-    const storage = await openStorage(target === SITE_TARGET ? { type: 'local', path: config.backupsDir } : config.destination(target));
+    const storage = await openStorage(
+      target === SITE_TARGET ? { type: 'local', path: config.backupsDir } : config.destination(target),
+    );
     try {
       return await fn(storage);
     } finally {
@@ -573,7 +794,10 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
   }
 
   /** Each copy read back at its target; a target that cannot be reached is reported, its copies left unjudged. */
-  async function readBack(copies: CopyToCheck[], opts: { decode: boolean; masterKey?: Buffer }): Promise<CheckCopiesResult> {
+  async function readBack(
+    copies: CopyToCheck[],
+    opts: { decode: boolean; masterKey?: Buffer },
+  ): Promise<CheckCopiesResult> {
     const ctx = Context.current();
     const out: CheckCopiesResult = { results: [], unreachable: [] };
     const progress = { checked: 0, bytes: 0 };
@@ -581,7 +805,11 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
       try {
         await withStorage(target, async (storage) => {
           for (const copy of group) {
-            out.results.push(await withHeartbeat(progress, () => readOne(storage, copy, ctx.cancellationSignal, (n) => (progress.bytes += n), opts)));
+            out.results.push(
+              await withHeartbeat(progress, () =>
+                readOne(storage, copy, ctx.cancellationSignal, (n) => (progress.bytes += n), opts),
+              ),
+            );
             progress.checked++;
           }
         });
@@ -591,14 +819,19 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
       }
     }
     const bad = out.results.filter((r) => r.state !== 'stored').length;
-    runLogger({}).info({ checked: out.results.length, bad, unreachable: out.unreachable, decoded: opts.decode }, opts.decode ? 'copies verified' : 'copies checked');
+    runLogger({}).info(
+      { checked: out.results.length, bad, unreachable: out.unreachable, decoded: opts.decode },
+      opts.decode ? 'copies verified' : 'copies checked',
+    );
     return out;
   }
 
   /** Partial files of attempts that died long ago; a live attempt's partial file is younger than this. */
   async function sweepStalePartials(dirs: Set<string>): Promise<void> {
     for (const dir of dirs) {
-      for (const name of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('.') && n.endsWith('.partial'))) {
+      for (const name of (await readdir(dir).catch(() => [] as string[])).filter(
+        (n) => n.startsWith('.') && n.endsWith('.partial'),
+      )) {
         const s = await stat(path.join(dir, name)).catch(() => undefined);
         if (s && Date.now() - s.mtimeMs > STALE_PARTIAL_MS) await rm(path.join(dir, name), { force: true });
       }
@@ -606,21 +839,29 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
   }
 }
 
-
 /**
  * Gives a finished partial file its final name, unless another attempt of the run published first (false). With
  * link, not rename: it fails rather than replace a published file. (ENOENT: a later attempt published and removed
  * this one's partial file.)
  */
 async function publish(partial: string, finalPath: string): Promise<boolean> {
-  const published = await link(partial, finalPath).then(() => true, async (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EEXIST' || e.code === 'ENOENT') return false;
-    if (!NO_HARD_LINKS.has(e.code ?? '')) throw e;
-    // A file system without hard links (FAT, some network shares): rename, unless a file is there already.
-    if (await stat(finalPath).then(() => true, () => false)) return false;
-    await rename(partial, finalPath);
-    return true;
-  });
+  const published = await link(partial, finalPath).then(
+    () => true,
+    async (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EEXIST' || e.code === 'ENOENT') return false;
+      if (!NO_HARD_LINKS.has(e.code ?? '')) throw e;
+      // A file system without hard links (FAT, some network shares): rename, unless a file is there already.
+      if (
+        await stat(finalPath).then(
+          () => true,
+          () => false,
+        )
+      )
+        return false;
+      await rename(partial, finalPath);
+      return true;
+    },
+  );
   await rm(partial, { force: true });
   return published;
 }
@@ -659,22 +900,34 @@ function formatBytes(n: number): string {
 function compareVersions(engine: string, tool: string, server: string): void {
   if (engine !== 'postgresql') return;
   const major = (s: string) => Number(/(\d+)(?:\.\d+)?/.exec(s)?.[1] ?? NaN);
-  if (major(tool) < major(server)) throw new BackupError('invalid', `${tool} cannot dump a PostgreSQL ${major(server)} server: install the PostgreSQL ${major(server)} client tools at the site`);
+  if (major(tool) < major(server))
+    throw new BackupError(
+      'invalid',
+      `${tool} cannot dump a PostgreSQL ${major(server)} server: install the PostgreSQL ${major(server)} client tools at the site`,
+    );
 }
 
 /** A count recorded from the catalogue's estimate is itself rough: it gets at least 10% on top of the tolerance. */
-const allowedDrift = (t: TableRowCount, tolerancePercent: number) => (t.rows * (t.exact ? tolerancePercent : Math.max(tolerancePercent, 10))) / 100;
+const allowedDrift = (t: TableRowCount, tolerancePercent: number) =>
+  (t.rows * (t.exact ? tolerancePercent : Math.max(tolerancePercent, 10))) / 100;
 
 /**
  * Hashes a copy; with `decode`, also runs its stream through decryption and decompression to the end, so a damaged
  * stream is caught even where its recorded hash was taken from damaged bytes. What the copy's bytes fail is
  * corruption; a read that fails (the storage went away mid-way) throws instead, leaving the copy unjudged.
  */
-export async function readOne(storage: Storage, copy: CopyToCheck, signal: AbortSignal, onBytes: (n: number) => void, opts: { decode: boolean; masterKey?: Buffer }): Promise<CheckResult> {
+export async function readOne(
+  storage: Storage,
+  copy: CopyToCheck,
+  signal: AbortSignal,
+  onBytes: (n: number) => void,
+  opts: { decode: boolean; masterKey?: Buffer },
+): Promise<CheckResult> {
   const masterKey = opts.masterKey;
   const found = await storage.stat(copy.key);
   if (!found) return { copyId: copy.copyId, state: 'missing', detail: `${storage.locationOf(copy.key)} is not there` };
-  if (found.size !== copy.sizeBytes) return { copyId: copy.copyId, state: 'corrupt', detail: `${found.size} bytes, expected ${copy.sizeBytes}` };
+  if (found.size !== copy.sizeBytes)
+    return { copyId: copy.copyId, state: 'corrupt', detail: `${found.size} bytes, expected ${copy.sizeBytes}` };
   const parsed = opts.decode ? parseBackupFileName(copy.fileName) : undefined;
   const hash = createHash('sha256');
   let read = 0;
@@ -685,7 +938,9 @@ export async function readOne(storage: Storage, copy: CopyToCheck, signal: Abort
       onBytes(n);
     }),
     ...(parsed?.encrypted && masterKey ? [openSealed(masterKey)] : []),
-    ...(parsed && !(parsed.encrypted && !masterKey) ? [decompressStream(parsed.compression === 'gz' ? 'gzip' : 'zstd')] : []),
+    ...(parsed && !(parsed.encrypted && !masterKey)
+      ? [decompressStream(parsed.compression === 'gz' ? 'gzip' : 'zstd')]
+      : []),
   ];
   const source = await storage.get(copy.key, { signal });
   const origin = failedFirst(source, steps);
@@ -696,18 +951,32 @@ export async function readOne(storage: Storage, copy: CopyToCheck, signal: Abort
   } catch (err) {
     if (signal.aborted || origin() === 'read') throw err;
     // The storage ended the read early without saying so (the object is the right size): not the copy's fault.
-    if (ended && read < found.size) throw new BackupError('unavailable', `the read of ${storage.locationOf(copy.key)} ended after ${read} of ${found.size} bytes`);
+    if (ended && read < found.size)
+      throw new BackupError(
+        'unavailable',
+        `the read of ${storage.locationOf(copy.key)} ended after ${read} of ${found.size} bytes`,
+      );
     if (err instanceof BackupError && err.details.code === 'KeyMismatch') {
       // The site's key does not open it: a key problem unless the bytes differ from what was recorded.
       const { sha256 } = await hashObject(storage, copy.key, signal);
-      if (sha256 === copy.sha256) return { copyId: copy.copyId, state: 'stored', detail: `hash checked; not decrypted: ${err.message}` };
+      if (sha256 === copy.sha256)
+        return { copyId: copy.copyId, state: 'stored', detail: `hash checked; not decrypted: ${err.message}` };
     }
-    return { copyId: copy.copyId, state: 'corrupt', detail: `the stream is damaged: ${err instanceof Error ? err.message : String(err)}` };
+    return {
+      copyId: copy.copyId,
+      state: 'corrupt',
+      detail: `the stream is damaged: ${err instanceof Error ? err.message : String(err)}`,
+    };
   }
   const sha256 = hash.digest('hex');
-  if (sha256 !== copy.sha256) return { copyId: copy.copyId, state: 'corrupt', detail: `SHA-256 ${sha256}, expected ${copy.sha256}` };
+  if (sha256 !== copy.sha256)
+    return { copyId: copy.copyId, state: 'corrupt', detail: `SHA-256 ${sha256}, expected ${copy.sha256}` };
   if (!opts.decode) return { copyId: copy.copyId, state: 'stored' };
-  return { copyId: copy.copyId, state: 'stored', detail: parsed?.encrypted && !masterKey ? 'hash checked; the site has no key to decrypt it' : 'read to the end' };
+  return {
+    copyId: copy.copyId,
+    state: 'stored',
+    detail: parsed?.encrypted && !masterKey ? 'hash checked; the site has no key to decrypt it' : 'read to the end',
+  };
 }
 
 /**
@@ -746,4 +1015,3 @@ export async function sha256File(file: string): Promise<string> {
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
-

@@ -45,7 +45,12 @@ export interface Services extends AppDeps {
 const MAX_BODY_BYTES = 1024 * 1024;
 
 const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
-  invalid: 400, auth: 401, forbidden: 403, not_found: 404, conflict: 409, unavailable: 503,
+  invalid: 400,
+  auth: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
 };
 
 /** Every router validates with the same hook: 400 naming each field and what is wrong with it. */
@@ -55,9 +60,14 @@ export function router() {
       if (result.success) return;
       // A strict schema's unknown keys come as one issue: each key is named as its own field.
       const issues = result.error.issues.flatMap((i) =>
-        i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ field: [...i.path, k].join('.'), reason: 'not a field of this request' })) : [{ field: i.path.join('.') || result.target, reason: i.message }],
+        i.code === 'unrecognized_keys'
+          ? i.keys.map((k) => ({ field: [...i.path, k].join('.'), reason: 'not a field of this request' }))
+          : [{ field: i.path.join('.') || result.target, reason: i.message }],
       );
-      return c.json({ error: { code: 'invalid', message: issues.map((i) => `${i.field}: ${i.reason}`).join('; '), issues } }, 400);
+      return c.json(
+        { error: { code: 'invalid', message: issues.map((i) => `${i.field}: ${i.reason}`).join('; '), issues } },
+        400,
+      );
     },
   });
 }
@@ -78,7 +88,12 @@ export function loggable(err: unknown): unknown {
 }
 
 export function createApp(deps: AppDeps) {
-  const services: Services = { ...deps, schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue), transfers: new Transfers(), roles: new UserRoles(deps.db) };
+  const services: Services = {
+    ...deps,
+    schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue),
+    transfers: new Transfers(),
+    roles: new UserRoles(deps.db),
+  };
   const app = router();
 
   // The access line holds only what this middleware puts in it (method, path without the query, status, duration),
@@ -88,14 +103,22 @@ export function createApp(deps: AppDeps) {
     const started = performance.now();
     await next();
     access.info(
-      { http: { request: { method: c.req.method }, response: { status_code: c.res.status } }, url: { path: c.req.path }, event: { duration: Math.round((performance.now() - started) * 1e6) } },
+      {
+        http: { request: { method: c.req.method }, response: { status_code: c.res.status } },
+        url: { path: c.req.path },
+        event: { duration: Math.round((performance.now() - started) * 1e6) },
+      },
       'request',
     );
   });
 
   // Requests are small documents, read whole; only a site's download stream (the transfers route) is large, and it
   // is streamed. Anything else above 1 MiB is refused before it is read (sign-in and sign-up included).
-  const limit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: { code: 'invalid', message: `the request body is over ${MAX_BODY_BYTES} bytes` } }, 413) });
+  const limit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) =>
+      c.json({ error: { code: 'invalid', message: `the request body is over ${MAX_BODY_BYTES} bytes` } }, 413),
+  });
   app.use('/api/v1/*', (c, next) => (c.req.path.startsWith('/api/v1/agent/transfers/') ? next() : limit(c, next)));
 
   // PostgreSQL's text cannot hold U+0000, in any field of any route: refused here, before it reaches a query, naming
@@ -103,7 +126,8 @@ export function createApp(deps: AppDeps) {
   app.use('/api/v1/*', async (c, next) => {
     const fields: string[] = [];
     if (c.req.url.includes('%00')) {
-      for (const [name, values] of Object.entries(c.req.queries())) if (name.includes('\0') || values.some((v) => v.includes('\0'))) fields.push(name);
+      for (const [name, values] of Object.entries(c.req.queries()))
+        if (name.includes('\0') || values.some((v) => v.includes('\0'))) fields.push(name);
     }
     if (c.req.header('content-type')?.includes('json')) {
       const text = await c.req.text();
@@ -131,7 +155,10 @@ export function createApp(deps: AppDeps) {
     }
     if (err instanceof HTTPException) {
       // Hono's own validators (e.g. a body that is not JSON) answer 400 here.
-      return c.json({ error: { code: err.status === 400 ? 'invalid' : 'http', message: err.message || 'bad request' } }, err.status);
+      return c.json(
+        { error: { code: err.status === 400 ? 'invalid' : 'http', message: err.message || 'bad request' } },
+        err.status,
+      );
     }
     deps.logger.error({ err: loggable(err), url: { path: c.req.path } }, 'unhandled error');
     return c.json({ error: { code: 'internal', message: 'internal error; the details are in the API log' } }, 500);
@@ -139,8 +166,16 @@ export function createApp(deps: AppDeps) {
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
 
   app.get('/healthz', (c) => c.json({ ok: true }));
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
-  app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'Backup platform API', version: '1' }, security: [{ bearer: [] }] });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'Backup platform API', version: '1' },
+    security: [{ bearer: [] }],
+  });
   app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Backup platform API' }));
 
   // Open routes first; everything else under /api/v1 needs a signed-in user.

@@ -8,7 +8,12 @@ import { BackupError } from '../common/errors.ts';
 import type { Db } from '../db/client.ts';
 import { ROLES, users, type Role } from '../db/schema.ts';
 
-const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+const scrypt = promisify(scryptCb) as (
+  pw: string,
+  salt: Buffer,
+  len: number,
+  opts: { N: number; r: number; p: number; maxmem: number },
+) => Promise<Buffer>;
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 
 export async function hashPassword(password: string): Promise<string> {
@@ -21,7 +26,12 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64url');
-  const got = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, { N: +n!, r: +r!, p: +p!, maxmem: SCRYPT.maxmem });
+  const got = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, {
+    N: +n!,
+    r: +r!,
+    p: +p!,
+    maxmem: SCRYPT.maxmem,
+  });
   return timingSafeEqual(expected, got);
 }
 
@@ -55,7 +65,11 @@ export function verifyToken(token: string, secret: string, nowMs = Date.now()): 
 }
 
 /** `verifyToken`, with the time window (seconds) in which the token may be used. */
-function checkToken(token: string, secret: string, nowMs: number): { auth: AuthContext; nbf: number; exp: number } | { refused: string } {
+function checkToken(
+  token: string,
+  secret: string,
+  nowMs: number,
+): { auth: AuthContext; nbf: number; exp: number } | { refused: string } {
   const parts = token.split('.');
   if (parts.length !== 3) return { refused: 'not a JWT' };
   const [header, payload, signature] = parts as [string, string, string];
@@ -75,8 +89,13 @@ function checkToken(token: string, secret: string, nowMs: number): { auth: AuthC
   if (typeof p?.exp !== 'number' || p.exp <= now) return { refused: 'expired' };
   if (typeof p.nbf === 'number' && p.nbf > now) return { refused: 'not yet valid' };
   const role = p.role as Role;
-  if (typeof p.sub !== 'string' || typeof p.tid !== 'string' || !ROLES.includes(role)) return { refused: 'claims missing' };
-  return { auth: { userId: p.sub, tenantId: p.tid, role }, nbf: typeof p.nbf === 'number' ? p.nbf : -Infinity, exp: p.exp };
+  if (typeof p.sub !== 'string' || typeof p.tid !== 'string' || !ROLES.includes(role))
+    return { refused: 'claims missing' };
+  return {
+    auth: { userId: p.sub, tenantId: p.tid, role },
+    nbf: typeof p.nbf === 'number' ? p.nbf : -Infinity,
+    exp: p.exp,
+  };
 }
 
 /** Tokens remembered once checked: a client sends the same one on every request until it expires. */
@@ -112,7 +131,11 @@ export class UserRoles {
     const hit = this.#known.get(key);
     if (hit && hit.until > nowMs) return hit.auth;
     const generation = this.#generation;
-    const [row] = await this.#db.select({ role: users.role }).from(users).where(and(eq(users.id, userId), eq(users.tenantId, tenantId))).limit(1);
+    const [row] = await this.#db
+      .select({ role: users.role })
+      .from(users)
+      .where(and(eq(users.id, userId), eq(users.tenantId, tenantId)))
+      .limit(1);
     const auth = row ? { userId, tenantId, role: row.role } : null;
     if (generation === this.#generation) this.#known.set(key, { auth, until: nowMs + this.#ttlMs });
     return auth;
@@ -132,7 +155,8 @@ export function requireUser(secret: string, roles: Pick<UserRoles, 'current'>): 
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const token = /^Bearer (.+)$/i.exec(header)?.[1];
-    if (!token) throw new BackupError('auth', 'sign in first: send Authorization: Bearer <token from /api/v1/auth/login>');
+    if (!token)
+      throw new BackupError('auth', 'sign in first: send Authorization: Bearer <token from /api/v1/auth/login>');
     const nowMs = Date.now();
     const now = nowMs / 1000;
     let known = verified.get(token);

@@ -15,8 +15,17 @@ const handle = await openDb(env, { migrate: true });
 const temporal = await connectTemporal(env);
 await ensureSearchAttributes(temporal);
 await new Schedules(temporal.client, CENTRAL_TASK_QUEUE).ensureSync(env.SYNC_INTERVAL_HOURS * 3600_000);
-const app = createApp({ db: handle.db, temporal, logger, jwtSecret: env.JWT_SECRET, jwtTtlSeconds: env.JWT_TTL_SECONDS, centralTaskQueue: CENTRAL_TASK_QUEUE });
-const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (info) => logger.info(`API listening on http://${info.address}:${info.port}`));
+const app = createApp({
+  db: handle.db,
+  temporal,
+  logger,
+  jwtSecret: env.JWT_SECRET,
+  jwtTtlSeconds: env.JWT_TTL_SECONDS,
+  centralTaskQueue: CENTRAL_TASK_QUEUE,
+});
+const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (info) =>
+  logger.info(`API listening on http://${info.address}:${info.port}`),
+);
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {

@@ -1,9 +1,23 @@
 // Keeps one Temporal Schedule per backup configuration in step with the database.
 import {
-  ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions, type ScheduleSpec as TemporalSpec,
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleDescription,
+  type ScheduleOptions,
+  type ScheduleSpec as TemporalSpec,
 } from '@temporalio/client';
 import { BackupError } from '../common/errors.ts';
-import { backupWorkflowIdPrefix, drillScheduleId, scheduleId, SearchAttr, SYNC_SCHEDULE_ID, verifyScheduleId, WATCHDOG_SCHEDULE_ID } from '../common/names.ts';
+import {
+  backupWorkflowIdPrefix,
+  drillScheduleId,
+  scheduleId,
+  SearchAttr,
+  SYNC_SCHEDULE_ID,
+  verifyScheduleId,
+  WATCHDOG_SCHEDULE_ID,
+} from '../common/names.ts';
 import type { Db, Tx } from '../db/client.ts';
 import type { Logger } from '../common/logger.ts';
 import type { ScheduleSpec } from '../db/schema.ts';
@@ -29,16 +43,41 @@ export function zonedToUtc(y: number, mo: number, d: number, h: number, mi: numb
 
 function zoneOffsetMs(at: number, tz: string): number {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })
+    new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    })
       .formatToParts(at)
       .map((p) => [p.type, Number(p.value)]),
   );
-  return Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!) - Math.floor(at / 1000) * 1000;
+  return (
+    Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!) -
+    Math.floor(at / 1000) * 1000
+  );
 }
 
 const hm = (time: string) => time.split(':').map(Number) as [number, number];
 
-const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+const MONTHS = [
+  'january',
+  'february',
+  'march',
+  'april',
+  'may',
+  'june',
+  'july',
+  'august',
+  'september',
+  'october',
+  'november',
+  'december',
+];
 const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
 const CRON_FIELDS = [
   { name: 'minute', min: 0, max: 59 },
@@ -91,7 +130,12 @@ export function toTemporalSpec(spec: ScheduleSpec, timezone: string): TemporalSp
     }
     case 'monthly': {
       const [hour, minute] = hm(spec.time);
-      return { calendars: [{ dayOfMonth: spec.dayOfMonth, hour, minute, comment: `monthly on day ${spec.dayOfMonth} at ${spec.time}` }], timezone };
+      return {
+        calendars: [
+          { dayOfMonth: spec.dayOfMonth, hour, minute, comment: `monthly on day ${spec.dayOfMonth} at ${spec.time}` },
+        ],
+        timezone,
+      };
     }
     case 'biweekly': {
       const [hour, minute] = hm(spec.time);
@@ -131,7 +175,11 @@ export class ScheduleWrites {
   async undo(): Promise<void> {
     const failed: unknown[] = [];
     for (const undo of this.#undo.splice(0).reverse()) await undo().catch((e: unknown) => failed.push(e));
-    if (failed.length > 0) throw new AggregateError(failed, `${failed.length} schedule write(s) could not be taken back: save the configuration again`);
+    if (failed.length > 0)
+      throw new AggregateError(
+        failed,
+        `${failed.length} schedule write(s) could not be taken back: save the configuration again`,
+      );
   }
 }
 
@@ -140,9 +188,17 @@ export class ScheduleWrites {
  * going away part-way, the commit), the schedules already written are put back as they were. The putting back runs
  * while the transaction still holds its rows, so a save of the same rows waiting behind it cannot be overwritten.
  */
-export async function withScheduleWrites<T>(db: Db, logger: Logger, labels: Record<string, string | undefined>, work: (tx: Tx, writes: ScheduleWrites) => Promise<T>): Promise<T> {
+export async function withScheduleWrites<T>(
+  db: Db,
+  logger: Logger,
+  labels: Record<string, string | undefined>,
+  work: (tx: Tx, writes: ScheduleWrites) => Promise<T>,
+): Promise<T> {
   const writes = new ScheduleWrites();
-  const undo = () => writes.undo().catch((e: unknown) => logger.error({ err: e, labels }, 'Temporal schedules may not match the database'));
+  const undo = () =>
+    writes
+      .undo()
+      .catch((e: unknown) => logger.error({ err: e, labels }, 'Temporal schedules may not match the database'));
   try {
     return await db.transaction(async (tx) => {
       try {
@@ -201,7 +257,13 @@ export class Schedules {
   private async ensureInterval(id: string, workflowType: string, everyMs: number): Promise<void> {
     const opts = {
       spec: { intervals: [{ every: everyMs }] },
-      action: { type: 'startWorkflow' as const, workflowType, workflowId: id, taskQueue: this.centralTaskQueue, args: [{}] },
+      action: {
+        type: 'startWorkflow' as const,
+        workflowType,
+        workflowId: id,
+        taskQueue: this.centralTaskQueue,
+        args: [{}],
+      },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const },
     };
     await this.put(id, opts, undefined, 'schedule');
@@ -211,7 +273,13 @@ export class Schedules {
    * Creates or updates a schedule; `paused` undefined keeps its state. `field` is the input a refusal names; `writes`
    * learns how to take the write back.
    */
-  private async put(id: string, opts: Omit<ScheduleOptions, 'scheduleId' | 'state'>, paused: boolean | undefined, field: string, writes?: ScheduleWrites): Promise<void> {
+  private async put(
+    id: string,
+    opts: Omit<ScheduleOptions, 'scheduleId' | 'state'>,
+    paused: boolean | undefined,
+    field: string,
+    writes?: ScheduleWrites,
+  ): Promise<void> {
     const state = paused === undefined ? undefined : { paused, note: paused ? 'paused by an admin' : '' };
     const handle = this.client.schedule.getHandle(id);
     let before: ScheduleDescription | undefined;
@@ -233,9 +301,21 @@ export class Schedules {
   }
 
   /** A configuration's verification and drill schedules follow its settings: created, changed, paused or removed. */
-  async upsertChecks(cfg: ScheduledConfig & { verification: { schedule: ScheduleSpec } | null; drill: { schedule: ScheduleSpec } | null }, writes?: ScheduleWrites): Promise<void> {
+  async upsertChecks(
+    cfg: ScheduledConfig & {
+      verification: { schedule: ScheduleSpec } | null;
+      drill: { schedule: ScheduleSpec } | null;
+    },
+    writes?: ScheduleWrites,
+  ): Promise<void> {
     for (const [id, workflowType, spec, args, field] of [
-      [verifyScheduleId(cfg.id), 'verifyWorkflow', cfg.verification?.schedule, [{ tenantId: cfg.tenantId, configId: cfg.id }], 'verification.schedule'],
+      [
+        verifyScheduleId(cfg.id),
+        'verifyWorkflow',
+        cfg.verification?.schedule,
+        [{ tenantId: cfg.tenantId, configId: cfg.id }],
+        'verification.schedule',
+      ],
       [drillScheduleId(cfg.id), 'drillWorkflow', cfg.drill?.schedule, [{ configId: cfg.id }], 'drill.schedule'],
     ] as const) {
       if (!spec) {
@@ -245,8 +325,15 @@ export class Schedules {
       const opts = {
         spec: toTemporalSpec(spec, cfg.timezone),
         action: {
-          type: 'startWorkflow' as const, workflowType, workflowId: id.replace('-config-', '-'), taskQueue: this.centralTaskQueue, args: [...args],
-          typedSearchAttributes: [{ key: SearchAttr.tenant, value: cfg.tenantId }, { key: SearchAttr.config, value: cfg.id }],
+          type: 'startWorkflow' as const,
+          workflowType,
+          workflowId: id.replace('-config-', '-'),
+          taskQueue: this.centralTaskQueue,
+          args: [...args],
+          typedSearchAttributes: [
+            { key: SearchAttr.tenant, value: cfg.tenantId },
+            { key: SearchAttr.config, value: cfg.id },
+          ],
         },
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const },
       };
@@ -260,14 +347,24 @@ export class Schedules {
       // Taking a removal back recreates the schedule as it was.
       const before = writes && (await handle.describe());
       await handle.delete();
-      if (before) writes.add(() => this.client.schedule.create({ scheduleId: id, spec: before.spec, action: before.action, policies: before.policies, state: before.state }));
+      if (before)
+        writes.add(() =>
+          this.client.schedule.create({
+            scheduleId: id,
+            spec: before.spec,
+            action: before.action,
+            policies: before.policies,
+            state: before.state,
+          }),
+        );
     } catch (err) {
       if (!(err instanceof ScheduleNotFoundError)) throw translate(err);
     }
   }
 
   async remove(configId: string, writes?: ScheduleWrites): Promise<void> {
-    for (const id of [scheduleId(configId), verifyScheduleId(configId), drillScheduleId(configId)]) await this.removeSchedule(id, writes);
+    for (const id of [scheduleId(configId), verifyScheduleId(configId), drillScheduleId(configId)])
+      await this.removeSchedule(id, writes);
   }
 
   /** Starts a run now through the schedule, so the overlap policy (SKIP) applies to it as to scheduled runs. */
@@ -277,7 +374,11 @@ export class Schedules {
       throw translate(e);
     });
     const running = desc.info.runningActions[0];
-    if (running) throw new BackupError('conflict', `a run of this configuration is in progress (${running.workflow.workflowId}); it was not started twice`);
+    if (running)
+      throw new BackupError(
+        'conflict',
+        `a run of this configuration is in progress (${running.workflow.workflowId}); it was not started twice`,
+      );
     await handle.trigger(ScheduleOverlapPolicy.SKIP);
   }
 
@@ -289,7 +390,9 @@ export class Schedules {
         paused: d.state.paused,
         nextRunTimes: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()),
         running: d.info.runningActions.map((a) => a.workflow.workflowId),
-        recent: d.info.recentActions.slice(-5).map((a) => ({ workflowId: a.action.workflow.workflowId, scheduledAt: a.scheduledAt.toISOString() })),
+        recent: d.info.recentActions
+          .slice(-5)
+          .map((a) => ({ workflowId: a.action.workflow.workflowId, scheduledAt: a.scheduledAt.toISOString() })),
       };
     } catch (err) {
       if (err instanceof ScheduleNotFoundError) return undefined;
@@ -298,18 +401,26 @@ export class Schedules {
   }
 }
 
-type ScheduleSpecInput = Pick<ScheduledConfig, 'id' | 'tenantId' | 'siteId' | 'serverName' | 'databases' | 'schedule' | 'timezone'>;
+type ScheduleSpecInput = Pick<
+  ScheduledConfig,
+  'id' | 'tenantId' | 'siteId' | 'serverName' | 'databases' | 'schedule' | 'timezone'
+>;
 
 /** Temporal's INVALID_ARGUMENT (a spec it cannot take) is the admin's to fix, naming `field`; anything else is an outage. */
 function translate(err: unknown, field = 'schedule'): Error {
   if (err instanceof BackupError) return err;
   // The SDK checks a spec before sending it (e.g. "Minute is not in range [0-59]") and throws a TypeError.
-  if (err instanceof TypeError) return new BackupError('invalid', `the schedule is not valid: ${err.message}`, { field });
+  if (err instanceof TypeError)
+    return new BackupError('invalid', `the schedule is not valid: ${err.message}`, { field });
   const e = err as { code?: number; message?: string; cause?: { code?: number; details?: string } };
   const code = e.code ?? e.cause?.code;
   const message = e.cause?.details ?? e.message ?? String(err);
   if (code === 3) return new BackupError('invalid', `Temporal rejected the schedule: ${message}`, { field });
-  if (err instanceof ScheduleNotFoundError) return new BackupError('not_found', 'the schedule of this configuration is missing in Temporal; save the configuration again to recreate it');
+  if (err instanceof ScheduleNotFoundError)
+    return new BackupError(
+      'not_found',
+      'the schedule of this configuration is missing in Temporal; save the configuration again to recreate it',
+    );
   return temporalUnavailable(err);
 }
 

@@ -7,7 +7,12 @@ import type { Db, Tx } from '../db/client.ts';
 import { auditLog } from '../db/schema.ts';
 import type { AuthContext } from './auth.ts';
 
-export const IdParam = z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) });
+export const IdParam = z.object({
+  id: z
+    .string()
+    .uuid()
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
 
 /** Any UUID PostgreSQL's uuid type takes (z.uuid() takes only RFC 9562 versions and variants). */
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -16,11 +21,14 @@ export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 export function nulFields(value: unknown, path: string[] = []): string[] {
   if (typeof value === 'string') return value.includes('\0') ? [path.join('.') || 'body'] : [];
   if (!value || typeof value !== 'object') return [];
-  return Object.entries(value).flatMap(([k, v]) => (k.includes('\0') ? [path.join('.') || 'body'] : nulFields(v, [...path, k])));
+  return Object.entries(value).flatMap(([k, v]) =>
+    k.includes('\0') ? [path.join('.') || 'body'] : nulFields(v, [...path, k]),
+  );
 }
 
 const OFFSET_RE = /(?:Z|([+-])(\d{2}):(\d{2}))$/;
-const daysIn = (y: number, m: number) => (m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31);
+const daysIn = (y: number, m: number) =>
+  m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31;
 
 /**
  * Why PostgreSQL would refuse an ISO 8601 date-time, or undefined: the day must exist (no 2024-02-30), the offset be
@@ -72,7 +80,9 @@ export const json = <T extends z.ZodType>(schema: T, description = 'OK') => ({
   content: { 'application/json': { schema } },
   description,
 });
-export const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { 'application/json': { schema } }, required: true } });
+export const body = <T extends z.ZodType>(schema: T) => ({
+  body: { content: { 'application/json': { schema } }, required: true },
+});
 
 export const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 
@@ -84,7 +94,11 @@ export async function findOwned<T extends PgTable & { id: PgColumn; tenantId: Pg
   tenantId: string,
   what: string,
 ): Promise<T['$inferSelect']> {
-  const rows = await db.select().from(table as PgTable).where(and(eq(table.id, id), eq(table.tenantId, tenantId)) as SQL).limit(1);
+  const rows = await db
+    .select()
+    .from(table as PgTable)
+    .where(and(eq(table.id, id), eq(table.tenantId, tenantId)) as SQL)
+    .limit(1);
   if (!rows[0]) throw notFound(what);
   return rows[0] as T['$inferSelect'];
 }
@@ -96,7 +110,16 @@ export async function audit(
   target: { type: string; id?: string },
   details?: Record<string, unknown>,
 ): Promise<void> {
-  await tx.insert(auditLog).values({ tenantId: auth.tenantId, userId: auth.userId, action, targetType: target.type, targetId: target.id ?? null, details: details ?? null });
+  await tx
+    .insert(auditLog)
+    .values({
+      tenantId: auth.tenantId,
+      userId: auth.userId,
+      action,
+      targetType: target.type,
+      targetId: target.id ?? null,
+      details: details ?? null,
+    });
 }
 
 /** Postgres unique violations become a 409 naming what already exists. */

@@ -21,7 +21,12 @@ export class Transfers {
     const body = new Promise<ReadableStream<Uint8Array>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new BackupError('unavailable', `the site did not start sending the backup within ${Math.round(timeoutMs / 1000)} s: is its worker running?`));
+        reject(
+          new BackupError(
+            'unavailable',
+            `the site did not start sending the backup within ${Math.round(timeoutMs / 1000)} s: is its worker running?`,
+          ),
+        );
       }, timeoutMs);
       this.pending.set(id, { siteId, timer, deliver: resolve });
       cancel = () => {

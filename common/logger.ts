@@ -6,8 +6,21 @@ export type { Logger };
 
 /** Keys that never reach a log line: at the top of the object logged and up to three levels down. */
 const SECRET_KEYS = [
-  'password', 'passwordHash', 'secret', 'token', 'key', 'siteKey', 'authorization', 'connectionString', 'databaseUrl',
-  'passphrase', 'privateKey', 'sasToken', 'accountKey', 'masterKey', 'PGPASSWORD',
+  'password',
+  'passwordHash',
+  'secret',
+  'token',
+  'key',
+  'siteKey',
+  'authorization',
+  'connectionString',
+  'databaseUrl',
+  'passphrase',
+  'privateKey',
+  'sasToken',
+  'accountKey',
+  'masterKey',
+  'PGPASSWORD',
 ];
 
 export function createLogger(service: string, destination?: DestinationStream): Logger {

@@ -62,10 +62,16 @@ export const DATABASE_NAME_RE = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 export const SERVER_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
 /** Off-site object key of a backup file: `<tenant>/<site>/<server>/<database>/<file>`. */
-export const offsiteKey = (tenantId: string, siteId: string, serverName: string, database: string, fileName: string): string =>
-  [tenantId, siteId, serverName, database, fileName].join('/');
+export const offsiteKey = (
+  tenantId: string,
+  siteId: string,
+  serverName: string,
+  database: string,
+  fileName: string,
+): string => [tenantId, siteId, serverName, database, fileName].join('/');
 
-export const syncWorkflowId = (tenantId: string | undefined, at: Date): string => `sync-${tenantId ?? 'all'}-${at.toISOString()}`;
+export const syncWorkflowId = (tenantId: string | undefined, at: Date): string =>
+  `sync-${tenantId ?? 'all'}-${at.toISOString()}`;
 export const dryRunWorkflowId = (configId: string, at: Date): string => `dryrun-${configId}-${at.toISOString()}`;
 export const pruneWorkflowId = (configId: string, at: Date): string => `prune-${configId}-${at.toISOString()}`;
 export const transferWorkflowId = (transferId: string): string => `download-${transferId}`;

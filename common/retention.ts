@@ -49,7 +49,8 @@ export const RetentionPolicySchema = z
   })
   .refine((p) => COUNTS.some((k) => (p[k] ?? 0) > 0) || p.monthlyCleanup === true, {
     // Without this an empty policy would delete every backup.
-    message: 'a retention policy must keep something: set keepLast, daily, weekly, monthly or yearly above 0, or monthlyCleanup',
+    message:
+      'a retention policy must keep something: set keepLast, daily, weekly, monthly or yearly above 0, or monthlyCleanup',
   });
 
 interface Calendar {
@@ -75,14 +76,23 @@ function isoWeek(y: number, m: number, d: number): string {
 function calendarIn(timeZone: string): (at: Date) => Calendar {
   let format: Intl.DateTimeFormat;
   try {
-    format = new Intl.DateTimeFormat('en-US', { timeZone, calendar: 'gregory', numberingSystem: 'latn', year: 'numeric', month: 'numeric', day: 'numeric' });
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      calendar: 'gregory',
+      numberingSystem: 'latn',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+    });
   } catch {
     throw invalid(`unknown time zone "${timeZone}"; use an IANA name such as Europe/Berlin`, 'timezone');
   }
   return (at) => {
     const parts: Record<string, number> = {};
     for (const p of format.formatToParts(at)) parts[p.type] = Number(p.value);
-    const y = parts.year!, m = parts.month!, d = parts.day!;
+    const y = parts.year!,
+      m = parts.month!,
+      d = parts.day!;
     return {
       daily: `${pad(y, 4)}-${pad(m)}-${pad(d)}`,
       weekly: isoWeek(y, m, d),
@@ -109,7 +119,12 @@ function checkedPolicy(policy: RetentionPolicy): RetentionPolicy {
  *
  * `now` is read only by `monthlyCleanup` (which month is the current one); an item taken after `now` counts as current.
  */
-export function planRetention(items: RetainedItem[], policy: RetentionPolicy, timeZone: string, now?: Date): RetentionDecision {
+export function planRetention(
+  items: RetainedItem[],
+  policy: RetentionPolicy,
+  timeZone: string,
+  now?: Date,
+): RetentionDecision {
   const rules = checkedPolicy(policy);
   const calendar = calendarIn(timeZone);
 
@@ -123,7 +138,13 @@ export function planRetention(items: RetainedItem[], policy: RetentionPolicy, ti
   }
 
   const sorted = items
-    .map((item) => ({ id: item.id, takenAt: item.takenAt, at: item.takenAt.getTime(), cal: calendar(item.takenAt), reasons: [] as string[] }))
+    .map((item) => ({
+      id: item.id,
+      takenAt: item.takenAt,
+      at: item.takenAt.getTime(),
+      cal: calendar(item.takenAt),
+      reasons: [] as string[],
+    }))
     .sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
 
   const keepLast = rules.keepLast ?? 0;

@@ -36,7 +36,10 @@ export async function ensureSearchAttributes({ connection, namespace }: Temporal
 }
 
 /** A site is online when a worker polled its task queue in the last two minutes. */
-export async function siteLastSeen({ connection, namespace }: TemporalHandles, taskQueue: string): Promise<Date | undefined> {
+export async function siteLastSeen(
+  { connection, namespace }: TemporalHandles,
+  taskQueue: string,
+): Promise<Date | undefined> {
   let latest: Date | undefined;
   for (const taskQueueType of [
     temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,

@@ -5,7 +5,13 @@ import { planRetention } from '../common/retention.ts';
 import type { Db, Tx } from './client.ts';
 import { backupCopies, backups, destinations, SITE_TARGET, type RetentionPolicy } from './schema.ts';
 
-type ConfigRow = { id: string; siteId?: string; keepLocal: number; timezone: string; destinations: { destinationId: string; retention: RetentionPolicy }[] };
+type ConfigRow = {
+  id: string;
+  siteId?: string;
+  keepLocal: number;
+  timezone: string;
+  destinations: { destinationId: string; retention: RetentionPolicy }[];
+};
 
 export interface TargetPolicy {
   target: string;
@@ -17,7 +23,15 @@ export interface TargetPolicy {
 export async function retentionTargets(db: Db | Tx, cfg: ConfigRow): Promise<TargetPolicy[]> {
   const out: TargetPolicy[] = [{ target: SITE_TARGET, destinationId: null, policy: { keepLast: cfg.keepLocal } }];
   if (cfg.destinations.length === 0) return out;
-  const rows = await db.select().from(destinations).where(inArray(destinations.id, cfg.destinations.map((d) => d.destinationId)));
+  const rows = await db
+    .select()
+    .from(destinations)
+    .where(
+      inArray(
+        destinations.id,
+        cfg.destinations.map((d) => d.destinationId),
+      ),
+    );
   for (const d of cfg.destinations) {
     const row = rows.find((r) => r.id === d.destinationId);
     if (row) out.push({ target: row.name, destinationId: row.id, policy: d.retention });
@@ -42,16 +56,35 @@ export interface PlannedCopy {
  * the policy over all copies would keep it (a repair may still make it good), and goes after. Deleted copies are
  * history and neither count nor get deleted twice.
  */
-export async function planTargetRetention(db: Db | Tx, cfg: ConfigRow, target: string, policy: RetentionPolicy, now = new Date()): Promise<{ keep: PlannedCopy[]; remove: PlannedCopy[] }> {
+export async function planTargetRetention(
+  db: Db | Tx,
+  cfg: ConfigRow,
+  target: string,
+  policy: RetentionPolicy,
+  now = new Date(),
+): Promise<{ keep: PlannedCopy[]; remove: PlannedCopy[] }> {
   const rows = await db
-    .select({ copyId: backupCopies.id, backupId: backups.id, key: backupCopies.objectKey, database: backups.database, fileName: backups.fileName, takenAt: backups.startedAt, state: backupCopies.state })
+    .select({
+      copyId: backupCopies.id,
+      backupId: backups.id,
+      key: backupCopies.objectKey,
+      database: backups.database,
+      fileName: backups.fileName,
+      takenAt: backups.startedAt,
+      state: backupCopies.state,
+    })
     .from(backupCopies)
     .innerJoin(backups, eq(backups.id, backupCopies.backupId))
     .where(and(eq(backups.configId, cfg.id), eq(backupCopies.target, target), ne(backupCopies.state, 'deleted')));
   const keep: PlannedCopy[] = [];
   const remove: PlannedCopy[] = [];
   const decide = (copies: typeof rows, judged: (c: (typeof rows)[number]) => boolean) => {
-    const decision = planRetention(copies.map((c) => ({ id: c.copyId, takenAt: c.takenAt })), policy, cfg.timezone, now);
+    const decision = planRetention(
+      copies.map((c) => ({ id: c.copyId, takenAt: c.takenAt })),
+      policy,
+      cfg.timezone,
+      now,
+    );
     const byId = new Map(copies.map((c) => [c.copyId, c]));
     const planned = (id: string, reasons: string[]): PlannedCopy => {
       const { state: _state, ...copy } = byId.get(id)!;
@@ -61,9 +94,13 @@ export async function planTargetRetention(db: Db | Tx, cfg: ConfigRow, target: s
     for (const r of decision.remove) if (judged(byId.get(r.id)!)) remove.push(planned(r.id, []));
   };
   for (const copies of Map.groupBy(rows, (r) => r.database).values()) {
-    decide(copies.filter((c) => c.state === 'stored'), () => true);
+    decide(
+      copies.filter((c) => c.state === 'stored'),
+      () => true,
+    );
     decide(copies, (c) => c.state !== 'stored');
   }
-  const newestFirst = (a: PlannedCopy, b: PlannedCopy) => b.takenAt.getTime() - a.takenAt.getTime() || a.database.localeCompare(b.database);
+  const newestFirst = (a: PlannedCopy, b: PlannedCopy) =>
+    b.takenAt.getTime() - a.takenAt.getTime() || a.database.localeCompare(b.database);
   return { keep: keep.sort(newestFirst), remove: remove.sort(newestFirst) };
 }

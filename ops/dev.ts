@@ -27,7 +27,10 @@ const devEnv = z.object({
   TEMPORAL_PORT: z.coerce.number().int().default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
   LOCAL_PG_HOST: z.string().default(process.env.PGHOST ?? '127.0.0.1'),
-  LOCAL_PG_PORT: z.coerce.number().int().default(Number(process.env.PGPORT ?? 5432)),
+  LOCAL_PG_PORT: z.coerce
+    .number()
+    .int()
+    .default(Number(process.env.PGPORT ?? 5432)),
   LOCAL_PG_USER: z.string().default(process.env.PGUSER ?? 'postgres'),
 });
 
@@ -44,7 +47,12 @@ async function main() {
   let uiUrl = process.env.TEMPORAL_UI_URL;
   if (!temporalAddress) {
     say('starting the Temporal dev server…');
-    const dev: DevServer = await startDevServer({ port: cfg.TEMPORAL_PORT, uiPort: cfg.TEMPORAL_UI_PORT, headless: false, dbFile: path.join(dataDir, 'temporal.db') });
+    const dev: DevServer = await startDevServer({
+      port: cfg.TEMPORAL_PORT,
+      uiPort: cfg.TEMPORAL_UI_PORT,
+      headless: false,
+      dbFile: path.join(dataDir, 'temporal.db'),
+    });
     stops.push(() => dev.stop());
     temporalAddress = dev.address;
     uiUrl = dev.uiUrl;
@@ -59,7 +67,14 @@ async function main() {
   const jwtSecret = api.JWT_SECRET ?? (await persistentSecret(path.join(dataDir, 'jwt-secret')));
 
   await new Schedules(temporal.client, CENTRAL_TASK_QUEUE).ensureSync(api.SYNC_INTERVAL_HOURS * 3600_000);
-  const app = createApp({ db: db.db, temporal, logger, jwtSecret, jwtTtlSeconds: api.JWT_TTL_SECONDS, centralTaskQueue: CENTRAL_TASK_QUEUE });
+  const app = createApp({
+    db: db.db,
+    temporal,
+    logger,
+    jwtSecret,
+    jwtTtlSeconds: api.JWT_TTL_SECONDS,
+    centralTaskQueue: CENTRAL_TASK_QUEUE,
+  });
   const server = serve({ fetch: app.fetch, port: api.PORT, hostname: api.HOST });
   await once(server, 'listening');
   stops.push(() => new Promise((r) => server.close(r)));
@@ -83,7 +98,7 @@ async function main() {
 Backup platform is running (${db.kind === 'pglite' ? `embedded PostgreSQL in ${path.join(dataDir, 'metadata')}` : 'metadata in DATABASE_URL'}).
   API              ${apiUrl}/api/v1
   API docs         ${apiUrl}/docs   (OpenAPI: ${apiUrl}/openapi.json)
-  Temporal Web UI  ${uiUrl ?? '(your cluster\'s UI)'}
+  Temporal Web UI  ${uiUrl ?? "(your cluster's UI)"}
   Temporal gRPC    ${temporalAddress}
   Sign in          ${local.email} / password in ${local.credentialsPath}
   Local site       worker config ${local.siteConfigPath}
@@ -94,13 +109,19 @@ Ready. Ctrl-C stops everything.`);
 async function bootstrap(apiUrl: string) {
   const credentialsPath = path.join(dataDir, 'local-admin.json');
   const siteConfigPath = path.join(dataDir, 'site-worker.json');
-  const existing = await readFile(credentialsPath, 'utf8').then((t) => JSON.parse(t) as { email: string }).catch(() => undefined);
+  const existing = await readFile(credentialsPath, 'utf8')
+    .then((t) => JSON.parse(t) as { email: string })
+    .catch(() => undefined);
   if (existing) return { email: existing.email, credentialsPath, siteConfigPath };
 
   const email = 'admin@localhost.test';
   const password = randomBytes(12).toString('base64url');
   const call = async (method: string, p: string, body: unknown, token?: string) => {
-    const res = await fetch(apiUrl + p, { method, headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) }, body: JSON.stringify(body) });
+    const res = await fetch(apiUrl + p, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
+      body: JSON.stringify(body),
+    });
     const json = (await res.json()) as any;
     if (!res.ok) throw new Error(`bootstrap ${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
     return json;
@@ -113,7 +134,14 @@ async function bootstrap(apiUrl: string) {
     siteKey: site.key,
     backupsDir: path.join(dataDir, 'Backups'),
     // No password: add "passwordFile" here if your server asks for one.
-    servers: { 'local-postgres': { engine: 'postgresql', host: cfg.LOCAL_PG_HOST, port: cfg.LOCAL_PG_PORT, user: cfg.LOCAL_PG_USER } },
+    servers: {
+      'local-postgres': {
+        engine: 'postgresql',
+        host: cfg.LOCAL_PG_HOST,
+        port: cfg.LOCAL_PG_PORT,
+        user: cfg.LOCAL_PG_USER,
+      },
+    },
   };
   await writeSecretFile(siteConfigPath, JSON.stringify(siteConfig, null, 2));
   await writeSecretFile(credentialsPath, JSON.stringify({ email, password }, null, 2));

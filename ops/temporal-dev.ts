@@ -86,7 +86,8 @@ async function waitUntilServing(address: string, timeoutMs: number): Promise<voi
         await conn.close();
       }
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`temporal dev server at ${address} not ready: ${(err as Error).message}`);
+      if (Date.now() > deadline)
+        throw new Error(`temporal dev server at ${address} not ready: ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 500);
     }

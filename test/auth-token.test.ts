@@ -8,7 +8,11 @@ import { issueToken, requireUser, verifyToken, type AppEnv, type AuthContext } f
 import { BackupError } from '../common/errors.ts';
 
 const SECRET = 'a-secret-of-the-test-that-is-long-enough-for-hs256';
-const who: AuthContext = { userId: '11111111-1111-4111-8111-111111111111', tenantId: '22222222-2222-4222-8222-222222222222', role: 'operator' };
+const who: AuthContext = {
+  userId: '11111111-1111-4111-8111-111111111111',
+  tenantId: '22222222-2222-4222-8222-222222222222',
+  role: 'operator',
+};
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const signWith = (secret: string, header: unknown, claims: unknown) => {
   const input = `${b64(header)}.${b64(claims)}`;
@@ -19,7 +23,10 @@ describe('session tokens (HS256)', () => {
   it('issues tokens another JWT implementation accepts, with the claims and lifetime asked for', async () => {
     const token = issueToken(who, SECRET, 3600);
     const claims = await verify(token, SECRET, 'HS256');
-    assert.deepEqual({ sub: claims.sub, tid: claims.tid, role: claims.role }, { sub: who.userId, tid: who.tenantId, role: who.role });
+    assert.deepEqual(
+      { sub: claims.sub, tid: claims.tid, role: claims.role },
+      { sub: who.userId, tid: who.tenantId, role: who.role },
+    );
     assert.equal((claims.exp as number) - (claims.iat as number), 3600);
     assert.ok(Math.abs((claims.iat as number) - Date.now() / 1000) < 5);
     assert.deepEqual(verifyToken(token, SECRET), who);
@@ -42,12 +49,24 @@ describe('session tokens (HS256)', () => {
     const claims = { sub: who.userId, tid: who.tenantId, role: who.role, exp: now / 1000 + 60 };
     assert.deepEqual(verifyToken(signWith(SECRET, { alg: 'none' }, claims), SECRET, now), { refused: 'not HS256' });
     assert.deepEqual(verifyToken(good, SECRET, now + 60_000), { refused: 'expired' });
-    assert.deepEqual(verifyToken(signWith(SECRET, { alg: 'HS256' }, { ...claims, nbf: now / 1000 + 30 }), SECRET, now), { refused: 'not yet valid' });
-    assert.deepEqual(verifyToken(signWith(SECRET, { alg: 'HS256' }, { ...claims, exp: undefined }), SECRET, now), { refused: 'expired' });
-    assert.deepEqual(verifyToken(signWith(SECRET, { alg: 'HS256' }, { ...claims, role: 'root' }), SECRET, now), { refused: 'claims missing' });
-    assert.deepEqual(verifyToken(signWith(SECRET, { alg: 'HS256' }, { ...claims, tid: 7 }), SECRET, now), { refused: 'claims missing' });
+    assert.deepEqual(
+      verifyToken(signWith(SECRET, { alg: 'HS256' }, { ...claims, nbf: now / 1000 + 30 }), SECRET, now),
+      { refused: 'not yet valid' },
+    );
+    assert.deepEqual(verifyToken(signWith(SECRET, { alg: 'HS256' }, { ...claims, exp: undefined }), SECRET, now), {
+      refused: 'expired',
+    });
+    assert.deepEqual(verifyToken(signWith(SECRET, { alg: 'HS256' }, { ...claims, role: 'root' }), SECRET, now), {
+      refused: 'claims missing',
+    });
+    assert.deepEqual(verifyToken(signWith(SECRET, { alg: 'HS256' }, { ...claims, tid: 7 }), SECRET, now), {
+      refused: 'claims missing',
+    });
     const notJson = `${b64({ alg: 'HS256' })}.${Buffer.from('{oops').toString('base64url')}`;
-    assert.deepEqual(verifyToken(`${notJson}.${createHmac('sha256', SECRET).update(notJson).digest('base64url')}`, SECRET, now), { refused: 'malformed' });
+    assert.deepEqual(
+      verifyToken(`${notJson}.${createHmac('sha256', SECRET).update(notJson).digest('base64url')}`, SECRET, now),
+      { refused: 'malformed' },
+    );
     assert.deepEqual(verifyToken('eyJhbGciOiJIUzI1NiJ9.e30', SECRET, now), { refused: 'not a JWT' });
     assert.deepEqual(verifyToken('', SECRET, now), { refused: 'not a JWT' });
   });
@@ -59,9 +78,13 @@ describe('session tokens (HS256)', () => {
       const app = new Hono<AppEnv>();
       app.onError((e, c) => c.text(e.message, e instanceof BackupError && e.kind === 'auth' ? 401 : 500));
       // Every user is still a member with the token's role: this test is about the tokens.
-      app.use('*', requireUser(SECRET, { current: async (tenantId, userId) => ({ tenantId, userId, role: who.role }) }));
+      app.use(
+        '*',
+        requireUser(SECRET, { current: async (tenantId, userId) => ({ tenantId, userId, role: who.role }) }),
+      );
       app.get('/me', (c) => c.json(c.get('auth')));
-      const ask = async (token: string) => (await app.request('/me', { headers: { authorization: `Bearer ${token}` } })).status;
+      const ask = async (token: string) =>
+        (await app.request('/me', { headers: { authorization: `Bearer ${token}` } })).status;
       const token = issueToken(who, SECRET, 60, now);
       assert.equal(await ask(token), 200);
       assert.equal(await ask(token), 200, 'again, from memory');
@@ -72,7 +95,11 @@ describe('session tokens (HS256)', () => {
       const forged = `${token.slice(0, -4)}AAAA`;
       assert.equal(await ask(forged), 401);
       assert.equal(await ask(forged), 401, 'a refused token is checked again, not remembered');
-      const early = signWith(SECRET, { alg: 'HS256', typ: 'JWT' }, { sub: who.userId, tid: who.tenantId, role: who.role, nbf: now / 1000 + 120, exp: now / 1000 + 600 });
+      const early = signWith(
+        SECRET,
+        { alg: 'HS256', typ: 'JWT' },
+        { sub: who.userId, tid: who.tenantId, role: who.role, nbf: now / 1000 + 120, exp: now / 1000 + 600 },
+      );
       assert.equal(await ask(early), 401, 'not yet valid');
       mock.timers.tick(120_000);
       assert.equal(await ask(early), 200, 'valid from nbf');

@@ -6,7 +6,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
 import { createTempDatabase } from './helpers/pg.ts';
-import { createConfig, createShopDatabase, execFileP, runNowAndWait, setUpSite, sha256OfFile, unzstd } from './helpers/fixtures.ts';
+import {
+  createConfig,
+  createShopDatabase,
+  execFileP,
+  runNowAndWait,
+  setUpSite,
+  sha256OfFile,
+  unzstd,
+} from './helpers/fixtures.ts';
 import { historyText, signup, startStack, type Stack } from './helpers/stack.ts';
 
 describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
@@ -33,7 +41,12 @@ describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
     assert.equal(status.status, 200);
     assert.equal(status.body.online, true, 'the site worker polls its queue, so the site is online');
 
-    const config = await createConfig(stack, a.token, { serverId: server.id, databases: [source.name], cleanTables: [{ table: 'events' }], keepLocal: 3 });
+    const config = await createConfig(stack, a.token, {
+      serverId: server.id,
+      databases: [source.name],
+      cleanTables: [{ table: 'events' }],
+      keepLocal: 3,
+    });
     const [row] = await runNowAndWait(stack, a.token, config.id);
     const backup = row as any;
     assert.equal(backup.status, 'succeeded', `backup failed: ${backup.error}`);
@@ -47,7 +60,10 @@ describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
     const file = path.join(backupsDir, 'main-pg', source.name, backup.fileName);
     assert.equal((await stat(file)).size, backup.sizeBytes);
     assert.equal(await sha256OfFile(file), backup.sha256);
-    assert.deepEqual((await readdir(path.dirname(file))).filter((n) => n.endsWith('.partial')), []);
+    assert.deepEqual(
+      (await readdir(path.dirname(file))).filter((n) => n.endsWith('.partial')),
+      [],
+    );
 
     // pg_restore reads it after decompression; events keeps its schema but not its rows.
     const work = await mkdtemp(path.join(os.tmpdir(), 'bp-restore-'));
@@ -63,7 +79,8 @@ describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
       drops.push(() => target.drop());
       await execFileP('pg_restore', ['--no-owner', '-d', target.url, dump]);
       const sql = postgres(target.url, { max: 1 });
-      const [counts] = await sql`select (select count(*)::int from customers) as customers, (select count(*)::int from events) as events`;
+      const [counts] =
+        await sql`select (select count(*)::int from customers) as customers, (select count(*)::int from events) as events`;
       await sql.end();
       assert.deepEqual(counts, { customers: 1000, events: 0 });
     } finally {
@@ -87,7 +104,8 @@ describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
     assert.equal(dumpDone.labels.site_id, site.id);
     assert.equal(dumpDone.labels.server, 'main-pg');
     const password = siteConfig.servers['main-pg']!.password;
-    for (const line of [...worker.logs.raw, ...stack.logs.raw]) assert.ok(!line.includes(password), `a log line holds the password: ${line}`);
+    for (const line of [...worker.logs.raw, ...stack.logs.raw])
+      assert.ok(!line.includes(password), `a log line holds the password: ${line}`);
 
     // …nor does the run's Temporal history.
     const history = await historyText(stack, backup.workflowId);
@@ -96,7 +114,13 @@ describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
 
     // Another tenant sees none of it.
     const b = await signup(stack);
-    for (const p of [`/api/v1/configs/${config.id}`, `/api/v1/backups/${backup.id}`, `/api/v1/sites/${site.id}`, `/api/v1/servers/${server.id}`, `/api/v1/sites/${site.id}/status`]) {
+    for (const p of [
+      `/api/v1/configs/${config.id}`,
+      `/api/v1/backups/${backup.id}`,
+      `/api/v1/sites/${site.id}`,
+      `/api/v1/servers/${server.id}`,
+      `/api/v1/sites/${site.id}/status`,
+    ]) {
       const res = await stack.api('GET', p, { token: b.token });
       assert.equal(res.status, 404, `${p} answered ${res.status} to another tenant`);
     }

@@ -5,7 +5,14 @@ import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import { BackupError } from '../common/errors.ts';
-import { createDecryptStream, createEncryptStream, newDataKey, parseMasterKey, unwrapKey, wrapKey } from '../activities/pipeline/crypto.ts';
+import {
+  createDecryptStream,
+  createEncryptStream,
+  newDataKey,
+  parseMasterKey,
+  unwrapKey,
+  wrapKey,
+} from '../activities/pipeline/crypto.ts';
 
 const MiB = 1024 * 1024;
 const HEADER = 27;
@@ -16,7 +23,16 @@ async function through(stream: Transform, data: Buffer, pieceSize = data.length 
   const pieces: Buffer[] = [];
   for (let i = 0; i < data.length; i += pieceSize) pieces.push(data.subarray(i, i + pieceSize));
   const out: Buffer[] = [];
-  await pipeline(Readable.from(pieces), stream, new Writable({ write(chunk: Buffer, _e, done) { out.push(chunk); done(); } }));
+  await pipeline(
+    Readable.from(pieces),
+    stream,
+    new Writable({
+      write(chunk: Buffer, _e, done) {
+        out.push(chunk);
+        done();
+      },
+    }),
+  );
   return Buffer.concat(out);
 }
 
@@ -25,10 +41,17 @@ const encrypt = (key: Buffer, data: Buffer, chunkSize?: number, pieceSize?: numb
 const decrypt = (key: Buffer, data: Buffer, pieceSize?: number) => through(createDecryptStream(key), data, pieceSize);
 
 const isTampered = (err: unknown) =>
-  err instanceof BackupError && err.kind === 'invalid' && err.details.code === 'BackupTampered' && /damaged or was altered/.test(err.message);
+  err instanceof BackupError &&
+  err.kind === 'invalid' &&
+  err.details.code === 'BackupTampered' &&
+  /damaged or was altered/.test(err.message);
 
 async function assertTampered(key: Buffer, data: Buffer, what: string, message?: RegExp) {
-  await assert.rejects(decrypt(key, data), (err) => isTampered(err) && (!message || message.test((err as Error).message)), what);
+  await assert.rejects(
+    decrypt(key, data),
+    (err) => isTampered(err) && (!message || message.test((err as Error).message)),
+    what,
+  );
 }
 
 describe('backup encryption', () => {
@@ -38,7 +61,11 @@ describe('backup encryption', () => {
       const plain = randomBytes(size);
       const sealed = await encrypt(key, plain, undefined, 64 * 1024);
       const chunks = Math.max(1, Math.ceil(size / MiB));
-      assert.equal(sealed.length, HEADER + size + chunks * TAG, `size ${size}: header, plaintext and one tag per chunk`);
+      assert.equal(
+        sealed.length,
+        HEADER + size + chunks * TAG,
+        `size ${size}: header, plaintext and one tag per chunk`,
+      );
       assert.equal(sealed.subarray(0, 6).toString(), 'BPENC1');
       assert.ok((await decrypt(key, sealed)).equals(plain), `size ${size}`);
       assert.ok((await decrypt(key, sealed, 100_003)).equals(plain), `size ${size}, read in odd pieces`);
@@ -48,9 +75,19 @@ describe('backup encryption', () => {
   it('round-trips whatever the write sizes and chunk size', async () => {
     const key = newDataKey();
     const plain = randomBytes(10_000);
-    for (const [chunkSize, pieceSize] of [[1, 7], [16, 1], [1000, 999], [1000, 1000], [4096, 10_000], [10_000, 3]] as const) {
+    for (const [chunkSize, pieceSize] of [
+      [1, 7],
+      [16, 1],
+      [1000, 999],
+      [1000, 1000],
+      [4096, 10_000],
+      [10_000, 3],
+    ] as const) {
       const sealed = await encrypt(key, plain, chunkSize, pieceSize);
-      assert.ok((await decrypt(key, sealed, 1 + (pieceSize % 37))).equals(plain), `chunk ${chunkSize}, pieces ${pieceSize}`);
+      assert.ok(
+        (await decrypt(key, sealed, 1 + (pieceSize % 37))).equals(plain),
+        `chunk ${chunkSize}, pieces ${pieceSize}`,
+      );
     }
     const twice = [await encrypt(key, plain), await encrypt(key, plain)];
     assert.ok(!twice[0]!.equals(twice[1]!), 'a fresh salt per file: the same input never gives the same file');
@@ -111,7 +148,10 @@ describe('backup encryption', () => {
     });
 
     it('chunks swapped, repeated or dropped', async () => {
-      const parts = [sealed.subarray(0, HEADER), ...[0, 1, 2, 3].map((i) => sealed.subarray(at(i), Math.min(at(i + 1), sealed.length)))];
+      const parts = [
+        sealed.subarray(0, HEADER),
+        ...[0, 1, 2, 3].map((i) => sealed.subarray(at(i), Math.min(at(i + 1), sealed.length))),
+      ];
       const [h, c0, c1, c2, c3] = parts as [Buffer, Buffer, Buffer, Buffer, Buffer];
       await assertTampered(key, Buffer.concat([h, c1, c0, c2, c3]), 'first two swapped', /first chunk/);
       await assertTampered(key, Buffer.concat([h, c0, c2, c1, c3]), 'middle two swapped', /chunk 1/);
@@ -136,23 +176,58 @@ describe('backup encryption', () => {
     assert.notEqual(wrapKey(dataKey, master), wrapped, 'a fresh IV each time');
     assert.ok(unwrapKey(wrapped, master).equals(dataKey));
 
-    assert.throws(() => unwrapKey(wrapped, newDataKey()), (err: unknown) =>
-      err instanceof BackupError && err.kind === 'invalid' && err.details.code === 'KeyMismatch' && /master key does not open/.test(err.message));
+    assert.throws(
+      () => unwrapKey(wrapped, newDataKey()),
+      (err: unknown) =>
+        err instanceof BackupError &&
+        err.kind === 'invalid' &&
+        err.details.code === 'KeyMismatch' &&
+        /master key does not open/.test(err.message),
+    );
     const altered = wrapped.slice(0, 20) + (wrapped[20] === 'A' ? 'B' : 'A') + wrapped.slice(21);
-    assert.throws(() => unwrapKey(altered, master), (err: unknown) => err instanceof BackupError && err.details.code === 'KeyMismatch');
+    assert.throws(
+      () => unwrapKey(altered, master),
+      (err: unknown) => err instanceof BackupError && err.details.code === 'KeyMismatch',
+    );
     for (const bad of ['', 'v2.' + wrapped.slice(3), wrapped.slice(0, -4), 'v1.***', dataKey.toString('hex')]) {
-      assert.throws(() => unwrapKey(bad, master), (err: unknown) => err instanceof BackupError && err.details.code === 'WrappedKeyMalformed', bad);
+      assert.throws(
+        () => unwrapKey(bad, master),
+        (err: unknown) => err instanceof BackupError && err.details.code === 'WrappedKeyMalformed',
+        bad,
+      );
     }
   });
 
   it('reads a master key written in hex or base64', () => {
     const key = newDataKey();
-    for (const text of [key.toString('hex'), key.toString('hex').toUpperCase(), key.toString('base64'), key.toString('base64url'), `  ${key.toString('base64')}\n`]) {
+    for (const text of [
+      key.toString('hex'),
+      key.toString('hex').toUpperCase(),
+      key.toString('base64'),
+      key.toString('base64url'),
+      `  ${key.toString('base64')}\n`,
+    ]) {
       assert.ok(parseMasterKey(text).equals(key), text);
     }
-    for (const text of ['', 'secret', key.toString('hex').slice(1), key.toString('hex') + '00', randomBytes(31).toString('base64'), randomBytes(33).toString('base64'), 'z'.repeat(64)]) {
-      assert.throws(() => parseMasterKey(text), (err: unknown) =>
-        err instanceof BackupError && err.kind === 'invalid' && err.details.code === 'MasterKeyInvalid' && /64 hex characters or as base64/.test(err.message) && (text === '' || !err.message.includes(text.trim())), text);
+    for (const text of [
+      '',
+      'secret',
+      key.toString('hex').slice(1),
+      key.toString('hex') + '00',
+      randomBytes(31).toString('base64'),
+      randomBytes(33).toString('base64'),
+      'z'.repeat(64),
+    ]) {
+      assert.throws(
+        () => parseMasterKey(text),
+        (err: unknown) =>
+          err instanceof BackupError &&
+          err.kind === 'invalid' &&
+          err.details.code === 'MasterKeyInvalid' &&
+          /64 hex characters or as base64/.test(err.message) &&
+          (text === '' || !err.message.includes(text.trim())),
+        text,
+      );
     }
   });
 
@@ -162,7 +237,8 @@ describe('backup encryption', () => {
     assert.throws(() => createDecryptStream(Buffer.alloc(0)), invalidError);
     assert.throws(() => wrapKey(randomBytes(31), newDataKey()), invalidError);
     assert.throws(() => unwrapKey('v1.x', randomBytes(33)), invalidError);
-    for (const chunkSize of [0, -1, 1.5, 65 * MiB]) assert.throws(() => createEncryptStream(newDataKey(), { chunkSize }), invalidError);
+    for (const chunkSize of [0, -1, 1.5, 65 * MiB])
+      assert.throws(() => createEncryptStream(newDataKey(), { chunkSize }), invalidError);
   });
 
   it('keeps memory flat on a 200 MB stream', async (t) => {
@@ -184,28 +260,42 @@ describe('backup encryption', () => {
     // what the streams hold. Sampled in the sinks: the pipeline runs on microtasks, a timer would not fire until the end.
     const baseline = process.memoryUsage.rss();
     let peak = baseline;
-    const sink = (onChunk: (c: Buffer) => void) => new Writable({
-      write(c: Buffer, _e, done) {
-        onChunk(c);
-        peak = Math.max(peak, process.memoryUsage.rss());
-        done();
-      },
-    });
+    const sink = (onChunk: (c: Buffer) => void) =>
+      new Writable({
+        write(c: Buffer, _e, done) {
+          onChunk(c);
+          peak = Math.max(peak, process.memoryUsage.rss());
+          done();
+        },
+      });
 
     let sealedBytes = 0;
     const started = performance.now();
-    await pipeline(Readable.from(source()), createEncryptStream(key), sink((c) => { sealedBytes += c.length; }));
+    await pipeline(
+      Readable.from(source()),
+      createEncryptStream(key),
+      sink((c) => {
+        sealedBytes += c.length;
+      }),
+    );
     const encryptMs = performance.now() - started;
     assert.equal(sealedBytes, HEADER + total + Math.ceil(total / MiB) * TAG);
 
     const seen = createHash('sha256');
     const again = performance.now();
-    await pipeline(Readable.from(source()), createEncryptStream(key), createDecryptStream(key), sink((c) => seen.update(c)));
+    await pipeline(
+      Readable.from(source()),
+      createEncryptStream(key),
+      createDecryptStream(key),
+      sink((c) => seen.update(c)),
+    );
     const roundTripMs = performance.now() - again;
     assert.equal(seen.digest('hex'), expected.digest('hex'));
 
     const mbps = (ms: number) => (total / 1e6 / (ms / 1000)).toFixed(0);
-    t.diagnostic(`encrypt ${mbps(encryptMs)} MB/s, encrypt+decrypt ${mbps(roundTripMs)} MB/s; rss grew ${((peak - baseline) / 1e6).toFixed(1)} MB at most`);
+    t.diagnostic(
+      `encrypt ${mbps(encryptMs)} MB/s, encrypt+decrypt ${mbps(roundTripMs)} MB/s; rss grew ${((peak - baseline) / 1e6).toFixed(1)} MB at most`,
+    );
     assert.ok(peak - baseline < 100 * 1e6, `rss grew by ${((peak - baseline) / 1e6).toFixed(1)} MB`);
   });
 });

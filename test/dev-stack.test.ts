@@ -25,7 +25,16 @@ describe('npm start (ops/dev.ts)', () => {
   async function start() {
     const proc = spawn(process.execPath, [path.join(ROOT, 'ops/dev.ts')], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_CLI: process.env.TEMPORAL_CLI, DATA_DIR: dataDir, PORT: String(ports.api), TEMPORAL_PORT: String(ports.temporal), TEMPORAL_UI_PORT: String(ports.ui), ...(process.env.WORKFLOW_BUNDLE && { WORKFLOW_BUNDLE: process.env.WORKFLOW_BUNDLE }) },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        TEMPORAL_CLI: process.env.TEMPORAL_CLI,
+        DATA_DIR: dataDir,
+        PORT: String(ports.api),
+        TEMPORAL_PORT: String(ports.temporal),
+        TEMPORAL_UI_PORT: String(ports.ui),
+        ...(process.env.WORKFLOW_BUNDLE && { WORKFLOW_BUNDLE: process.env.WORKFLOW_BUNDLE }),
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
       // Its own process group: a failed test kills the stack's children (site worker, dev server) with it.
       detached: true,
@@ -33,10 +42,14 @@ describe('npm start (ops/dev.ts)', () => {
     child = proc;
     let banner = '';
     proc.stderr!.on('data', (d: Buffer) => (banner += d.toString()));
-    await waitFor(() => {
-      if (proc.exitCode !== null) throw new Error(`npm start exited: ${banner}`);
-      return banner.includes('Ready.');
-    }, 120_000, 'the stack to be ready');
+    await waitFor(
+      () => {
+        if (proc.exitCode !== null) throw new Error(`npm start exited: ${banner}`);
+        return banner.includes('Ready.');
+      },
+      120_000,
+      'the stack to be ready',
+    );
     return banner;
   }
   async function stop() {
@@ -64,23 +77,49 @@ describe('npm start (ops/dev.ts)', () => {
     assert.match(banner, /embedded PostgreSQL/);
     assert.equal((await fetch(`http://127.0.0.1:${ports.ui}/`)).status, 200, 'the Web UI answers');
 
-    const creds = JSON.parse(await readFile(path.join(dataDir, 'local-admin.json'), 'utf8')) as { email: string; password: string };
+    const creds = JSON.parse(await readFile(path.join(dataDir, 'local-admin.json'), 'utf8')) as {
+      email: string;
+      password: string;
+    };
     const call = async (method: string, p: string, body?: unknown, token?: string) => {
-      const res = await fetch(api + p, { method, headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const res = await fetch(api + p, {
+        method,
+        headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       return { status: res.status, body: (await res.json()) as any };
     };
     const { token } = (await call('POST', '/api/v1/auth/login', creds)).body;
     const [site] = (await call('GET', '/api/v1/sites', undefined, token)).body.items;
-    await waitFor(async () => (await call('GET', `/api/v1/sites/${site.id}/status`, undefined, token)).body.online, 60_000, 'the local site online');
+    await waitFor(
+      async () => (await call('GET', `/api/v1/sites/${site.id}/status`, undefined, token)).body.online,
+      60_000,
+      'the local site online',
+    );
     const [server] = (await call('GET', '/api/v1/servers', undefined, token)).body.items;
     assert.equal(server.name, 'local-postgres');
-    const cfg = await call('POST', '/api/v1/configs', { name: 'shop', serverId: server.id, databases: [source.name], schedule: { kind: 'daily', time: '01:00' }, timezone: 'UTC' }, token);
+    const cfg = await call(
+      'POST',
+      '/api/v1/configs',
+      {
+        name: 'shop',
+        serverId: server.id,
+        databases: [source.name],
+        schedule: { kind: 'daily', time: '01:00' },
+        timezone: 'UTC',
+      },
+      token,
+    );
     assert.equal(cfg.status, 201);
     assert.equal((await call('POST', `/api/v1/configs/${cfg.body.id}/run`, undefined, token)).status, 202);
-    const row = await waitFor(async () => {
-      const [b] = (await call('GET', `/api/v1/backups?configId=${cfg.body.id}`, undefined, token)).body.items;
-      return b && b.status !== 'running' ? b : undefined;
-    }, 60_000, 'the backup');
+    const row = await waitFor(
+      async () => {
+        const [b] = (await call('GET', `/api/v1/backups?configId=${cfg.body.id}`, undefined, token)).body.items;
+        return b && b.status !== 'running' ? b : undefined;
+      },
+      60_000,
+      'the backup',
+    );
     assert.equal(row.status, 'succeeded', row.error);
     await stop();
 
@@ -88,9 +127,13 @@ describe('npm start (ops/dev.ts)', () => {
     await start();
     const again = await call('POST', '/api/v1/auth/login', creds);
     assert.equal(again.status, 200);
-    const history = (await call('GET', `/api/v1/backups?configId=${cfg.body.id}`, undefined, again.body.token)).body.items;
+    const history = (await call('GET', `/api/v1/backups?configId=${cfg.body.id}`, undefined, again.body.token)).body
+      .items;
     assert.equal(history.length, 1);
-    assert.equal((await call('GET', `/api/v1/configs/${cfg.body.id}/schedule`, undefined, again.body.token)).status, 200);
+    assert.equal(
+      (await call('GET', `/api/v1/configs/${cfg.body.id}/schedule`, undefined, again.body.token)).status,
+      200,
+    );
     // The periodic sync of every copy is scheduled too.
     const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
     try {

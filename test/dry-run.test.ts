@@ -46,7 +46,14 @@ describe('dry run and the engines a site can serve', { concurrency: true }, () =
   async function dryRun(token: string, configId: string, backupsDirs: string[]) {
     const res = await stack.api('POST', `/api/v1/configs/${configId}/run`, { token, body: { dryRun: true } });
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    const report = res.body as { ok: boolean; checks: Check[]; estimatedBytes: number; estimatedSeconds: number; freeBytes: number; workflowId: string };
+    const report = res.body as {
+      ok: boolean;
+      checks: Check[];
+      estimatedBytes: number;
+      estimatedSeconds: number;
+      freeBytes: number;
+      workflowId: string;
+    };
     assert.match(report.workflowId, new RegExp(`^dryrun-${configId}-`));
 
     for (const dir of backupsDirs) assert.deepEqual(await filesUnder(dir), [], `nothing stored under ${dir}`);
@@ -63,7 +70,8 @@ describe('dry run and the engines a site can serve', { concurrency: true }, () =
     assert.deepEqual(row.report.checks, report.checks, 'the recorded report is the one answered');
     assert.equal(row.report.ok, report.ok);
     const failed = report.checks.filter((c) => !c.ok);
-    for (const c of failed) assert.ok(row.error.includes(c.name), `the history's error names the failed check '${c.name}'`);
+    for (const c of failed)
+      assert.ok(row.error.includes(c.name), `the history's error names the failed check '${c.name}'`);
     return { report, check: (name: string) => report.checks.find((c) => c.name === name), failed };
   }
 
@@ -71,7 +79,10 @@ describe('dry run and the engines a site can serve', { concurrency: true }, () =
     const { token } = await signup(stack);
     const wrong = `wrong-${randomBytes(8).toString('hex')}`;
     const backupsDir = path.join(stack.tmp, 'dry-locked');
-    const site = await setUpEngineSite(stack, token, { backupsDir, servers: { db: { engine: 'postgresql', host: PG_HOST, port: pg.port, user: pg.user, password: wrong } } });
+    const site = await setUpEngineSite(stack, token, {
+      backupsDir,
+      servers: { db: { engine: 'postgresql', host: PG_HOST, port: pg.port, user: pg.user, password: wrong } },
+    });
     const config = await createConfig(stack, token, { serverId: site.servers.db!.id, databases: [locked.name] });
     const { report, check } = await dryRun(token, config.id, [backupsDir]);
     assert.equal(report.ok, false);
@@ -83,17 +94,26 @@ describe('dry run and the engines a site can serve', { concurrency: true }, () =
     // The wrong password is the site's secret all the same.
     const history = await historyText(stack, report.workflowId);
     assert.ok(!history.includes(wrong), 'the Temporal history holds the password');
-    for (const line of [...site.worker.logs.raw, ...stack.logs.raw]) assert.ok(!line.includes(wrong), `a log line holds the password: ${line}`);
+    for (const line of [...site.worker.logs.raw, ...stack.logs.raw])
+      assert.ok(!line.includes(wrong), `a log line holds the password: ${line}`);
   });
 
   it('too little free space at the site: the free-space check fails, the others pass, and nothing is stored', async () => {
     const { token } = await signup(stack);
     const backupsDir = path.join(stack.tmp, 'dry-full');
-    const site = await setUpEngineSite(stack, token, { backupsDir, servers: { db: h.serverSettings() }, minFreeBytes: 2 ** 50 });
+    const site = await setUpEngineSite(stack, token, {
+      backupsDir,
+      servers: { db: h.serverSettings() },
+      minFreeBytes: 2 ** 50,
+    });
     const config = await createConfig(stack, token, { serverId: site.servers.db!.id, databases: [source] });
     const { report, check, failed } = await dryRun(token, config.id, [backupsDir]);
     assert.equal(report.ok, false);
-    assert.deepEqual(failed.map((c) => c.name), ['free space at the site'], JSON.stringify(report.checks));
+    assert.deepEqual(
+      failed.map((c) => c.name),
+      ['free space at the site'],
+      JSON.stringify(report.checks),
+    );
     assert.match(check('free space at the site')!.detail, /kept free/);
     assert.ok(report.freeBytes > 0);
   });
@@ -103,20 +123,43 @@ describe('dry run and the engines a site can serve', { concurrency: true }, () =
     const backupsDir = path.join(stack.tmp, 'dry-good');
     const nas = path.join(stack.tmp, 'dry-good-nas');
     const site = await setUpEngineSite(stack, token, {
-      backupsDir, servers: { db: h.serverSettings() }, encryption: { key: randomBytes(32).toString('hex') }, destinations: { nas: { type: 'local', path: nas } },
+      backupsDir,
+      servers: { db: h.serverSettings() },
+      encryption: { key: randomBytes(32).toString('hex') },
+      destinations: { nas: { type: 'local', path: nas } },
     });
     const config = await createConfig(stack, token, {
-      serverId: site.servers.db!.id, databases: [source], encrypt: true, confirmDestructiveCleaning: true,
-      cleanTables: [{ table: 'events' }, { table: 'sessions', mode: 'truncate' }, { table: 'logs', mode: 'deleteOlderThan', column: 'at', days: 30 }],
+      serverId: site.servers.db!.id,
+      databases: [source],
+      encrypt: true,
+      confirmDestructiveCleaning: true,
+      cleanTables: [
+        { table: 'events' },
+        { table: 'sessions', mode: 'truncate' },
+        { table: 'logs', mode: 'deleteOlderThan', column: 'at', days: 30 },
+      ],
       destinations: [{ destinationId: site.destinations.nas!.id, retention: { keepLast: 3 } }],
     });
     const { report } = await dryRun(token, config.id, [backupsDir, nas]);
     assert.equal(report.ok, true, JSON.stringify(report.checks));
-    assert.deepEqual(report.checks.filter((c) => !c.ok), []);
-    assert.deepEqual(report.checks.map((c) => c.name), [
-      'server configuration', 'connection', 'dump tool', `database ${source}`, `tables to clean in ${source}`, `read access to ${source}`,
-      'free space at the site', 'encryption key', 'destination nas',
-    ]);
+    assert.deepEqual(
+      report.checks.filter((c) => !c.ok),
+      [],
+    );
+    assert.deepEqual(
+      report.checks.map((c) => c.name),
+      [
+        'server configuration',
+        'connection',
+        'dump tool',
+        `database ${source}`,
+        `tables to clean in ${source}`,
+        `read access to ${source}`,
+        'free space at the site',
+        'encryption key',
+        'destination nas',
+      ],
+    );
     assert.ok(report.estimatedBytes > 0, `estimated ${report.estimatedBytes} bytes`);
     assert.ok(report.estimatedSeconds >= 1);
     assert.ok(report.freeBytes > 0);
@@ -128,28 +171,53 @@ describe('dry run and the engines a site can serve', { concurrency: true }, () =
     // A worker whose PATH has the PostgreSQL tools only: no mariadb-dump, no mysqldump.
     const bin = await mkdtemp(path.join(os.tmpdir(), 'bp-pg-only-'));
     try {
-      const pgBin = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' }).stdout.trim() || '/usr/lib/postgresql/15/bin';
+      const pgBin =
+        spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' }).stdout.trim() || '/usr/lib/postgresql/15/bin';
       for (const tool of ['pg_dump', 'pg_restore']) await symlink(path.join(pgBin, tool), path.join(bin, tool));
       const { token } = await signup(stack);
-      const site = await setUpEngineSite(stack, token, { backupsDir: path.join(stack.tmp, 'pg-only'), servers: {}, env: { PATH: bin } });
+      const site = await setUpEngineSite(stack, token, {
+        backupsDir: path.join(stack.tmp, 'pg-only'),
+        servers: {},
+        env: { PATH: bin },
+      });
       const seen = await stack.api('GET', `/api/v1/sites/${site.site.id}`, { token });
       assert.equal(seen.status, 200);
       assert.deepEqual(seen.body.engines, ['postgresql', 'sqlite'], 'the worker reported the engines it has tools for');
       assert.ok(seen.body.checkedInAt);
 
-      const refused = await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.site.id, name: 'shop-db', engine: 'mariadb' } });
+      const refused = await stack.api('POST', '/api/v1/servers', {
+        token,
+        body: { siteId: site.site.id, name: 'shop-db', engine: 'mariadb' },
+      });
       assert.equal(refused.status, 400, JSON.stringify(refused.body));
-      assert.deepEqual(refused.body.error.issues.map((i: { field: string }) => i.field), ['engine']);
+      assert.deepEqual(
+        refused.body.error.issues.map((i: { field: string }) => i.field),
+        ['engine'],
+      );
       assert.match(refused.body.error.message, /cannot back up mariadb/);
-      assert.deepEqual((await stack.api('GET', `/api/v1/servers?siteId=${site.site.id}`, { token })).body.items, [], 'nothing saved');
+      assert.deepEqual(
+        (await stack.api('GET', `/api/v1/servers?siteId=${site.site.id}`, { token })).body.items,
+        [],
+        'nothing saved',
+      );
 
       for (const engine of ['postgresql', 'sqlite']) {
-        const ok = await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.site.id, name: `${engine}-db`, engine } });
+        const ok = await stack.api('POST', '/api/v1/servers', {
+          token,
+          body: { siteId: site.site.id, name: `${engine}-db`, engine },
+        });
         assert.equal(ok.status, 201, JSON.stringify(ok.body));
       }
       // A worker with every tool serves every engine.
-      const full = await setUpEngineSite(stack, token, { backupsDir: path.join(stack.tmp, 'all-tools'), servers: { 'maria': { engine: 'mariadb', host: '127.0.0.1', port: 3306, user: 'root' } } });
-      assert.deepEqual((await stack.api('GET', `/api/v1/sites/${full.site.id}`, { token })).body.engines, ['postgresql', 'mariadb', 'sqlite']);
+      const full = await setUpEngineSite(stack, token, {
+        backupsDir: path.join(stack.tmp, 'all-tools'),
+        servers: { maria: { engine: 'mariadb', host: '127.0.0.1', port: 3306, user: 'root' } },
+      });
+      assert.deepEqual((await stack.api('GET', `/api/v1/sites/${full.site.id}`, { token })).body.engines, [
+        'postgresql',
+        'mariadb',
+        'sqlite',
+      ]);
     } finally {
       await rm(bin, { recursive: true, force: true });
     }

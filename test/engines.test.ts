@@ -50,7 +50,13 @@ interface Harness {
   checksColumnType: boolean;
 }
 
-const pgConn: ServerConnection = { engine: 'postgresql', host: PG_HOST, port: PG_PORT, user: PG_USER, password: undefined };
+const pgConn: ServerConnection = {
+  engine: 'postgresql',
+  host: PG_HOST,
+  port: PG_PORT,
+  user: PG_USER,
+  password: undefined,
+};
 
 async function pgRun<T>(database: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
   const sql = postgres(pgUrl(database), { max: 1, onnotice: () => {} });
@@ -71,7 +77,8 @@ const postgresHarness: Harness = {
   },
   async createFixture(name) {
     await this.createEmpty(name);
-    await pgRun(name, (sql) => sql.unsafe(String.raw`
+    await pgRun(name, (sql) =>
+      sql.unsafe(String.raw`
       create table customers (id int primary key, name text not null, email text, balance numeric(12,2), score double precision,
         created_at timestamptz, birthday date, meta jsonb, avatar bytea, note text);
       insert into customers select g, 'Zoë Ünïcødé ' || g || ' 😀 日本語', case when g % 7 = 0 then null else 'c' || g || '@example.test' end,
@@ -93,7 +100,8 @@ const postgresHarness: Harness = {
       create view recent_events as select id, kind from events where id > 4000;
       create function touch() returns trigger language plpgsql as $$ begin new.v := coalesce(new.v, ''); return new; end $$;
       create trigger settings_touch before update on settings for each row execute function touch();
-    `));
+    `),
+    );
   },
   fingerprint: (database) => pgFingerprint(database),
   async objects(database) {
@@ -126,7 +134,8 @@ const mariadbHarness: Harness = {
   },
   async createFixture(name) {
     await this.createEmpty(name);
-    await mariadbAdmin(String.raw`
+    await mariadbAdmin(
+      String.raw`
       CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(200) NOT NULL, email VARCHAR(200), balance DECIMAL(12,2), score DOUBLE,
         created_at TIMESTAMP(6) NULL, birthday DATE, meta JSON, avatar BLOB, note TEXT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
       INSERT INTO customers SELECT seq, CONCAT('Zoë Ünïcødé ', seq, ' 😀 日本語'), IF(seq % 7 = 0, NULL, CONCAT('c', seq, '@example.test')),
@@ -149,7 +158,9 @@ const mariadbHarness: Harness = {
       CREATE TRIGGER settings_touch BEFORE UPDATE ON settings FOR EACH ROW SET NEW.v = COALESCE(NEW.v, '');
       CREATE PROCEDURE count_customers() SELECT COUNT(*) FROM customers;
       CREATE EVENT purge_sessions ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM sessions WHERE id < 0;
-    `, name);
+    `,
+      name,
+    );
   },
   fingerprint: (database) => mariadbFingerprint(database),
   async objects(database) {
@@ -171,7 +182,13 @@ const mariadbHarness: Harness = {
 };
 
 let sqliteFolder = '';
-const sqliteConn = (): ServerConnection => ({ engine: 'sqlite' as ServerConnection['engine'], host: sqliteFolder, port: undefined, user: '', password: undefined });
+const sqliteConn = (): ServerConnection => ({
+  engine: 'sqlite' as ServerConnection['engine'],
+  host: sqliteFolder,
+  port: undefined,
+  user: '',
+  password: undefined,
+});
 
 function sqliteRun<T>(database: string, fn: (db: DatabaseSync) => T): T {
   const db = new DatabaseSync(path.join(sqliteFolder, database));
@@ -218,13 +235,30 @@ const sqliteHarness: Harness = {
       db.exec('BEGIN');
       const c = db.prepare('INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
       for (let g = 1; g <= ROWS.customers; g++) {
-        const avatar = g % 5 === 0 ? null : Buffer.concat([createHash('md5').update(String(g)).digest(), Buffer.from([0, 255, 0])]);
-        c.run(g, `Zoë Ünïcødé ${g} 😀 日本語`, g % 7 === 0 ? null : `c${g}@example.test`, g * 1.25 - 1000, g / 3,
-          new Date(Date.UTC(2026, 0, 1) - g * 3_607_000).toISOString(), `1990-01-${String(1 + (g % 28)).padStart(2, '0')}`,
-          JSON.stringify({ tier: g % 3, tags: ['a', 'ü', g] }), avatar, g % 11 === 0 ? null : `line 1\nline\t2 "q" 's' \\ ${g}`);
+        const avatar =
+          g % 5 === 0 ? null : Buffer.concat([createHash('md5').update(String(g)).digest(), Buffer.from([0, 255, 0])]);
+        c.run(
+          g,
+          `Zoë Ünïcødé ${g} 😀 日本語`,
+          g % 7 === 0 ? null : `c${g}@example.test`,
+          g * 1.25 - 1000,
+          g / 3,
+          new Date(Date.UTC(2026, 0, 1) - g * 3_607_000).toISOString(),
+          `1990-01-${String(1 + (g % 28)).padStart(2, '0')}`,
+          JSON.stringify({ tier: g % 3, tags: ['a', 'ü', g] }),
+          avatar,
+          g % 11 === 0 ? null : `line 1\nline\t2 "q" 's' \\ ${g}`,
+        );
       }
       const e = db.prepare('INSERT INTO events VALUES (?, ?, ?, ?, ?)');
-      for (let g = 1; g <= ROWS.events; g++) e.run(g, 1 + (g % ROWS.customers), `kind${g % 7}`, new Date(Date.UTC(2026, 0, 1) - g * 1000).toISOString(), createHash('md5').update(String(g)).digest('hex').repeat(3));
+      for (let g = 1; g <= ROWS.events; g++)
+        e.run(
+          g,
+          1 + (g % ROWS.customers),
+          `kind${g % 7}`,
+          new Date(Date.UTC(2026, 0, 1) - g * 1000).toISOString(),
+          createHash('md5').update(String(g)).digest('hex').repeat(3),
+        );
       // Three ways applications store a time: ISO text, Unix seconds, Unix milliseconds.
       const l = db.prepare('INSERT INTO logs VALUES (?, ?, ?)');
       for (let g = 1; g <= ROWS.logs; g++) {
@@ -241,8 +275,12 @@ const sqliteHarness: Harness = {
   },
   async objects(database) {
     return sqliteRun(database, (db) => {
-      const r = db.prepare(`SELECT (SELECT count(*) FROM sqlite_schema WHERE type = 'view') || ',' || (SELECT count(*) FROM sqlite_schema WHERE type = 'trigger')
-        || ',' || (SELECT seq FROM sqlite_sequence WHERE name = 'sessions') AS s`).get();
+      const r = db
+        .prepare(
+          `SELECT (SELECT count(*) FROM sqlite_schema WHERE type = 'view') || ',' || (SELECT count(*) FROM sqlite_schema WHERE type = 'trigger')
+        || ',' || (SELECT seq FROM sqlite_sequence WHERE name = 'sessions') AS s`,
+        )
+        .get();
       return String(r!.s);
     });
   },
@@ -261,7 +299,13 @@ const hasCode = (code: string) => (e: unknown) => {
   return true;
 };
 
-async function dumpToFile(engine: DatabaseEngine, conn: ServerConnection, database: string, excludeTableData: string[], file: string): Promise<number> {
+async function dumpToFile(
+  engine: DatabaseEngine,
+  conn: ServerConnection,
+  database: string,
+  excludeTableData: string[],
+  file: string,
+): Promise<number> {
   const dump = engine.dump(conn, database, { excludeTableData });
   await pipeline(dump.stdout, createWriteStream(file));
   await dump.done;
@@ -278,7 +322,10 @@ after(async () => {
 
 it('names every engine once, with mysql as another name for mariadb', () => {
   assert.equal(engineFor('mysql'), engines.mariadb);
-  assert.deepEqual([engineFor('postgresql').format, engineFor('mariadb').format, engineFor('sqlite').format], ['pgdump', 'sql', 'sqlite']);
+  assert.deepEqual(
+    [engineFor('postgresql').format, engineFor('mariadb').format, engineFor('sqlite').format],
+    ['pgdump', 'sql', 'sqlite'],
+  );
   assert.throws(() => engineFor('oracle'), hasCode('UnknownEngine'));
   assert.throws(() => engineFor('toString'), hasCode('UnknownEngine'));
 });
@@ -297,14 +344,20 @@ it("keeps rows' values out of a tool's failure message", () => {
   assert.doesNotMatch(kept, /sk_live/);
   assert.match(kept, /duplicate key value violates unique constraint "t_pkey"/);
   assert.match(kept, /Command was: COPY public.t/);
-  const my = withoutRowData("ERROR 1062 (23000) at line 42: Duplicate entry 'sk_live_5' for key 'email'\nERROR 1064 (42000) at line 7: syntax error near 'sk_live_6', 'x')' at line 1\nERROR 1366 (22007) at line 9: Incorrect integer value: 'sk_live_7' for column `shop`.`t`.`n` at row 1");
+  const my = withoutRowData(
+    "ERROR 1062 (23000) at line 42: Duplicate entry 'sk_live_5' for key 'email'\nERROR 1064 (42000) at line 7: syntax error near 'sk_live_6', 'x')' at line 1\nERROR 1366 (22007) at line 9: Incorrect integer value: 'sk_live_7' for column `shop`.`t`.`n` at row 1",
+  );
   assert.doesNotMatch(my, /sk_live/);
   assert.match(my, /Duplicate entry '…' for key 'email'/);
 });
 
 it('says which PostgreSQL tool is too old, instead of retrying or blaming the backup', () => {
   const conn: ServerConnection = { engine: 'postgresql', host: 'db', port: 5432, user: 'backup', password: undefined };
-  const dump = classifyPgError('pg_dump: error: aborting because of server version mismatch\npg_dump: detail: server version: 17.2; pg_dump version: 15.10', conn, 'shop');
+  const dump = classifyPgError(
+    'pg_dump: error: aborting because of server version mismatch\npg_dump: detail: server version: 17.2; pg_dump version: 15.10',
+    conn,
+    'shop',
+  );
   assert.equal(dump.details.code, 'DumpToolTooOld');
   assert.equal(dump.retryable, false);
   const restore = classifyPgError('pg_restore: error: unsupported version (1.16) in file header', conn, 'shop');
@@ -340,8 +393,16 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
     });
 
     it('dumps and restores into a new name with the same rows, bytes and objects', async (t) => {
-      assert.deepEqual(Object.fromEntries(Object.entries(original).map(([k, v]) => [k, Number(v.split(':')[0])])), ROWS, 'the fixture is as planned');
-      assert.equal(new Set(Object.values(original).map((v) => v.split(':')[1])).size, Object.keys(ROWS).length, 'every table hashes to its own value');
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(original).map(([k, v]) => [k, Number(v.split(':')[0])])),
+        ROWS,
+        'the fixture is as planned',
+      );
+      assert.equal(
+        new Set(Object.values(original).map((v) => v.split(':')[1])).size,
+        Object.keys(ROWS).length,
+        'every table hashes to its own value',
+      );
       let started = Date.now();
       fullDumpSize = await dumpToFile(h.engine, h.conn, source, [], fullDump);
       t.diagnostic(`dump: ${fullDumpSize} bytes in ${Date.now() - started} ms`);
@@ -364,19 +425,28 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       assert.equal(await h.engine.hasTables(h.conn, empty), true);
       assert.deepEqual(await h.fingerprint(empty), original);
 
-      await assert.rejects(h.engine.restore(h.conn, source, createReadStream(fullDump), { into: 'new' }), hasCode('DatabaseExists'));
+      await assert.rejects(
+        h.engine.restore(h.conn, source, createReadStream(fullDump), { into: 'new' }),
+        hasCode('DatabaseExists'),
+      );
       assert.deepEqual(await h.fingerprint(source), original, 'the existing database is untouched');
       const missing = h.newName();
-      await assert.rejects(h.engine.restore(h.conn, missing, createReadStream(fullDump), { into: 'existing' }), hasCode('DatabaseNotFound'));
+      await assert.rejects(
+        h.engine.restore(h.conn, missing, createReadStream(fullDump), { into: 'existing' }),
+        hasCode('DatabaseNotFound'),
+      );
       assert.equal(await h.engine.databaseExists(h.conn, missing), false);
     });
 
     it('a broken dump fails without retry and leaves no database behind', async () => {
       const target = fresh();
-      await assert.rejects(h.engine.restore(h.conn, target, Readable.from([Buffer.from(h.brokenDump.bytes)]), { into: 'new' }), (e: unknown) => {
-        hasCode(h.brokenDump.code)(e);
-        return !(e as BackupError).retryable;
-      });
+      await assert.rejects(
+        h.engine.restore(h.conn, target, Readable.from([Buffer.from(h.brokenDump.bytes)]), { into: 'new' }),
+        (e: unknown) => {
+          hasCode(h.brokenDump.code)(e);
+          return !(e as BackupError).retryable;
+        },
+      );
       assert.equal(await h.engine.databaseExists(h.conn, target), false);
     });
 
@@ -389,7 +459,10 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       const before = await h.fingerprint(target);
       assert.equal(before.events?.split(':')[0], '0');
 
-      await assert.rejects(h.engine.restore(h.conn, target, Readable.from([Buffer.from(h.brokenDump.bytes)]), { into: 'replace' }), hasCode(h.brokenDump.code));
+      await assert.rejects(
+        h.engine.restore(h.conn, target, Readable.from([Buffer.from(h.brokenDump.bytes)]), { into: 'replace' }),
+        hasCode(h.brokenDump.code),
+      );
       if (h.label === 'mariadb') {
         // No database rename and DDL that commits as it goes: MariaDB's replace drops the old database first.
         assert.equal(await h.engine.databaseExists(h.conn, target), false);
@@ -401,7 +474,11 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       await h.engine.restore(h.conn, target, createReadStream(fullDump), { into: 'replace' });
       assert.deepEqual(await h.fingerprint(target), original);
       assert.equal(await h.objects(target), originalObjects);
-      assert.deepEqual((await h.engine.listDatabases(h.conn)).filter((n) => n.startsWith('bp_restore_')), [], 'no database left from the replace');
+      assert.deepEqual(
+        (await h.engine.listDatabases(h.conn)).filter((n) => n.startsWith('bp_restore_')),
+        [],
+        'no database left from the replace',
+      );
 
       if (h.label === 'postgresql') {
         // A login that may restore (it creates databases) but not drop the one it replaces: the old one stays as it
@@ -410,9 +487,16 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
         await pgRun('postgres', (sql) => sql.unsafe(`create role ${role} login createdb`));
         try {
           const limited = { ...h.conn, user: role };
-          await assert.rejects(h.engine.restore(limited, target, createReadStream(partial), { into: 'replace' }), hasCode('PermissionDenied'));
+          await assert.rejects(
+            h.engine.restore(limited, target, createReadStream(partial), { into: 'replace' }),
+            hasCode('PermissionDenied'),
+          );
           assert.deepEqual(await h.fingerprint(target), original, 'the old database is as it was');
-          assert.deepEqual((await h.engine.listDatabases(h.conn)).filter((n) => n.startsWith('bp_restore_')), [], 'no restored copy left aside');
+          assert.deepEqual(
+            (await h.engine.listDatabases(h.conn)).filter((n) => n.startsWith('bp_restore_')),
+            [],
+            'no restored copy left aside',
+          );
         } finally {
           await pgRun('postgres', (sql) => sql.unsafe(`drop role if exists ${role}`));
         }
@@ -433,7 +517,12 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       setTimeout(() => abort.abort(new Error('cancelled by the test')), 300);
       await assert.rejects(restoring);
       assert.equal(await h.engine.databaseExists(h.conn, target), false);
-      if (h.label === 'sqlite') assert.deepEqual((await readdir(sqliteFolder)).filter((n) => n.includes('.restore-')), [], 'no temporary file left');
+      if (h.label === 'sqlite')
+        assert.deepEqual(
+          (await readdir(sqliteFolder)).filter((n) => n.includes('.restore-')),
+          [],
+          'no temporary file left',
+        );
     });
 
     it('leaves the rows of excluded tables out but keeps their schema', async (t) => {
@@ -447,28 +536,47 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       await h.engine.restore(h.conn, target, createReadStream(file), { into: 'new' });
       const got = await h.fingerprint(target);
       assert.equal(got.events?.split(':')[0], '0', 'no rows');
-      assert.deepEqual({ ...got, events: undefined }, { ...original, events: undefined }, 'every other table as it was');
+      assert.deepEqual(
+        { ...got, events: undefined },
+        { ...original, events: undefined },
+        'every other table as it was',
+      );
       assert.equal(await h.objects(target), originalObjects, 'views on the excluded table restore too');
     });
 
     it('runs a drill assertion as one read-only statement, and keeps text values at the site', async () => {
-      assert.deepEqual(await assertionHolds(h.conn, source, 'select count(*) > 0 from customers'), { ok: true, value: h.label === 'postgresql' ? 'true' : '1' });
+      assert.deepEqual(await assertionHolds(h.conn, source, 'select count(*) > 0 from customers'), {
+        ok: true,
+        value: h.label === 'postgresql' ? 'true' : '1',
+      });
       const text = await assertionHolds(h.conn, source, "select 'sk_live_not_for_the_api'");
       assert.equal(text.ok, false);
       assert.equal(text.value, 'a value of 23 characters (not shown)');
       // A second statement could end the read-only transaction and write: refused, and nothing written.
       // (The MariaDB client also reads `\g` as the end of a statement, and `\!` as a shell command.)
-      for (const sql of ['select 1; commit; create table bp_escaped (a int)', 'select 1 \\g commit \\g create table bp_escaped (a int)']) {
+      for (const sql of [
+        'select 1; commit; create table bp_escaped (a int)',
+        'select 1 \\g commit \\g create table bp_escaped (a int)',
+      ]) {
         const escape = assertionHolds(h.conn, source, sql);
         if (h.label === 'sqlite') await escape.catch(() => undefined);
         else await assert.rejects(escape, hasCode('AssertionInvalid'), sql);
       }
-      assert.ok(!(await h.engine.tableRowCounts(h.conn, source)).some((t) => t.table.endsWith('bp_escaped')), 'no table was created');
+      assert.ok(
+        !(await h.engine.tableRowCounts(h.conn, source)).some((t) => t.table.endsWith('bp_escaped')),
+        'no table was created',
+      );
     });
 
     it('refuses unknown tables and databases with a code that says what to fix', async () => {
-      await assert.rejects(h.engine.resolveTables(h.conn, source, ['events', 'no_such_table']), hasCode('TableNotFound'));
-      await assert.rejects(h.engine.resolveTables(h.conn, source, ['bad name; drop table customers']), hasCode('TableNotFound'));
+      await assert.rejects(
+        h.engine.resolveTables(h.conn, source, ['events', 'no_such_table']),
+        hasCode('TableNotFound'),
+      );
+      await assert.rejects(
+        h.engine.resolveTables(h.conn, source, ['bad name; drop table customers']),
+        hasCode('TableNotFound'),
+      );
       assert.equal((await h.engine.resolveTables(h.conn, source, ['customers', 'settings'])).length, 2);
       const missing = h.newName();
       await assert.rejects(h.engine.resolveTables(h.conn, missing, []), hasCode('DatabaseNotFound'));
@@ -504,7 +612,10 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       assert.deepEqual(by.settings, { table: by.settings!.table, rows: 3, exact: true });
       for (const big of ['customers', 'events'] as const) {
         assert.equal(by[big]!.exact, false, `${big} is estimated`);
-        assert.ok(by[big]!.rows > ROWS[big] / 2 && by[big]!.rows < ROWS[big] * 2, `${big}: estimate ${by[big]!.rows} near ${ROWS[big]}`);
+        assert.ok(
+          by[big]!.rows > ROWS[big] / 2 && by[big]!.rows < ROWS[big] * 2,
+          `${big}: estimate ${by[big]!.rows} near ${ROWS[big]}`,
+        );
       }
     });
 
@@ -516,7 +627,10 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
           hasCode('TableBusy')(e);
           return (e as BackupError).retryable && /in use by another session/.test((e as Error).message);
         };
-        await assert.rejects(h.engine.truncateTables!({ ...h.conn, lockTimeoutSeconds: 1 }, source, ['sessions']), busy);
+        await assert.rejects(
+          h.engine.truncateTables!({ ...h.conn, lockTimeoutSeconds: 1 }, source, ['sessions']),
+          busy,
+        );
         assert.equal((await h.fingerprint(source)).sessions, original.sessions, 'nothing emptied');
       } finally {
         await release();
@@ -526,7 +640,11 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
     it('empties tables and counts what it removed, all or nothing', async () => {
       const run = h.engine.truncateTables!.bind(h.engine);
       await assert.rejects(run(h.conn, source, ['sessions', 'no_such_table']), hasCode('TableNotFound'));
-      assert.equal((await h.fingerprint(source)).sessions, original.sessions, 'nothing emptied when one table is unknown');
+      assert.equal(
+        (await h.fingerprint(source)).sessions,
+        original.sessions,
+        'nothing emptied when one table is unknown',
+      );
       await assert.rejects(run(h.conn, source, ['customers']), hasCode('ForeignKeyViolation'));
       assert.equal((await h.fingerprint(source)).customers, original.customers, 'a referenced table stays');
 
@@ -536,15 +654,22 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       // Together with the table that references it, it can go.
       assert.equal(await run(h.conn, restored, ['customers', 'events']), ROWS.customers + ROWS.events);
       const after = await h.fingerprint(restored);
-      assert.deepEqual([after.customers?.split(':')[0], after.events?.split(':')[0], after.settings], ['0', '0', original.settings]);
+      assert.deepEqual(
+        [after.customers?.split(':')[0], after.events?.split(':')[0], after.settings],
+        ['0', '0', original.settings],
+      );
     });
 
     it('deletes rows older than a number of days', async () => {
       const run = h.engine.deleteOlderThan!.bind(h.engine);
       await assert.rejects(run(h.conn, source, 'logs', 'no_such_column', 30), hasCode('ColumnNotFound'));
       await assert.rejects(run(h.conn, source, 'no_such_table', 'at', 30), hasCode('TableNotFound'));
-      await assert.rejects(run(h.conn, source, 'logs', 'at', -1), (e: unknown) => e instanceof BackupError && e.kind === 'invalid');
-      if (h.checksColumnType) await assert.rejects(run(h.conn, source, 'logs', 'msg', 30), hasCode('ColumnNotTimestamp'));
+      await assert.rejects(
+        run(h.conn, source, 'logs', 'at', -1),
+        (e: unknown) => e instanceof BackupError && e.kind === 'invalid',
+      );
+      if (h.checksColumnType)
+        await assert.rejects(run(h.conn, source, 'logs', 'msg', 30), hasCode('ColumnNotTimestamp'));
       assert.equal(await run(h.conn, source, 'logs', 'at', 30), LOGS_OLDER_THAN_30_DAYS);
       assert.equal(await run(h.conn, source, 'logs', 'at', 30), 0, 'idempotent');
       assert.equal((await h.fingerprint(source)).logs?.split(':')[0], String(ROWS.logs - LOGS_OLDER_THAN_30_DAYS));
@@ -553,7 +678,10 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
     if (h.label !== 'sqlite') {
       it('reports a server that does not answer as unavailable, so the run is retried', async () => {
         const conn = { ...h.conn, port: await freePort() };
-        await assert.rejects(h.engine.resolveTables(conn, source, []), (e: unknown) => e instanceof BackupError && e.kind === 'unavailable' && e.retryable);
+        await assert.rejects(
+          h.engine.resolveTables(conn, source, []),
+          (e: unknown) => e instanceof BackupError && e.kind === 'unavailable' && e.retryable,
+        );
         const dump = h.engine.dump(conn, source, { excludeTableData: [] });
         dump.stdout.resume();
         await assert.rejects(dump.done, (e: unknown) => e instanceof BackupError && e.kind === 'unavailable');
@@ -567,7 +695,9 @@ describe('mariadb logins', () => {
   let user: Awaited<ReturnType<typeof createMariadbUser>>;
   before(async () => {
     db = uniqueName('bp_eng');
-    await mariadbAdmin(`CREATE DATABASE \`${db}\`; CREATE TABLE \`${db}\`.t (id INT PRIMARY KEY, v TEXT); INSERT INTO \`${db}\`.t VALUES (1, 'one');`);
+    await mariadbAdmin(
+      `CREATE DATABASE \`${db}\`; CREATE TABLE \`${db}\`.t (id INT PRIMARY KEY, v TEXT); INSERT INTO \`${db}\`.t VALUES (1, 'one');`,
+    );
     user = await createMariadbUser([db]);
   });
   after(async () => {
@@ -582,11 +712,17 @@ describe('mariadb logins', () => {
     await dumpToFile(engines.mariadb, good, db, [], file);
 
     const bad = mariadbConn({ user: user.user, password: `${user.password}x` });
-    await assert.rejects(engines.mariadb.resolveTables(bad, db, []), (e: unknown) => hasCode('AuthenticationFailed')(e) && (e as BackupError).kind === 'auth');
+    await assert.rejects(
+      engines.mariadb.resolveTables(bad, db, []),
+      (e: unknown) => hasCode('AuthenticationFailed')(e) && (e as BackupError).kind === 'auth',
+    );
     const dump = engines.mariadb.dump(bad, db, { excludeTableData: [] });
     dump.stdout.resume();
     await assert.rejects(dump.done, hasCode('AuthenticationFailed'));
-    await assert.rejects(engines.mariadb.restore(bad, db, createReadStream(file), { into: 'existing' }), hasCode('AuthenticationFailed'));
+    await assert.rejects(
+      engines.mariadb.restore(bad, db, createReadStream(file), { into: 'existing' }),
+      hasCode('AuthenticationFailed'),
+    );
     await assert.rejects(engines.mariadb.listDatabases(bad), hasCode('AuthenticationFailed'));
   });
 
@@ -597,7 +733,10 @@ describe('mariadb logins', () => {
     dump.stdout.resume();
     await dump.done;
     const after = (await readdir(os.tmpdir())).filter((n) => n.startsWith('bp-my-'));
-    assert.deepEqual(after.filter((n) => !before.includes(n)), []);
+    assert.deepEqual(
+      after.filter((n) => !before.includes(n)),
+      [],
+    );
   });
 });
 
@@ -613,7 +752,9 @@ describe('sqlite files', () => {
 
   it('copies only what is committed while another connection is writing', async () => {
     const live = new DatabaseSync(path.join(folder, 'live.db'));
-    live.exec("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'committed');");
+    live.exec(
+      "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'committed');",
+    );
     const writer = new DatabaseSync(path.join(folder, 'live.db'));
     try {
       writer.exec("BEGIN IMMEDIATE; INSERT INTO t VALUES (2, 'in flight');");
@@ -622,22 +763,39 @@ describe('sqlite files', () => {
       writer.exec('ROLLBACK');
       await engines.sqlite.restore(conn(), 'copy.db', createReadStream(file), { into: 'new' });
       const copy = new DatabaseSync(path.join(folder, 'copy.db'));
-      assert.deepEqual(copy.prepare('SELECT id, v FROM t').all().map((r) => ({ ...r })), [{ id: 1, v: 'committed' }]);
+      assert.deepEqual(
+        copy
+          .prepare('SELECT id, v FROM t')
+          .all()
+          .map((r) => ({ ...r })),
+        [{ id: 1, v: 'committed' }],
+      );
       copy.close();
     } finally {
       writer.close();
       live.close();
     }
-    assert.deepEqual((await readdir(folder)).filter((n) => n.includes('restore')), [], 'no temporary file left');
+    assert.deepEqual(
+      (await readdir(folder)).filter((n) => n.includes('restore')),
+      [],
+      'no temporary file left',
+    );
   });
 
   it('keeps database names inside its folder and says when the folder is missing', async () => {
     for (const name of ['../escape.db', '/etc/passwd', '.hidden.db', 'x.db-wal', '']) {
       await assert.rejects(engines.sqlite.resolveTables(conn(), name, []), hasCode('DatabaseNotFound'), name);
     }
-    await assert.rejects(engines.sqlite.listDatabases({ ...conn(), host: path.join(folder, 'nope') }), hasCode('FolderNotFound'));
+    await assert.rejects(
+      engines.sqlite.listDatabases({ ...conn(), host: path.join(folder, 'nope') }),
+      hasCode('FolderNotFound'),
+    );
     await assert.rejects(engines.sqlite.resolveTables(conn(), 'missing.db', []), hasCode('DatabaseNotFound'));
-    assert.deepEqual(await readdir(folder).then((n) => n.includes('missing.db')), false, 'looking does not create the file');
+    assert.deepEqual(
+      await readdir(folder).then((n) => n.includes('missing.db')),
+      false,
+      'looking does not create the file',
+    );
   });
 });
 
@@ -663,8 +821,15 @@ async function holdTable(engine: string, database: string, table: string): Promi
   }
   // MariaDB: a query that reads the table for a while holds its metadata lock.
   const marker = `bp_hold_${randomUUID().slice(0, 8)}`;
-  const query = mariadbAdmin(`SELECT SLEEP(60) AS ${marker} FROM \`${table}\` LIMIT 1;`, database).catch(() => undefined);
-  const running = async () => (await mariadbAdmin(`SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%${marker}%' AND INFO NOT LIKE '%PROCESSLIST%';`)).map((r) => r[0]);
+  const query = mariadbAdmin(`SELECT SLEEP(60) AS ${marker} FROM \`${table}\` LIMIT 1;`, database).catch(
+    () => undefined,
+  );
+  const running = async () =>
+    (
+      await mariadbAdmin(
+        `SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%${marker}%' AND INFO NOT LIKE '%PROCESSLIST%';`,
+      )
+    ).map((r) => r[0]);
   for (let i = 0; i < 200 && (await running()).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
   return async () => {
     for (const id of await running()) await mariadbAdmin(`KILL ${id};`).catch(() => undefined);

@@ -25,7 +25,10 @@ describe('a wrong database password', () => {
 
   before(async () => {
     // A site that does not pick up its task within 3 s counts as offline in this file.
-    [stack, pg] = await Promise.all([startStack({ env: { SITE_PICKUP_TIMEOUT_SECONDS: '3' } }), startPrivatePostgres()]);
+    [stack, pg] = await Promise.all([
+      startStack({ env: { SITE_PICKUP_TIMEOUT_SECONDS: '3' } }),
+      startPrivatePostgres(),
+    ]);
     hook.listen(0, '127.0.0.1');
     await once(hook, 'listening');
   });
@@ -69,18 +72,24 @@ describe('a wrong database password', () => {
 
     // No retry storm: the failing step ran exactly once, and nothing after it ran at all.
     const handle = stack.temporal.client.workflow.getHandle(row.workflowId);
-    await assert.rejects(handle.result(), (e: Error) => /1 of 1 database backups failed/.test((e.cause as Error)?.message ?? ''));
+    await assert.rejects(handle.result(), (e: Error) =>
+      /1 of 1 database backups failed/.test((e.cause as Error)?.message ?? ''),
+    );
     const { status } = await handle.describe();
     assert.equal(status.name, 'FAILED');
     const events = (await handle.fetchHistory()).events ?? [];
     const started = events.filter((e) => e.activityTaskStartedEventAttributes);
-    const scheduledName = (id: unknown) => events.find((e) => Number(e.eventId) === Number(id))?.activityTaskScheduledEventAttributes?.activityType?.name;
-    const cleanStarts = started.filter((e) => scheduledName(e.activityTaskStartedEventAttributes!.scheduledEventId) === 'cleanTables');
+    const scheduledName = (id: unknown) =>
+      events.find((e) => Number(e.eventId) === Number(id))?.activityTaskScheduledEventAttributes?.activityType?.name;
+    const cleanStarts = started.filter(
+      (e) => scheduledName(e.activityTaskStartedEventAttributes!.scheduledEventId) === 'cleanTables',
+    );
     assert.equal(cleanStarts.length, 1);
     assert.equal(cleanStarts[0]!.activityTaskStartedEventAttributes!.attempt, 1);
     assert.equal(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'dump').length, 0);
 
-    for (const line of [...worker.logs.raw, ...stack.logs.raw]) assert.ok(!line.includes(wrong), `a log line holds the password: ${line}`);
+    for (const line of [...worker.logs.raw, ...stack.logs.raw])
+      assert.ok(!line.includes(wrong), `a log line holds the password: ${line}`);
     assert.ok(!(await historyText(stack, row.workflowId)).includes(wrong), 'the Temporal history holds the password');
     await db.drop();
   });
@@ -88,7 +97,9 @@ describe('a wrong database password', () => {
   it('fails with a message naming the site when no worker picks up its task', async () => {
     const { token } = await signup(stack);
     const site = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'dark-site' } })).body;
-    const server = (await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })).body;
+    const server = (
+      await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'pg', engine: 'postgresql' } })
+    ).body;
     assert.equal((await stack.api('GET', `/api/v1/sites/${site.id}/status`, { token })).body.online, false);
     const config = await createConfig(stack, token, { serverId: server.id, databases: ['shop'] });
     const [row] = (await runNowAndWait(stack, token, config.id)) as any[];

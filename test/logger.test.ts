@@ -7,7 +7,13 @@ import { LogCapture } from './helpers/stack.ts';
 describe('logger', () => {
   it('writes ECS fields and the run labels', () => {
     const out = new LogCapture();
-    const log = withRunLabels(createLogger('backup-site-worker', out), { workflow_id: 'wf', run_id: 'run', tenant_id: 't1', site_id: 's1', server: 'pg' });
+    const log = withRunLabels(createLogger('backup-site-worker', out), {
+      workflow_id: 'wf',
+      run_id: 'run',
+      tenant_id: 't1',
+      site_id: 's1',
+      server: 'pg',
+    });
     log.info({ file: { size: 10 } }, 'dump finished');
     log.error({ err: new Error('boom') }, 'failed');
     const [info, error] = out.lines as any[];
@@ -26,12 +32,22 @@ describe('logger', () => {
   it('redacts secrets at the top and up to three levels down', () => {
     const out = new LogCapture();
     const log = createLogger('api', out);
-    log.info({
-      password: 'p1', server: { password: 'p2' }, a: { b: { token: 'p3' } }, siteKey: 'p4', authorization: 'Bearer p5',
-      destination: { sftp: { auth: { passphrase: 'p6', privateKey: 'p7' } } }, azure: { sasToken: 'p8', accountKey: 'p9' }, env: { PGPASSWORD: 'p10' },
-    }, 'x');
+    log.info(
+      {
+        password: 'p1',
+        server: { password: 'p2' },
+        a: { b: { token: 'p3' } },
+        siteKey: 'p4',
+        authorization: 'Bearer p5',
+        destination: { sftp: { auth: { passphrase: 'p6', privateKey: 'p7' } } },
+        azure: { sasToken: 'p8', accountKey: 'p9' },
+        env: { PGPASSWORD: 'p10' },
+      },
+      'x',
+    );
     const raw = out.raw.join('\n');
-    for (const s of ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9', 'p10']) assert.ok(!raw.includes(`"${s}"`) && !raw.includes(`Bearer ${s}`), `${s} leaked: ${raw}`);
+    for (const s of ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9', 'p10'])
+      assert.ok(!raw.includes(`"${s}"`) && !raw.includes(`Bearer ${s}`), `${s} leaked: ${raw}`);
     assert.match(raw, /\[redacted\]/);
   });
 });

@@ -32,17 +32,44 @@ describe('off-site copies: resumable Azure upload and retention', () => {
       const { site, server, worker, siteConfig, destinations } = await setUpSite(stack, token, {
         backupsDir: path.join(stack.tmp, 'site-resume'),
         // A bandwidth limit keeps the upload going long enough to kill it in the middle.
-        destinations: { cloud: { type: 'azure', container: 'resume', connectionString: azurite.connectionString, blockSize: BLOCK, concurrency: 2, maxBytesPerSecond: 1_500_000 } },
+        destinations: {
+          cloud: {
+            type: 'azure',
+            container: 'resume',
+            connectionString: azurite.connectionString,
+            blockSize: BLOCK,
+            concurrency: 2,
+            maxBytesPerSecond: 1_500_000,
+          },
+        },
       });
-      const config = await createConfig(stack, token, { serverId: server.id, databases: [source.name], destinations: [{ destinationId: destinations['cloud']!.id, retention: { keepLast: 2 } }] });
+      const config = await createConfig(stack, token, {
+        serverId: server.id,
+        databases: [source.name],
+        destinations: [{ destinationId: destinations['cloud']!.id, retention: { keepLast: 2 } }],
+      });
       assert.equal((await stack.api('POST', `/api/v1/configs/${config.id}/run`, { token })).status, 202);
 
       // The upload's key is in its (secret-free) activity input; then watch its blocks arrive in Azurite.
-      const workflowId = await waitFor(async () => (await stack.api('GET', `/api/v1/backups?configId=${config.id}`, { token })).body.items[0]?.workflowId as string | undefined, 60_000, 'the run');
-      const key = await waitFor(async () => (await activityPayloads(stack, workflowId, 'upload')).inputs[0]?.key as string | undefined, 120_000, 'the upload to start');
+      const workflowId = await waitFor(
+        async () =>
+          (await stack.api('GET', `/api/v1/backups?configId=${config.id}`, { token })).body.items[0]?.workflowId as
+            string | undefined,
+        60_000,
+        'the run',
+      );
+      const key = await waitFor(
+        async () => (await activityPayloads(stack, workflowId, 'upload')).inputs[0]?.key as string | undefined,
+        120_000,
+        'the upload to start',
+      );
       assert.equal(key.split('/').slice(0, 3).join('/'), `${tenantId}/${site.id}/main-pg`);
-      const blob = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('resume').getBlockBlobClient(key);
-      const staged = async () => (await blob.getBlockList('uncommitted').catch(() => ({ uncommittedBlocks: [] }))).uncommittedBlocks?.length ?? 0;
+      const blob = BlobServiceClient.fromConnectionString(azurite.connectionString)
+        .getContainerClient('resume')
+        .getBlockBlobClient(key);
+      const staged = async () =>
+        (await blob.getBlockList('uncommitted').catch(() => ({ uncommittedBlocks: [] }))).uncommittedBlocks?.length ??
+        0;
       await waitFor(async () => (await staged()) >= 6, 60_000, 'six staged blocks');
       await worker.kill();
       const stagedBeforeRetry = await staged();
@@ -55,12 +82,20 @@ describe('off-site copies: resumable Azure upload and retention', () => {
       assert.ok(stagedBeforeRetry < totalBlocks, 'the kill came before the end');
 
       const upload = await activityPayloads(stack, workflowId, 'upload');
-      assert.ok(upload.attempts.some((a) => a >= 2), 'Temporal retried the upload');
+      assert.ok(
+        upload.attempts.some((a) => a >= 2),
+        'Temporal retried the upload',
+      );
       const [report] = upload.results;
       const allowed = (totalBlocks - stagedBeforeRetry + 1) * BLOCK;
-      assert.ok(report.bytesSent <= allowed, `the retry sent ${report.bytesSent} bytes; the missing blocks plus one are ${allowed}`);
+      assert.ok(
+        report.bytesSent <= allowed,
+        `the retry sent ${report.bytesSent} bytes; the missing blocks plus one are ${allowed}`,
+      );
       assert.ok(report.resumedFrom > 0, 'the retry started from what was stored');
-      t.diagnostic(`backup ${backup.sizeBytes} B in ${totalBlocks} blocks; ${stagedBeforeRetry} staged when killed; the retry sent ${report.bytesSent} B (limit ${allowed} B), resumed from ${report.resumedFrom} B`);
+      t.diagnostic(
+        `backup ${backup.sizeBytes} B in ${totalBlocks} blocks; ${stagedBeforeRetry} staged when killed; the retry sent ${report.bytesSent} B (limit ${allowed} B), resumed from ${report.resumedFrom} B`,
+      );
 
       const stored = await blob.downloadToBuffer();
       assert.equal(createHash('sha256').update(stored).digest('hex'), backup.sha256);
@@ -75,10 +110,16 @@ describe('off-site copies: resumable Azure upload and retention', () => {
     const { token, tenantId } = await signup(stack);
     const nas = path.join(stack.tmp, 'nas-year');
     const backupsDir = path.join(stack.tmp, 'site-year');
-    const { site, server, destinations } = await setUpSite(stack, token, { backupsDir, destinations: { nas: { type: 'local', path: nas } } });
+    const { site, server, destinations } = await setUpSite(stack, token, {
+      backupsDir,
+      destinations: { nas: { type: 'local', path: nas } },
+    });
     const policy = { daily: 7, weekly: 4, monthly: 12, yearly: 2 };
     const config = await createConfig(stack, token, {
-      serverId: server.id, databases: ['simdb'], timezone: 'Europe/Berlin', keepLocal: 10,
+      serverId: server.id,
+      databases: ['simdb'],
+      timezone: 'Europe/Berlin',
+      keepLocal: 10,
       destinations: [{ destinationId: destinations['nas']!.id, retention: policy }],
     });
 
@@ -100,11 +141,44 @@ describe('off-site copies: resumable Azure upload and retention', () => {
       const sha = createHash('sha256').update(r.fileName).digest('hex');
       const [b] = await db
         .insert(backups)
-        .values({ tenantId, configId: config.id, siteId: site.id, serverId: server.id, database: 'simdb', workflowId: `sim-${r.fileName}`, runId: 'sim', fileName: r.fileName, sizeBytes: r.fileName.length, sha256: sha, startedAt: r.at, finishedAt: r.at, status: 'succeeded', location: `site:main-pg/simdb/${r.fileName}`, availableForDownload: true })
+        .values({
+          tenantId,
+          configId: config.id,
+          siteId: site.id,
+          serverId: server.id,
+          database: 'simdb',
+          workflowId: `sim-${r.fileName}`,
+          runId: 'sim',
+          fileName: r.fileName,
+          sizeBytes: r.fileName.length,
+          sha256: sha,
+          startedAt: r.at,
+          finishedAt: r.at,
+          status: 'succeeded',
+          location: `site:main-pg/simdb/${r.fileName}`,
+          availableForDownload: true,
+        })
         .returning();
       await db.insert(backupCopies).values([
-        { tenantId, backupId: b!.id, target: 'site', objectKey: `main-pg/simdb/${r.fileName}`, sizeBytes: r.fileName.length, sha256: sha, state: 'stored' },
-        { tenantId, backupId: b!.id, target: 'nas', destinationId: destinations['nas']!.id, objectKey: r.key, sizeBytes: r.fileName.length, sha256: sha, state: 'stored' },
+        {
+          tenantId,
+          backupId: b!.id,
+          target: 'site',
+          objectKey: `main-pg/simdb/${r.fileName}`,
+          sizeBytes: r.fileName.length,
+          sha256: sha,
+          state: 'stored',
+        },
+        {
+          tenantId,
+          backupId: b!.id,
+          target: 'nas',
+          destinationId: destinations['nas']!.id,
+          objectKey: r.key,
+          sizeBytes: r.fileName.length,
+          sha256: sha,
+          state: 'stored',
+        },
       ]);
     }
 
@@ -120,9 +194,15 @@ describe('off-site copies: resumable Azure upload and retention', () => {
     assert.equal(nasPreview.keep.length, 20);
     assert.equal(nasPreview.delete.length, 365 - 20);
     assert.equal(sitePreview.delete.length, 355);
-    assert.ok(nasPreview.keep.every((k: any) => k.reasons.length > 0), 'each kept backup says why');
+    assert.ok(
+      nasPreview.keep.every((k: any) => k.reasons.length > 0),
+      'each kept backup says why',
+    );
     // A bad policy is a 400 naming the field.
-    const bad = await stack.api('POST', `/api/v1/configs/${config.id}/retention-preview`, { token, body: { retention: { daily: -1 } } });
+    const bad = await stack.api('POST', `/api/v1/configs/${config.id}/retention-preview`, {
+      token,
+      body: { retention: { daily: -1 } },
+    });
     assert.equal(bad.status, 400);
     assert.ok((bad.body.error.issues as any[]).some((i) => i.field.startsWith('retention')));
 
@@ -132,7 +212,9 @@ describe('off-site copies: resumable Azure upload and retention', () => {
     assert.deepEqual(result.failed, []);
 
     // What the preview listed is what is gone, from the history and from the disks; the rest is untouched.
-    const nasLeft = new Set((await readdir(path.dirname(path.join(nas, rows[0]!.key)))).filter((n) => !n.startsWith('.')));
+    const nasLeft = new Set(
+      (await readdir(path.dirname(path.join(nas, rows[0]!.key)))).filter((n) => !n.startsWith('.')),
+    );
     assert.deepEqual([...nasLeft].sort(), nasPreview.keep.map((k: any) => k.fileName).sort());
     const siteLeft = (await readdir(siteFolder)).sort();
     assert.deepEqual(siteLeft, sitePreview.keep.map((k: any) => k.fileName).sort());
@@ -142,17 +224,30 @@ describe('off-site copies: resumable Azure upload and retention', () => {
 
     // Pruning again deletes nothing more: the preview of the saved policy is now empty.
     assert.equal((await preview({ destinationId: destinations['nas']!.id, retention: policy })).delete.length, 0);
-    const kept = (await stack.api('GET', `/api/v1/backups?configId=${config.id}&limit=500`, { token })).body.items as any[];
+    const kept = (await stack.api('GET', `/api/v1/backups?configId=${config.id}&limit=500`, { token })).body
+      .items as any[];
     // The NAS's 20 and the site's last 10 overlap in Dec 25-31: 23 backups keep a copy somewhere.
-    assert.equal(kept.filter((b) => b.availableForDownload).length, 23, 'a backup stays downloadable while one copy is left');
+    assert.equal(
+      kept.filter((b) => b.availableForDownload).length,
+      23,
+      'a backup stays downloadable while one copy is left',
+    );
   });
 
   it('never lets a failed or damaged copy take the place of the last good one', async () => {
     const { token, tenantId } = await signup(stack);
     const nas = path.join(stack.tmp, 'nas-failing');
-    const { site, server, destinations } = await setUpSite(stack, token, { backupsDir: path.join(stack.tmp, 'site-failing'), destinations: { nas: { type: 'local', path: nas } } });
+    const { site, server, destinations } = await setUpSite(stack, token, {
+      backupsDir: path.join(stack.tmp, 'site-failing'),
+      destinations: { nas: { type: 'local', path: nas } },
+    });
     const nasId = destinations['nas']!.id;
-    const config = await createConfig(stack, token, { serverId: server.id, databases: ['simdb'], keepLocal: 10, destinations: [{ destinationId: nasId, retention: { keepLast: 2 } }] });
+    const config = await createConfig(stack, token, {
+      serverId: server.id,
+      databases: ['simdb'],
+      keepLocal: 10,
+      destinations: [{ destinationId: nasId, retention: { keepLast: 2 } }],
+    });
     // Four nightly runs: the oldest two reached the NAS; the newest two did not (one failed, one was found damaged).
     const db = stack.db.db;
     const states = ['stored', 'stored', 'missing', 'corrupt'] as const;
@@ -163,11 +258,41 @@ describe('off-site copies: resumable Azure upload and retention', () => {
       names.push(fileName);
       const [b] = await db
         .insert(backups)
-        .values({ tenantId, configId: config.id, siteId: site.id, serverId: server.id, database: 'simdb', workflowId: `fail-${fileName}`, runId: 'sim', fileName, sizeBytes: 1, sha256: 'a'.repeat(64), startedAt: at, finishedAt: at, status: 'succeeded', location: `site:main-pg/simdb/${fileName}`, availableForDownload: true })
+        .values({
+          tenantId,
+          configId: config.id,
+          siteId: site.id,
+          serverId: server.id,
+          database: 'simdb',
+          workflowId: `fail-${fileName}`,
+          runId: 'sim',
+          fileName,
+          sizeBytes: 1,
+          sha256: 'a'.repeat(64),
+          startedAt: at,
+          finishedAt: at,
+          status: 'succeeded',
+          location: `site:main-pg/simdb/${fileName}`,
+          availableForDownload: true,
+        })
         .returning();
-      await db.insert(backupCopies).values({ tenantId, backupId: b!.id, target: 'nas', destinationId: nasId, objectKey: offsiteKey(tenantId, site.id, 'main-pg', 'simdb', fileName), sizeBytes: 1, sha256: 'a'.repeat(64), state });
+      await db
+        .insert(backupCopies)
+        .values({
+          tenantId,
+          backupId: b!.id,
+          target: 'nas',
+          destinationId: nasId,
+          objectKey: offsiteKey(tenantId, site.id, 'main-pg', 'simdb', fileName),
+          sizeBytes: 1,
+          sha256: 'a'.repeat(64),
+          state,
+        });
     }
-    const res = await stack.api('POST', `/api/v1/configs/${config.id}/retention-preview`, { token, body: { destinationId: nasId, retention: { keepLast: 2 } } });
+    const res = await stack.api('POST', `/api/v1/configs/${config.id}/retention-preview`, {
+      token,
+      body: { destinationId: nasId, retention: { keepLast: 2 } },
+    });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     // The two good copies are the two the policy keeps; the two bad ones are the newest, so they stay for a repair.
     assert.deepEqual(res.body.keep.map((k: any) => k.fileName).sort(), [...names].sort());
@@ -177,10 +302,40 @@ describe('off-site copies: resumable Azure upload and retention', () => {
     const fileName = backupFileName('simdb', at, 'pgdump', 'zst');
     const [b] = await db
       .insert(backups)
-      .values({ tenantId, configId: config.id, siteId: site.id, serverId: server.id, database: 'simdb', workflowId: `fail-${fileName}`, runId: 'sim', fileName, sizeBytes: 1, sha256: 'a'.repeat(64), startedAt: at, finishedAt: at, status: 'succeeded', location: `site:main-pg/simdb/${fileName}`, availableForDownload: true })
+      .values({
+        tenantId,
+        configId: config.id,
+        siteId: site.id,
+        serverId: server.id,
+        database: 'simdb',
+        workflowId: `fail-${fileName}`,
+        runId: 'sim',
+        fileName,
+        sizeBytes: 1,
+        sha256: 'a'.repeat(64),
+        startedAt: at,
+        finishedAt: at,
+        status: 'succeeded',
+        location: `site:main-pg/simdb/${fileName}`,
+        availableForDownload: true,
+      })
       .returning();
-    await db.insert(backupCopies).values({ tenantId, backupId: b!.id, target: 'nas', destinationId: nasId, objectKey: offsiteKey(tenantId, site.id, 'main-pg', 'simdb', fileName), sizeBytes: 1, sha256: 'a'.repeat(64), state: 'stored' });
-    const after = await stack.api('POST', `/api/v1/configs/${config.id}/retention-preview`, { token, body: { destinationId: nasId, retention: { keepLast: 2 } } });
+    await db
+      .insert(backupCopies)
+      .values({
+        tenantId,
+        backupId: b!.id,
+        target: 'nas',
+        destinationId: nasId,
+        objectKey: offsiteKey(tenantId, site.id, 'main-pg', 'simdb', fileName),
+        sizeBytes: 1,
+        sha256: 'a'.repeat(64),
+        state: 'stored',
+      });
+    const after = await stack.api('POST', `/api/v1/configs/${config.id}/retention-preview`, {
+      token,
+      body: { destinationId: nasId, retention: { keepLast: 2 } },
+    });
     assert.deepEqual(after.body.delete.map((d: any) => d.fileName).sort(), [names[0], names[2]].sort());
   });
 });

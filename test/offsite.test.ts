@@ -35,10 +35,25 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
     await Promise.all([stack?.stop(), azurite?.stop(), sshd?.stop(), webhook?.stop()]);
   });
 
-  const azureSettings = (container: string) => ({ type: 'azure' as const, container, connectionString: azurite.connectionString });
-  const sftpSettings = (s: Sshd) => ({ type: 'sftp' as const, host: s.host, port: s.port, user: s.user, privateKeyFile: s.privateKeyPath, hostKey: s.hostKeyFingerprint, path: s.root });
+  const azureSettings = (container: string) => ({
+    type: 'azure' as const,
+    container,
+    connectionString: azurite.connectionString,
+  });
+  const sftpSettings = (s: Sshd) => ({
+    type: 'sftp' as const,
+    host: s.host,
+    port: s.port,
+    user: s.user,
+    privateKeyFile: s.privateKeyPath,
+    hostKey: s.hostKeyFingerprint,
+    path: s.root,
+  });
   const blobSha = async (container: string, key: string) => {
-    const buf = await BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(container).getBlockBlobClient(key).downloadToBuffer();
+    const buf = await BlobServiceClient.fromConnectionString(azurite.connectionString)
+      .getContainerClient(container)
+      .getBlockBlobClient(key)
+      .downloadToBuffer();
     return createHash('sha256').update(buf).digest('hex');
   };
   const copiesOf = async (token: string, backupId: string) => {
@@ -52,10 +67,15 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
     const nas = path.join(stack.tmp, 'nas-a');
     const { site, server, siteConfig, destinations } = await setUpSite(stack, token, {
       backupsDir: path.join(stack.tmp, 'site-a'),
-      destinations: { 'cloud': azureSettings('copies-a'), 'dr-host': sftpSettings(sshd), 'nas': { type: 'local', path: nas } },
+      destinations: {
+        cloud: azureSettings('copies-a'),
+        'dr-host': sftpSettings(sshd),
+        nas: { type: 'local', path: nas },
+      },
     });
     const config = await createConfig(stack, token, {
-      serverId: server.id, databases: [source.name],
+      serverId: server.id,
+      databases: [source.name],
       destinations: [
         { destinationId: destinations['cloud']!.id, retention: { daily: 30, monthly: 12 } },
         { destinationId: destinations['dr-host']!.id, retention: { keepLast: 3 } },
@@ -74,8 +94,12 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
       assert.equal(c.state, 'stored', `${c.target}: ${c.error}`);
       assert.equal(c.sha256, backup.sha256);
       assert.equal(c.sizeBytes, backup.sizeBytes);
-      assert.deepEqual(c.events.map((e: any) => e.event), ['stored']);
-      for (const secret of [azurite.accountKey, 'AccountKey']) assert.ok(!String(c.location).includes(secret), `${c.target} location holds a secret`);
+      assert.deepEqual(
+        c.events.map((e: any) => e.event),
+        ['stored'],
+      );
+      for (const secret of [azurite.accountKey, 'AccountKey'])
+        assert.ok(!String(c.location).includes(secret), `${c.target} location holds a secret`);
     }
     assert.match(copies['cloud'].location, /copies-a/);
     assert.match(copies['dr-host'].location, new RegExp(`^sftp://.*:${sshd.port}/`));
@@ -83,18 +107,26 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
     // Each copy is really there, byte for byte.
     assert.equal(await blobSha('copies-a', key), backup.sha256);
     const sftpFile = path.join(sshd.root, key);
-    assert.equal(createHash('sha256').update(await readFile(sftpFile)).digest('hex'), backup.sha256);
+    assert.equal(
+      createHash('sha256')
+        .update(await readFile(sftpFile))
+        .digest('hex'),
+      backup.sha256,
+    );
     assert.equal((await stat(path.join(nas, key))).size, backup.sizeBytes);
 
     // Secrets of the destinations stay at the site: not in Temporal's history of the run, not in a log line.
     const history = await historyText(stack, backup.workflowId);
     assert.ok(!history.includes(azurite.accountKey), 'the Azure key is in the Temporal history');
     assert.ok(!history.includes(sshd.privateKeyPath), 'the SSH key path is in the Temporal history');
-    for (const line of stack.logs.raw) assert.ok(!line.includes(azurite.accountKey), `a log line holds the Azure key: ${line}`);
+    for (const line of stack.logs.raw)
+      assert.ok(!line.includes(azurite.accountKey), `a log line holds the Azure key: ${line}`);
     assert.ok(!JSON.stringify(siteConfig).includes('undefined'));
 
     // Download: the site copy, streamed through the API, with its SHA-256; a viewer may, another tenant may not.
-    const res = await fetch(`${stack.baseUrl}/api/v1/backups/${backup.id}/download`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${stack.baseUrl}/api/v1/backups/${backup.id}/download`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-backup-sha256'), backup.sha256);
     assert.equal(res.headers.get('x-backup-copy'), 'site');
@@ -108,16 +140,26 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
 
     // With the site copy gone (the history does not know yet), the download comes from the next good copy.
     await rm(path.join(siteConfig.backupsDir, 'main-pg', source.name, backup.fileName));
-    const fallback = await fetch(`${stack.baseUrl}/api/v1/backups/${backup.id}/download`, { headers: { authorization: `Bearer ${token}` } });
+    const fallback = await fetch(`${stack.baseUrl}/api/v1/backups/${backup.id}/download`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(fallback.status, 200);
     assert.notEqual(fallback.headers.get('x-backup-copy'), 'site');
-    assert.equal(createHash('sha256').update(Buffer.from(await fallback.arrayBuffer())).digest('hex'), backup.sha256);
+    assert.equal(
+      createHash('sha256')
+        .update(Buffer.from(await fallback.arrayBuffer()))
+        .digest('hex'),
+      backup.sha256,
+    );
     const sync = await stack.api('POST', '/api/v1/sync', { token });
     assert.equal(sync.status, 202);
     await stack.temporal.client.workflow.getHandle(sync.body.workflowId).result();
     // …and sync has put the site copy back from an off-site one.
     const after = await copiesOf(token, backup.id);
-    assert.deepEqual(after['site'].events.map((e: any) => e.event), ['stored', 'missing', 'repaired']);
+    assert.deepEqual(
+      after['site'].events.map((e: any) => e.event),
+      ['stored', 'missing', 'repaired'],
+    );
     assert.equal(after['site'].state, 'stored');
   });
 
@@ -128,10 +170,14 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
     await downHost.stop(); // its port now refuses connections, as a dead host's would
     const { server, destinations } = await setUpSite(stack, token, {
       backupsDir: path.join(stack.tmp, 'site-b'),
-      destinations: { cloud: azureSettings('copies-b'), 'dead-host': { ...sftpSettings(downHost), privateKeyFile: sshd.privateKeyPath } },
+      destinations: {
+        cloud: azureSettings('copies-b'),
+        'dead-host': { ...sftpSettings(downHost), privateKeyFile: sshd.privateKeyPath },
+      },
     });
     const config = await createConfig(stack, token, {
-      serverId: server.id, databases: [source.name],
+      serverId: server.id,
+      databases: [source.name],
       destinations: [
         { destinationId: destinations['dead-host']!.id, retention: { keepLast: 3 } },
         { destinationId: destinations['cloud']!.id, retention: { keepLast: 3 } },
@@ -147,7 +193,11 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
     assert.equal(copies['dead-host'].state, 'missing');
     assert.match(copies['dead-host'].error, /refused|ECONNREFUSED|unreachable|connect/i);
 
-    const alert = await waitFor(() => webhook.received.find((a) => a.type === 'backup.partial' && a.configId === config.id), 30_000, 'the partial alert');
+    const alert = await waitFor(
+      () => webhook.received.find((a) => a.type === 'backup.partial' && a.configId === config.id),
+      30_000,
+      'the partial alert',
+    );
     assert.match(alert.message, /1 of 2 off-site copies failed: dead-host/);
     const { status } = await stack.temporal.client.workflow.getHandle(backup.workflowId).describe();
     assert.equal(status.name, 'FAILED', 'operators see the run in red in the Web UI');
@@ -162,7 +212,8 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
       destinations: { cloud: azureSettings('copies-c'), nas: { type: 'local', path: nas } },
     });
     const config = await createConfig(stack, token, {
-      serverId: server.id, databases: [source.name],
+      serverId: server.id,
+      databases: [source.name],
       destinations: [
         { destinationId: destinations['cloud']!.id, retention: { keepLast: 3 } },
         { destinationId: destinations['nas']!.id, retention: { keepLast: 3 } },
@@ -173,7 +224,9 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
     const key = `${tenantId}/${site.id}/main-pg/${source.name}/${backup.fileName}`;
 
     // One flipped byte, same size: only reading the whole object finds it.
-    const blob = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('copies-c').getBlockBlobClient(key);
+    const blob = BlobServiceClient.fromConnectionString(azurite.connectionString)
+      .getContainerClient('copies-c')
+      .getBlockBlobClient(key);
     const bytes = await blob.downloadToBuffer();
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
     await blob.uploadData(bytes);
@@ -184,12 +237,19 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
     assert.equal(result.repaired, 1);
     assert.deepEqual(result.lost, []);
     let copies = await copiesOf(token, backup.id);
-    assert.deepEqual(copies['cloud'].events.map((e: any) => e.event), ['stored', 'corrupt', 'repaired']);
+    assert.deepEqual(
+      copies['cloud'].events.map((e: any) => e.event),
+      ['stored', 'corrupt', 'repaired'],
+    );
     assert.match(copies['cloud'].events[1].detail, /SHA-256 [0-9a-f]{64}, expected/);
     assert.match(copies['cloud'].events[2].detail, /copied again from site/);
     assert.equal(copies['cloud'].state, 'stored');
     assert.equal(await blobSha('copies-c', key), backup.sha256, 'the blob is whole again');
-    assert.deepEqual(copies['nas'].events.map((e: any) => e.event), ['stored'], 'a good copy gains no event');
+    assert.deepEqual(
+      copies['nas'].events.map((e: any) => e.event),
+      ['stored'],
+      'a good copy gains no event',
+    );
 
     // Now every copy is bad: the site's is gone, the other two are damaged. Nothing to repair from: one alert.
     await rm(path.join(siteConfig.backupsDir, 'main-pg', source.name, backup.fileName));
@@ -200,9 +260,16 @@ describe('off-site copies (Azurite, OpenSSH, a folder)', () => {
     const result2 = await stack.temporal.client.workflow.getHandle(sync2.body.workflowId).result();
     assert.equal(result2.repaired, 0);
     assert.equal(result2.lost.length, 1);
-    const lost = await waitFor(() => webhook.received.slice(alertsBefore).find((a) => a.type === 'copy.lost' && a.tenantId === tenantId), 30_000, 'the copy-lost alert');
+    const lost = await waitFor(
+      () => webhook.received.slice(alertsBefore).find((a) => a.type === 'copy.lost' && a.tenantId === tenantId),
+      30_000,
+      'the copy-lost alert',
+    );
     assert.match(lost.message, new RegExp(backup.fileName));
-    assert.equal(webhook.received.slice(alertsBefore).filter((a) => a.type === 'copy.lost' && a.tenantId === tenantId).length, 1);
+    assert.equal(
+      webhook.received.slice(alertsBefore).filter((a) => a.type === 'copy.lost' && a.tenantId === tenantId).length,
+      1,
+    );
     copies = await copiesOf(token, backup.id);
     assert.equal(copies['site'].state, 'missing');
     assert.equal(copies['nas'].state, 'corrupt');

@@ -18,10 +18,26 @@ import { engineFor } from '../activities/engines/index.ts';
 import { decompressStream, keyId, openSealed } from '../activities/pipeline/pack.ts';
 import { DEFAULT_COMPRESSION } from '../common/model.ts';
 import { activityPayloads, createConfig, runNowAndWait, sha256OfFile } from './helpers/fixtures.ts';
-import { harnessFor, LOGS_OLDER_THAN_30_DAYS, newMarker, rowCounts, ROWS, type EngineHarness, type EngineName, type Fingerprint } from './helpers/engine-data.ts';
-import { filesUnder, historyText, restoreBackup, restoreInChild, setUpEngineSite, type BackupRow, type EngineSite } from './helpers/engine-sites.ts';
+import {
+  harnessFor,
+  LOGS_OLDER_THAN_30_DAYS,
+  newMarker,
+  rowCounts,
+  ROWS,
+  type EngineHarness,
+  type EngineName,
+  type Fingerprint,
+} from './helpers/engine-data.ts';
+import {
+  filesUnder,
+  historyText,
+  restoreBackup,
+  restoreInChild,
+  setUpEngineSite,
+  type BackupRow,
+  type EngineSite,
+} from './helpers/engine-sites.ts';
 import { settleAll, signup, startStack, type Stack } from './helpers/stack.ts';
-
 
 const FORMAT: Record<EngineName, string> = { postgresql: 'pgdump', mariadb: 'sql', sqlite: 'sqlite' };
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
@@ -48,7 +64,11 @@ const tampered = (e: unknown) => {
 /** The bytes a sealed file holds once opened with the tenant key (still compressed). */
 async function unseal(file: string, key: Buffer): Promise<Buffer> {
   const out: Buffer[] = [];
-  await pipeline(Readable.from([await readFile(file)]), openSealed(key), new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+  await pipeline(
+    Readable.from([await readFile(file)]),
+    openSealed(key),
+    new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }),
+  );
   return Buffer.concat(out);
 }
 const discard = () => new Writable({ write: (_c, _e, cb) => cb() });
@@ -88,7 +108,11 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
   };
 
   /** Restores the backup's site copy into a new database with the site's `restore` activity; answers its fingerprint. */
-  async function restored(h: EngineHarness, site: { siteConfig: Parameters<typeof restoreBackup>[0] }, row: BackupRow): Promise<Fingerprint> {
+  async function restored(
+    h: EngineHarness,
+    site: { siteConfig: Parameters<typeof restoreBackup>[0] },
+    row: BackupRow,
+  ): Promise<Fingerprint> {
     const target = newTarget(h);
     const result = await restoreBackup(site.siteConfig, row, { serverName: 'db', database: target });
     assert.equal(result.replaced, false);
@@ -112,11 +136,23 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
         const { token } = await signup(stack);
         const masterKey = randomBytes(32);
         const backupsDir = path.join(stack.tmp, `roundtrip-${c.engine}${c.encrypt ? '-encrypted' : ''}`);
-        const site = await setUpEngineSite(stack, token, { backupsDir, servers: { db: h.serverSettings() }, ...(c.encrypt && { encryption: { key: masterKey.toString('hex') } }) });
-        const config = await createConfig(stack, token, { serverId: site.servers.db!.id, databases: [src.name], encrypt: c.encrypt, ...(c.compression && { compression: c.compression }) });
+        const site = await setUpEngineSite(stack, token, {
+          backupsDir,
+          servers: { db: h.serverSettings() },
+          ...(c.encrypt && { encryption: { key: masterKey.toString('hex') } }),
+        });
+        const config = await createConfig(stack, token, {
+          serverId: site.servers.db!.id,
+          databases: [src.name],
+          encrypt: c.encrypt,
+          ...(c.compression && { compression: c.compression }),
+        });
         const compression = c.compression ?? DEFAULT_COMPRESSION;
         // zstd's long-distance matching is on unless a configuration turns it off.
-        assert.deepEqual(config.compression, compression.algorithm === 'zstd' ? { long: true, ...compression } : compression);
+        assert.deepEqual(
+          config.compression,
+          compression.algorithm === 'zstd' ? { long: true, ...compression } : compression,
+        );
 
         const started = Date.now();
         const [row] = (await runNowAndWait(stack, token, config.id)) as any[];
@@ -124,13 +160,23 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
         assert.equal(row.status, 'succeeded', row.error);
         assert.equal(row.kind, 'backup');
         const ext = compression.algorithm === 'gzip' ? 'gz' : 'zst';
-        assert.match(row.fileName, new RegExp(`^${src.name}_\\d{8}_\\d{6}\\.${FORMAT[c.engine]}\\.${ext}${c.encrypt ? '\\.enc' : ''}$`));
+        assert.match(
+          row.fileName,
+          new RegExp(`^${src.name}_\\d{8}_\\d{6}\\.${FORMAT[c.engine]}\\.${ext}${c.encrypt ? '\\.enc' : ''}$`),
+        );
         assert.equal(row.compression, compression.algorithm);
         assert.equal(row.encrypted, c.encrypt);
         assert.equal(row.keyId, c.encrypt ? keyId(masterKey) : null);
         assert.deepEqual(row.rowsRemoved, []);
-        assert.deepEqual(countsOf(row.tableCounts), rowCounts(src.fingerprint), 'tableCounts are the source tables\' real counts');
-        assert.ok(row.tableCounts.every((x: { exact: boolean }) => x.exact), 'small tables are counted exactly');
+        assert.deepEqual(
+          countsOf(row.tableCounts),
+          rowCounts(src.fingerprint),
+          "tableCounts are the source tables' real counts",
+        );
+        assert.ok(
+          row.tableCounts.every((x: { exact: boolean }) => x.exact),
+          'small tables are counted exactly',
+        );
 
         // The file is what the history says, compressed as configured (and sealed when asked).
         const file = path.join(backupsDir, 'db', src.name, row.fileName);
@@ -138,7 +184,12 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
         assert.equal(await sha256OfFile(file), row.sha256);
         const compressed = c.encrypt ? await unseal(file, masterKey) : await readFile(file);
         if (c.encrypt) assert.equal((await readFile(file)).subarray(0, 6).toString('latin1'), 'BPENV1');
-        assert.ok(compressed.subarray(0, compression.algorithm === 'gzip' ? 2 : 4).equals(compression.algorithm === 'gzip' ? GZIP_MAGIC : ZSTD_MAGIC), `a ${compression.algorithm} stream`);
+        assert.ok(
+          compressed
+            .subarray(0, compression.algorithm === 'gzip' ? 2 : 4)
+            .equals(compression.algorithm === 'gzip' ? GZIP_MAGIC : ZSTD_MAGIC),
+          `a ${compression.algorithm} stream`,
+        );
         const plain = await buffer(Readable.from([compressed]).pipe(decompressStream(compression.algorithm)));
         assert.ok(plain.includes(src.marker), 'the dump holds the source rows');
         if (compression.algorithm === 'gzip') {
@@ -147,7 +198,11 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
           assert.ok(again.equals(compressed), `gzip at level ${compression.level}`);
         }
 
-        assert.deepEqual(await restored(h, site, row), src.fingerprint, 'every table restores with the same rows and content');
+        assert.deepEqual(
+          await restored(h, site, row),
+          src.fingerprint,
+          'every table restores with the same rows and content',
+        );
       });
     }
   });
@@ -159,8 +214,20 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
     await h.createFixture(name, newMarker());
     const fingerprint = await h.fingerprint(name);
     const { token } = await signup(stack);
-    const site = await setUpEngineSite(stack, token, { backupsDir: path.join(stack.tmp, 'dotted'), servers: { db: h.serverSettings() } });
-    const res = await stack.api('POST', '/api/v1/configs', { token, body: { name: 'app-db', serverId: site.servers.db!.id, databases: [name], schedule: { kind: 'daily', time: '03:00' }, timezone: 'UTC' } });
+    const site = await setUpEngineSite(stack, token, {
+      backupsDir: path.join(stack.tmp, 'dotted'),
+      servers: { db: h.serverSettings() },
+    });
+    const res = await stack.api('POST', '/api/v1/configs', {
+      token,
+      body: {
+        name: 'app-db',
+        serverId: site.servers.db!.id,
+        databases: [name],
+        schedule: { kind: 'daily', time: '03:00' },
+        timezone: 'UTC',
+      },
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const [row] = (await runNowAndWait(stack, token, res.body.id)) as any[];
     assert.equal(row.status, 'succeeded', row.error);
@@ -172,8 +239,19 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
     it('refuses truncate and deleteOlderThan without confirmDestructiveCleaning, and saves nothing', async () => {
       const { token } = await signup(stack);
       const site = (await stack.api('POST', '/api/v1/sites', { token, body: { name: 'no-worker' } })).body;
-      const server = (await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.id, name: 'db', engine: 'postgresql' } })).body;
-      const base = { name: 'destructive', serverId: server.id, databases: ['shop'], schedule: { kind: 'daily', time: '03:00' }, timezone: 'UTC' };
+      const server = (
+        await stack.api('POST', '/api/v1/servers', {
+          token,
+          body: { siteId: site.id, name: 'db', engine: 'postgresql' },
+        })
+      ).body;
+      const base = {
+        name: 'destructive',
+        serverId: server.id,
+        databases: ['shop'],
+        schedule: { kind: 'daily', time: '03:00' },
+        timezone: 'UTC',
+      };
       for (const cleanTables of [
         [{ table: 'sessions', mode: 'truncate' }],
         [{ table: 'logs', mode: 'deleteOlderThan', column: 'at', days: 30 }],
@@ -182,20 +260,37 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
         for (const confirm of [{}, { confirmDestructiveCleaning: false }]) {
           const res = await stack.api('POST', '/api/v1/configs', { token, body: { ...base, cleanTables, ...confirm } });
           assert.equal(res.status, 400, JSON.stringify(res.body));
-          assert.deepEqual(res.body.error.issues.map((i: { field: string }) => i.field), ['confirmDestructiveCleaning']);
+          assert.deepEqual(
+            res.body.error.issues.map((i: { field: string }) => i.field),
+            ['confirmDestructiveCleaning'],
+          );
           assert.match(res.body.error.message, /delete rows at the source/);
         }
       }
       assert.deepEqual((await stack.api('GET', '/api/v1/configs', { token })).body.items, [], 'nothing saved');
 
       // A saved configuration cannot become destructive without the confirmation either.
-      const cfg = await createConfig(stack, token, { serverId: server.id, databases: ['shop'], cleanTables: [{ table: 'events' }] });
+      const cfg = await createConfig(stack, token, {
+        serverId: server.id,
+        databases: ['shop'],
+        cleanTables: [{ table: 'events' }],
+      });
       assert.deepEqual(cfg.cleanTables, [{ table: 'events', mode: 'exclude' }]);
-      const patch = await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, { token, body: { cleanTables: [{ table: 'sessions', mode: 'truncate' }] } });
+      const patch = await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, {
+        token,
+        body: { cleanTables: [{ table: 'sessions', mode: 'truncate' }] },
+      });
       assert.equal(patch.status, 400, JSON.stringify(patch.body));
       assert.equal(patch.body.error.issues[0].field, 'confirmDestructiveCleaning');
-      assert.deepEqual((await stack.api('GET', `/api/v1/configs/${cfg.id}`, { token })).body.cleanTables, [{ table: 'events', mode: 'exclude' }], 'unchanged');
-      const ok = await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, { token, body: { cleanTables: [{ table: 'sessions', mode: 'truncate' }], confirmDestructiveCleaning: true } });
+      assert.deepEqual(
+        (await stack.api('GET', `/api/v1/configs/${cfg.id}`, { token })).body.cleanTables,
+        [{ table: 'events', mode: 'exclude' }],
+        'unchanged',
+      );
+      const ok = await stack.api('PATCH', `/api/v1/configs/${cfg.id}`, {
+        token,
+        body: { cleanTables: [{ table: 'sessions', mode: 'truncate' }], confirmDestructiveCleaning: true },
+      });
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
     });
 
@@ -204,21 +299,40 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
         const h = harness[engine];
         const src = await source(h);
         const { token } = await signup(stack);
-        const site = await setUpEngineSite(stack, token, { backupsDir: path.join(stack.tmp, `clean-${engine}`), servers: { db: h.serverSettings() } });
+        const site = await setUpEngineSite(stack, token, {
+          backupsDir: path.join(stack.tmp, `clean-${engine}`),
+          servers: { db: h.serverSettings() },
+        });
         const config = await createConfig(stack, token, {
-          serverId: site.servers.db!.id, databases: [src.name], confirmDestructiveCleaning: true,
-          cleanTables: [{ table: 'sessions', mode: 'truncate' }, { table: 'logs', mode: 'deleteOlderThan', column: 'at', days: 30 }],
+          serverId: site.servers.db!.id,
+          databases: [src.name],
+          confirmDestructiveCleaning: true,
+          cleanTables: [
+            { table: 'sessions', mode: 'truncate' },
+            { table: 'logs', mode: 'deleteOlderThan', column: 'at', days: 30 },
+          ],
         });
         const [row] = (await runNowAndWait(stack, token, config.id)) as any[];
         assert.equal(row.status, 'succeeded', row.error);
-        assert.deepEqual(row.rowsRemoved.map((r: { table: string; mode: string; rows: number }) => ({ ...r, table: r.table.replace(/^"?public"?\./, '') })), [
-          { table: 'sessions', mode: 'truncate', rows: ROWS.sessions },
-          { table: 'logs', mode: 'deleteOlderThan at 30 days', rows: LOGS_OLDER_THAN_30_DAYS },
-        ]);
+        assert.deepEqual(
+          row.rowsRemoved.map((r: { table: string; mode: string; rows: number }) => ({
+            ...r,
+            table: r.table.replace(/^"?public"?\./, ''),
+          })),
+          [
+            { table: 'sessions', mode: 'truncate', rows: ROWS.sessions },
+            { table: 'logs', mode: 'deleteOlderThan at 30 days', rows: LOGS_OLDER_THAN_30_DAYS },
+          ],
+        );
 
         const cleaned = await h.fingerprint(src.name);
-        assert.deepEqual(rowCounts(cleaned), { ...ROWS, sessions: 0, logs: ROWS.logs - LOGS_OLDER_THAN_30_DAYS }, 'the source lost exactly those rows');
-        for (const t of ['customers', 'orders', 'events']) assert.equal(cleaned[t], src.fingerprint[t], `${t} untouched`);
+        assert.deepEqual(
+          rowCounts(cleaned),
+          { ...ROWS, sessions: 0, logs: ROWS.logs - LOGS_OLDER_THAN_30_DAYS },
+          'the source lost exactly those rows',
+        );
+        for (const t of ['customers', 'orders', 'events'])
+          assert.equal(cleaned[t], src.fingerprint[t], `${t} untouched`);
         assert.deepEqual(countsOf(row.tableCounts), rowCounts(cleaned), 'tableCounts describe the cleaned source');
         assert.deepEqual(await restored(h, site, row), cleaned, 'the backup is the cleaned source');
       });
@@ -228,8 +342,15 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
       const h = harness.sqlite;
       const src = await source(h);
       const { token } = await signup(stack);
-      const site = await setUpEngineSite(stack, token, { backupsDir: path.join(stack.tmp, 'exclude'), servers: { db: h.serverSettings() } });
-      const config = await createConfig(stack, token, { serverId: site.servers.db!.id, databases: [src.name], cleanTables: [{ table: 'events' }] });
+      const site = await setUpEngineSite(stack, token, {
+        backupsDir: path.join(stack.tmp, 'exclude'),
+        servers: { db: h.serverSettings() },
+      });
+      const config = await createConfig(stack, token, {
+        serverId: site.servers.db!.id,
+        databases: [src.name],
+        cleanTables: [{ table: 'events' }],
+      });
       assert.equal(config.confirmDestructiveCleaning, false, 'exclude needs no confirmation');
       const [row] = (await runNowAndWait(stack, token, config.id)) as any[];
       assert.equal(row.status, 'succeeded', row.error);
@@ -237,7 +358,11 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
       assert.deepEqual(await h.fingerprint(src.name), src.fingerprint, 'the source is untouched');
       const got = await restored(h, site, row);
       assert.equal(rowCounts(got).events, 0, 'the excluded table is there, empty: its schema was kept');
-      assert.deepEqual({ ...got, events: undefined }, { ...src.fingerprint, events: undefined }, 'every other table as at the source');
+      assert.deepEqual(
+        { ...got, events: undefined },
+        { ...src.fingerprint, events: undefined },
+        'every other table as at the source',
+      );
       const counts = countsOf(row.tableCounts);
       assert.deepEqual({ ...counts, events: undefined }, { ...rowCounts(src.fingerprint), events: undefined });
       await t.test('tableCounts records what the backup holds of an excluded table (0 rows)', () => {
@@ -252,7 +377,9 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
       const backupsDir = path.join(stack.tmp, 'unknown-table');
       const site = await setUpEngineSite(stack, token, { backupsDir, servers: { db: h.serverSettings() } });
       const config = await createConfig(stack, token, {
-        serverId: site.servers.db!.id, databases: [src.name], confirmDestructiveCleaning: true,
+        serverId: site.servers.db!.id,
+        databases: [src.name],
+        confirmDestructiveCleaning: true,
         cleanTables: [{ table: 'sessions', mode: 'truncate' }, { table: 'no_such_table' }],
       });
       const [row] = (await runNowAndWait(stack, token, config.id)) as any[];
@@ -265,7 +392,11 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
       assert.deepEqual(clean.attempts, [1], 'not retried');
       assert.equal((await activityPayloads(stack, row.workflowId, 'dump')).inputs.length, 0, 'no dump');
       assert.equal((await stack.temporal.client.workflow.getHandle(row.workflowId).describe()).status.name, 'FAILED');
-      assert.deepEqual(await h.fingerprint(src.name), src.fingerprint, 'sessions was not truncated: nothing is touched when one table is unknown');
+      assert.deepEqual(
+        await h.fingerprint(src.name),
+        src.fingerprint,
+        'sessions was not truncated: nothing is touched when one table is unknown',
+      );
       assert.deepEqual(await filesUnder(backupsDir), [], 'no backup file, not even an empty one');
     });
   });
@@ -282,18 +413,37 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
     before(async () => {
       src = await source(harness.postgresql);
       const { token } = await signup(stack);
-      site = await setUpEngineSite(stack, token, { backupsDir: backupsDir(), servers: { db: harness.postgresql.serverSettings() }, encryption: { key: masterKey.toString('hex') } });
-      const config = await createConfig(stack, token, { serverId: site.servers.db!.id, databases: [src.name], encrypt: true });
+      site = await setUpEngineSite(stack, token, {
+        backupsDir: backupsDir(),
+        servers: { db: harness.postgresql.serverSettings() },
+        encryption: { key: masterKey.toString('hex') },
+      });
+      const config = await createConfig(stack, token, {
+        serverId: site.servers.db!.id,
+        databases: [src.name],
+        encrypt: true,
+      });
       [row] = (await runNowAndWait(stack, token, config.id)) as any[];
       file = path.join(backupsDir(), 'db', src.name, row.fileName);
       raw = await readFile(file);
     });
 
     /** A copy of the backup with other bytes, next to it at the site, as a history row that points at it. */
-    async function damagedCopy(name: string, bytes: Buffer, recorded: 'original' | 'own' = 'original'): Promise<BackupRow> {
+    async function damagedCopy(
+      name: string,
+      bytes: Buffer,
+      recorded: 'original' | 'own' = 'original',
+    ): Promise<BackupRow> {
       const key = `db/${src.name}/${name}`;
       await writeFile(path.join(backupsDir(), key), bytes);
-      return { ...row, location: `site:${key}`, ...(recorded === 'own' && { sha256: createHash('sha256').update(bytes).digest('hex'), sizeBytes: bytes.length }) };
+      return {
+        ...row,
+        location: `site:${key}`,
+        ...(recorded === 'own' && {
+          sha256: createHash('sha256').update(bytes).digest('hex'),
+          sizeBytes: bytes.length,
+        }),
+      };
     }
     const flipped = () => {
       const b = Buffer.from(raw);
@@ -315,20 +465,43 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
     });
 
     it('keeps the key, in any encoding, out of the Temporal history and every log line', async () => {
-      const forms = [masterKey.toString('hex'), masterKey.toString('hex').toUpperCase(), masterKey.toString('base64'), masterKey.toString('base64url')];
+      const forms = [
+        masterKey.toString('hex'),
+        masterKey.toString('hex').toUpperCase(),
+        masterKey.toString('base64'),
+        masterKey.toString('base64url'),
+      ];
       const history = await historyText(stack, row.workflowId);
-      assert.ok(history.includes(row.keyId) && history.includes(row.sha256), 'the history is readable: it names the key by its id, and the file by its hash');
+      assert.ok(
+        history.includes(row.keyId) && history.includes(row.sha256),
+        'the history is readable: it names the key by its id, and the file by its hash',
+      );
       for (const f of forms) assert.ok(!history.includes(f), `the Temporal history holds the key (${f.slice(0, 6)}…)`);
       const lines = [...site.worker.logs.raw, ...stack.logs.raw];
-      assert.ok(site.worker.logs.lines.some((l) => l.message === 'dump finished'), 'the site worker logged the dump');
-      for (const line of lines) for (const f of forms) assert.ok(!line.includes(f), `a log line holds the key: ${line}`);
+      assert.ok(
+        site.worker.logs.lines.some((l) => l.message === 'dump finished'),
+        'the site worker logged the dump',
+      );
+      for (const line of lines)
+        for (const f of forms) assert.ok(!line.includes(f), `a log line holds the key: ${line}`);
     });
 
     it('restore refuses a copy with a flipped byte or cut short (CopyCorrupt), before touching the target', async () => {
-      for (const [name, bytes] of [['flipped', flipped()], ['cut', raw.subarray(0, raw.length >> 1)]] as const) {
+      for (const [name, bytes] of [
+        ['flipped', flipped()],
+        ['cut', raw.subarray(0, raw.length >> 1)],
+      ] as const) {
         const target = newTarget(harness.postgresql);
-        await assert.rejects(restoreBackup(site.siteConfig, await damagedCopy(name, bytes), { serverName: 'db', database: target }), failedWith('CopyCorrupt', /does not match the backup/), name);
-        assert.equal(await engineFor('postgresql').databaseExists(harness.postgresql.conn(), target), false, `${name}: the target was not created`);
+        await assert.rejects(
+          restoreBackup(site.siteConfig, await damagedCopy(name, bytes), { serverName: 'db', database: target }),
+          failedWith('CopyCorrupt', /does not match the backup/),
+          name,
+        );
+        assert.equal(
+          await engineFor('postgresql').databaseExists(harness.postgresql.conn(), target),
+          false,
+          `${name}: the target was not created`,
+        );
       }
     });
 
@@ -336,10 +509,23 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
       const compressed = await unseal(file, masterKey);
       assert.ok(compressed.subarray(0, 4).equals(ZSTD_MAGIC), 'sealed after compression');
       const slice = compressed.subarray(compressed.length >> 1, (compressed.length >> 1) + 32);
-      assert.ok(!raw.includes(slice), 'the compressed bytes are not in the file either: it is encrypted, not only compressed');
-      assert.ok((await buffer(Readable.from([compressed]).pipe(decompressStream('zstd')))).includes(src.marker), 'the dump holds the marker');
-      await assert.rejects(opens(raw, randomBytes(32)), (e: unknown) => e instanceof BackupError && e.details.code === 'KeyMismatch');
-      assert.deepEqual(await restored(harness.postgresql, site, row), src.fingerprint, 'the encrypted backup restores table for table');
+      assert.ok(
+        !raw.includes(slice),
+        'the compressed bytes are not in the file either: it is encrypted, not only compressed',
+      );
+      assert.ok(
+        (await buffer(Readable.from([compressed]).pipe(decompressStream('zstd')))).includes(src.marker),
+        'the dump holds the marker',
+      );
+      await assert.rejects(
+        opens(raw, randomBytes(32)),
+        (e: unknown) => e instanceof BackupError && e.details.code === 'KeyMismatch',
+      );
+      assert.deepEqual(
+        await restored(harness.postgresql, site, row),
+        src.fingerprint,
+        'the encrypted backup restores table for table',
+      );
     });
 
     it('the envelope refuses a flipped byte, a cut file or a cut envelope (BackupTampered)', async () => {
@@ -353,17 +539,48 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
     it('a restore that fails while decrypting ends in a clean non-retryable failure, leaves no database, and the site process survives', async () => {
       const cases = [
         // The site holds another key than the tenant's: nothing opens.
-        { name: 'wrong key', copy: row as BackupRow, siteConfig: { ...site.siteConfig, encryption: { key: randomBytes(32).toString('hex') } }, type: 'KeyMismatch' },
+        {
+          name: 'wrong key',
+          copy: row as BackupRow,
+          siteConfig: { ...site.siteConfig, encryption: { key: randomBytes(32).toString('hex') } },
+          type: 'KeyMismatch',
+        },
         // Damage the hash cannot see (it was recorded from the damaged bytes): the decryption stops it.
-        { name: 'damaged, hash matches', copy: await damagedCopy('flipped-own', flipped(), 'own'), siteConfig: site.siteConfig, type: 'BackupTampered' },
-        { name: 'cut, hash matches', copy: await damagedCopy('cut-own', raw.subarray(0, raw.length - 100), 'own'), siteConfig: site.siteConfig, type: 'BackupTampered' },
+        {
+          name: 'damaged, hash matches',
+          copy: await damagedCopy('flipped-own', flipped(), 'own'),
+          siteConfig: site.siteConfig,
+          type: 'BackupTampered',
+        },
+        {
+          name: 'cut, hash matches',
+          copy: await damagedCopy('cut-own', raw.subarray(0, raw.length - 100), 'own'),
+          siteConfig: site.siteConfig,
+          type: 'BackupTampered',
+        },
       ];
       for (const c of cases) {
         const target = newTarget(harness.postgresql);
         const run = await restoreInChild(c.siteConfig, c.copy, { serverName: 'db', database: target });
-        assert.equal(run.code, 0, `${c.name}: the process ended with an exception nobody caught (a site worker would crash):\n${run.stderr}`);
-        assert.deepEqual(run.outcome && { ok: run.outcome.ok, type: 'type' in run.outcome && run.outcome.type, nonRetryable: 'nonRetryable' in run.outcome && run.outcome.nonRetryable }, { ok: false, type: c.type, nonRetryable: true }, `${c.name}: ${JSON.stringify(run.outcome)}`);
-        assert.equal(await engineFor('postgresql').databaseExists(harness.postgresql.conn(), target), false, `${c.name}: no half-restored database`);
+        assert.equal(
+          run.code,
+          0,
+          `${c.name}: the process ended with an exception nobody caught (a site worker would crash):\n${run.stderr}`,
+        );
+        assert.deepEqual(
+          run.outcome && {
+            ok: run.outcome.ok,
+            type: 'type' in run.outcome && run.outcome.type,
+            nonRetryable: 'nonRetryable' in run.outcome && run.outcome.nonRetryable,
+          },
+          { ok: false, type: c.type, nonRetryable: true },
+          `${c.name}: ${JSON.stringify(run.outcome)}`,
+        );
+        assert.equal(
+          await engineFor('postgresql').databaseExists(harness.postgresql.conn(), target),
+          false,
+          `${c.name}: no half-restored database`,
+        );
       }
     });
 
@@ -373,7 +590,11 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
       const { token } = await signup(stack);
       const dir = path.join(stack.tmp, 'keyless');
       const keyless = await setUpEngineSite(stack, token, { backupsDir: dir, servers: { db: h.serverSettings() } });
-      const config = await createConfig(stack, token, { serverId: keyless.servers.db!.id, databases: [other.name], encrypt: true });
+      const config = await createConfig(stack, token, {
+        serverId: keyless.servers.db!.id,
+        databases: [other.name],
+        encrypt: true,
+      });
       const [r] = (await runNowAndWait(stack, token, config.id)) as any[];
       assert.equal(r.status, 'failed');
       assert.match(r.error, /no "encryption" key: add the tenant key/);
@@ -384,4 +605,3 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
     });
   });
 });
-

@@ -2,7 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BackupError } from '../common/errors.ts';
-import { describePolicy, planRetention, RetentionPolicySchema, type RetainedItem, type RetentionPolicy } from '../common/retention.ts';
+import {
+  describePolicy,
+  planRetention,
+  RetentionPolicySchema,
+  type RetainedItem,
+  type RetentionPolicy,
+} from '../common/retention.ts';
 
 const DAY_MS = 86_400_000;
 const pad = (n: number) => String(n).padStart(2, '0');
@@ -20,7 +26,12 @@ const keptIds = (items: RetainedItem[], policy: RetentionPolicy, tz: string, now
 function assertIdempotent(items: RetainedItem[], policy: RetentionPolicy, tz: string, now?: Date) {
   const first = planRetention(items, policy, tz, now);
   const byId = new Map(items.map((i) => [i.id, i]));
-  const again = planRetention(first.keep.map((k) => byId.get(k.id)!), policy, tz, now);
+  const again = planRetention(
+    first.keep.map((k) => byId.get(k.id)!),
+    policy,
+    tz,
+    now,
+  );
   assert.deepEqual(again.remove, [], 'a second pass over the kept set removes nothing');
   assert.deepEqual(again.keep, first.keep);
 }
@@ -62,12 +73,20 @@ describe('retention', () => {
     assert.deepEqual(plan.keep, expectedKeep);
     // The same, worked out by hand: 25-31 Dec, the Sundays 14 and 21 Dec, the last day of January to November.
     assert.equal(plan.keep.length, 7 + 2 + 11);
-    assert.deepEqual(plan.keep.find((k) => k.id === '2025-12-31')?.reasons, ['daily 2025-12-31', 'weekly 2026-W01', 'monthly 2025-12', 'yearly 2025']);
+    assert.deepEqual(plan.keep.find((k) => k.id === '2025-12-31')?.reasons, [
+      'daily 2025-12-31',
+      'weekly 2026-W01',
+      'monthly 2025-12',
+      'yearly 2025',
+    ]);
     assert.deepEqual(plan.keep.find((k) => k.id === '2025-03-31')?.reasons, ['monthly 2025-03']);
     assert.deepEqual(plan.keep.find((k) => k.id === '2025-10-31')?.reasons, ['monthly 2025-10']);
     assert.equal(plan.remove.length, 365 - 20);
     assert.equal(plan.remove[0]!.id, '2025-12-24');
-    assert.ok(plan.remove.every((r, i, all) => i === 0 || all[i - 1]!.takenAt > r.takenAt), 'removals newest first');
+    assert.ok(
+      plan.remove.every((r, i, all) => i === 0 || all[i - 1]!.takenAt > r.takenAt),
+      'removals newest first',
+    );
     assertIdempotent(items, policy, 'Europe/Berlin');
   });
 
@@ -112,15 +131,39 @@ describe('retention', () => {
       { id: 'b', takenAt: new Date('2027-01-02T12:00:00Z') },
       { id: 'c', takenAt: new Date('2024-12-29T12:00:00Z') },
     ];
-    assert.deepEqual(planRetention(weeks, { weekly: 3 }, 'UTC').keep.map((k) => k.reasons[0]), ['weekly 2026-W53', 'weekly 2025-W01', 'weekly 2024-W52']);
+    assert.deepEqual(
+      planRetention(weeks, { weekly: 3 }, 'UTC').keep.map((k) => k.reasons[0]),
+      ['weekly 2026-W53', 'weekly 2025-W01', 'weekly 2024-W52'],
+    );
   });
 
   it('keeps the newest N with keepLast alone', () => {
-    const items = Array.from({ length: 10 }, (_, i) => ({ id: `b${i}`, takenAt: new Date(Date.UTC(2026, 0, 1 + i, 3)) }));
-    const shuffled = [items[4]!, items[9]!, items[0]!, items[7]!, items[2]!, items[8]!, items[1]!, items[3]!, items[6]!, items[5]!];
+    const items = Array.from({ length: 10 }, (_, i) => ({
+      id: `b${i}`,
+      takenAt: new Date(Date.UTC(2026, 0, 1 + i, 3)),
+    }));
+    const shuffled = [
+      items[4]!,
+      items[9]!,
+      items[0]!,
+      items[7]!,
+      items[2]!,
+      items[8]!,
+      items[1]!,
+      items[3]!,
+      items[6]!,
+      items[5]!,
+    ];
     const plan = planRetention(shuffled, { keepLast: 3 }, 'Europe/Berlin');
-    assert.deepEqual(plan.keep, [{ id: 'b9', reasons: ['last 3'] }, { id: 'b8', reasons: ['last 3'] }, { id: 'b7', reasons: ['last 3'] }]);
-    assert.deepEqual(plan.remove.map((r) => r.id), ['b6', 'b5', 'b4', 'b3', 'b2', 'b1', 'b0']);
+    assert.deepEqual(plan.keep, [
+      { id: 'b9', reasons: ['last 3'] },
+      { id: 'b8', reasons: ['last 3'] },
+      { id: 'b7', reasons: ['last 3'] },
+    ]);
+    assert.deepEqual(
+      plan.remove.map((r) => r.id),
+      ['b6', 'b5', 'b4', 'b3', 'b2', 'b1', 'b0'],
+    );
     assert.equal(plan.remove[0]!.takenAt.getTime(), items[6]!.takenAt.getTime());
     assert.equal(planRetention(items, { keepLast: 50 }, 'UTC').remove.length, 0);
     assert.deepEqual(planRetention([], { keepLast: 3 }, 'UTC'), { keep: [], remove: [] });
@@ -128,10 +171,20 @@ describe('retention', () => {
 
   it('breaks ties in takenAt by id, whatever the input order', () => {
     const at = new Date('2026-02-10T02:30:00Z');
-    const orders = [['a', 'b', 'c'], ['c', 'a', 'b'], ['b', 'c', 'a']];
+    const orders = [
+      ['a', 'b', 'c'],
+      ['c', 'a', 'b'],
+      ['b', 'c', 'a'],
+    ];
     for (const order of orders) {
       const items = order.map((id) => ({ id, takenAt: at }));
-      assert.deepEqual(planRetention(items, { keepLast: 1 }, 'UTC'), { keep: [{ id: 'c', reasons: ['last 1'] }], remove: [{ id: 'b', takenAt: at }, { id: 'a', takenAt: at }] });
+      assert.deepEqual(planRetention(items, { keepLast: 1 }, 'UTC'), {
+        keep: [{ id: 'c', reasons: ['last 1'] }],
+        remove: [
+          { id: 'b', takenAt: at },
+          { id: 'a', takenAt: at },
+        ],
+      });
       assert.deepEqual([...keptIds(items, { daily: 1, monthly: 1 }, 'UTC')], ['c']);
     }
   });
@@ -141,7 +194,10 @@ describe('retention', () => {
     const items: RetainedItem[] = [];
     for (let t = Date.UTC(2025, 10, 15); t < Date.UTC(2026, 2, 1); t += DAY_MS) {
       const day = ymd(t);
-      items.push({ id: `${day} 02:30`, takenAt: new Date(t + 1.5 * 3_600_000) }, { id: `${day} 14:30`, takenAt: new Date(t + 13.5 * 3_600_000) });
+      items.push(
+        { id: `${day} 02:30`, takenAt: new Date(t + 1.5 * 3_600_000) },
+        { id: `${day} 14:30`, takenAt: new Date(t + 13.5 * 3_600_000) },
+      );
     }
     items.push({ id: '2026-03-01 00:30', takenAt: new Date('2026-02-28T23:30:00Z') });
     const now = new Date('2026-03-01T02:00:00Z');
@@ -160,7 +216,12 @@ describe('retention', () => {
     // Mid-month every backup of the month so far stays.
     const midMonth = new Date('2026-02-10T12:00:00Z');
     const feb = items.filter((i) => i.id.startsWith('2026-02-') && i.takenAt <= midMonth).map((i) => i.id);
-    const kept = keptIds(items.filter((i) => i.takenAt <= midMonth), { monthlyCleanup: true }, 'Europe/Berlin', midMonth);
+    const kept = keptIds(
+      items.filter((i) => i.takenAt <= midMonth),
+      { monthlyCleanup: true },
+      'Europe/Berlin',
+      midMonth,
+    );
     assert.deepEqual([...kept].sort(), [...feb, '2025-11-30 14:30', '2025-12-31 14:30', '2026-01-31 14:30'].sort());
 
     // Plain GFS says the same only with one backup a day and a `daily` that follows the day of the month.
@@ -188,7 +249,14 @@ describe('retention', () => {
       t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
       return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
     };
-    const zones = ['Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'Pacific/Chatham', 'UTC'];
+    const zones = [
+      'Europe/Berlin',
+      'America/New_York',
+      'Australia/Lord_Howe',
+      'Asia/Kolkata',
+      'Pacific/Chatham',
+      'UTC',
+    ];
 
     // The local date by another road (toLocaleDateString), ISO weeks by walking back to Monday.
     const localDate = (at: Date, tz: string) => at.toLocaleDateString('en-CA', { timeZone: tz });
@@ -200,8 +268,14 @@ describe('retention', () => {
       while (new Date(monday - 7 * DAY_MS * n + 3 * DAY_MS).getUTCFullYear() === year) n++;
       return `${year}-W${pad(n)}`;
     };
-    const bucket = { daily: (d: string) => d, weekly: isoWeekByWalking, monthly: (d: string) => d.slice(0, 7), yearly: (d: string) => d.slice(0, 4) };
-    const newer = (a: RetainedItem, b: RetainedItem) => a.takenAt.getTime() > b.takenAt.getTime() || (a.takenAt.getTime() === b.takenAt.getTime() && a.id > b.id);
+    const bucket = {
+      daily: (d: string) => d,
+      weekly: isoWeekByWalking,
+      monthly: (d: string) => d.slice(0, 7),
+      yearly: (d: string) => d.slice(0, 4),
+    };
+    const newer = (a: RetainedItem, b: RetainedItem) =>
+      a.takenAt.getTime() > b.takenAt.getTime() || (a.takenAt.getTime() === b.takenAt.getTime() && a.id > b.id);
 
     for (let round = 0; round < 40; round++) {
       const tz = zones[round % zones.length]!;
@@ -212,8 +286,10 @@ describe('retention', () => {
         items.push({ id: `x${Math.floor(random() * 1e9)}-${i}`, takenAt: new Date(t) });
       }
       const policy: RetentionPolicy = {};
-      for (const rule of ['keepLast', 'daily', 'weekly', 'monthly', 'yearly'] as const) if (random() < 0.6) policy[rule] = Math.floor(random() * 12);
-      if (!(['keepLast', 'daily', 'weekly', 'monthly', 'yearly'] as const).some((k) => (policy[k] ?? 0) > 0)) policy.daily = 1;
+      for (const rule of ['keepLast', 'daily', 'weekly', 'monthly', 'yearly'] as const)
+        if (random() < 0.6) policy[rule] = Math.floor(random() * 12);
+      if (!(['keepLast', 'daily', 'weekly', 'monthly', 'yearly'] as const).some((k) => (policy[k] ?? 0) > 0))
+        policy.daily = 1;
 
       const dates = new Map(items.map((i) => [i.id, localDate(i.takenAt, tz)]));
       const expected = new Set<string>();
@@ -228,7 +304,11 @@ describe('retention', () => {
         }
       }
       const plan = planRetention([...items].reverse(), policy, tz);
-      assert.deepEqual(new Set(plan.keep.map((k) => k.id)), expected, `round ${round}, ${tz}, ${JSON.stringify(policy)}`);
+      assert.deepEqual(
+        new Set(plan.keep.map((k) => k.id)),
+        expected,
+        `round ${round}, ${tz}, ${JSON.stringify(policy)}`,
+      );
       assert.equal(plan.keep.length + plan.remove.length, items.length);
       assertIdempotent(items, policy, tz);
     }
@@ -236,7 +316,10 @@ describe('retention', () => {
 
   it('refuses policies that keep nothing or are not whole numbers, and bad input', () => {
     const refused = (fn: () => unknown, message: RegExp) =>
-      assert.throws(fn, (err: unknown) => err instanceof BackupError && err.kind === 'invalid' && message.test(err.message));
+      assert.throws(
+        fn,
+        (err: unknown) => err instanceof BackupError && err.kind === 'invalid' && message.test(err.message),
+      );
     const items = [{ id: 'a', takenAt: new Date('2026-01-01T00:00:00Z') }];
     refused(() => planRetention(items, {}, 'UTC'), /must keep something/);
     refused(() => planRetention(items, { daily: 0, monthly: 0 }, 'UTC'), /must keep something/);
@@ -244,7 +327,10 @@ describe('retention', () => {
     refused(() => planRetention(items, { weekly: 1.5 }, 'UTC'), /retention\.weekly: must be a whole number/);
     refused(() => planRetention(items, { weeky: 3 } as RetentionPolicy, 'UTC'), /weeky/);
     refused(() => planRetention(items, { daily: 1 }, 'Mars/Olympus'), /unknown time zone "Mars\/Olympus"/);
-    refused(() => planRetention([{ id: 'bad', takenAt: new Date('nope') }], { daily: 1 }, 'UTC'), /backup bad has no valid time/);
+    refused(
+      () => planRetention([{ id: 'bad', takenAt: new Date('nope') }], { daily: 1 }, 'UTC'),
+      /backup bad has no valid time/,
+    );
     refused(() => planRetention([...items, ...items], { daily: 1 }, 'UTC'), /appears twice/);
     refused(() => planRetention(items, { monthlyCleanup: true }, 'UTC'), /needs the current time/);
 

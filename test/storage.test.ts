@@ -9,11 +9,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { AccountSASPermissions, StorageSharedKeyCredential, generateAccountSASQueryParameters } from '@azure/storage-blob';
+import {
+  AccountSASPermissions,
+  StorageSharedKeyCredential,
+  generateAccountSASQueryParameters,
+} from '@azure/storage-blob';
 import { BackupError } from '../common/errors.ts';
 import { openStorage, type DestinationSettings } from '../activities/storage/index.ts';
 import { blockId } from '../activities/storage/azure.ts';
-import { bufferSource, fileSource, hashObject, storageSource, throttled, type PutSource, type Storage } from '../activities/storage/storage.ts';
+import {
+  bufferSource,
+  fileSource,
+  hashObject,
+  storageSource,
+  throttled,
+  type PutSource,
+  type Storage,
+} from '../activities/storage/storage.ts';
 import { startAzurite, type Azurite } from './helpers/azurite.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
 
@@ -77,7 +89,10 @@ function contract(name: string, setup: () => Promise<Backend>) {
       const report = await b.storage.put(key, bufferSource(data), { onProgress: (n) => progress.push(n) });
       assert.deepEqual(report, { bytesSent: data.length, resumedFrom: 0 });
       assert.equal(progress.at(-1), data.length);
-      assert.ok(progress.every((n, i) => i === 0 || n >= progress[i - 1]!), 'progress only grows');
+      assert.ok(
+        progress.every((n, i) => i === 0 || n >= progress[i - 1]!),
+        'progress only grows',
+      );
 
       const st = await b.storage.stat(key);
       assert.equal(st?.key, key);
@@ -148,7 +163,8 @@ function contract(name: string, setup: () => Promise<Backend>) {
 
     it('list is recursive under a folder prefix and sorted', async () => {
       const small = bufferSource(Buffer.from('x'));
-      for (const k of ['l/b/2.bin', 'l/a/1.bin', 'l/a/deep/3.bin', 'lx/4.bin']) await b.storage.put(`${run}/${k}`, small);
+      for (const k of ['l/b/2.bin', 'l/a/1.bin', 'l/a/deep/3.bin', 'lx/4.bin'])
+        await b.storage.put(`${run}/${k}`, small);
       const keys = (p: string) => b.storage.list(p).then((objs) => objs.map((o) => o.key));
       assert.deepEqual(await keys(`${run}/l`), [`${run}/l/a/1.bin`, `${run}/l/a/deep/3.bin`, `${run}/l/b/2.bin`]);
       assert.deepEqual(await keys(`${run}/l/`), await keys(`${run}/l`));
@@ -201,21 +217,28 @@ describe('storage', () => {
   before(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-storage-'));
     // Each is kept as soon as it is up, so `after` stops it even when the other failed to start.
-    const started = await Promise.allSettled([startAzurite().then((a) => (azurite = a)), startSshd().then((s) => (sshd = s))]);
+    const started = await Promise.allSettled([
+      startAzurite().then((a) => (azurite = a)),
+      startSshd().then((s) => (sshd = s)),
+    ]);
     for (const s of started) if (s.status === 'rejected') throw s.reason;
   });
   after(async () => {
     await Promise.all([azurite?.stop(), sshd?.stop(), tmp && rm(tmp, { recursive: true, force: true })]);
   });
 
-  const azureSettings = (extra: Partial<Extract<DestinationSettings, { type: 'azure' }>> = {}): DestinationSettings => ({
+  const azureSettings = (
+    extra: Partial<Extract<DestinationSettings, { type: 'azure' }>> = {},
+  ): DestinationSettings => ({
     type: 'azure',
     container: `c-${randomUUID().slice(0, 8)}`,
     connectionString: azurite.connectionString,
     blockSize: BLOCK,
     ...extra,
   });
-  const sftpSettings = async (extra: Partial<Extract<DestinationSettings, { type: 'sftp' }>> = {}): Promise<DestinationSettings> => ({
+  const sftpSettings = async (
+    extra: Partial<Extract<DestinationSettings, { type: 'sftp' }>> = {},
+  ): Promise<DestinationSettings> => ({
     type: 'sftp',
     host: sshd.host,
     port: sshd.port,
@@ -243,7 +266,9 @@ describe('storage', () => {
     return {
       storage: openStorage(settings),
       secrets: [(settings as { privateKey: string }).privateKey.split('\n')[1]!],
-      locationPattern: new RegExp(`^sftp://${sshd.user}@127\\.0\\.0\\.1:${sshd.port}${sshd.root}/backups/[^/]+/a/b\\.bin$`),
+      locationPattern: new RegExp(
+        `^sftp://${sshd.user}@127\\.0\\.0\\.1:${sshd.port}${sshd.root}/backups/[^/]+/a/b\\.bin$`,
+      ),
     };
   });
 
@@ -269,7 +294,10 @@ describe('storage', () => {
 
       const second = await storage.put('t/s/srv/db/resume.bin', bufferSource(data));
       const missing = blocks - Math.floor(failAt / BLOCK);
-      assert.ok(second.bytesSent <= (missing + 1) * BLOCK, `sent ${second.bytesSent} bytes for ${missing} missing blocks`);
+      assert.ok(
+        second.bytesSent <= (missing + 1) * BLOCK,
+        `sent ${second.bytesSent} bytes for ${missing} missing blocks`,
+      );
       assert.ok(second.resumedFrom >= (blocks - missing - 1) * BLOCK, `resumed from ${second.resumedFrom}`);
       assert.equal(second.bytesSent + second.resumedFrom, data.length);
       assert.deepEqual(await hashObject(storage, 't/s/srv/db/resume.bin'), { size: data.length, sha256: sha256(data) });
@@ -298,29 +326,63 @@ describe('storage', () => {
     });
 
     it('an account key by accountUrl works; a wrong one is refused as auth, without the key in the message', async () => {
-      const good = openStorage({ type: 'azure', container: 'keyed', accountUrl: azurite.blobUrl, accountKey: azurite.accountKey, blockSize: BLOCK });
+      const good = openStorage({
+        type: 'azure',
+        container: 'keyed',
+        accountUrl: azurite.blobUrl,
+        accountKey: azurite.accountKey,
+        blockSize: BLOCK,
+      });
       await good.probeWritable('p');
       const wrongKey = Buffer.from('not the key of this account, not at all').toString('base64');
-      const bad = openStorage({ type: 'azure', container: 'keyed', accountUrl: azurite.blobUrl, accountKey: wrongKey, maxTries: 1 });
+      const bad = openStorage({
+        type: 'azure',
+        container: 'keyed',
+        accountUrl: azurite.blobUrl,
+        accountKey: wrongKey,
+        maxTries: 1,
+      });
       const err = await rejectsWith(bad.put('k/x.bin', bufferSource(Buffer.from('x'))), 'auth', /account key/);
       assert.ok(!err.message.includes(wrongKey));
     });
 
     it('a SAS token works and never shows in a location or an error', async () => {
       const sas = generateAccountSASQueryParameters(
-        { permissions: AccountSASPermissions.parse('rwdlac'), services: 'b', resourceTypes: 'sco', expiresOn: new Date(Date.now() + 3600_000) },
+        {
+          permissions: AccountSASPermissions.parse('rwdlac'),
+          services: 'b',
+          resourceTypes: 'sco',
+          expiresOn: new Date(Date.now() + 3600_000),
+        },
         new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey),
       ).toString();
-      const storage = openStorage({ type: 'azure', container: 'sas', accountUrl: azurite.blobUrl, sasToken: `?${sas}`, blockSize: BLOCK });
+      const storage = openStorage({
+        type: 'azure',
+        container: 'sas',
+        accountUrl: azurite.blobUrl,
+        sasToken: `?${sas}`,
+        blockSize: BLOCK,
+      });
       await storage.probeWritable('p');
       const signature = new URLSearchParams(sas).get('sig')!;
       assert.ok(!storage.locationOf('a/b.bin').includes(signature));
 
       const readOnly = generateAccountSASQueryParameters(
-        { permissions: AccountSASPermissions.parse('rl'), services: 'b', resourceTypes: 'sco', expiresOn: new Date(Date.now() + 3600_000) },
+        {
+          permissions: AccountSASPermissions.parse('rl'),
+          services: 'b',
+          resourceTypes: 'sco',
+          expiresOn: new Date(Date.now() + 3600_000),
+        },
         new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey),
       ).toString();
-      const denied = openStorage({ type: 'azure', container: 'sas', accountUrl: azurite.blobUrl, sasToken: readOnly, maxTries: 1 });
+      const denied = openStorage({
+        type: 'azure',
+        container: 'sas',
+        accountUrl: azurite.blobUrl,
+        sasToken: readOnly,
+        maxTries: 1,
+      });
       const err = await rejectsWith(denied.probeWritable('p'), 'auth', /SAS token/);
       assert.ok(!err.message.includes(new URLSearchParams(readOnly).get('sig')!));
     });
@@ -335,20 +397,44 @@ describe('storage', () => {
       }
       const file = path.join(tmp, 'azure-key');
       await writeFile(file, `${azurite.accountKey}\n`);
-      await openStorage({ type: 'azure', container: 'from-file', accountUrl: azurite.blobUrl, accountKeyFile: file }).probeWritable('');
+      await openStorage({
+        type: 'azure',
+        container: 'from-file',
+        accountUrl: azurite.blobUrl,
+        accountKeyFile: file,
+      }).probeWritable('');
 
-      assert.throws(() => openStorage({ type: 'azure', container: 'x-y', connectionStringEnv: env }), (e: BackupError) => e.kind === 'invalid' && e.message.includes(env));
       assert.throws(
-        () => openStorage({ type: 'azure', container: 'two', connectionString: azurite.connectionString, accountUrl: azurite.blobUrl, accountKey: azurite.accountKey }),
-        (e: BackupError) => e.kind === 'invalid' && /exactly one/.test(e.message) && !e.message.includes(azurite.accountKey),
+        () => openStorage({ type: 'azure', container: 'x-y', connectionStringEnv: env }),
+        (e: BackupError) => e.kind === 'invalid' && e.message.includes(env),
       );
-      assert.throws(() => openStorage({ type: 'azure', container: 'Bad_Name', connectionString: azurite.connectionString }), (e: BackupError) => e.kind === 'invalid');
+      assert.throws(
+        () =>
+          openStorage({
+            type: 'azure',
+            container: 'two',
+            connectionString: azurite.connectionString,
+            accountUrl: azurite.blobUrl,
+            accountKey: azurite.accountKey,
+          }),
+        (e: BackupError) =>
+          e.kind === 'invalid' && /exactly one/.test(e.message) && !e.message.includes(azurite.accountKey),
+      );
+      assert.throws(
+        () => openStorage({ type: 'azure', container: 'Bad_Name', connectionString: azurite.connectionString }),
+        (e: BackupError) => e.kind === 'invalid',
+      );
     });
 
     it('a stopped Azurite gives unavailable', async () => {
       const own = await startAzurite();
       try {
-        const storage = openStorage({ type: 'azure', container: 'gone', connectionString: own.connectionString, maxTries: 1 });
+        const storage = openStorage({
+          type: 'azure',
+          container: 'gone',
+          connectionString: own.connectionString,
+          maxTries: 1,
+        });
         await storage.put('a/b.bin', bufferSource(Buffer.from('here')));
         await own.stop();
         await rejectsWith(storage.stat('a/b.bin'), 'unavailable');
@@ -408,14 +494,26 @@ describe('storage', () => {
 
     it('settings: the host key is mandatory and a bad private key is invalid', async () => {
       const settings = await sftpSettings();
-      assert.throws(() => openStorage({ ...settings, hostKey: undefined } as unknown as DestinationSettings), (e: BackupError) => e.kind === 'invalid' && /hostKey/.test(e.message));
-      assert.throws(() => openStorage({ ...settings, privateKey: 'not a key' } as DestinationSettings), (e: BackupError) => e.kind === 'invalid' && !e.message.includes('not a key'));
+      assert.throws(
+        () => openStorage({ ...settings, hostKey: undefined } as unknown as DestinationSettings),
+        (e: BackupError) => e.kind === 'invalid' && /hostKey/.test(e.message),
+      );
+      assert.throws(
+        () => openStorage({ ...settings, privateKey: 'not a key' } as DestinationSettings),
+        (e: BackupError) => e.kind === 'invalid' && !e.message.includes('not a key'),
+      );
     });
 
     it('a stopped sshd gives unavailable', async () => {
       const own = await startSshd();
       try {
-        const settings = { ...(await sftpSettings()), port: own.port, hostKey: own.hostKeyFingerprint, privateKey: await readFile(own.privateKeyPath, 'utf8'), path: own.root } as DestinationSettings;
+        const settings = {
+          ...(await sftpSettings()),
+          port: own.port,
+          hostKey: own.hostKeyFingerprint,
+          privateKey: await readFile(own.privateKeyPath, 'utf8'),
+          path: own.root,
+        } as DestinationSettings;
         const connected = openStorage(settings);
         await connected.put('a.bin', bufferSource(Buffer.from('a')));
         await own.stop();

@@ -66,7 +66,11 @@ describe('site worker crash during a dump', () => {
     const events = history.events ?? [];
     const dumpScheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'dump');
     assert.equal(dumpScheduled.length, 1);
-    const started = events.find((e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(dumpScheduled[0]!.eventId));
+    const started = events.find(
+      (e) =>
+        e.activityTaskStartedEventAttributes &&
+        Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(dumpScheduled[0]!.eventId),
+    );
     assert.ok((started?.activityTaskStartedEventAttributes?.attempt ?? 0) >= 2, 'the dump was retried after the crash');
 
     const rows = (await stack.api('GET', `/api/v1/backups?configId=${config.id}`, { token })).body.items;
@@ -92,17 +96,32 @@ describe('cancelling a run during a dump', () => {
     const { server, worker } = await setUpSite(stack, token, { backupsDir });
     // zstd's slowest level keeps the dump running well past the cancellation's way to the site (a heartbeat, throttled
     // to 2.4 s here), on any machine: the cancel must land while pg_dump is still writing.
-    const config = await createConfig(stack, token, { serverId: server.id, databases: [source.name], compression: { algorithm: 'zstd', level: 19 } });
+    const config = await createConfig(stack, token, {
+      serverId: server.id,
+      databases: [source.name],
+      compression: { algorithm: 'zstd', level: 19 },
+    });
     const dir = path.join(backupsDir, 'main-pg', source.name);
     assert.equal((await stack.api('POST', `/api/v1/configs/${config.id}/run`, { token })).status, 202);
-    await waitFor(async () => (await readdir(dir).catch(() => [] as string[])).some((n) => n.endsWith('.partial')), 120_000, 'a partial dump file');
+    await waitFor(
+      async () => (await readdir(dir).catch(() => [] as string[])).some((n) => n.endsWith('.partial')),
+      120_000,
+      'a partial dump file',
+    );
     const [running] = (await stack.api('GET', `/api/v1/backups?configId=${config.id}`, { token })).body.items;
     await stack.temporal.client.workflow.getHandle(running.workflowId).cancel();
 
     const [row] = (await runNowAndWaitForExisting(stack, token, config.id)) as any[];
     assert.equal(row.status, 'cancelled');
     assert.deepEqual(await readdir(dir), [], 'no partial file, no backup');
-    await waitFor(() => worker.logs.lines.some((l) => l.message === 'dump failed; partial file removed' && (l as any).cancelled === true), 30_000, 'the cancellation at the site');
+    await waitFor(
+      () =>
+        worker.logs.lines.some(
+          (l) => l.message === 'dump failed; partial file removed' && (l as any).cancelled === true,
+        ),
+      30_000,
+      'the cancellation at the site',
+    );
   });
 });
 
@@ -110,7 +129,9 @@ describe('cancelling a run during a dump', () => {
 async function runNowAndWaitForExisting(stack: Stack, token: string, configId: string) {
   return waitFor(
     async () => {
-      const items = (await stack.api('GET', `/api/v1/backups?configId=${configId}`, { token })).body.items as { status: string }[];
+      const items = (await stack.api('GET', `/api/v1/backups?configId=${configId}`, { token })).body.items as {
+        status: string;
+      }[];
       return items.length > 0 && items.every((i) => i.status !== 'running') ? items : undefined;
     },
     180_000,

@@ -34,7 +34,6 @@ export async function createCentralWorker(opts: {
   });
 }
 
-
 if (import.meta.main) {
   const env = parseEnv(centralEnv);
   const logger = createLogger('backup-central-worker');

@@ -20,7 +20,13 @@ export function installTemporalRuntime(logger: Logger): void {
   if (installed) return;
   installed = true;
   const sdk = logger.child({ log: { logger: 'temporal-sdk' } });
-  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+    TRACE: 'trace',
+    DEBUG: 'debug',
+    INFO: 'info',
+    WARN: 'warn',
+    ERROR: 'error',
+  };
   const log = (level: LogLevel, message: string, meta?: LogMetadata) => sdk[levels[level]]({ temporal: meta }, message);
   Runtime.install({
     logger: {
@@ -34,7 +40,9 @@ export function installTemporalRuntime(logger: Logger): void {
   });
 }
 
-export function workflowCodeOption(bundlePath: string | undefined): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+export function workflowCodeOption(
+  bundlePath: string | undefined,
+): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
   return bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH };
 }
 
@@ -44,7 +52,11 @@ export async function bundleWorkflows(): Promise<string> {
 }
 
 /** Runs until SIGINT/SIGTERM, then lets in-flight tasks finish and closes its connections. */
-export async function runUntilSignal(worker: Worker, logger: Logger, cleanup: () => Promise<void> = async () => {}): Promise<void> {
+export async function runUntilSignal(
+  worker: Worker,
+  logger: Logger,
+  cleanup: () => Promise<void> = async () => {},
+): Promise<void> {
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

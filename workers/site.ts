@@ -23,18 +23,37 @@ export async function checkIn(config: SiteConfig): Promise<CheckIn> {
     body: JSON.stringify({ engines }),
     signal: AbortSignal.timeout(15_000),
   });
-  if (res.status === 401) throw new Error(`the API at ${config.file.apiUrl} refused this site's key: copy the key shown when the site was created into ${config.sourcePath}`);
+  if (res.status === 401)
+    throw new Error(
+      `the API at ${config.file.apiUrl} refused this site's key: copy the key shown when the site was created into ${config.sourcePath}`,
+    );
   if (!res.ok) throw new Error(`check-in with ${url} failed: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as CheckIn;
 }
 
 /** The engines whose tools this machine has: the API refuses a server this site could not back up. */
 export async function servableEngines(): Promise<Engine[]> {
-  const found = await Promise.all(ENGINES.map(async (name) => ((await engineFor(name).dumpToolVersion().then(() => true, () => false)) ? name : undefined)));
+  const found = await Promise.all(
+    ENGINES.map(async (name) =>
+      (await engineFor(name)
+        .dumpToolVersion()
+        .then(
+          () => true,
+          () => false,
+        ))
+        ? name
+        : undefined,
+    ),
+  );
   return found.filter((e): e is Engine => e !== undefined);
 }
 
-export async function createSiteWorker(opts: { env: TemporalEnv; config: SiteConfig; identity: CheckIn; logger: Logger }): Promise<Worker> {
+export async function createSiteWorker(opts: {
+  env: TemporalEnv;
+  config: SiteConfig;
+  identity: CheckIn;
+  logger: Logger;
+}): Promise<Worker> {
   installTemporalRuntime(opts.logger);
   const connection = await NativeConnection.connect({ address: opts.env.TEMPORAL_ADDRESS });
   return Worker.create({

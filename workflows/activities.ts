@@ -12,12 +12,26 @@ export const central = proxyActivities<CentralActivities>({
 
 /** Failures whose cause a retry cannot fix; everything else retries with backoff. */
 export const NON_RETRYABLE = [
-  'invalid', 'auth', 'AuthenticationFailed', 'DatabaseNotFound', 'TableNotFound', 'PermissionDenied', 'DumpToolMissing', 'FileExists',
-  'DestinationNotFound', 'SourceMissing',
+  'invalid',
+  'auth',
+  'AuthenticationFailed',
+  'DatabaseNotFound',
+  'TableNotFound',
+  'PermissionDenied',
+  'DumpToolMissing',
+  'FileExists',
+  'DestinationNotFound',
+  'SourceMissing',
 ];
 
 export function siteActivities(taskQueue: string, tuning: RunTuning) {
-  const retry: RetryPolicy = { initialInterval: tuning.retryInitialMs, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE };
+  const retry: RetryPolicy = {
+    initialInterval: tuning.retryInitialMs,
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  };
   const base = { taskQueue, scheduleToStartTimeout: tuning.sitePickupTimeoutMs, retry };
   return {
     /** Short steps: checks, deletes. */
@@ -40,7 +54,8 @@ export function describeFailure(err: unknown, siteName: string): string {
   if (e instanceof TimeoutFailure && e.timeoutType === TimeoutType.SCHEDULE_TO_START) {
     return `the worker of site '${siteName}' did not pick up the task in time: is it running and connected to Temporal?`;
   }
-  if (e instanceof TimeoutFailure) return `timed out (${e.timeoutType ?? 'unknown'}): the site worker stopped reporting progress or ran past its time limit`;
+  if (e instanceof TimeoutFailure)
+    return `timed out (${e.timeoutType ?? 'unknown'}): the site worker stopped reporting progress or ran past its time limit`;
   if (e instanceof Error) return e.message;
   return String(e);
 }

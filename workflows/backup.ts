@@ -1,5 +1,12 @@
 // The order of one backup run. No I/O here: every step is an activity the Web UI shows by name.
-import { ApplicationFailure, CancellationScope, isCancellation, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  log,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { BackupPlan } from '../activities/central.ts';
 import type { DryRunReport } from '../activities/site.ts';
 import { SITE_TARGET } from '../common/model.ts';
@@ -32,35 +39,82 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   const startedAt = workflowInfo().startTime;
   const result: BackupWorkflowResult = { succeeded: [], partial: [], failed: [] };
   for (const database of plan.databases) {
-    const ref = { tenantId: plan.tenantId, configId: plan.configId, siteId: plan.siteId, serverId: plan.serverId, database };
-    const fileName = backupFileName(database, startedAt, plan.format, COMPRESSION_EXT[plan.compression.algorithm], plan.encrypt);
+    const ref = {
+      tenantId: plan.tenantId,
+      configId: plan.configId,
+      siteId: plan.siteId,
+      serverId: plan.serverId,
+      database,
+    };
+    const fileName = backupFileName(
+      database,
+      startedAt,
+      plan.format,
+      COMPRESSION_EXT[plan.compression.algorithm],
+      plan.encrypt,
+    );
     await central.recordBackupStarted({ ...ref, startedAt: startedAt.toISOString() });
     let backupId: string | undefined;
     let dumped: string | undefined;
     try {
-      const { excludeTableData, rowsRemoved } = await site.quick.cleanTables({ serverName: plan.serverName, database, tables: plan.cleanTables });
-      const file = await site.long.dump({ serverName: plan.serverName, database, fileName, excludeTableData, compression: plan.compression, encrypt: plan.encrypt });
+      const { excludeTableData, rowsRemoved } = await site.quick.cleanTables({
+        serverName: plan.serverName,
+        database,
+        tables: plan.cleanTables,
+      });
+      const file = await site.long.dump({
+        serverName: plan.serverName,
+        database,
+        fileName,
+        excludeTableData,
+        compression: plan.compression,
+        encrypt: plan.encrypt,
+      });
       dumped = file.path;
       ({ backupId } = await central.recordBackup({
-        ...ref, status: 'succeeded', startedAt: startedAt.toISOString(),
-        fileName: file.fileName, sizeBytes: file.sizeBytes, sha256: file.sha256, location: `site:${file.path}`, siteKey: file.path,
-        compression: file.compression, encrypted: file.encrypted, keyId: file.keyId, tableCounts: file.tableCounts, rowsRemoved,
+        ...ref,
+        status: 'succeeded',
+        startedAt: startedAt.toISOString(),
+        fileName: file.fileName,
+        sizeBytes: file.sizeBytes,
+        sha256: file.sha256,
+        location: `site:${file.path}`,
+        siteKey: file.path,
+        compression: file.compression,
+        encrypted: file.encrypted,
+        keyId: file.keyId,
+        tableCounts: file.tableCounts,
+        rowsRemoved,
       }));
       const failedCopies = await copyOffsite(plan, site, { backupId, database, file });
       if (failedCopies.length === 0) result.succeeded.push(database);
       else {
         result.partial.push({ database, failedCopies });
-        await alertQuietly(plan, database, `the backup is safe at the site, but ${failedCopies.length} of ${plan.destinations.length} off-site copies failed: ${failedCopies.join('; ')}`, 'backup.partial');
+        await alertQuietly(
+          plan,
+          database,
+          `the backup is safe at the site, but ${failedCopies.length} of ${plan.destinations.length} off-site copies failed: ${failedCopies.join('; ')}`,
+          'backup.partial',
+        );
       }
     } catch (err) {
       const cancelled = isCancellation(err);
       const error = describeFailure(err, plan.siteName);
       await CancellationScope.nonCancellable(async () => {
         // Once the dump is recorded, a failure after it (a copy, a cancel) does not unmake the backup.
-        if (!backupId) await central.recordBackup({ ...ref, status: cancelled ? 'cancelled' : 'failed', startedAt: startedAt.toISOString(), error });
+        if (!backupId)
+          await central.recordBackup({
+            ...ref,
+            status: cancelled ? 'cancelled' : 'failed',
+            startedAt: startedAt.toISOString(),
+            error,
+          });
         // A dump that finished just as the run was cancelled (or failed) was never recorded: no history row names
         // its file, so retention would never remove it. It goes now.
-        if (!backupId && dumped) await site.quick.deleteCopies({ target: SITE_TARGET, keys: [dumped] }).catch((e: unknown) => log.warn('unrecorded dump not removed', { error: String(e) }));
+        if (!backupId && dumped)
+          await site.quick
+            .deleteCopies({ target: SITE_TARGET, keys: [dumped] })
+            .catch((e: unknown) => log.warn('unrecorded dump not removed', { error: String(e) }));
         if (!cancelled) await alertQuietly(plan, database, error, 'backup.failed');
       });
       if (cancelled) throw err;
@@ -75,8 +129,15 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
       ...result.failed.map((f) => `${f.database}: ${f.error}`),
       ...result.partial.map((p) => `${p.database}: copies failed (${p.failedCopies.join('; ')})`),
     ];
-    const what = result.failed.length > 0 ? `${result.failed.length} of ${plan.databases.length} database backups failed` : `${result.partial.length} of ${plan.databases.length} backups are missing off-site copies`;
-    throw ApplicationFailure.nonRetryable(`${what}: ${problems.join('; ')}`, result.failed.length > 0 ? 'BackupFailed' : 'BackupPartial', result);
+    const what =
+      result.failed.length > 0
+        ? `${result.failed.length} of ${plan.databases.length} database backups failed`
+        : `${result.partial.length} of ${plan.databases.length} backups are missing off-site copies`;
+    throw ApplicationFailure.nonRetryable(
+      `${what}: ${problems.join('; ')}`,
+      result.failed.length > 0 ? 'BackupFailed' : 'BackupPartial',
+      result,
+    );
   }
   return result;
 }
@@ -88,14 +149,32 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
 async function copyOffsite(
   plan: BackupPlan,
   site: ReturnType<typeof siteActivities>,
-  b: { backupId: string; database: string; file: { fileName: string; path: string; sizeBytes: number; sha256: string } },
+  b: {
+    backupId: string;
+    database: string;
+    file: { fileName: string; path: string; sizeBytes: number; sha256: string };
+  },
 ): Promise<string[]> {
   const failures: string[] = [];
   for (const dest of plan.destinations) {
     const key = offsiteKey(plan.tenantId, plan.siteId, plan.serverName, b.database, b.file.fileName);
-    const copy = { tenantId: plan.tenantId, backupId: b.backupId, target: dest.name, destinationId: dest.id, key, sizeBytes: b.file.sizeBytes, sha256: b.file.sha256 };
+    const copy = {
+      tenantId: plan.tenantId,
+      backupId: b.backupId,
+      target: dest.name,
+      destinationId: dest.id,
+      key,
+      sizeBytes: b.file.sizeBytes,
+      sha256: b.file.sha256,
+    };
     try {
-      const up = await site.long.upload({ source: { target: 'site', key: b.file.path }, target: dest.name, key, sizeBytes: b.file.sizeBytes, sha256: b.file.sha256 });
+      const up = await site.long.upload({
+        source: { target: 'site', key: b.file.path },
+        target: dest.name,
+        key,
+        sizeBytes: b.file.sizeBytes,
+        sha256: b.file.sha256,
+      });
       await central.recordCopy({ ...copy, state: 'stored', location: up.location, event: 'stored' });
     } catch (err) {
       if (isCancellation(err)) throw err;
@@ -108,9 +187,23 @@ async function copyOffsite(
 }
 
 /** An unreachable webhook must not cost the other databases their backups; the alert is logged either way. */
-async function alertQuietly(plan: BackupPlan, database: string, message: string, event: 'backup.failed' | 'backup.partial'): Promise<void> {
+async function alertQuietly(
+  plan: BackupPlan,
+  database: string,
+  message: string,
+  event: 'backup.failed' | 'backup.partial',
+): Promise<void> {
   await central
-    .alert({ tenantId: plan.tenantId, configId: plan.configId, configName: plan.configName, serverName: plan.serverName, siteName: plan.siteName, database, message, event })
+    .alert({
+      tenantId: plan.tenantId,
+      configId: plan.configId,
+      configName: plan.configName,
+      serverName: plan.serverName,
+      siteName: plan.siteName,
+      database,
+      message,
+      event,
+    })
     .catch((e: unknown) => log.warn('alert not delivered', { error: String(e) }));
 }
 
@@ -119,18 +212,40 @@ export async function dryRunWorkflow(input: BackupWorkflowInput): Promise<DryRun
   const plan = await central.loadBackupPlan({ configId: input.configId });
   const site = siteActivities(plan.taskQueue, plan.tuning);
   const startedAt = workflowInfo().startTime.toISOString();
-  const ref = { tenantId: plan.tenantId, configId: plan.configId, siteId: plan.siteId, serverId: plan.serverId, database: plan.databases.join(', ') };
+  const ref = {
+    tenantId: plan.tenantId,
+    configId: plan.configId,
+    siteId: plan.siteId,
+    serverId: plan.serverId,
+    database: plan.databases.join(', '),
+  };
   let report: DryRunReport;
   try {
-    report = await site.quick.dryRun({ serverName: plan.serverName, databases: plan.databases, tables: plan.cleanTables, destinations: plan.destinations.map((d) => d.name), encrypt: plan.encrypt });
+    report = await site.quick.dryRun({
+      serverName: plan.serverName,
+      databases: plan.databases,
+      tables: plan.cleanTables,
+      destinations: plan.destinations.map((d) => d.name),
+      encrypt: plan.encrypt,
+    });
   } catch (err) {
     const error = describeFailure(err, plan.siteName);
-    report = { ok: false, checks: [{ name: 'site worker', ok: false, detail: error }], estimatedBytes: 0, estimatedSeconds: 0, freeBytes: 0 };
+    report = {
+      ok: false,
+      checks: [{ name: 'site worker', ok: false, detail: error }],
+      estimatedBytes: 0,
+      estimatedSeconds: 0,
+      freeBytes: 0,
+    };
   }
   const failed = report.checks.filter((c) => !c.ok);
   await central.recordBackup({
-    ...ref, kind: 'dry-run', status: report.ok ? 'succeeded' : 'failed', startedAt,
-    error: failed.length ? failed.map((c) => `${c.name}: ${c.detail}`).join('; ') : undefined, report: { ...report },
+    ...ref,
+    kind: 'dry-run',
+    status: report.ok ? 'succeeded' : 'failed',
+    startedAt,
+    error: failed.length ? failed.map((c) => `${c.name}: ${c.detail}`).join('; ') : undefined,
+    report: { ...report },
   });
   return report;
 }

@@ -15,7 +15,10 @@ export async function pruneWorkflow(input: { configId: string }): Promise<PruneW
   return applyRetention(plan, siteActivities(plan.taskQueue, plan.tuning));
 }
 
-export async function applyRetention(plan: BackupPlan, site: ReturnType<typeof siteActivities>): Promise<PruneWorkflowResult> {
+export async function applyRetention(
+  plan: BackupPlan,
+  site: ReturnType<typeof siteActivities>,
+): Promise<PruneWorkflowResult> {
   const result: PruneWorkflowResult = { deleted: [], failed: [] };
   for (const t of await central.planPrune({ configId: plan.configId })) {
     if (t.copies.length === 0) continue;

@@ -15,14 +15,30 @@ export async function restoreWorkflow(input: { restoreId: string }): Promise<Res
   const plan = await central.loadRestorePlan({ restoreId: input.restoreId });
   try {
     const done = await restoreFromBestCopy(plan);
-    await central.recordRestore({ restoreId: plan.restoreId, status: 'succeeded', copyTarget: done.copyTarget, restoreSeconds: done.restoreSeconds, rawBytes: done.rawBytes });
+    await central.recordRestore({
+      restoreId: plan.restoreId,
+      status: 'succeeded',
+      copyTarget: done.copyTarget,
+      restoreSeconds: done.restoreSeconds,
+      rawBytes: done.rawBytes,
+    });
     return done;
   } catch (err) {
     const cancelled = isCancellation(err);
     const error = describeFailure(err, plan.siteName);
     await CancellationScope.nonCancellable(async () => {
       await central.recordRestore({ restoreId: plan.restoreId, status: cancelled ? 'cancelled' : 'failed', error });
-      if (!cancelled) await central.alert({ tenantId: plan.tenantId, siteName: plan.siteName, serverName: plan.serverName, database: plan.database, event: 'restore.failed', message: error }).catch(() => undefined);
+      if (!cancelled)
+        await central
+          .alert({
+            tenantId: plan.tenantId,
+            siteName: plan.siteName,
+            serverName: plan.serverName,
+            database: plan.database,
+            event: 'restore.failed',
+            message: error,
+          })
+          .catch(() => undefined);
     });
     if (cancelled) throw err;
     throw ApplicationFailure.nonRetryable(error, 'RestoreFailed');
@@ -36,8 +52,13 @@ async function restoreFromBestCopy(plan: RestorePlan): Promise<RestoreWorkflowRe
     let result: RestoreResult;
     try {
       result = await site.long.restore({
-        source: { target: copy.target, key: copy.key }, sizeBytes: plan.sizeBytes, sha256: plan.sha256, fileName: plan.fileName,
-        serverName: plan.serverName, database: plan.database, overwrite: plan.overwrite,
+        source: { target: copy.target, key: copy.key },
+        sizeBytes: plan.sizeBytes,
+        sha256: plan.sha256,
+        fileName: plan.fileName,
+        serverName: plan.serverName,
+        database: plan.database,
+        overwrite: plan.overwrite,
       });
     } catch (err) {
       if (failureType(err) !== 'CopyCorrupt') throw err;
@@ -45,7 +66,12 @@ async function restoreFromBestCopy(plan: RestorePlan): Promise<RestoreWorkflowRe
       refused.push(`${copy.target}: ${detail}`);
       await central.recordCheckResults({ results: [{ copyId: copy.copyId, state: 'corrupt', detail }] });
       await central
-        .alert({ tenantId: plan.tenantId, siteName: plan.siteName, event: 'copy.corrupt', message: `restore of ${plan.fileName} refused the copy at ${copy.target}: ${detail}` })
+        .alert({
+          tenantId: plan.tenantId,
+          siteName: plan.siteName,
+          event: 'copy.corrupt',
+          message: `restore of ${plan.fileName} refused the copy at ${copy.target}: ${detail}`,
+        })
         .catch(() => undefined);
       log.warn('copy refused; trying the next one', { target: copy.target });
       continue;
@@ -85,7 +111,11 @@ export async function drillWorkflow(input: { configId: string }): Promise<DrillW
   for (const t of targets) {
     if (!t.plan) {
       result.ok = false;
-      result.databases.push({ database: t.database, ok: false, checks: [{ name: 'a backup to drill', ok: false, detail: 'no successful backup with a stored copy' }] });
+      result.databases.push({
+        database: t.database,
+        ok: false,
+        checks: [{ name: 'a backup to drill', ok: false, detail: 'no successful backup with a stored copy' }],
+      });
       continue;
     }
     const plan = t.plan;
@@ -94,7 +124,13 @@ export async function drillWorkflow(input: { configId: string }): Promise<DrillW
     let restored: RestoreWorkflowResult | undefined;
     try {
       restored = await restoreFromBestCopy(plan);
-      checks = await site.quick.inspectRestore({ serverName: plan.serverName, database: plan.database, expected: plan.tableCounts, tolerancePercent: t.drill.tolerancePercent, assertions: t.drill.assertions });
+      checks = await site.quick.inspectRestore({
+        serverName: plan.serverName,
+        database: plan.database,
+        expected: plan.tableCounts,
+        tolerancePercent: t.drill.tolerancePercent,
+        assertions: t.drill.assertions,
+      });
     } catch (err) {
       if (isCancellation(err)) {
         await CancellationScope.nonCancellable(() => cleanUp(site, plan, 'cancelled', 'cancelled'));
@@ -105,15 +141,30 @@ export async function drillWorkflow(input: { configId: string }): Promise<DrillW
     const ok = checks.every((c) => c.ok);
     const failed = checks.filter((c) => !c.ok);
     await CancellationScope.nonCancellable(async () => {
-      await site.quick.dropDatabase({ serverName: plan.serverName, database: plan.database }).catch((e: unknown) => log.warn('scratch database not dropped', { error: String(e) }));
+      await site.quick
+        .dropDatabase({ serverName: plan.serverName, database: plan.database })
+        .catch((e: unknown) => log.warn('scratch database not dropped', { error: String(e) }));
       await central.recordRestore({
-        restoreId: plan.restoreId, status: ok ? 'succeeded' : 'failed', checks,
+        restoreId: plan.restoreId,
+        status: ok ? 'succeeded' : 'failed',
+        checks,
         error: ok ? undefined : failed.map((c) => `${c.name}: ${c.detail}`).join('; '),
-        copyTarget: restored?.copyTarget, restoreSeconds: restored?.restoreSeconds, rawBytes: restored?.rawBytes,
+        copyTarget: restored?.copyTarget,
+        restoreSeconds: restored?.restoreSeconds,
+        rawBytes: restored?.rawBytes,
       });
       if (!ok) {
         await central
-          .alert({ tenantId: plan.tenantId, configId: input.configId, configName: t.configName, siteName: plan.siteName, serverName: plan.serverName, database: t.database, event: 'drill.failed', message: `restore drill of ${plan.fileName} failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}` })
+          .alert({
+            tenantId: plan.tenantId,
+            configId: input.configId,
+            configName: t.configName,
+            siteName: plan.siteName,
+            serverName: plan.serverName,
+            database: t.database,
+            event: 'drill.failed',
+            message: `restore drill of ${plan.fileName} failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`,
+          })
           .catch(() => undefined);
       }
     });
@@ -123,7 +174,12 @@ export async function drillWorkflow(input: { configId: string }): Promise<DrillW
   return result;
 }
 
-async function cleanUp(site: ReturnType<typeof siteActivities>, plan: RestorePlan, status: 'cancelled', error: string): Promise<void> {
+async function cleanUp(
+  site: ReturnType<typeof siteActivities>,
+  plan: RestorePlan,
+  status: 'cancelled',
+  error: string,
+): Promise<void> {
   await site.quick.dropDatabase({ serverName: plan.serverName, database: plan.database }).catch(() => undefined);
   await central.recordRestore({ restoreId: plan.restoreId, status, error });
 }

@@ -35,21 +35,40 @@ export async function syncWorkflow(input: SyncWorkflowInput): Promise<SyncWorkfl
     result.stored += results.filter((r) => r.state === 'stored').length;
     const repairs: Repair[] = await central.recordCheckResults({ results });
     // A backup with no good copy left is one alert, naming every copy that is gone.
-    for (const lost of Map.groupBy(repairs.filter((r) => !r.from), (r) => r.backupId).values()) {
+    for (const lost of Map.groupBy(
+      repairs.filter((r) => !r.from),
+      (r) => r.backupId,
+    ).values()) {
       const what = lost.map((r) => r.what).join(', ');
       result.lost.push(what);
       await central
-        .alert({ tenantId: lost[0]!.tenantId, siteName: batch.siteName, event: 'copy.lost', message: `no good copy is left to repair from: ${what}` })
+        .alert({
+          tenantId: lost[0]!.tenantId,
+          siteName: batch.siteName,
+          event: 'copy.lost',
+          message: `no good copy is left to repair from: ${what}`,
+        })
         .catch(() => undefined);
     }
     for (const r of repairs) {
       if (!r.from) continue;
       try {
-        const up = await site.long.upload({ source: r.from, target: r.to.target, key: r.to.key, sizeBytes: r.sizeBytes, sha256: r.sha256 });
+        const up = await site.long.upload({
+          source: r.from,
+          target: r.to.target,
+          key: r.to.key,
+          sizeBytes: r.sizeBytes,
+          sha256: r.sha256,
+        });
         await central.recordRepair({ copyId: r.copyId, from: r.from, location: up.location, ok: true });
         result.repaired++;
       } catch (err) {
-        await central.recordRepair({ copyId: r.copyId, from: r.from, ok: false, error: describeFailure(err, batch.siteName) });
+        await central.recordRepair({
+          copyId: r.copyId,
+          from: r.from,
+          ok: false,
+          error: describeFailure(err, batch.siteName),
+        });
       }
     }
   }

@@ -19,7 +19,11 @@ export interface VerifyWorkflowResult {
 export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<VerifyWorkflowResult> {
   const result: VerifyWorkflowResult = { verified: 0, corrupt: [], missing: [], unreachable: [] };
   const { tuning } = await central.runTuning();
-  for (const batch of await central.listCopiesToCheck({ tenantId: input.tenantId, configId: input.configId, backupId: input.backupId })) {
+  for (const batch of await central.listCopiesToCheck({
+    tenantId: input.tenantId,
+    configId: input.configId,
+    backupId: input.backupId,
+  })) {
     const site = siteActivities(batch.taskQueue, tuning);
     let checked;
     try {
@@ -34,12 +38,21 @@ export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<Verify
     for (const r of checked.results) {
       const c = byId.get(r.copyId)!;
       if (r.state === 'stored') result.verified++;
-      else (r.state === 'corrupt' ? result.corrupt : result.missing).push(`${c.fileName} at ${c.target}: ${r.detail ?? r.state}`);
+      else
+        (r.state === 'corrupt' ? result.corrupt : result.missing).push(
+          `${c.fileName} at ${c.target}: ${r.detail ?? r.state}`,
+        );
     }
     const bad = checked.results.filter((r) => r.state !== 'stored');
     if (bad.length > 0) {
       await central
-        .alert({ tenantId: batch.tenantId, configId: input.configId, siteName: batch.siteName, event: 'copy.corrupt', message: `verification found ${bad.length} bad ${bad.length === 1 ? 'copy' : 'copies'}: ${bad.map((r) => `${byId.get(r.copyId)!.fileName} at ${byId.get(r.copyId)!.target} (${r.detail ?? r.state})`).join('; ')}` })
+        .alert({
+          tenantId: batch.tenantId,
+          configId: input.configId,
+          siteName: batch.siteName,
+          event: 'copy.corrupt',
+          message: `verification found ${bad.length} bad ${bad.length === 1 ? 'copy' : 'copies'}: ${bad.map((r) => `${byId.get(r.copyId)!.fileName} at ${byId.get(r.copyId)!.target} (${r.detail ?? r.state})`).join('; ')}`,
+        })
         .catch(() => undefined);
     }
   }
@@ -52,11 +65,23 @@ export async function watchdogWorkflow(input: { now?: string } = {}): Promise<{ 
   for (const m of missed) {
     const since = m.lastSuccessAt ? `since ${m.lastSuccessAt}` : 'ever';
     const sent = await central
-      .alert({ tenantId: m.tenantId, configId: m.configId, configName: m.configName, siteName: m.siteName, serverName: m.serverName, event: 'backup.missed', message: `no successful backup of '${m.configName}' ${since}; it should run every ${m.expectedEveryHours} h` })
-      .then(() => true, () => false);
+      .alert({
+        tenantId: m.tenantId,
+        configId: m.configId,
+        configName: m.configName,
+        siteName: m.siteName,
+        serverName: m.serverName,
+        event: 'backup.missed',
+        message: `no successful backup of '${m.configName}' ${since}; it should run every ${m.expectedEveryHours} h`,
+      })
+      .then(
+        () => true,
+        () => false,
+      );
     // Marked once the alert is out: one that could not be sent is tried again by the next watch. (Runs that began
     // before this step existed replay without it.)
-    if (sent && patched('watchdog-marks-after-alert')) await central.markMissedAlerted({ configId: m.configId, now: input.now });
+    if (sent && patched('watchdog-marks-after-alert'))
+      await central.markMissedAlerted({ configId: m.configId, now: input.now });
   }
   return { missed: missed.map((m) => m.configName) };
 }

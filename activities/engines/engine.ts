@@ -67,7 +67,12 @@ export interface DatabaseEngine {
    * (and be empty). `replace`: it exists with tables and is replaced; where the engine can, the old one stays as it
    * was until the new one is complete, so a failed restore loses nothing.
    */
-  restore(conn: ServerConnection, database: string, input: Readable, opts: { into: RestoreInto; signal?: AbortSignal }): Promise<void>;
+  restore(
+    conn: ServerConnection,
+    database: string,
+    input: Readable,
+    opts: { into: RestoreInto; signal?: AbortSignal },
+  ): Promise<void>;
   /** User databases, without the server's own (templates, `mysql`, `information_schema`, ...). */
   listDatabases(conn: ServerConnection): Promise<string[]>;
   databaseExists(conn: ServerConnection, database: string): Promise<boolean>;
@@ -80,24 +85,39 @@ export interface DatabaseEngine {
   serverVersion(conn: ServerConnection): Promise<string>;
   dumpToolVersion(): Promise<string>;
   /** Exact `count(*)` for tables the catalogue says are below `exactBelowRows` (default 100 000), else its estimate. */
-  tableRowCounts(conn: ServerConnection, database: string, opts?: { exactBelowRows?: number }): Promise<TableRowCount[]>;
+  tableRowCounts(
+    conn: ServerConnection,
+    database: string,
+    opts?: { exactBelowRows?: number },
+  ): Promise<TableRowCount[]>;
   /** Empties the tables (all or none found), returning the number of rows removed. */
   truncateTables?(conn: ServerConnection, database: string, tables: string[]): Promise<number>;
   /** Deletes the rows whose `column` is more than `days` days old, in one transaction; returns how many. */
-  deleteOlderThan?(conn: ServerConnection, database: string, table: string, column: string, days: number): Promise<number>;
+  deleteOlderThan?(
+    conn: ServerConnection,
+    database: string,
+    table: string,
+    column: string,
+    days: number,
+  ): Promise<number>;
 }
 
 export const DEFAULT_EXACT_BELOW_ROWS = 100_000;
 
 /** A table lock not granted in time (another session holds the table): worth a retry later. */
 export const tableBusy = (database: string, where: string) =>
-  new BackupError('unavailable', `a table in '${database}' on ${where} is in use by another session and was not granted in time: the run is retried later (lockTimeoutSeconds in the site configuration is how long cleaning tables waits)`, { code: 'TableBusy' });
+  new BackupError(
+    'unavailable',
+    `a table in '${database}' on ${where} is in use by another session and was not granted in time: the run is retried later (lockTimeoutSeconds in the site configuration is how long cleaning tables waits)`,
+    { code: 'TableBusy' },
+  );
 
 /** Seconds cleaning tables waits for a lock (a connection made without the site configuration gets the default). */
 export const lockTimeoutOf = (conn: ServerConnection) => conn.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS;
 
 export function checkDays(days: number): void {
-  if (!Number.isInteger(days) || days < 0) throw new BackupError('invalid', `days must be a whole number of at least 0, not ${days}`, { field: 'days' });
+  if (!Number.isInteger(days) || days < 0)
+    throw new BackupError('invalid', `days must be a whole number of at least 0, not ${days}`, { field: 'days' });
 }
 
 /** The first of `names` found on PATH; a missing tool is then reported before anything starts. */
@@ -138,7 +158,8 @@ function stderrTail(child: ChildProcess): () => string {
 }
 
 /** What a tool said on stderr or, when it said nothing, how it ended. */
-const failureText = (cmd: string, said: string, code: number | null, sig: NodeJS.Signals | null) => withoutRowData(said) || `${path.basename(cmd)} ended with ${sig ?? `exit code ${code}`}`;
+const failureText = (cmd: string, said: string, code: number | null, sig: NodeJS.Signals | null) =>
+  withoutRowData(said) || `${path.basename(cmd)} ended with ${sig ?? `exit code ${code}`}`;
 
 /**
  * A tool's message without the rows' values it may quote: PostgreSQL's DETAIL, CONTEXT and LINE lines (a COPY line,
@@ -162,16 +183,23 @@ export function withoutRowData(said: string): string {
  * With a `filter`, `produce` writes into the filter's stdin (tools started by `pipeToolInto` get it as their stdout)
  * and `stdout` is what the filter prints; `done` also waits for the filter to exit cleanly.
  */
-export function producedDump(produce: (out: Writable, signal: AbortSignal) => Promise<void>, filter?: StreamFilter): DumpStream {
+export function producedDump(
+  produce: (out: Writable, signal: AbortSignal) => Promise<void>,
+  filter?: StreamFilter,
+): DumpStream {
   const abort = new AbortController();
   let finished = false;
-  const stopped = () => new BackupError('unavailable', 'the dump was stopped: its reader went away', { code: 'DumpAborted' });
+  const stopped = () =>
+    new BackupError('unavailable', 'the dump was stopped: its reader went away', { code: 'DumpAborted' });
   let out: Writable;
   let stdout: Readable;
   let filtered: Promise<DumpOutcome> = Promise.resolve({});
   let killFilter = () => {};
   if (filter) {
-    const child = spawn(filter.cmd, filter.args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    const child = spawn(filter.cmd, filter.args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '' },
+    });
     const stderr = stderrTail(child);
     // A filter that dies early breaks its stdin; its exit status says why.
     child.stdin.on('error', () => {});
@@ -179,10 +207,17 @@ export function producedDump(produce: (out: Writable, signal: AbortSignal) => Pr
       child.on('error', (e) => reject(filter.fail(`cannot run ${path.basename(filter.cmd)}: ${e.message}`)));
       child.on('close', (code, sig) => {
         if (code === 0) resolve({ filterMessages: stderr() });
-        else reject(abort.signal.aborted ? abort.signal.reason : filter.fail(failureText(filter.cmd, stderr().trim(), code, sig)));
+        else
+          reject(
+            abort.signal.aborted
+              ? abort.signal.reason
+              : filter.fail(failureText(filter.cmd, stderr().trim(), code, sig)),
+          );
       });
     });
-    filtered.catch(() => abort.abort(new BackupError('unavailable', 'the dump was stopped: its filter failed', { code: 'DumpAborted' })));
+    filtered.catch(() =>
+      abort.abort(new BackupError('unavailable', 'the dump was stopped: its filter failed', { code: 'DumpAborted' })),
+    );
     killFilter = () => child.kill('SIGKILL');
     out = child.stdin;
     stdout = child.stdout;
@@ -221,7 +256,13 @@ export function producedDump(produce: (out: Writable, signal: AbortSignal) => Pr
  * Runs one tool and appends its stdout to `out` (left open for the next pass). When `out` is an OS pipe (a filter's
  * stdin) the tool writes into it directly.
  */
-export function pipeToolInto(run: ToolRun, out: Writable, signal: AbortSignal, classify: Classify, missing: () => BackupError): Promise<void> {
+export function pipeToolInto(
+  run: ToolRun,
+  out: Writable,
+  signal: AbortSignal,
+  classify: Classify,
+  missing: () => BackupError,
+): Promise<void> {
   signal.throwIfAborted();
   const direct = !(out instanceof PassThrough);
   // Dump tools write their stdout through stdio in 4 KiB pieces: into a pipe that is a system call and often a
@@ -274,10 +315,16 @@ export interface FilteredInput {
  * a filter that wrote everything and exited before then would leave Node to drain its pipe, and the tool nothing.
  */
 export function filterInput(input: Readable, filter: StreamFilter): FilteredInput {
-  const child = spawn(filter.cmd, filter.args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+  const child = spawn(filter.cmd, filter.args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '' },
+  });
   const stderr = stderrTail(child);
   let killed = false;
-  const stopped = () => new BackupError('unavailable', `${path.basename(filter.cmd)} was stopped before the end of its input`, { code: FILTER_STOPPED });
+  const stopped = () =>
+    new BackupError('unavailable', `${path.basename(filter.cmd)} was stopped before the end of its input`, {
+      code: FILTER_STOPPED,
+    });
   let feeding: Promise<void> | undefined;
   const start = () => {
     if (feeding) return;
@@ -286,7 +333,9 @@ export function filterInput(input: Readable, filter: StreamFilter): FilteredInpu
   };
   child.stdout.once('resume', start);
   const exited = new Promise<string>((resolve, reject) => {
-    child.on('error', (e) => reject(new BackupError('unavailable', `cannot run ${filter.cmd}: ${e.message}`, { code: 'FilterMissing' })));
+    child.on('error', (e) =>
+      reject(new BackupError('unavailable', `cannot run ${filter.cmd}: ${e.message}`, { code: 'FilterMissing' })),
+    );
     child.on('close', (code, sig) => {
       if (!feeding) input.destroy();
       if (code === 0) resolve(stderr());
@@ -294,7 +343,8 @@ export function filterInput(input: Readable, filter: StreamFilter): FilteredInpu
       else reject(filter.fail(failureText(filter.cmd, stderr().trim(), code, sig)));
     });
   });
-  const brokenPipe = (e: NodeJS.ErrnoException) => ['EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(e.code ?? '');
+  const brokenPipe = (e: NodeJS.ErrnoException) =>
+    ['EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(e.code ?? '');
   const done = (async () => {
     const [x] = await Promise.allSettled([exited]);
     const fed = feeding ? (await Promise.allSettled([feeding]))[0] : undefined;
@@ -322,12 +372,21 @@ export function filterInput(input: Readable, filter: StreamFilter): FilteredInpu
  */
 export function runTool(
   run: ToolRun,
-  opts: { input?: string | Readable; classify: Classify; missing: () => BackupError; signal?: AbortSignal; keepStdout?: boolean },
+  opts: {
+    input?: string | Readable;
+    classify: Classify;
+    missing: () => BackupError;
+    signal?: AbortSignal;
+    keepStdout?: boolean;
+  },
 ): Promise<string> {
   opts.signal?.throwIfAborted();
   const piped = opts.input !== undefined && typeof opts.input !== 'string' ? filterPipes.get(opts.input) : undefined;
   return new Promise<string>((resolve, reject) => {
-    const child = spawn(run.cmd, run.args, { env: run.env, stdio: [piped ? piped.filtered.stdout : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(run.cmd, run.args, {
+      env: run.env,
+      stdio: [piped ? piped.filtered.stdout : 'pipe', 'pipe', 'pipe'],
+    });
     if (piped) {
       // The tool holds the pipe now; our end closes, so a filter whose reader exits early is stopped, not left blocked.
       piped.filtered.stdout.destroy();
@@ -359,17 +418,23 @@ export function runTool(
     }
     child.on('error', (e: NodeJS.ErrnoException) => {
       opts.signal?.removeEventListener('abort', onAbort);
-      reject(e.code === 'ENOENT' ? opts.missing() : opts.classify(`cannot run ${path.basename(run.cmd)}: ${e.message}`));
+      reject(
+        e.code === 'ENOENT' ? opts.missing() : opts.classify(`cannot run ${path.basename(run.cmd)}: ${e.message}`),
+      );
     });
     child.on('close', async (code, sig) => {
       opts.signal?.removeEventListener('abort', onAbort);
-      let failure: unknown = stoppedBy ?? (code !== 0 ? opts.classify(failureText(run.cmd, stderr(), code, sig)) : feedError);
+      let failure: unknown =
+        stoppedBy ?? (code !== 0 ? opts.classify(failureText(run.cmd, stderr(), code, sig)) : feedError);
       if (piped) {
         const { filtered } = piped;
         // A tool whose input ended early fails because its filter did: the filter's failure is the cause. A filter
         // stopped after the tool was done reading says nothing about the bytes the tool took.
         if (failure !== undefined) filtered.kill();
-        const said = await filtered.done.then(() => undefined, (e: unknown) => e);
+        const said = await filtered.done.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         if (stoppedBy === undefined && said !== undefined && !filterStopped(said)) failure = said;
       }
       if (failure !== undefined) reject(failure);

@@ -21,7 +21,11 @@ export type EngineKey = keyof typeof engines;
 export function engineFor(name: string): DatabaseEngine {
   const engine = (engines as Record<string, DatabaseEngine>)[name];
   if (!engine || !Object.hasOwn(engines, name)) {
-    throw new BackupError('invalid', `unknown database engine '${name}': use one of ${Object.keys(engines).join(', ')}`, { code: 'UnknownEngine' });
+    throw new BackupError(
+      'invalid',
+      `unknown database engine '${name}': use one of ${Object.keys(engines).join(', ')}`,
+      { code: 'UnknownEngine' },
+    );
   }
   return engine;
 }

@@ -4,8 +4,19 @@ import postgres from 'postgres';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 import {
-  checkDays, DEFAULT_EXACT_BELOW_ROWS, findTool, lockTimeoutOf, pipeToolInto, producedDump, runTool, tableBusy, toolMissing,
-  type DatabaseEngine, type DumpStream, type TableRowCount, type ToolRun,
+  checkDays,
+  DEFAULT_EXACT_BELOW_ROWS,
+  findTool,
+  lockTimeoutOf,
+  pipeToolInto,
+  producedDump,
+  runTool,
+  tableBusy,
+  toolMissing,
+  type DatabaseEngine,
+  type DumpStream,
+  type TableRowCount,
+  type ToolRun,
 } from './engine.ts';
 
 /** Turns a libpq/pg_dump/pg_restore message into what the admin must do, and whether retrying can help. */
@@ -14,29 +25,61 @@ export function classifyPgError(message: string, conn: ServerConnection, databas
   const first = message.trim().split('\n')[0] ?? '';
   const where = `server ${conn.host}:${conn.port ?? 5432}, user '${conn.user}'`;
   if (m.includes('password authentication failed') || m.includes('no password supplied') || m.includes('28p01')) {
-    return new BackupError('auth', `PostgreSQL refused the login (${where}): check the password for this server in the site configuration`, { code: 'AuthenticationFailed' });
+    return new BackupError(
+      'auth',
+      `PostgreSQL refused the login (${where}): check the password for this server in the site configuration`,
+      { code: 'AuthenticationFailed' },
+    );
   }
   if (/database ".*" does not exist/.test(m) || m.includes('3d000')) {
-    return new BackupError('invalid', `database '${database}' does not exist on ${where}: fix the database list of the backup configuration`, { code: 'DatabaseNotFound' });
+    return new BackupError(
+      'invalid',
+      `database '${database}' does not exist on ${where}: fix the database list of the backup configuration`,
+      { code: 'DatabaseNotFound' },
+    );
   }
   if (/database ".*" already exists/.test(m) || m.includes('42p04')) {
-    return new BackupError('conflict', `database '${database}' already exists on ${where}: restore into a new name or into the existing database`, { code: 'DatabaseExists' });
+    return new BackupError(
+      'conflict',
+      `database '${database}' already exists on ${where}: restore into a new name or into the existing database`,
+      { code: 'DatabaseExists' },
+    );
   }
   if (m.includes('permission denied') || m.includes('42501')) {
-    return new BackupError('invalid', `permission denied on ${where}: ${first}. Grant the backup user the access it needs`, { code: 'PermissionDenied' });
+    return new BackupError(
+      'invalid',
+      `permission denied on ${where}: ${first}. Grant the backup user the access it needs`,
+      { code: 'PermissionDenied' },
+    );
   }
-  if (m.includes('pg_hba.conf') || m.includes('role') && m.includes('does not exist')) {
-    return new BackupError('auth', `PostgreSQL refused the connection (${where}): ${first}`, { code: 'AuthenticationFailed' });
+  if (m.includes('pg_hba.conf') || (m.includes('role') && m.includes('does not exist'))) {
+    return new BackupError('auth', `PostgreSQL refused the connection (${where}): ${first}`, {
+      code: 'AuthenticationFailed',
+    });
   }
   if (m.includes('server version mismatch')) {
-    return new BackupError('invalid', `pg_dump at the site is older than the server (${where}): install the PostgreSQL client tools of the server's version at the site (${first})`, { code: 'DumpToolTooOld' });
+    return new BackupError(
+      'invalid',
+      `pg_dump at the site is older than the server (${where}): install the PostgreSQL client tools of the server's version at the site (${first})`,
+      { code: 'DumpToolTooOld' },
+    );
   }
   if (m.includes('unsupported version')) {
     // The archive is newer than the tool reading it: the backup is fine, the tool is not.
-    return new BackupError('invalid', `pg_restore at the site is older than the pg_dump that made this backup: install newer PostgreSQL client tools at the site (${first})`, { code: 'RestoreToolTooOld' });
+    return new BackupError(
+      'invalid',
+      `pg_restore at the site is older than the pg_dump that made this backup: install newer PostgreSQL client tools at the site (${first})`,
+      { code: 'RestoreToolTooOld' },
+    );
   }
-  if (m.includes('did not find magic string') || m.includes('does not appear to be a valid archive') || m.includes('unexpected end of file')) {
-    return new BackupError('invalid', `the file is not a complete pg_dump custom-format dump (${first})`, { code: 'BadDumpFile' });
+  if (
+    m.includes('did not find magic string') ||
+    m.includes('does not appear to be a valid archive') ||
+    m.includes('unexpected end of file')
+  ) {
+    return new BackupError('invalid', `the file is not a complete pg_dump custom-format dump (${first})`, {
+      code: 'BadDumpFile',
+    });
   }
   if (m.includes('55p03') || m.includes('lock timeout')) {
     return tableBusy(database, where);
@@ -44,7 +87,9 @@ export function classifyPgError(message: string, conn: ServerConnection, databas
   if (m.includes('could not execute query')) {
     // The same statement fails again on retry: an object that exists already, a missing role or extension.
     const detail = message.split('\n').find((l) => /could not execute query/i.test(l)) ?? first ?? message;
-    return new BackupError('invalid', `restoring into '${database}' on ${where} failed: ${detail.trim()}`, { code: 'RestoreFailed' });
+    return new BackupError('invalid', `restoring into '${database}' on ${where} failed: ${detail.trim()}`, {
+      code: 'RestoreFailed',
+    });
   }
   return new BackupError('unavailable', `PostgreSQL (${where}): ${message.trim().split('\n').slice(-3).join(' ')}`);
 }
@@ -55,10 +100,22 @@ const MAINTENANCE_DB = 'postgres';
 type Sql = postgres.Sql;
 
 /** Opens one connection, runs `fn`, closes it; every failure leaves as a classified BackupError. */
-async function withSql<T>(conn: ServerConnection, database: string, fn: (sql: Sql) => Promise<T>, forDatabase = database): Promise<T> {
+async function withSql<T>(
+  conn: ServerConnection,
+  database: string,
+  fn: (sql: Sql) => Promise<T>,
+  forDatabase = database,
+): Promise<T> {
   const sql = postgres({
-    host: conn.host, port: conn.port ?? 5432, user: conn.user, password: conn.password, database,
-    max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'backup-site-worker' },
+    host: conn.host,
+    port: conn.port ?? 5432,
+    user: conn.user,
+    password: conn.password,
+    database,
+    max: 1,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: 'backup-site-worker' },
   });
   try {
     return await fn(sql);
@@ -72,10 +129,18 @@ async function withSql<T>(conn: ServerConnection, database: string, fn: (sql: Sq
 }
 
 const tableNotFound = (table: string, database: string) =>
-  new BackupError('invalid', `table '${table}' does not exist in database '${database}': fix the tables of the backup configuration`, { code: 'TableNotFound' });
+  new BackupError(
+    'invalid',
+    `table '${table}' does not exist in database '${database}': fix the tables of the backup configuration`,
+    { code: 'TableNotFound' },
+  );
 
 /** Finds a table the way SQL would (`name` on the search path or `schema.name`, quotes allowed). */
-async function findTable(sql: Sql | postgres.TransactionSql, table: string, database: string): Promise<{ oid: number; qualified: string; display: string }> {
+async function findTable(
+  sql: Sql | postgres.TransactionSql,
+  table: string,
+  database: string,
+): Promise<{ oid: number; qualified: string; display: string }> {
   const rows = await sql<{ oid: number; schema: string; name: string }[]>`
     select c.oid::int8 as oid, n.nspname as schema, c.relname as name
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -85,12 +150,21 @@ async function findTable(sql: Sql | postgres.TransactionSql, table: string, data
   });
   const row = rows[0];
   if (!row) throw tableNotFound(table, database);
-  return { oid: Number(row.oid), qualified: `${quoteIdent(row.schema)}.${quoteIdent(row.name)}`, display: `${row.schema}.${row.name}` };
+  return {
+    oid: Number(row.oid),
+    qualified: `${quoteIdent(row.schema)}.${quoteIdent(row.name)}`,
+    display: `${row.schema}.${row.name}`,
+  };
 }
 
 function toolEnv(conn: ServerConnection): NodeJS.ProcessEnv {
   // The password goes in the environment of the child only, never on its command line (visible in ps).
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, LANG: 'C', PGCONNECT_TIMEOUT: '10', PGAPPNAME: 'backup-site-worker' };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    LANG: 'C',
+    PGCONNECT_TIMEOUT: '10',
+    PGAPPNAME: 'backup-site-worker',
+  };
   if (conn.password !== undefined) env.PGPASSWORD = conn.password;
   return env;
 }
@@ -125,7 +199,9 @@ export const postgresEngine: DatabaseEngine = {
       if (!cmd) throw toolMissing('pg_dump', PG_HINT);
       const args = ['--format=custom', '--compress=0', ...connArgs(conn, database)];
       for (const t of excludeTableData) args.push(`--exclude-table-data=${t}`);
-      await pipeToolInto({ cmd, args, env: toolEnv(conn) }, out, signal, classify, () => toolMissing('pg_dump', PG_HINT));
+      await pipeToolInto({ cmd, args, env: toolEnv(conn) }, out, signal, classify, () =>
+        toolMissing('pg_dump', PG_HINT),
+      );
     }, filter);
   },
 
@@ -138,12 +214,27 @@ export const postgresEngine: DatabaseEngine = {
     const target = into === 'replace' ? `bp_restore_${randomUUID().replaceAll('-', '').slice(0, 16)}` : database;
     if (into !== 'existing') {
       // template0: objects someone added to template1 would collide with the dump's own.
-      await withSql(conn, MAINTENANCE_DB, (sql) => sql.unsafe(`create database ${quoteIdent(target)} template template0`), target);
+      await withSql(
+        conn,
+        MAINTENANCE_DB,
+        (sql) => sql.unsafe(`create database ${quoteIdent(target)} template template0`),
+        target,
+      );
     }
     // One transaction: a failed restore leaves the database as it was, and --exit-on-error stops at the first error.
-    const run: ToolRun = { cmd, args: ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', ...connArgs(conn, target)], env: toolEnv(conn) };
+    const run: ToolRun = {
+      cmd,
+      args: ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', ...connArgs(conn, target)],
+      env: toolEnv(conn),
+    };
     try {
-      await runTool(run, { input, signal, keepStdout: false, classify: (msg) => classifyPgError(msg, conn, database), missing: () => toolMissing('pg_restore', PG_HINT, 'RestoreToolMissing') });
+      await runTool(run, {
+        input,
+        signal,
+        keepStdout: false,
+        classify: (msg) => classifyPgError(msg, conn, database),
+        missing: () => toolMissing('pg_restore', PG_HINT, 'RestoreToolMissing'),
+      });
     } catch (err) {
       if (into !== 'existing') await postgresEngine.dropDatabase(conn, target).catch(() => {});
       throw err;
@@ -154,9 +245,18 @@ export const postgresEngine: DatabaseEngine = {
       await postgresEngine.dropDatabase(conn, target).catch(() => {});
       throw err;
     });
-    await withSql(conn, MAINTENANCE_DB, (sql) => sql.unsafe(`alter database ${quoteIdent(target)} rename to ${quoteIdent(database)}`), database).catch((err: unknown) => {
+    await withSql(
+      conn,
+      MAINTENANCE_DB,
+      (sql) => sql.unsafe(`alter database ${quoteIdent(target)} rename to ${quoteIdent(database)}`),
+      database,
+    ).catch((err: unknown) => {
       // Not retried: a retry would find no database by the name, restore again and leave this complete one aside.
-      throw new BackupError('invalid', `the restored database is complete as '${target}' but could not be renamed to '${database}' (${err instanceof Error ? err.message : String(err)}): rename it by hand`, { code: 'RenameFailed' });
+      throw new BackupError(
+        'invalid',
+        `the restored database is complete as '${target}' but could not be renamed to '${database}' (${err instanceof Error ? err.message : String(err)}): rename it by hand`,
+        { code: 'RenameFailed' },
+      );
     });
   },
 
@@ -171,7 +271,12 @@ export const postgresEngine: DatabaseEngine = {
   },
 
   async databaseExists(conn, database) {
-    return withSql(conn, MAINTENANCE_DB, async (sql) => (await sql`select 1 from pg_database where datname = ${database}`).length > 0, database);
+    return withSql(
+      conn,
+      MAINTENANCE_DB,
+      async (sql) => (await sql`select 1 from pg_database where datname = ${database}`).length > 0,
+      database,
+    );
   },
 
   async hasTables(conn, database) {
@@ -187,18 +292,28 @@ export const postgresEngine: DatabaseEngine = {
   },
 
   async dropDatabase(conn, database) {
-    await withSql(conn, MAINTENANCE_DB, async (sql) => {
-      const [v] = await sql<{ num: number }[]>`select current_setting('server_version_num')::int as num`;
-      // Sessions left open by a crashed drill must not keep its scratch database alive (FORCE exists from 13 on).
-      await sql.unsafe(`drop database if exists ${quoteIdent(database)}${v!.num >= 130000 ? ' with (force)' : ''}`);
-    }, database);
+    await withSql(
+      conn,
+      MAINTENANCE_DB,
+      async (sql) => {
+        const [v] = await sql<{ num: number }[]>`select current_setting('server_version_num')::int as num`;
+        // Sessions left open by a crashed drill must not keep its scratch database alive (FORCE exists from 13 on).
+        await sql.unsafe(`drop database if exists ${quoteIdent(database)}${v!.num >= 130000 ? ' with (force)' : ''}`);
+      },
+      database,
+    );
   },
 
   async estimateSize(conn, database) {
-    return withSql(conn, MAINTENANCE_DB, async (sql) => {
-      const [row] = await sql<{ size: string }[]>`select pg_database_size(${database})::text as size`;
-      return Number(row!.size);
-    }, database);
+    return withSql(
+      conn,
+      MAINTENANCE_DB,
+      async (sql) => {
+        const [row] = await sql<{ size: string }[]>`select pg_database_size(${database})::text as size`;
+        return Number(row!.size);
+      },
+      database,
+    );
   },
 
   async serverVersion(conn) {
@@ -211,10 +326,14 @@ export const postgresEngine: DatabaseEngine = {
   async dumpToolVersion() {
     const cmd = pgDump();
     if (!cmd) throw toolMissing('pg_dump', PG_HINT);
-    const out = await runTool({ cmd, args: ['--version'], env: { PATH: process.env.PATH, LANG: 'C' } }, {
-      classify: (msg) => new BackupError('invalid', `pg_dump --version failed: ${msg.trim()}`, { code: 'DumpToolMissing' }),
-      missing: () => toolMissing('pg_dump', PG_HINT),
-    });
+    const out = await runTool(
+      { cmd, args: ['--version'], env: { PATH: process.env.PATH, LANG: 'C' } },
+      {
+        classify: (msg) =>
+          new BackupError('invalid', `pg_dump --version failed: ${msg.trim()}`, { code: 'DumpToolMissing' }),
+        missing: () => toolMissing('pg_dump', PG_HINT),
+      },
+    );
     return out.trim();
   },
 
@@ -234,7 +353,9 @@ export const postgresEngine: DatabaseEngine = {
       for (const t of tables) {
         // Counting reads every page: the size guards against statistics that lag behind a big load.
         if (t.estimate < limit && Number(t.bytes) < limit * 1024) {
-          const [row] = await sql.unsafe<{ n: string }[]>(`select count(*)::text as n from ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+          const [row] = await sql.unsafe<{ n: string }[]>(
+            `select count(*)::text as n from ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+          );
           result.push({ table: `${t.schema}.${t.name}`, rows: Number(row!.n), exact: true });
         } else {
           result.push({ table: `${t.schema}.${t.name}`, rows: Math.round(t.estimate), exact: false });
@@ -260,7 +381,11 @@ export const postgresEngine: DatabaseEngine = {
           where contype = 'f' and confrelid = any(${oids}::oid[]) and not conrelid = any(${oids}::oid[])`;
         if (refs.length > 0) {
           const list = refs.map((r) => `${r.child} → ${r.parent}`).join(', ');
-          throw new BackupError('invalid', `cannot truncate in '${database}': other tables reference them (${list}). Truncate the referencing tables too, or delete old rows instead`, { code: 'ForeignKeyViolation' });
+          throw new BackupError(
+            'invalid',
+            `cannot truncate in '${database}': other tables reference them (${list}). Truncate the referencing tables too, or delete old rows instead`,
+            { code: 'ForeignKeyViolation' },
+          );
         }
         const list = [...found.values()].join(', ');
         // Locked first, so the count is exactly what TRUNCATE removes; not waiting long for a lock, since every query
@@ -268,7 +393,8 @@ export const postgresEngine: DatabaseEngine = {
         await tx.unsafe(`set local lock_timeout = '${lockTimeoutOf(conn)}s'`);
         await tx.unsafe(`lock table ${list} in access exclusive mode`);
         let rows = 0;
-        for (const q of found.values()) rows += Number((await tx.unsafe<{ n: string }[]>(`select count(*)::text as n from ${q}`))[0]!.n);
+        for (const q of found.values())
+          rows += Number((await tx.unsafe<{ n: string }[]>(`select count(*)::text as n from ${q}`))[0]!.n);
         await tx.unsafe(`truncate table ${list}`);
         return rows;
       }),
@@ -283,12 +409,24 @@ export const postgresEngine: DatabaseEngine = {
         const [col] = await tx<{ type: string }[]>`
           select format_type(atttypid, null) as type from pg_attribute
           where attrelid = ${t.oid} and attname = ${column} and attnum > 0 and not attisdropped`;
-        if (!col) throw new BackupError('invalid', `column '${column}' does not exist in table '${t.display}' of database '${database}'`, { code: 'ColumnNotFound' });
+        if (!col)
+          throw new BackupError(
+            'invalid',
+            `column '${column}' does not exist in table '${t.display}' of database '${database}'`,
+            { code: 'ColumnNotFound' },
+          );
         if (!['date', 'timestamp without time zone', 'timestamp with time zone'].includes(col.type)) {
-          throw new BackupError('invalid', `column '${column}' of '${t.display}' is ${col.type}, not a date or timestamp: choose the column that holds the row's time`, { code: 'ColumnNotTimestamp' });
+          throw new BackupError(
+            'invalid',
+            `column '${column}' of '${t.display}' is ${col.type}, not a date or timestamp: choose the column that holds the row's time`,
+            { code: 'ColumnNotTimestamp' },
+          );
         }
         await tx.unsafe(`set local lock_timeout = '${lockTimeoutOf(conn)}s'`);
-        const res = await tx.unsafe(`delete from ${t.qualified} where ${quoteIdent(column)} < now() - make_interval(days => $1)`, [days]);
+        const res = await tx.unsafe(
+          `delete from ${t.qualified} where ${quoteIdent(column)} < now() - make_interval(days => $1)`,
+          [days],
+        );
         return res.count;
       }),
     );

@@ -10,7 +10,14 @@ import { backup, DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
-import { checkDays, DEFAULT_EXACT_BELOW_ROWS, producedDump, type DatabaseEngine, type DumpStream, type TableRowCount } from './engine.ts';
+import {
+  checkDays,
+  DEFAULT_EXACT_BELOW_ROWS,
+  producedDump,
+  type DatabaseEngine,
+  type DumpStream,
+  type TableRowCount,
+} from './engine.ts';
 import { fsyncDir } from '../fsync.ts';
 
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
@@ -23,8 +30,18 @@ const quoteIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
 /** `conn.host` is the folder, `database` a plain file name in it: nothing can point outside the folder. */
 export function dbPath(conn: ServerConnection, database: string): string {
-  if (!database || database !== path.basename(database) || database.startsWith('.') || database.includes('\0') || SIDE_FILES.some((s) => database.endsWith(s))) {
-    throw new BackupError('invalid', `'${database}' is not a SQLite database file name: give the file's name inside folder ${conn.host}`, { code: 'DatabaseNotFound' });
+  if (
+    !database ||
+    database !== path.basename(database) ||
+    database.startsWith('.') ||
+    database.includes('\0') ||
+    SIDE_FILES.some((s) => database.endsWith(s))
+  ) {
+    throw new BackupError(
+      'invalid',
+      `'${database}' is not a SQLite database file name: give the file's name inside folder ${conn.host}`,
+      { code: 'DatabaseNotFound' },
+    );
   }
   return path.resolve(conn.host, database);
 }
@@ -33,7 +50,11 @@ async function checkFolder(conn: ServerConnection): Promise<string> {
   const folder = path.resolve(conn.host);
   const s = await stat(folder).catch(() => undefined);
   if (!s?.isDirectory()) {
-    throw new BackupError('invalid', `folder ${folder} of this SQLite server does not exist at the site: fix the server's folder in the site configuration`, { code: 'FolderNotFound' });
+    throw new BackupError(
+      'invalid',
+      `folder ${folder} of this SQLite server does not exist at the site: fix the server's folder in the site configuration`,
+      { code: 'FolderNotFound' },
+    );
   }
   return folder;
 }
@@ -44,7 +65,11 @@ async function existingDb(conn: ServerConnection, database: string): Promise<str
   await checkFolder(conn);
   const s = await stat(file).catch(() => undefined);
   if (!s?.isFile()) {
-    throw new BackupError('invalid', `database '${database}' does not exist in folder ${path.resolve(conn.host)}: fix the database list of the backup configuration`, { code: 'DatabaseNotFound' });
+    throw new BackupError(
+      'invalid',
+      `database '${database}' does not exist in folder ${path.resolve(conn.host)}: fix the database list of the backup configuration`,
+      { code: 'DatabaseNotFound' },
+    );
   }
   return file;
 }
@@ -60,12 +85,18 @@ export function classifySqliteError(err: unknown, database: string): BackupError
     case 26: // NOTADB
       return new BackupError('invalid', `'${database}' is not a SQLite database`, { code: 'NotADatabase' });
     case 11: // CORRUPT
-      return new BackupError('invalid', `SQLite database '${database}' is damaged: ${message}`, { code: 'DatabaseCorrupt' });
+      return new BackupError('invalid', `SQLite database '${database}' is damaged: ${message}`, {
+        code: 'DatabaseCorrupt',
+      });
     case 3: // PERM
     case 8: // READONLY
     case 14: // CANTOPEN
     case 23: // AUTH
-      return new BackupError('invalid', `the site worker may not use SQLite database '${database}': ${message}. Check the file's and folder's permissions`, { code: 'PermissionDenied' });
+      return new BackupError(
+        'invalid',
+        `the site worker may not use SQLite database '${database}': ${message}. Check the file's and folder's permissions`,
+        { code: 'PermissionDenied' },
+      );
     case 19: // CONSTRAINT
       return new BackupError('invalid', `SQLite database '${database}': ${message}`, { code: 'ConstraintViolation' });
   }
@@ -123,9 +154,17 @@ parentPort.postMessage(answer);`;
  * Runs statements on a thread of their own. DatabaseSync blocks its thread while a statement runs, and a DELETE or
  * VACUUM on a big file would otherwise stop every activity of the site worker, heartbeats included.
  */
-function offThread(file: string, database: string, steps: Step[], opts: { readOnly?: boolean } = {}): Promise<unknown[]> {
+function offThread(
+  file: string,
+  database: string,
+  steps: Step[],
+  opts: { readOnly?: boolean } = {},
+): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(STEP_RUNNER, { eval: true, workerData: { file, steps, timeout: BUSY_TIMEOUT_MS, readOnly: opts.readOnly ?? false } });
+    const worker = new Worker(STEP_RUNNER, {
+      eval: true,
+      workerData: { file, steps, timeout: BUSY_TIMEOUT_MS, readOnly: opts.readOnly ?? false },
+    });
     let answered = false;
     worker.once('message', (m: { results?: unknown[]; error?: { message: string; errcode?: number } }) => {
       answered = true;
@@ -134,21 +173,38 @@ function offThread(file: string, database: string, steps: Step[], opts: { readOn
     });
     worker.once('error', (e) => reject(classifySqliteError(e, database)));
     worker.once('exit', (code) => {
-      if (!answered) reject(new BackupError('unavailable', `SQLite database '${database}': the statement thread ended with code ${code}`));
+      if (!answered)
+        reject(
+          new BackupError('unavailable', `SQLite database '${database}': the statement thread ended with code ${code}`),
+        );
     });
   });
 }
 
 function userTables(db: DatabaseSync): string[] {
-  return db.prepare(String.raw`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`).all().map((r) => String(r.name));
+  return db
+    .prepare(
+      String.raw`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`,
+    )
+    .all()
+    .map((r) => String(r.name));
 }
 
 /** `name` or `main.name`; SQLite compares identifiers without regard to case. */
 function matchTable(all: string[], table: string, database: string): string {
-  const bare = table.toLowerCase().startsWith('main.') && !all.some((t) => t.toLowerCase() === table.toLowerCase()) ? table.slice(5) : table;
-  const unquoted = bare.length > 1 && bare.startsWith('"') && bare.endsWith('"') ? bare.slice(1, -1).replaceAll('""', '"') : bare;
+  const bare =
+    table.toLowerCase().startsWith('main.') && !all.some((t) => t.toLowerCase() === table.toLowerCase())
+      ? table.slice(5)
+      : table;
+  const unquoted =
+    bare.length > 1 && bare.startsWith('"') && bare.endsWith('"') ? bare.slice(1, -1).replaceAll('""', '"') : bare;
   const found = all.find((t) => t.toLowerCase() === unquoted.toLowerCase());
-  if (!found) throw new BackupError('invalid', `table '${table}' does not exist in database '${database}': fix the tables of the backup configuration`, { code: 'TableNotFound' });
+  if (!found)
+    throw new BackupError(
+      'invalid',
+      `table '${table}' does not exist in database '${database}': fix the tables of the backup configuration`,
+      { code: 'TableNotFound' },
+    );
   return found;
 }
 
@@ -163,7 +219,11 @@ function checkNotReferenced(db: DatabaseSync, names: string[], database: string)
     }
   }
   if (outside.length > 0) {
-    throw new BackupError('invalid', `cannot empty tables in '${database}': other tables reference them (${[...new Set(outside)].join(', ')}). Empty the referencing tables too, or delete old rows instead`, { code: 'ForeignKeyViolation' });
+    throw new BackupError(
+      'invalid',
+      `cannot empty tables in '${database}': other tables reference them (${[...new Set(outside)].join(', ')}). Empty the referencing tables too, or delete old rows instead`,
+      { code: 'ForeignKeyViolation' },
+    );
   }
 }
 
@@ -174,7 +234,9 @@ function checkNotReferenced(db: DatabaseSync, names: string[], database: string)
 function emptyingSteps(db: DatabaseSync, names: string[]): Step[] {
   const steps: Step[] = [];
   for (const name of names) {
-    const triggers = db.prepare(`SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE`).all(name);
+    const triggers = db
+      .prepare(`SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE`)
+      .all(name);
     for (const t of triggers) steps.push({ sql: `DROP TRIGGER ${quoteIdent(String(t.name))}` });
     steps.push({ sql: `DELETE FROM ${quoteIdent(name)}`, want: 'changes' });
     for (const t of triggers) steps.push({ sql: String(t.sql) });
@@ -185,8 +247,8 @@ function emptyingSteps(db: DatabaseSync, names: string[]): Step[] {
 const sumChanges = (results: unknown[], steps: Step[]) =>
   results.reduce<number>((sum, r, i) => sum + (steps[i]!.want === 'changes' ? Number(r) : 0), 0);
 
-
-const removeWithSideFiles = (file: string) => Promise.all([file, ...SIDE_FILES.map((s) => file + s)].map((f) => rm(f, { force: true })));
+const removeWithSideFiles = (file: string) =>
+  Promise.all([file, ...SIDE_FILES.map((s) => file + s)].map((f) => rm(f, { force: true })));
 
 const sqliteVersion = () => {
   const db = new DatabaseSync(':memory:');
@@ -230,10 +292,19 @@ export const sqliteEngine: DatabaseEngine = {
         if (excludeTableData.length > 0) {
           const emptying = readDb(copy, database, (db) => {
             const all = userTables(db);
-            return emptyingSteps(db, excludeTableData.map((t) => matchTable(all, t, database)));
+            return emptyingSteps(
+              db,
+              excludeTableData.map((t) => matchTable(all, t, database)),
+            );
           });
           // Foreign keys off, so emptying a table cannot cascade into the rows of tables that are kept.
-          await offThread(copy, database, [{ sql: 'PRAGMA foreign_keys = OFF' }, { sql: 'BEGIN' }, ...emptying, { sql: 'COMMIT' }, { sql: 'VACUUM' }]);
+          await offThread(copy, database, [
+            { sql: 'PRAGMA foreign_keys = OFF' },
+            { sql: 'BEGIN' },
+            ...emptying,
+            { sql: 'COMMIT' },
+            { sql: 'VACUUM' },
+          ]);
         }
         await pipeline(createReadStream(copy, { highWaterMark: 1 << 20 }), out, { end: false, signal });
       } finally {
@@ -255,10 +326,16 @@ export const sqliteEngine: DatabaseEngine = {
     const folder = await checkFolder(conn);
     const exists = (await stat(file).catch(() => undefined)) !== undefined;
     if (create && exists) {
-      throw new BackupError('conflict', `database '${database}' already exists in folder ${folder}: restore into a new name or into the existing database`, { code: 'DatabaseExists' });
+      throw new BackupError(
+        'conflict',
+        `database '${database}' already exists in folder ${folder}: restore into a new name or into the existing database`,
+        { code: 'DatabaseExists' },
+      );
     }
     if (!create && !exists) {
-      throw new BackupError('invalid', `database '${database}' does not exist in folder ${folder}`, { code: 'DatabaseNotFound' });
+      throw new BackupError('invalid', `database '${database}' does not exist in folder ${folder}`, {
+        code: 'DatabaseNotFound',
+      });
     }
     const temp = path.join(folder, `.${database}.restore-${randomUUID().slice(0, 8)}`);
     try {
@@ -270,10 +347,18 @@ export const sqliteEngine: DatabaseEngine = {
       } finally {
         await fd.close();
       }
-      if (!head.equals(MAGIC)) throw new BackupError('invalid', `the file to restore into '${database}' is not a SQLite database`, { code: 'BadDumpFile' });
+      if (!head.equals(MAGIC))
+        throw new BackupError('invalid', `the file to restore into '${database}' is not a SQLite database`, {
+          code: 'BadDumpFile',
+        });
       const [rows] = await offThread(temp, database, [{ sql: 'PRAGMA quick_check', want: 'rows' }], { readOnly: true });
       const check = (rows as Record<string, unknown>[]).map((r) => String(Object.values(r)[0]));
-      if (check.join() !== 'ok') throw new BackupError('invalid', `the SQLite file to restore into '${database}' is damaged: ${check.slice(0, 3).join('; ')}`, { code: 'BadDumpFile' });
+      if (check.join() !== 'ok')
+        throw new BackupError(
+          'invalid',
+          `the SQLite file to restore into '${database}' is damaged: ${check.slice(0, 3).join('; ')}`,
+          { code: 'BadDumpFile' },
+        );
       if (!exists) {
         await rename(temp, file);
         await fsyncDir(folder);
@@ -319,8 +404,15 @@ export const sqliteEngine: DatabaseEngine = {
 
   async hasTables(conn, database) {
     const file = await existingDb(conn, database);
-    return readDb(file, database, (db) =>
-      db.prepare(String.raw`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\') AS found`).get()!.found === 1,
+    return readDb(
+      file,
+      database,
+      (db) =>
+        db
+          .prepare(
+            String.raw`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\') AS found`,
+          )
+          .get()!.found === 1,
     );
   },
 
@@ -361,12 +453,18 @@ export const sqliteEngine: DatabaseEngine = {
     });
     const result = tables.map((table): TableRowCount => {
       const estimate = estimates.get(table.toLowerCase());
-      return estimate !== undefined && estimate >= limit ? { table, rows: estimate, exact: false } : { table, rows: 0, exact: true };
+      return estimate !== undefined && estimate >= limit
+        ? { table, rows: estimate, exact: false }
+        : { table, rows: 0, exact: true };
     });
     const toCount = result.filter((r) => r.exact);
     if (toCount.length > 0) {
       // One read transaction, so the counts belong to one moment.
-      const steps: Step[] = [{ sql: 'BEGIN' }, ...toCount.map((r): Step => ({ sql: `SELECT count(*) AS n FROM ${quoteIdent(r.table)}`, want: 'rows' })), { sql: 'COMMIT' }];
+      const steps: Step[] = [
+        { sql: 'BEGIN' },
+        ...toCount.map((r): Step => ({ sql: `SELECT count(*) AS n FROM ${quoteIdent(r.table)}`, want: 'rows' })),
+        { sql: 'COMMIT' },
+      ];
       const counts = await offThread(file, database, steps, { readOnly: true });
       toCount.forEach((r, i) => (r.rows = Number((counts[i + 1] as { n: number }[])[0]!.n)));
     }
@@ -383,7 +481,12 @@ export const sqliteEngine: DatabaseEngine = {
       return emptyingSteps(db, names);
     });
     // References among the emptied tables are checked at COMMIT, when all of them are empty.
-    const all: Step[] = [{ sql: 'BEGIN IMMEDIATE' }, { sql: 'PRAGMA defer_foreign_keys = ON' }, ...steps, { sql: 'COMMIT' }];
+    const all: Step[] = [
+      { sql: 'BEGIN IMMEDIATE' },
+      { sql: 'PRAGMA defer_foreign_keys = ON' },
+      ...steps,
+      { sql: 'COMMIT' },
+    ];
     return sumChanges(await offThread(file, database, all), all);
   },
 
@@ -393,8 +496,17 @@ export const sqliteEngine: DatabaseEngine = {
     const file = await existingDb(conn, database);
     const { name, col } = readDb(file, database, (db) => {
       const name = matchTable(userTables(db), table, database);
-      const col = db.prepare(`PRAGMA table_xinfo(${quoteIdent(name)})`).all().map((c) => String(c.name)).find((c) => c.toLowerCase() === column.toLowerCase());
-      if (!col) throw new BackupError('invalid', `column '${column}' does not exist in table '${name}' of database '${database}'`, { code: 'ColumnNotFound' });
+      const col = db
+        .prepare(`PRAGMA table_xinfo(${quoteIdent(name)})`)
+        .all()
+        .map((c) => String(c.name))
+        .find((c) => c.toLowerCase() === column.toLowerCase());
+      if (!col)
+        throw new BackupError(
+          'invalid',
+          `column '${column}' does not exist in table '${name}' of database '${database}'`,
+          { code: 'ColumnNotFound' },
+        );
       return { name, col };
     });
     const c = quoteIdent(col);
@@ -404,7 +516,11 @@ export const sqliteEngine: DatabaseEngine = {
       WHEN 'real' THEN julianday(CASE WHEN abs(${c}) > 1e11 THEN ${c} / 1000.0 ELSE ${c} END, 'unixepoch') END`;
     const steps: Step[] = [
       { sql: 'BEGIN IMMEDIATE' },
-      { sql: `DELETE FROM ${quoteIdent(name)} WHERE ${when} < julianday('now', ?)`, params: [`-${days} days`], want: 'changes' },
+      {
+        sql: `DELETE FROM ${quoteIdent(name)} WHERE ${when} < julianday('now', ?)`,
+        params: [`-${days} days`],
+        want: 'changes',
+      },
       { sql: 'COMMIT' },
     ];
     return sumChanges(await offThread(file, database, steps), steps);

@@ -30,12 +30,16 @@ const WRAP_AAD = Buffer.from('backup-platform data key v1', 'latin1');
 const WRAP_IV_BYTES = 12;
 
 function tampered(detail: string): BackupError {
-  return new BackupError('invalid', `the encrypted backup is damaged or was altered: ${detail}`, { code: 'BackupTampered' });
+  return new BackupError('invalid', `the encrypted backup is damaged or was altered: ${detail}`, {
+    code: 'BackupTampered',
+  });
 }
 
 function checkKey(key: Buffer, what: string): void {
   if (!Buffer.isBuffer(key) || key.length !== KEY_BYTES) {
-    throw invalid(`the ${what} must be ${KEY_BYTES} bytes for AES-256, not ${Buffer.isBuffer(key) ? key.length : typeof key}`);
+    throw invalid(
+      `the ${what} must be ${KEY_BYTES} bytes for AES-256, not ${Buffer.isBuffer(key) ? key.length : typeof key}`,
+    );
   }
 }
 
@@ -103,7 +107,9 @@ export function createEncryptStream(dataKey: Buffer, opts: { chunkSize?: number 
   checkKey(dataKey, 'data key');
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
-    throw invalid(`the encryption chunk size must be a whole number of bytes from 1 to ${MAX_CHUNK_SIZE}, not ${chunkSize}`);
+    throw invalid(
+      `the encryption chunk size must be a whole number of bytes from 1 to ${MAX_CHUNK_SIZE}, not ${chunkSize}`,
+    );
   }
   const salt = randomBytes(SALT_BYTES);
   const header = Buffer.alloc(HEADER_BYTES);
@@ -150,11 +156,14 @@ export function createDecryptStream(dataKey: Buffer): Transform {
   let counter = 0n;
 
   function readHeader(bytes: Buffer): void {
-    if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw tampered('it does not start like an encrypted backup (BPENC1)');
+    if (!bytes.subarray(0, MAGIC.length).equals(MAGIC))
+      throw tampered('it does not start like an encrypted backup (BPENC1)');
     const version = bytes[MAGIC.length];
-    if (version !== VERSION) throw tampered(`unknown format version ${version} (or it was written by a newer version of the platform)`);
+    if (version !== VERSION)
+      throw tampered(`unknown format version ${version} (or it was written by a newer version of the platform)`);
     const chunkSize = bytes.readUInt32BE(MAGIC.length + 1);
-    if (chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) throw tampered(`its header gives an impossible chunk size of ${chunkSize} bytes`);
+    if (chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE)
+      throw tampered(`its header gives an impossible chunk size of ${chunkSize} bytes`);
     header = bytes;
     key = payloadKey(secret!, bytes.subarray(MAGIC.length + 5));
     secret!.fill(0);
@@ -221,12 +230,19 @@ export function wrapKey(dataKey: Buffer, masterKey: Buffer): string {
 
 export function unwrapKey(wrapped: string, masterKey: Buffer): Buffer {
   checkKey(masterKey, 'master key');
-  const body = typeof wrapped === 'string' && wrapped.startsWith(WRAP_PREFIX) ? wrapped.slice(WRAP_PREFIX.length) : undefined;
+  const body =
+    typeof wrapped === 'string' && wrapped.startsWith(WRAP_PREFIX) ? wrapped.slice(WRAP_PREFIX.length) : undefined;
   const sealed = body !== undefined && /^[A-Za-z0-9_-]+$/.test(body) ? Buffer.from(body, 'base64url') : undefined;
   if (!sealed || sealed.length !== WRAP_IV_BYTES + KEY_BYTES + TAG_BYTES) {
-    throw new BackupError('invalid', 'the stored backup key is not a wrapped key this platform wrote (expected v1.<base64url>)', { code: 'WrappedKeyMalformed' });
+    throw new BackupError(
+      'invalid',
+      'the stored backup key is not a wrapped key this platform wrote (expected v1.<base64url>)',
+      { code: 'WrappedKeyMalformed' },
+    );
   }
-  const decipher = createDecipheriv('aes-256-gcm', masterKey, sealed.subarray(0, WRAP_IV_BYTES), { authTagLength: TAG_BYTES });
+  const decipher = createDecipheriv('aes-256-gcm', masterKey, sealed.subarray(0, WRAP_IV_BYTES), {
+    authTagLength: TAG_BYTES,
+  });
   decipher.setAAD(WRAP_AAD);
   decipher.setAuthTag(sealed.subarray(WRAP_IV_BYTES + KEY_BYTES));
   const dataKey = decipher.update(sealed.subarray(WRAP_IV_BYTES, WRAP_IV_BYTES + KEY_BYTES));

@@ -68,7 +68,12 @@ export function compressionFilter(c: Compression): ZstdFilter | undefined {
     // -vv for its summary line, which counts the bytes read: `(<in> B => <out> B, ...)`, or `(<in> => <out> bytes` before 1.5.
     args: [
       `-${c.level}`,
-      ...(c.long ? [`--long=${LONG.windowLog}`, `--zstd=lmml=${LONG.minMatch},lhlog=${LONG.hashLog},lhrlog=${LONG.hashRateLog},lblog=${LONG.bucketSizeLog}`] : []),
+      ...(c.long
+        ? [
+            `--long=${LONG.windowLog}`,
+            `--zstd=lmml=${LONG.minMatch},lhlog=${LONG.hashLog},lhrlog=${LONG.hashRateLog},lblog=${LONG.bucketSizeLog}`,
+          ]
+        : []),
       // Plain: one thread; a worker thread handing blocks back and forth only costs on a machine whose other core is
       // busy with the database producing the dump. Long-distance matching: two, so that its search (zstd's main
       // thread) and the compression of the blocks it found (a worker) overlap (at level 1: 1.09× the floor, not 1.16×).
@@ -77,7 +82,10 @@ export function compressionFilter(c: Compression): ZstdFilter | undefined {
       '--no-progress',
       '-vv',
     ],
-    fail: (message) => new BackupError('unavailable', `compression failed (${cmd}): ${zstdSaid(message)}`, { code: 'CompressionFailed' }),
+    fail: (message) =>
+      new BackupError('unavailable', `compression failed (${cmd}): ${zstdSaid(message)}`, {
+        code: 'CompressionFailed',
+      }),
     rawBytes: (messages) => {
       const m = /:\s*[\d.]+%\s*\(\s*(\d+)\s*(?:B\s*)?=>/.exec(messages);
       return m ? Number(m[1]) : undefined;
@@ -98,7 +106,12 @@ export function decompressionFilter(algorithm: CompressionAlgorithm): ZstdFilter
     cmd,
     // -v for its summary line, which counts the bytes written: `<name> : <out> bytes`.
     args: ['-d', '--stdout', '--no-progress', '-v'],
-    fail: (message) => new BackupError('invalid', `the backup could not be decompressed (${path.basename(cmd)}: ${zstdSaid(message)}): it is damaged`, { code: 'BackupTampered' }),
+    fail: (message) =>
+      new BackupError(
+        'invalid',
+        `the backup could not be decompressed (${path.basename(cmd)}: ${zstdSaid(message)}): it is damaged`,
+        { code: 'BackupTampered' },
+      ),
     rawBytes: (messages) => {
       const m = /:\s*(\d+)\s*bytes\s*$/m.exec(messages);
       return m ? Number(m[1]) : undefined;
@@ -111,7 +124,8 @@ export function decompressStream(algorithm: CompressionAlgorithm): Transform {
 }
 
 /** Names a tenant key without revealing it: the first 16 hex digits of its SHA-256. */
-export const keyId = (masterKey: Buffer): string => createHash('sha256').update('backup-platform key id').update(masterKey).digest('hex').slice(0, 16);
+export const keyId = (masterKey: Buffer): string =>
+  createHash('sha256').update('backup-platform key id').update(masterKey).digest('hex').slice(0, 16);
 
 const ENVELOPE_MAGIC = Buffer.from('BPENV1', 'latin1');
 
@@ -152,7 +166,11 @@ export function openSealed(masterKey: Buffer): Transform {
         const fixed = ENVELOPE_MAGIC.length + 2;
         if (head.length < fixed) return cb();
         if (!head.subarray(0, ENVELOPE_MAGIC.length).equals(ENVELOPE_MAGIC)) {
-          return cb(new BackupError('invalid', 'this file is not an encrypted backup of this platform (no BPENV1 envelope)', { code: 'BackupTampered' }));
+          return cb(
+            new BackupError('invalid', 'this file is not an encrypted backup of this platform (no BPENV1 envelope)', {
+              code: 'BackupTampered',
+            }),
+          );
         }
         const len = head.readUInt16BE(ENVELOPE_MAGIC.length);
         if (head.length < fixed + len) return cb();
@@ -174,7 +192,12 @@ export function openSealed(masterKey: Buffer): Transform {
       else cb();
     },
     flush(cb: TransformCallback) {
-      if (!decrypt) return cb(new BackupError('invalid', 'the encrypted backup ends inside its envelope: the file is cut', { code: 'BackupTampered' }));
+      if (!decrypt)
+        return cb(
+          new BackupError('invalid', 'the encrypted backup ends inside its envelope: the file is cut', {
+            code: 'BackupTampered',
+          }),
+        );
       decrypt.once('end', () => cb());
       decrypt.once('error', (e) => cb(e));
       decrypt.end();

@@ -2,13 +2,28 @@
 // index, so a retry asks which blocks the service already holds, stages only the others and commits the list.
 import { Readable } from 'node:stream';
 import {
-  AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential, isRestError,
-  type BlockBlobClient, type ContainerClient, type StoragePipelineOptions,
+  AnonymousCredential,
+  BlobServiceClient,
+  StorageSharedKeyCredential,
+  isRestError,
+  type BlockBlobClient,
+  type ContainerClient,
+  type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import { BackupError, invalid, notFound } from '../../common/errors.ts';
 import {
-  checkKey, checkPrefix, isNetworkError, isWorkFile, probeWith, rethrowIfAborted, sizeMismatch,
-  type PutOptions, type PutReport, type PutSource, type Storage, type StoredObject,
+  checkKey,
+  checkPrefix,
+  isNetworkError,
+  isWorkFile,
+  probeWith,
+  rethrowIfAborted,
+  sizeMismatch,
+  type PutOptions,
+  type PutReport,
+  type PutSource,
+  type Storage,
+  type StoredObject,
 } from './storage.ts';
 
 export type AzureCredential =
@@ -76,7 +91,10 @@ export function openAzure(opts: AzureOptions): Storage {
       const blob = container.getBlockBlobClient(blobName(key));
       const count = Math.ceil(source.size / blockSize);
       if (count > MAX_BLOCKS) {
-        throw invalid(`${source.size} bytes need ${count} blocks of ${blockSize} bytes, more than Azure's ${MAX_BLOCKS}: raise blockSize`, 'blockSize');
+        throw invalid(
+          `${source.size} bytes need ${count} blocks of ${blockSize} bytes, more than Azure's ${MAX_BLOCKS}: raise blockSize`,
+          'blockSize',
+        );
       }
       const abortSignal = put.signal;
       try {
@@ -177,7 +195,10 @@ function containerClient(opts: AzureOptions): ContainerClient {
       service = BlobServiceClient.fromConnectionString(c.connectionString, pipeline);
     } catch {
       // The SDK's message may quote the string, and with it the key.
-      throw invalid('the Azure connection string cannot be read: it needs AccountName and AccountKey (or SharedAccessSignature) and BlobEndpoint or EndpointSuffix', 'connectionString');
+      throw invalid(
+        'the Azure connection string cannot be read: it needs AccountName and AccountKey (or SharedAccessSignature) and BlobEndpoint or EndpointSuffix',
+        'connectionString',
+      );
     }
   } else {
     const url = accountUrl(c.accountUrl);
@@ -199,7 +220,11 @@ function accountUrl(raw: string): URL {
   } catch {
     throw invalid(`accountUrl '${raw}' is not a URL: use https://<account>.blob.core.windows.net`, 'accountUrl');
   }
-  if (url.search) throw invalid('accountUrl must not carry a query: give a SAS token in sasToken, sasTokenEnv or sasTokenFile', 'accountUrl');
+  if (url.search)
+    throw invalid(
+      'accountUrl must not carry a query: give a SAS token in sasToken, sasTokenEnv or sasTokenFile',
+      'accountUrl',
+    );
   url.pathname = url.pathname.replace(/\/+$/, '');
   return url;
 }
@@ -209,7 +234,8 @@ function accountNameOf(url: URL): string {
   const host = url.hostname;
   const pathStyle = host === 'localhost' || /^[\d.]+$/.test(host) || host.includes(':');
   const name = pathStyle ? url.pathname.split('/').find(Boolean) : host.split('.')[0];
-  if (!name) throw invalid(`cannot tell the storage account from accountUrl ${url.origin}: set accountName`, 'accountName');
+  if (!name)
+    throw invalid(`cannot tell the storage account from accountUrl ${url.origin}: set accountName`, 'accountName');
   return name;
 }
 
@@ -217,7 +243,14 @@ function accountNameOf(url: URL): string {
  * Stages the missing blocks, up to `concurrency` at once. Returns the bytes staged; stages still in flight when
  * something fails are awaited, so a retry finds them held.
  */
-async function stageBlocks(blob: BlockBlobClient, source: PutSource, missing: Block[], alreadyDone: number, put: PutOptions, concurrency: number): Promise<number> {
+async function stageBlocks(
+  blob: BlockBlobClient,
+  source: PutSource,
+  missing: Block[],
+  alreadyDone: number,
+  put: PutOptions,
+  concurrency: number,
+): Promise<number> {
   let sent = 0;
   let done = alreadyDone;
   let failure: { err: unknown } | undefined;
@@ -346,14 +379,22 @@ function azureError(err: unknown, where: string): unknown {
     const status = err.statusCode;
     const code = err.code ?? (typeof status === 'number' ? `HTTP ${status}` : 'no response');
     if (status === 401 || status === 403) {
-      return new BackupError('auth', `${where} refused the credentials (${code}): check the destination's account key, connection string or SAS token (expired, or without write permission?)`, { code });
+      return new BackupError(
+        'auth',
+        `${where} refused the credentials (${code}): check the destination's account key, connection string or SAS token (expired, or without write permission?)`,
+        { code },
+      );
     }
-    if (status === 400) return invalid(`${where} rejected a request as invalid (${code}): check the destination's container name and prefix`);
+    if (status === 400)
+      return invalid(
+        `${where} rejected a request as invalid (${code}): check the destination's container name and prefix`,
+      );
     if (status === undefined || status === 408 || status === 429 || status >= 500 || isNetworkError(err)) {
       return new BackupError('unavailable', `${where} is not answering (${code}); will retry`, { code });
     }
     return new BackupError('unavailable', `${where} answered ${status} (${code})`, { code });
   }
-  if (isNetworkError(err)) return new BackupError('unavailable', `cannot reach ${where} (${(err as { code: string }).code})`);
+  if (isNetworkError(err))
+    return new BackupError('unavailable', `cannot reach ${where} (${(err as { code: string }).code})`);
   return err;
 }

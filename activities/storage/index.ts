@@ -21,16 +21,32 @@ export const localDestinationSchema = z.object({
   path: z.string().min(1),
 });
 
-const AZURE_SECRETS = ['connectionString', 'connectionStringEnv', 'connectionStringFile', 'accountKey', 'accountKeyEnv', 'accountKeyFile', 'sasToken', 'sasTokenEnv', 'sasTokenFile'] as const;
+const AZURE_SECRETS = [
+  'connectionString',
+  'connectionStringEnv',
+  'connectionStringFile',
+  'accountKey',
+  'accountKeyEnv',
+  'accountKeyFile',
+  'sasToken',
+  'sasTokenEnv',
+  'sasTokenFile',
+] as const;
 
 export const azureDestinationSchema = z
   .object({
     type: z.literal('azure'),
     container: z
       .string()
-      .regex(/^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'a container name is 3-63 lower-case letters, digits and single hyphens'),
+      .regex(
+        /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
+        'a container name is 3-63 lower-case letters, digits and single hyphens',
+      ),
     /** A folder inside the container for every key. */
-    prefix: z.string().regex(/^[^/](?:.*[^/])?$/, 'a relative folder, without a leading or trailing /').optional(),
+    prefix: z
+      .string()
+      .regex(/^[^/](?:.*[^/])?$/, 'a relative folder, without a leading or trailing /')
+      .optional(),
     connectionString: z.string().min(1).optional(),
     connectionStringEnv: z.string().min(1).optional(),
     connectionStringFile: z.string().min(1).optional(),
@@ -44,19 +60,33 @@ export const azureDestinationSchema = z
     sasToken: z.string().min(1).optional(),
     sasTokenEnv: z.string().min(1).optional(),
     sasTokenFile: z.string().min(1).optional(),
-    blockSize: z.number().int().min(1).max(4000 * MiB).optional(),
+    blockSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(4000 * MiB)
+      .optional(),
     concurrency: z.number().int().min(1).max(64).optional(),
     maxTries: z.number().int().min(1).max(10).optional(),
   })
   .superRefine((s, ctx) => {
     const given = AZURE_SECRETS.filter((k) => s[k] !== undefined);
     if (given.length !== 1) {
-      ctx.addIssue({ code: 'custom', message: `give exactly one of ${AZURE_SECRETS.join(', ')}${given.length ? ` (got ${given.join(', ')})` : ''}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `give exactly one of ${AZURE_SECRETS.join(', ')}${given.length ? ` (got ${given.join(', ')})` : ''}`,
+      });
       return;
     }
     const viaUrl = !given[0]!.startsWith('connectionString');
-    if (viaUrl && !s.accountUrl) ctx.addIssue({ code: 'custom', path: ['accountUrl'], message: `${given[0]} needs accountUrl` });
-    if (!viaUrl && s.accountUrl) ctx.addIssue({ code: 'custom', path: ['accountUrl'], message: 'a connection string already names the endpoint: drop accountUrl' });
+    if (viaUrl && !s.accountUrl)
+      ctx.addIssue({ code: 'custom', path: ['accountUrl'], message: `${given[0]} needs accountUrl` });
+    if (!viaUrl && s.accountUrl)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['accountUrl'],
+        message: 'a connection string already names the endpoint: drop accountUrl',
+      });
   });
 
 const SSH_KEYS = ['privateKey', 'privateKeyFile', 'privateKeyEnv'] as const;
@@ -73,17 +103,27 @@ export const sftpDestinationSchema = z
     passphrase: z.string().optional(),
     passphraseEnv: z.string().min(1).optional(),
     /** Mandatory: the server's key fingerprint as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it. */
-    hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'the host key fingerprint as ssh-keygen -lf prints it: SHA256: and 43 characters'),
+    hostKey: z
+      .string()
+      .regex(
+        /^SHA256:[A-Za-z0-9+/]{43}=?$/,
+        'the host key fingerprint as ssh-keygen -lf prints it: SHA256: and 43 characters',
+      ),
     /** The remote folder that holds the copies. */
     path: z.string().regex(/^\//, 'an absolute folder on the server, starting with /'),
   })
   .superRefine((s, ctx) => {
     const keys = SSH_KEYS.filter((k) => s[k] !== undefined);
     if (keys.length !== 1) ctx.addIssue({ code: 'custom', message: `give exactly one of ${SSH_KEYS.join(', ')}` });
-    if (s.passphrase !== undefined && s.passphraseEnv !== undefined) ctx.addIssue({ code: 'custom', message: 'give at most one of passphrase, passphraseEnv' });
+    if (s.passphrase !== undefined && s.passphraseEnv !== undefined)
+      ctx.addIssue({ code: 'custom', message: 'give at most one of passphrase, passphraseEnv' });
   });
 
-export const destinationSettingsSchema = z.discriminatedUnion('type', [localDestinationSchema, azureDestinationSchema, sftpDestinationSchema]);
+export const destinationSettingsSchema = z.discriminatedUnion('type', [
+  localDestinationSchema,
+  azureDestinationSchema,
+  sftpDestinationSchema,
+]);
 export type DestinationSettings = z.infer<typeof destinationSettingsSchema>;
 export type LocalDestinationSettings = z.infer<typeof localDestinationSchema>;
 export type AzureDestinationSettings = z.infer<typeof azureDestinationSchema>;
@@ -113,7 +153,8 @@ export function openStorage(settings: DestinationSettings): Storage {
       const privateKey = secret('privateKey', s.privateKey, s.privateKeyEnv, s.privateKeyFile, false)!;
       const passphrase = secret('passphrase', s.passphrase, s.passphraseEnv, undefined);
       const parsedKey = ssh2.utils.parseKey(privateKey, passphrase);
-      if (parsedKey instanceof Error) throw invalid(`the SFTP private key cannot be used: ${parsedKey.message}`, 'privateKey');
+      if (parsedKey instanceof Error)
+        throw invalid(`the SFTP private key cannot be used: ${parsedKey.message}`, 'privateKey');
       return openSftp({
         host: s.host,
         port: s.port ?? 22,
@@ -128,10 +169,16 @@ export function openStorage(settings: DestinationSettings): Storage {
 }
 
 function azureCredential(s: AzureDestinationSettings): AzureCredential {
-  const connectionString = secret('connectionString', s.connectionString, s.connectionStringEnv, s.connectionStringFile);
+  const connectionString = secret(
+    'connectionString',
+    s.connectionString,
+    s.connectionStringEnv,
+    s.connectionStringFile,
+  );
   if (connectionString !== undefined) return { connectionString };
   const accountUrl = s.accountUrl!;
   const accountKey = secret('accountKey', s.accountKey, s.accountKeyEnv, s.accountKeyFile);
-  if (accountKey !== undefined) return { accountUrl, accountKey, ...(s.accountName !== undefined && { accountName: s.accountName }) };
+  if (accountKey !== undefined)
+    return { accountUrl, accountKey, ...(s.accountName !== undefined && { accountName: s.accountName }) };
   return { accountUrl, sasToken: secret('sasToken', s.sasToken, s.sasTokenEnv, s.sasTokenFile)! };
 }

@@ -9,8 +9,18 @@ import { pathToFileURL } from 'node:url';
 import { BackupError, invalid, notFound } from '../../common/errors.ts';
 import { fsyncDir } from '../fsync.ts';
 import {
-  checkKey, checkPrefix, isWorkFile, partialName, probeWith, rethrowIfAborted, sizeMismatch,
-  type PutOptions, type PutReport, type PutSource, type Storage, type StoredObject,
+  checkKey,
+  checkPrefix,
+  isWorkFile,
+  partialName,
+  probeWith,
+  rethrowIfAborted,
+  sizeMismatch,
+  type PutOptions,
+  type PutReport,
+  type PutSource,
+  type Storage,
+  type StoredObject,
 } from './storage.ts';
 
 export interface LocalOptions {
@@ -46,7 +56,12 @@ export function openLocal(opts: LocalOptions): Storage {
             opts.onProgress?.(written);
           },
         });
-        await pipeline(source.open(0), meter, createWriteStream(partial, { flush: true }), opts.signal ? { signal: opts.signal } : {});
+        await pipeline(
+          source.open(0),
+          meter,
+          createWriteStream(partial, { flush: true }),
+          opts.signal ? { signal: opts.signal } : {},
+        );
         if (written !== source.size) throw sizeMismatch(source.size, written);
         await rename(partial, target);
         await fsyncDir(dir);
@@ -116,15 +131,18 @@ const ifMissing =
     throw err;
   };
 
-
 /** Turns the file-system errors an operator can act on into messages that say what to fix. */
 function fsError(err: unknown, file: string): unknown {
   if (err instanceof BackupError) return err;
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return invalid(`cannot write ${file}: permission denied (${code}); check the destination folder's owner and permissions`);
+    return invalid(
+      `cannot write ${file}: permission denied (${code}); check the destination folder's owner and permissions`,
+    );
   }
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new BackupError('unavailable', `no space left for ${file} (${code})`, { code });
-  if (code === 'EIO' || code === 'ESTALE') return new BackupError('unavailable', `${file}: ${(err as Error).message}`, { code });
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new BackupError('unavailable', `no space left for ${file} (${code})`, { code });
+  if (code === 'EIO' || code === 'ESTALE')
+    return new BackupError('unavailable', `${file}: ${(err as Error).message}`, { code });
   return err;
 }

@@ -8,8 +8,20 @@ import { Readable } from 'node:stream';
 import ssh2, { type Client, type SFTPWrapper, type Stats } from 'ssh2';
 import { BackupError, invalid, notFound } from '../../common/errors.ts';
 import {
-  checkKey, checkPrefix, isNetworkError, isWorkFile, joinKey, partialName, probeWith, rethrowIfAborted, sizeMismatch,
-  type PutOptions, type PutReport, type PutSource, type Storage, type StoredObject,
+  checkKey,
+  checkPrefix,
+  isNetworkError,
+  isWorkFile,
+  joinKey,
+  partialName,
+  probeWith,
+  rethrowIfAborted,
+  sizeMismatch,
+  type PutOptions,
+  type PutReport,
+  type PutSource,
+  type Storage,
+  type StoredObject,
 } from './storage.ts';
 
 export interface SftpOptions {
@@ -40,7 +52,8 @@ const IO_DEPTH = 8;
 const RESUME_MARGIN = IO_CHUNK * IO_DEPTH;
 
 /** The fingerprint OpenSSH prints for a key blob: SHA-256, base64 without padding. */
-export const hostKeyFingerprint = (keyBlob: Buffer) => `SHA256:${createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
+export const hostKeyFingerprint = (keyBlob: Buffer) =>
+  `SHA256:${createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
 
 interface Session {
   client: Client;
@@ -49,7 +62,8 @@ interface Session {
 }
 
 export function openSftp(opts: SftpOptions): Storage {
-  if (!path.isAbsolute(opts.path)) throw invalid(`the SFTP path '${opts.path}' must be absolute (start with /)`, 'path');
+  if (!path.isAbsolute(opts.path))
+    throw invalid(`the SFTP path '${opts.path}' must be absolute (start with /)`, 'path');
   const base = path.normalize(opts.path);
   const endpoint = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
   const where = `SFTP ${opts.user}@${endpoint}`;
@@ -105,13 +119,26 @@ export function openSftp(opts: SftpOptions): Storage {
 
     function connectError(err: Error & { level?: string; code?: string }, seen: string | undefined): BackupError {
       if (seen && seen !== opts.hostKey) {
-        return new BackupError('auth', `the SFTP host key of ${endpoint} is ${seen}, not the ${opts.hostKey} in the site configuration: if the server's key was changed on purpose, put the new fingerprint in hostKey`, { code: 'HostKeyMismatch' });
+        return new BackupError(
+          'auth',
+          `the SFTP host key of ${endpoint} is ${seen}, not the ${opts.hostKey} in the site configuration: if the server's key was changed on purpose, put the new fingerprint in hostKey`,
+          { code: 'HostKeyMismatch' },
+        );
       }
       if (err.level === 'client-authentication') {
-        return new BackupError('auth', `${where} refused the private key: add its public key to the user's authorized_keys on the server, or fix user/privateKey`, { code: 'AuthenticationFailed' });
+        return new BackupError(
+          'auth',
+          `${where} refused the private key: add its public key to the user's authorized_keys on the server, or fix user/privateKey`,
+          { code: 'AuthenticationFailed' },
+        );
       }
-      if (err.level === 'client-timeout') return new BackupError('unavailable', `${where} did not complete the SSH handshake in time`, { code: 'Timeout' });
-      return new BackupError('unavailable', `cannot reach ${where}: ${err.code ?? err.message}`, { code: err.code ?? 'ConnectFailed' });
+      if (err.level === 'client-timeout')
+        return new BackupError('unavailable', `${where} did not complete the SSH handshake in time`, {
+          code: 'Timeout',
+        });
+      return new BackupError('unavailable', `cannot reach ${where}: ${err.code ?? err.message}`, {
+        code: err.code ?? 'ConnectFailed',
+      });
     }
   }
 
@@ -160,7 +187,9 @@ export function openSftp(opts: SftpOptions): Storage {
     if (err instanceof BackupError) return err;
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'number') return err; // a status from the server: the caller decides what it means
-    return new BackupError('unavailable', `lost the connection to ${where}: ${(err as Error).message}`, { code: typeof code === 'string' ? code : 'ConnectionLost' });
+    return new BackupError('unavailable', `lost the connection to ${where}: ${(err as Error).message}`, {
+      code: typeof code === 'string' ? code : 'ConnectionLost',
+    });
   }
 
   const statusOf = (err: unknown) => (err as { code?: unknown }).code;
@@ -190,7 +219,9 @@ export function openSftp(opts: SftpOptions): Storage {
   function fail(err: unknown, what: string): unknown {
     if (err instanceof BackupError) return err;
     if (statusOf(err) === PERMISSION_DENIED) {
-      return invalid(`${where}: permission denied to ${what}: check the owner and permissions of ${base} on the server, or the destination's path`);
+      return invalid(
+        `${where}: permission denied to ${what}: check the owner and permissions of ${base} on the server, or the destination's path`,
+      );
     }
     if (isNetworkError(err)) return new BackupError('unavailable', `lost the connection to ${where}`);
     return new BackupError('unavailable', `${where}: cannot ${what}: ${(err as Error).message}`);
@@ -312,15 +343,18 @@ export function openSftp(opts: SftpOptions): Storage {
         const sftp = await open();
         const walk = async (rel: string): Promise<void> => {
           const dir = rel ? path.join(base, rel) : base;
-          const entries = await call<{ filename: string; attrs: Stats }[]>((cb) => sftp.readdir(dir, cb)).catch((err: unknown) => {
-            if (statusOf(err) === NO_SUCH_FILE) return [];
-            throw err;
-          });
+          const entries = await call<{ filename: string; attrs: Stats }[]>((cb) => sftp.readdir(dir, cb)).catch(
+            (err: unknown) => {
+              if (statusOf(err) === NO_SUCH_FILE) return [];
+              throw err;
+            },
+          );
           for (const e of entries) {
             if (e.filename === '.' || e.filename === '..') continue;
             const key = joinKey(rel, e.filename);
             if (e.attrs.isDirectory()) await walk(key);
-            else if (e.attrs.isFile() && !isWorkFile(key)) out.push({ key, size: e.attrs.size, modifiedAt: new Date(e.attrs.mtime * 1000) });
+            else if (e.attrs.isFile() && !isWorkFile(key))
+              out.push({ key, size: e.attrs.size, modifiedAt: new Date(e.attrs.mtime * 1000) });
           }
         };
         await walk(folder);

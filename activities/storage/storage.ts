@@ -60,7 +60,9 @@ export interface Storage {
 export function checkKey(key: string): string {
   const segments = key.split('/');
   if (!key || key.includes('\0') || key.includes('\\') || segments.some((s) => s === '' || s === '.' || s === '..')) {
-    throw invalid(`bad storage key '${key}': use a relative path of non-empty names separated by '/', without '.' or '..'`);
+    throw invalid(
+      `bad storage key '${key}': use a relative path of non-empty names separated by '/', without '.' or '..'`,
+    );
   }
   return key;
 }
@@ -79,7 +81,11 @@ export const isWorkFile = (key: string) => (key.split('/').pop() ?? '').startsWi
 export const partialName = (fileName: string) => `.${fileName}.partial`;
 
 /** Reads an object back end to end: the check that what is stored is what was sent. */
-export async function hashObject(storage: Storage, key: string, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
+export async function hashObject(
+  storage: Storage,
+  key: string,
+  signal?: AbortSignal,
+): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   let size = 0;
   const body = await storage.get(key, signal ? { signal } : {});
@@ -190,7 +196,17 @@ export function sizeMismatch(declared: number, actual: number): BackupError {
   return invalid(`the upload source gave ${actual} bytes where ${declared} were declared: did the file change?`);
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ECONNABORTED',
+]);
 
 /** Errors that say the other side could not be reached or went away: worth a retry later. */
 export function isNetworkError(err: unknown): boolean {

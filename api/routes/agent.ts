@@ -8,13 +8,18 @@ import { parseSiteKey, siteKeyMatches } from '../auth.ts';
 import { errors, json } from '../schemas.ts';
 
 const CheckInInput = z.object({ engines: z.array(z.enum(ENGINES)).optional() }).openapi('SiteCheckInInput');
-const CheckIn = z.object({ siteId: z.string(), siteName: z.string(), tenantId: z.string(), taskQueue: z.string() }).openapi('SiteCheckIn');
+const CheckIn = z
+  .object({ siteId: z.string(), siteName: z.string(), tenantId: z.string(), taskQueue: z.string() })
+  .openapi('SiteCheckIn');
 
 export function agentRoutes(s: Services) {
   const r = router();
   r.openapi(
     createRoute({
-      method: 'post', path: '/agent/check-in', tags: ['sites'], summary: 'Site worker check-in with its site key (Bearer); it says which engines it can back up',
+      method: 'post',
+      path: '/agent/check-in',
+      tags: ['sites'],
+      summary: 'Site worker check-in with its site key (Bearer); it says which engines it can back up',
       request: { body: { content: { 'application/json': { schema: CheckInInput } }, required: false } },
       responses: { 200: json(CheckIn), 401: errors[401] },
     }),
@@ -30,7 +35,10 @@ export function agentRoutes(s: Services) {
 }
 
 /** The site whose key is in the Authorization header; an unknown or revoked key is a 401. */
-export async function authenticateSite(s: Services, authorization: string | undefined): Promise<typeof sites.$inferSelect> {
+export async function authenticateSite(
+  s: Services,
+  authorization: string | undefined,
+): Promise<typeof sites.$inferSelect> {
   const key = /^Bearer (.+)$/i.exec(authorization ?? '')?.[1] ?? '';
   const siteId = parseSiteKey(key);
   const [site] = siteId ? await s.db.select().from(sites).where(eq(sites.id, siteId)) : [];

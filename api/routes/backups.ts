@@ -4,21 +4,48 @@ import { and, asc, desc, eq, getTableColumns, gte, inArray, lt, or, sql, type SQ
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { BackupError, invalid } from '../../common/errors.ts';
 import { transferWorkflowId } from '../../common/names.ts';
-import { BACKUP_KINDS, BACKUP_STATUSES, backupCopies, backups, COPY_STATES, copyEvents, SITE_TARGET, sites } from '../../db/schema.ts';
+import {
+  BACKUP_KINDS,
+  BACKUP_STATUSES,
+  backupCopies,
+  backups,
+  COPY_STATES,
+  copyEvents,
+  SITE_TARGET,
+  sites,
+} from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { Bounded } from '../bounded.ts';
 import { errors, findOwned, IdParam, Instant, instantProblem, iso, json, UUID_RE } from '../schemas.ts';
 
 const Backup = z
   .object({
-    id: z.string(), configId: z.string().nullable(), siteId: z.string(), serverId: z.string(), database: z.string(), workflowId: z.string(), runId: z.string(),
-    fileName: z.string().nullable(), sizeBytes: z.number().nullable(), sha256: z.string().nullable(), startedAt: z.string(), finishedAt: z.string().nullable(),
-    status: z.enum(BACKUP_STATUSES), error: z.string().nullable(), location: z.string().nullable().openapi({ description: 'the site copy, while it exists' }),
+    id: z.string(),
+    configId: z.string().nullable(),
+    siteId: z.string(),
+    serverId: z.string(),
+    database: z.string(),
+    workflowId: z.string(),
+    runId: z.string(),
+    fileName: z.string().nullable(),
+    sizeBytes: z.number().nullable(),
+    sha256: z.string().nullable(),
+    startedAt: z.string(),
+    finishedAt: z.string().nullable(),
+    status: z.enum(BACKUP_STATUSES),
+    error: z.string().nullable(),
+    location: z.string().nullable().openapi({ description: 'the site copy, while it exists' }),
     availableForDownload: z.boolean().openapi({ description: 'true while at least one copy is stored' }),
-    kind: z.enum(BACKUP_KINDS), compression: z.string().nullable(), encrypted: z.boolean(), keyId: z.string().nullable().openapi({ description: 'fingerprint of the tenant key that wrapped the data key' }),
+    kind: z.enum(BACKUP_KINDS),
+    compression: z.string().nullable(),
+    encrypted: z.boolean(),
+    keyId: z.string().nullable().openapi({ description: 'fingerprint of the tenant key that wrapped the data key' }),
     tableCounts: z.array(z.object({ table: z.string(), rows: z.number(), exact: z.boolean() })).nullable(),
     rowsRemoved: z.array(z.object({ table: z.string(), mode: z.string(), rows: z.number() })).nullable(),
-    report: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'a dry run: each check, passed or failed with why' }),
+    report: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .openapi({ description: 'a dry run: each check, passed or failed with why' }),
   })
   .openapi('Backup');
 const Query = z.object({
@@ -35,10 +62,29 @@ const Query = z.object({
 });
 
 const backupOut = (b: typeof backups.$inferSelect) => ({
-  id: b.id, configId: b.configId, siteId: b.siteId, serverId: b.serverId, database: b.database, workflowId: b.workflowId, runId: b.runId,
-  fileName: b.fileName, sizeBytes: b.sizeBytes, sha256: b.sha256, startedAt: b.startedAt.toISOString(), finishedAt: iso(b.finishedAt),
-  status: b.status, error: b.error, location: b.location, availableForDownload: b.availableForDownload,
-  kind: b.kind, compression: b.compression, encrypted: b.encrypted, keyId: b.keyId, tableCounts: b.tableCounts, rowsRemoved: b.rowsRemoved, report: b.report,
+  id: b.id,
+  configId: b.configId,
+  siteId: b.siteId,
+  serverId: b.serverId,
+  database: b.database,
+  workflowId: b.workflowId,
+  runId: b.runId,
+  fileName: b.fileName,
+  sizeBytes: b.sizeBytes,
+  sha256: b.sha256,
+  startedAt: b.startedAt.toISOString(),
+  finishedAt: iso(b.finishedAt),
+  status: b.status,
+  error: b.error,
+  location: b.location,
+  availableForDownload: b.availableForDownload,
+  kind: b.kind,
+  compression: b.compression,
+  encrypted: b.encrypted,
+  keyId: b.keyId,
+  tableCounts: b.tableCounts,
+  rowsRemoved: b.rowsRemoved,
+  report: b.report,
 });
 
 /**
@@ -92,7 +138,9 @@ class RowTexts {
       else missing.push(id);
     });
     if (missing.length > 0) {
-      const loaded = new Map((await this.#load(missing)).map(([id, version, json]) => [id, { version, json: Buffer.from(json) }]));
+      const loaded = new Map(
+        (await this.#load(missing)).map(([id, version, json]) => [id, { version, json: Buffer.from(json) }]),
+      );
       rows.forEach(([id], i) => {
         const row = loaded.get(id);
         if (out[i] !== undefined || !row) return;
@@ -113,16 +161,30 @@ const SENT_PAGE_BYTES = 8 * 1024 * 1024;
  * oldest go first when the bodies pass SENT_PAGE_BYTES.
  */
 class SentPages {
-  #pages = new Bounded<{ rows: [id: string, version: string][]; nextCursor: string | null; body: Uint8Array<ArrayBuffer> }>(SENT_PAGE_BYTES, (p) => p.body.length);
+  #pages = new Bounded<{
+    rows: [id: string, version: string][];
+    nextCursor: string | null;
+    body: Uint8Array<ArrayBuffer>;
+  }>(SENT_PAGE_BYTES, (p) => p.body.length);
 
-  body(key: string, rows: [id: string, version: string, ...unknown[]][], nextCursor: string | null): Uint8Array<ArrayBuffer> | undefined {
+  body(
+    key: string,
+    rows: [id: string, version: string, ...unknown[]][],
+    nextCursor: string | null,
+  ): Uint8Array<ArrayBuffer> | undefined {
     const sent = this.#pages.get(key);
     if (!sent || sent.nextCursor !== nextCursor || sent.rows.length !== rows.length) return undefined;
-    for (let i = 0; i < rows.length; i++) if (sent.rows[i]![0] !== rows[i]![0] || sent.rows[i]![1] !== rows[i]![1]) return undefined;
+    for (let i = 0; i < rows.length; i++)
+      if (sent.rows[i]![0] !== rows[i]![0] || sent.rows[i]![1] !== rows[i]![1]) return undefined;
     return sent.body;
   }
 
-  keep(key: string, rows: [id: string, version: string, ...unknown[]][], nextCursor: string | null, body: Uint8Array<ArrayBuffer>): void {
+  keep(
+    key: string,
+    rows: [id: string, version: string, ...unknown[]][],
+    nextCursor: string | null,
+    body: Uint8Array<ArrayBuffer>,
+  ): void {
     this.#pages.set(key, { rows: rows.map(([id, version]) => [id, version]), nextCursor, body });
   }
 }
@@ -141,7 +203,8 @@ const COMMA = Buffer.from(',');
 function decodeCursor(cursor: string): { at: string; id: string } {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [string, string];
-    if (typeof at !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(at) || instantProblem(at)) throw new Error();
+    if (typeof at !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(at) || instantProblem(at))
+      throw new Error();
     if (typeof id !== 'string' || !UUID_RE.test(id)) throw new Error();
     return { at, id };
   } catch {
@@ -158,7 +221,9 @@ export function backupRoutes(s: Services) {
    * (Building it, two dozen fields and the filters through the query builder, cost more than PostgreSQL's answer.)
    */
   const listQueries = new Map<string, ReturnType<typeof buildListQuery>>();
-  type Shape = Partial<Record<'siteId' | 'serverId' | 'configId' | 'database' | 'status' | 'from' | 'to' | 'cursor', unknown>>;
+  type Shape = Partial<
+    Record<'siteId' | 'serverId' | 'configId' | 'database' | 'status' | 'from' | 'to' | 'cursor', unknown>
+  >;
   function buildListQuery(has: Shape, name: string) {
     const p = sql.placeholder;
     const filters: (SQL | undefined)[] = [
@@ -174,15 +239,25 @@ export function backupRoutes(s: Services) {
     ];
     if (has.cursor) {
       const at = sql`${p('cursorAt')}::timestamptz`;
-      filters.push(or(sql`${backups.startedAt} < ${at}`, and(sql`${backups.startedAt} = ${at}`, lt(backups.id, p('cursorId')))));
+      filters.push(
+        or(sql`${backups.startedAt} < ${at}`, and(sql`${backups.startedAt} = ${at}`, lt(backups.id, p('cursorId')))),
+      );
     }
     return preparedRows<[id: string, version: string, at: string]>(
-      s.db.select({ id: backups.id, version: rowVersion, at: startedAtUs }).from(backups).where(and(...filters)).orderBy(desc(backups.startedAt), desc(backups.id)).limit(p('limit')),
+      s.db
+        .select({ id: backups.id, version: rowVersion, at: startedAtUs })
+        .from(backups)
+        .where(and(...filters))
+        .orderBy(desc(backups.startedAt), desc(backups.id))
+        .limit(p('limit')),
       name,
     );
   }
   const rowsJson = preparedRows<[id: string, version: string, json: string]>(
-    s.db.select({ id: backups.id, version: rowVersion, json: backupJson }).from(backups).where(sql`${backups.id} = any(${sql.placeholder('ids')}::uuid[])`),
+    s.db
+      .select({ id: backups.id, version: rowVersion, json: backupJson })
+      .from(backups)
+      .where(sql`${backups.id} = any(${sql.placeholder('ids')}::uuid[])`),
     'backups_json',
   );
   const rowTexts = new RowTexts((ids) => rowsJson({ ids }));
@@ -198,21 +273,43 @@ export function backupRoutes(s: Services) {
   }
 
   function listQuery(has: Shape) {
-    const key = (['siteId', 'serverId', 'configId', 'database', 'status', 'from', 'to', 'cursor'] as const).map((k) => (has[k] ? 1 : 0)).join('');
+    const key = (['siteId', 'serverId', 'configId', 'database', 'status', 'from', 'to', 'cursor'] as const)
+      .map((k) => (has[k] ? 1 : 0))
+      .join('');
     let query = listQueries.get(key);
     if (!query) listQueries.set(key, (query = buildListQuery(has, `backups_list_${key}`)));
     return query;
   }
 
   r.openapi(
-    createRoute({ method: 'get', path: '/backups', tags: ['backups'], summary: 'Backup history, newest first', request: { query: Query }, responses: { 200: json(z.object({ items: z.array(Backup), nextCursor: z.string().nullable() }).openapi('BackupPage')), 400: errors[400] } }),
+    createRoute({
+      method: 'get',
+      path: '/backups',
+      tags: ['backups'],
+      summary: 'Backup history, newest first',
+      request: { query: Query },
+      responses: {
+        200: json(z.object({ items: z.array(Backup), nextCursor: z.string().nullable() }).openapi('BackupPage')),
+        400: errors[400],
+      },
+    }),
     async (c) => {
       const q = c.req.valid('query');
       const tenantId = c.get('auth').tenantId;
       const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
       const rows = await listQuery({ ...q, cursor: !!cursor })({
-        tenantId, siteId: q.siteId, serverId: q.serverId, configId: q.configId, database: q.database, status: q.status, kind: q.kind,
-        from: q.from, to: q.to, cursorAt: cursor?.at, cursorId: cursor?.id, limit: q.limit + 1,
+        tenantId,
+        siteId: q.siteId,
+        serverId: q.serverId,
+        configId: q.configId,
+        database: q.database,
+        status: q.status,
+        kind: q.kind,
+        from: q.from,
+        to: q.to,
+        cursorAt: cursor?.at,
+        cursorId: cursor?.id,
+        limit: q.limit + 1,
       });
       const page = rows.slice(0, q.limit);
       const last = page.at(-1);
@@ -225,27 +322,85 @@ export function backupRoutes(s: Services) {
     },
   );
 
-  r.openapi(createRoute({ method: 'get', path: '/backups/{id}', tags: ['backups'], request: { params: IdParam }, responses: { 200: json(Backup), 404: errors[404] } }), async (c) => {
-    return c.json(backupOut(await findOwned(s.db, backups, c.req.valid('param').id, c.get('auth').tenantId, 'backup')), 200);
-  });
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/backups/{id}',
+      tags: ['backups'],
+      request: { params: IdParam },
+      responses: { 200: json(Backup), 404: errors[404] },
+    }),
+    async (c) => {
+      return c.json(
+        backupOut(await findOwned(s.db, backups, c.req.valid('param').id, c.get('auth').tenantId, 'backup')),
+        200,
+      );
+    },
+  );
 
-  const CopyEvent = z.object({ event: z.string(), detail: z.string().nullable(), workflowId: z.string().nullable(), at: z.string() });
+  const CopyEvent = z.object({
+    event: z.string(),
+    detail: z.string().nullable(),
+    workflowId: z.string().nullable(),
+    at: z.string(),
+  });
   const Copy = z
     .object({
-      id: z.string(), target: z.string(), destinationId: z.string().nullable(), location: z.string().nullable(), sizeBytes: z.number().nullable(), sha256: z.string().nullable(),
-      state: z.enum(COPY_STATES), error: z.string().nullable(), storedAt: z.string().nullable(), checkedAt: z.string().nullable(), events: z.array(CopyEvent),
+      id: z.string(),
+      target: z.string(),
+      destinationId: z.string().nullable(),
+      location: z.string().nullable(),
+      sizeBytes: z.number().nullable(),
+      sha256: z.string().nullable(),
+      state: z.enum(COPY_STATES),
+      error: z.string().nullable(),
+      storedAt: z.string().nullable(),
+      checkedAt: z.string().nullable(),
+      events: z.array(CopyEvent),
     })
     .openapi('BackupCopy');
   r.openapi(
-    createRoute({ method: 'get', path: '/backups/{id}/copies', tags: ['backups'], summary: 'Every copy of a backup (site, destinations), its state and what happened to it', request: { params: IdParam }, responses: { 200: json(z.object({ items: z.array(Copy) })), 404: errors[404] } }),
+    createRoute({
+      method: 'get',
+      path: '/backups/{id}/copies',
+      tags: ['backups'],
+      summary: 'Every copy of a backup (site, destinations), its state and what happened to it',
+      request: { params: IdParam },
+      responses: { 200: json(z.object({ items: z.array(Copy) })), 404: errors[404] },
+    }),
     async (c) => {
       const b = await findOwned(s.db, backups, c.req.valid('param').id, c.get('auth').tenantId, 'backup');
-      const copies = await s.db.select().from(backupCopies).where(eq(backupCopies.backupId, b.id)).orderBy(sql`${backupCopies.target} = ${SITE_TARGET} desc`, asc(backupCopies.target));
-      const events = copies.length ? await s.db.select().from(copyEvents).where(inArray(copyEvents.copyId, copies.map((x) => x.id))).orderBy(asc(copyEvents.at)) : [];
+      const copies = await s.db
+        .select()
+        .from(backupCopies)
+        .where(eq(backupCopies.backupId, b.id))
+        .orderBy(sql`${backupCopies.target} = ${SITE_TARGET} desc`, asc(backupCopies.target));
+      const events = copies.length
+        ? await s.db
+            .select()
+            .from(copyEvents)
+            .where(
+              inArray(
+                copyEvents.copyId,
+                copies.map((x) => x.id),
+              ),
+            )
+            .orderBy(asc(copyEvents.at))
+        : [];
       const items = copies.map((x) => ({
-        id: x.id, target: x.target, destinationId: x.destinationId, location: x.location, sizeBytes: x.sizeBytes, sha256: x.sha256, state: x.state, error: x.error,
-        storedAt: iso(x.storedAt), checkedAt: iso(x.checkedAt),
-        events: events.filter((e) => e.copyId === x.id).map((e) => ({ event: e.event, detail: e.detail, workflowId: e.workflowId, at: e.at.toISOString() })),
+        id: x.id,
+        target: x.target,
+        destinationId: x.destinationId,
+        location: x.location,
+        sizeBytes: x.sizeBytes,
+        sha256: x.sha256,
+        state: x.state,
+        error: x.error,
+        storedAt: iso(x.storedAt),
+        checkedAt: iso(x.checkedAt),
+        events: events
+          .filter((e) => e.copyId === x.id)
+          .map((e) => ({ event: e.event, detail: e.detail, workflowId: e.workflowId, at: e.at.toISOString() })),
       }));
       return c.json({ items }, 200);
     },
@@ -253,10 +408,20 @@ export function backupRoutes(s: Services) {
 
   r.openapi(
     createRoute({
-      method: 'get', path: '/backups/{id}/download', tags: ['backups'],
-      summary: 'The backup file, streamed from its best stored copy (the site first); its SHA-256 is in X-Backup-SHA256 and Repr-Digest',
+      method: 'get',
+      path: '/backups/{id}/download',
+      tags: ['backups'],
+      summary:
+        'The backup file, streamed from its best stored copy (the site first); its SHA-256 is in X-Backup-SHA256 and Repr-Digest',
       request: { params: IdParam },
-      responses: { 200: { description: 'The backup file', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } }, 404: errors[404], 409: errors[409] },
+      responses: {
+        200: {
+          description: 'The backup file',
+          content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+        },
+        404: errors[404],
+        409: errors[409],
+      },
     }),
     async (c) => {
       const b = await findOwned(s.db, backups, c.req.valid('param').id, c.get('auth').tenantId, 'backup');
@@ -265,7 +430,8 @@ export function backupRoutes(s: Services) {
         .from(backupCopies)
         .where(and(eq(backupCopies.backupId, b.id), eq(backupCopies.state, 'stored')))
         .orderBy(sql`${backupCopies.target} = ${SITE_TARGET} desc`, desc(backupCopies.checkedAt));
-      if (copies.length === 0 || !b.sha256 || b.sizeBytes === null || !b.fileName) throw new BackupError('conflict', 'this backup has no stored copy to download');
+      if (copies.length === 0 || !b.sha256 || b.sizeBytes === null || !b.fileName)
+        throw new BackupError('conflict', 'this backup has no stored copy to download');
       const [site] = await s.db.select().from(sites).where(eq(sites.id, b.siteId));
       // The best copy first; if the site cannot read it (gone since it was last checked), the next one.
       const problems: string[] = [];
@@ -275,14 +441,25 @@ export function backupRoutes(s: Services) {
         const handle = await s.temporal.client.workflow.start('transferWorkflow', {
           taskQueue: s.centralTaskQueue,
           workflowId: transferWorkflowId(transfer.id),
-          args: [{ transferId: transfer.id, taskQueue: site!.taskQueue, copy: { target: copy.target, key: copy.objectKey }, sizeBytes: b.sizeBytes, heartbeatTimeoutMs: 30_000 }],
+          args: [
+            {
+              transferId: transfer.id,
+              taskQueue: site!.taskQueue,
+              copy: { target: copy.target, key: copy.objectKey },
+              sizeBytes: b.sizeBytes,
+              heartbeatTimeoutMs: 30_000,
+            },
+          ],
         });
         // Either the site starts sending, or the workflow says why it cannot (the copy is gone, the site is offline).
         const failed = handle.result().then(
           () => new Promise<never>(() => {}),
           (e: Error) => {
             transfer.cancel();
-            throw new BackupError('unavailable', `${copy.target}: ${(e.cause as Error | undefined)?.message ?? e.message}`);
+            throw new BackupError(
+              'unavailable',
+              `${copy.target}: ${(e.cause as Error | undefined)?.message ?? e.message}`,
+            );
           },
         );
         try {
@@ -292,7 +469,8 @@ export function backupRoutes(s: Services) {
           problems.push((e as Error).message);
         }
       }
-      if (!sent) throw new BackupError('unavailable', `the site could not send any copy of this backup: ${problems.join('; ')}`);
+      if (!sent)
+        throw new BackupError('unavailable', `the site could not send any copy of this backup: ${problems.join('; ')}`);
       const body = sent.body;
       const copy = { target: sent.target };
       const digest = Buffer.from(b.sha256, 'hex').toString('base64');

@@ -13,25 +13,60 @@ const DestinationName = z
   .string()
   .regex(SERVER_NAME_RE, 'lower-case letters, digits, . _ - (the name the site configuration uses)')
   .refine((n) => n !== SITE_TARGET, `'${SITE_TARGET}' names the site's own Backups folder`);
-const Destination = z.object({ id: z.string(), siteId: z.string(), name: z.string(), kind: z.enum(DESTINATION_KINDS), createdAt: z.string() }).openapi('Destination');
-const DestinationCreate = z.object({ siteId: z.string().uuid(), name: DestinationName, kind: z.enum(DESTINATION_KINDS) }).openapi('DestinationCreate');
+const Destination = z
+  .object({
+    id: z.string(),
+    siteId: z.string(),
+    name: z.string(),
+    kind: z.enum(DESTINATION_KINDS),
+    createdAt: z.string(),
+  })
+  .openapi('Destination');
+const DestinationCreate = z
+  .object({ siteId: z.string().uuid(), name: DestinationName, kind: z.enum(DESTINATION_KINDS) })
+  .openapi('DestinationCreate');
 
-const destinationOut = (x: typeof destinations.$inferSelect) => ({ id: x.id, siteId: x.siteId, name: x.name, kind: x.kind, createdAt: x.createdAt.toISOString() });
+const destinationOut = (x: typeof destinations.$inferSelect) => ({
+  id: x.id,
+  siteId: x.siteId,
+  name: x.name,
+  kind: x.kind,
+  createdAt: x.createdAt.toISOString(),
+});
 
 export function destinationRoutes(s: Services) {
   const r = router();
 
   r.openapi(
-    createRoute({ method: 'get', path: '/destinations', tags: ['destinations'], request: { query: z.object({ siteId: z.string().uuid().optional() }) }, responses: { 200: json(z.object({ items: z.array(Destination) })), 400: errors[400] } }),
+    createRoute({
+      method: 'get',
+      path: '/destinations',
+      tags: ['destinations'],
+      request: { query: z.object({ siteId: z.string().uuid().optional() }) },
+      responses: { 200: json(z.object({ items: z.array(Destination) })), 400: errors[400] },
+    }),
     async (c) => {
       const { siteId } = c.req.valid('query');
-      const rows = await s.db.select().from(destinations).where(and(eq(destinations.tenantId, c.get('auth').tenantId), siteId ? eq(destinations.siteId, siteId) : undefined)).orderBy(destinations.name);
+      const rows = await s.db
+        .select()
+        .from(destinations)
+        .where(
+          and(eq(destinations.tenantId, c.get('auth').tenantId), siteId ? eq(destinations.siteId, siteId) : undefined),
+        )
+        .orderBy(destinations.name);
       return c.json({ items: rows.map(destinationOut) }, 200);
     },
   );
 
   r.openapi(
-    createRoute({ method: 'post', path: '/destinations', tags: ['destinations'], summary: 'Register a destination of a site (its settings go in the site configuration)', request: body(DestinationCreate), responses: { 201: json(Destination), 400: errors[400], 403: errors[403], 404: errors[404], 409: errors[409] } }),
+    createRoute({
+      method: 'post',
+      path: '/destinations',
+      tags: ['destinations'],
+      summary: 'Register a destination of a site (its settings go in the site configuration)',
+      request: body(DestinationCreate),
+      responses: { 201: json(Destination), 400: errors[400], 403: errors[403], 404: errors[404], 409: errors[409] },
+    }),
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'admin');
@@ -39,7 +74,10 @@ export function destinationRoutes(s: Services) {
       const row = await s.db
         .transaction(async (tx) => {
           await findOwned(tx, sites, input.siteId, auth.tenantId, 'site');
-          const [row] = await tx.insert(destinations).values({ ...input, tenantId: auth.tenantId }).returning();
+          const [row] = await tx
+            .insert(destinations)
+            .values({ ...input, tenantId: auth.tenantId })
+            .returning();
           await audit(tx, auth, 'destination.create', { type: 'destination', id: row!.id }, input);
           return row!;
         })
@@ -50,12 +88,33 @@ export function destinationRoutes(s: Services) {
     },
   );
 
-  r.openapi(createRoute({ method: 'get', path: '/destinations/{id}', tags: ['destinations'], request: { params: IdParam }, responses: { 200: json(Destination), 404: errors[404] } }), async (c) => {
-    return c.json(destinationOut(await findOwned(s.db, destinations, c.req.valid('param').id, c.get('auth').tenantId, 'destination')), 200);
-  });
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/destinations/{id}',
+      tags: ['destinations'],
+      request: { params: IdParam },
+      responses: { 200: json(Destination), 404: errors[404] },
+    }),
+    async (c) => {
+      return c.json(
+        destinationOut(
+          await findOwned(s.db, destinations, c.req.valid('param').id, c.get('auth').tenantId, 'destination'),
+        ),
+        200,
+      );
+    },
+  );
 
   r.openapi(
-    createRoute({ method: 'delete', path: '/destinations/{id}', tags: ['destinations'], summary: 'Remove a destination no configuration uses; the history of its copies stays', request: { params: IdParam }, responses: { 204: { description: 'Removed' }, 403: errors[403], 404: errors[404], 409: errors[409] } }),
+    createRoute({
+      method: 'delete',
+      path: '/destinations/{id}',
+      tags: ['destinations'],
+      summary: 'Remove a destination no configuration uses; the history of its copies stays',
+      request: { params: IdParam },
+      responses: { 204: { description: 'Removed' }, 403: errors[403], 404: errors[404], 409: errors[409] },
+    }),
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'admin');
@@ -65,9 +124,15 @@ export function destinationRoutes(s: Services) {
         const [used] = await tx
           .select({ name: backupConfigs.name })
           .from(backupConfigs)
-          .where(and(eq(backupConfigs.tenantId, auth.tenantId), sql`${backupConfigs.destinations} @> ${JSON.stringify([{ destinationId: id }])}::jsonb`))
+          .where(
+            and(
+              eq(backupConfigs.tenantId, auth.tenantId),
+              sql`${backupConfigs.destinations} @> ${JSON.stringify([{ destinationId: id }])}::jsonb`,
+            ),
+          )
           .limit(1);
-        if (used) throw conflict(`the destination is used by the backup configuration '${used.name}': remove it there first`);
+        if (used)
+          throw conflict(`the destination is used by the backup configuration '${used.name}': remove it there first`);
         await tx.delete(destinations).where(eq(destinations.id, id));
         await audit(tx, auth, 'destination.delete', { type: 'destination', id }, { name: d.name });
       });

@@ -9,19 +9,38 @@ import { withScheduleWrites } from '../schedules.ts';
 import { requireRole } from '../auth.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
 
-const ServerName = z.string().regex(SERVER_NAME_RE, 'lower-case letters, digits, . _ - (the name the site configuration uses)');
-const Server = z.object({ id: z.string(), siteId: z.string(), name: z.string(), engine: z.enum(ENGINES), createdAt: z.string() }).openapi('Server');
-const ServerCreate = z.object({ siteId: z.string().uuid(), name: ServerName, engine: z.enum(ENGINES) }).openapi('ServerCreate');
+const ServerName = z
+  .string()
+  .regex(SERVER_NAME_RE, 'lower-case letters, digits, . _ - (the name the site configuration uses)');
+const Server = z
+  .object({ id: z.string(), siteId: z.string(), name: z.string(), engine: z.enum(ENGINES), createdAt: z.string() })
+  .openapi('Server');
+const ServerCreate = z
+  .object({ siteId: z.string().uuid(), name: ServerName, engine: z.enum(ENGINES) })
+  .openapi('ServerCreate');
 const ServerPatch = z.object({ name: ServerName }).openapi('ServerPatch');
 
-const serverOut = (x: typeof servers.$inferSelect) => ({ id: x.id, siteId: x.siteId, name: x.name, engine: x.engine, createdAt: x.createdAt.toISOString() });
-const duplicate = (err: unknown) => (uniqueViolation(err) ? conflict('a server with this name exists at this site') : err);
+const serverOut = (x: typeof servers.$inferSelect) => ({
+  id: x.id,
+  siteId: x.siteId,
+  name: x.name,
+  engine: x.engine,
+  createdAt: x.createdAt.toISOString(),
+});
+const duplicate = (err: unknown) =>
+  uniqueViolation(err) ? conflict('a server with this name exists at this site') : err;
 
 export function serverRoutes(s: Services) {
   const r = router();
 
   r.openapi(
-    createRoute({ method: 'get', path: '/servers', tags: ['servers'], request: { query: z.object({ siteId: z.string().uuid().optional() }) }, responses: { 200: json(z.object({ items: z.array(Server) })), 400: errors[400] } }),
+    createRoute({
+      method: 'get',
+      path: '/servers',
+      tags: ['servers'],
+      request: { query: z.object({ siteId: z.string().uuid().optional() }) },
+      responses: { 200: json(z.object({ items: z.array(Server) })), 400: errors[400] },
+    }),
     async (c) => {
       const { siteId } = c.req.valid('query');
       const where = and(eq(servers.tenantId, c.get('auth').tenantId), siteId ? eq(servers.siteId, siteId) : undefined);
@@ -31,7 +50,14 @@ export function serverRoutes(s: Services) {
   );
 
   r.openapi(
-    createRoute({ method: 'post', path: '/servers', tags: ['servers'], summary: 'Register a database server at a site', request: body(ServerCreate), responses: { 201: json(Server), 400: errors[400], 403: errors[403], 404: errors[404], 409: errors[409] } }),
+    createRoute({
+      method: 'post',
+      path: '/servers',
+      tags: ['servers'],
+      summary: 'Register a database server at a site',
+      request: body(ServerCreate),
+      responses: { 201: json(Server), 400: errors[400], 403: errors[403], 404: errors[404], 409: errors[409] },
+    }),
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'admin');
@@ -41,9 +67,15 @@ export function serverRoutes(s: Services) {
           const site = await findOwned(tx, sites, input.siteId, auth.tenantId, 'site');
           // The site's worker said which engines it has tools for; before its first check-in nothing is known yet.
           if (site.engines && !site.engines.includes(input.engine)) {
-            throw invalid(`site '${site.name}' cannot back up ${input.engine}: its worker found no ${input.engine} dump tool (it can back up ${site.engines.join(', ') || 'nothing yet'}). Install the client tools at the site and restart its worker`, 'engine');
+            throw invalid(
+              `site '${site.name}' cannot back up ${input.engine}: its worker found no ${input.engine} dump tool (it can back up ${site.engines.join(', ') || 'nothing yet'}). Install the client tools at the site and restart its worker`,
+              'engine',
+            );
           }
-          const [row] = await tx.insert(servers).values({ ...input, tenantId: auth.tenantId }).returning();
+          const [row] = await tx
+            .insert(servers)
+            .values({ ...input, tenantId: auth.tenantId })
+            .returning();
           await audit(tx, auth, 'server.create', { type: 'server', id: row!.id }, input);
           return row!;
         })
@@ -54,12 +86,31 @@ export function serverRoutes(s: Services) {
     },
   );
 
-  r.openapi(createRoute({ method: 'get', path: '/servers/{id}', tags: ['servers'], request: { params: IdParam }, responses: { 200: json(Server), 404: errors[404] } }), async (c) => {
-    return c.json(serverOut(await findOwned(s.db, servers, c.req.valid('param').id, c.get('auth').tenantId, 'server')), 200);
-  });
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/servers/{id}',
+      tags: ['servers'],
+      request: { params: IdParam },
+      responses: { 200: json(Server), 404: errors[404] },
+    }),
+    async (c) => {
+      return c.json(
+        serverOut(await findOwned(s.db, servers, c.req.valid('param').id, c.get('auth').tenantId, 'server')),
+        200,
+      );
+    },
+  );
 
   r.openapi(
-    createRoute({ method: 'patch', path: '/servers/{id}', tags: ['servers'], summary: 'Rename a server (rename it in the site configuration too)', request: { params: IdParam, ...body(ServerPatch) }, responses: { 200: json(Server), 400: errors[400], 403: errors[403], 404: errors[404], 409: errors[409] } }),
+    createRoute({
+      method: 'patch',
+      path: '/servers/{id}',
+      tags: ['servers'],
+      summary: 'Rename a server (rename it in the site configuration too)',
+      request: { params: IdParam, ...body(ServerPatch) },
+      responses: { 200: json(Server), 400: errors[400], 403: errors[403], 404: errors[404], 409: errors[409] },
+    }),
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'admin');
@@ -70,7 +121,8 @@ export function serverRoutes(s: Services) {
         await audit(tx, auth, 'server.update', { type: 'server', id }, { from: before.name, to: row!.name });
         // Schedules carry the server name as a search attribute: they follow, or the rename does not happen.
         const configs = await tx.select().from(backupConfigs).where(eq(backupConfigs.serverId, id));
-        for (const cfg of configs) await s.schedules.upsert({ ...cfg, siteId: row!.siteId, serverName: row!.name }, writes);
+        for (const cfg of configs)
+          await s.schedules.upsert({ ...cfg, siteId: row!.siteId, serverName: row!.name }, writes);
         return row!;
       }).catch((e: unknown) => {
         throw duplicate(e);
@@ -80,18 +132,33 @@ export function serverRoutes(s: Services) {
   );
 
   r.openapi(
-    createRoute({ method: 'delete', path: '/servers/{id}', tags: ['servers'], summary: 'Remove a server that has no backup configurations', request: { params: IdParam }, responses: { 204: { description: 'Removed' }, 403: errors[403], 404: errors[404], 409: errors[409] } }),
+    createRoute({
+      method: 'delete',
+      path: '/servers/{id}',
+      tags: ['servers'],
+      summary: 'Remove a server that has no backup configurations',
+      request: { params: IdParam },
+      responses: { 204: { description: 'Removed' }, 403: errors[403], 404: errors[404], 409: errors[409] },
+    }),
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'admin');
       const { id } = c.req.valid('param');
       await s.db.transaction(async (tx) => {
         const server = await findOwned(tx, servers, id, auth.tenantId, 'server');
-        const [used] = await tx.select({ id: backupConfigs.id }).from(backupConfigs).where(eq(backupConfigs.serverId, id)).limit(1);
+        const [used] = await tx
+          .select({ id: backupConfigs.id })
+          .from(backupConfigs)
+          .where(eq(backupConfigs.serverId, id))
+          .limit(1);
         if (used) throw conflict('the server still has backup configurations: delete them first');
         const [history] = await tx.select({ id: backups.id }).from(backups).where(eq(backups.serverId, id)).limit(1);
         if (history) throw conflict('the server has backups on record; they are kept, so the server is too');
-        const [restored] = await tx.select({ id: restores.id }).from(restores).where(eq(restores.targetServerId, id)).limit(1);
+        const [restored] = await tx
+          .select({ id: restores.id })
+          .from(restores)
+          .where(eq(restores.targetServerId, id))
+          .limit(1);
         if (restored) throw conflict('the server has restores on record; they are kept, so the server is too');
         await tx.delete(servers).where(eq(servers.id, id));
         await audit(tx, auth, 'server.delete', { type: 'server', id }, { name: server.name });

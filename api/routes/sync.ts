@@ -9,12 +9,22 @@ import { audit, errors, json } from '../schemas.ts';
 export function syncRoutes(s: Services) {
   const r = router();
   r.openapi(
-    createRoute({ method: 'post', path: '/sync', tags: ['backups'], summary: 'Check every copy now; copy again what is missing or corrupt; alert on what cannot be repaired', responses: { 202: json(z.object({ workflowId: z.string() }), 'Started'), 403: errors[403] } }),
+    createRoute({
+      method: 'post',
+      path: '/sync',
+      tags: ['backups'],
+      summary: 'Check every copy now; copy again what is missing or corrupt; alert on what cannot be repaired',
+      responses: { 202: json(z.object({ workflowId: z.string() }), 'Started'), 403: errors[403] },
+    }),
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'operator');
       const workflowId = syncWorkflowId(auth.tenantId, new Date());
-      await s.temporal.client.workflow.start('syncWorkflow', { taskQueue: s.centralTaskQueue, workflowId, args: [{ tenantId: auth.tenantId }] });
+      await s.temporal.client.workflow.start('syncWorkflow', {
+        taskQueue: s.centralTaskQueue,
+        workflowId,
+        args: [{ tenantId: auth.tenantId }],
+      });
       await audit(s.db, auth, 'sync.start', { type: 'tenant', id: auth.tenantId }, { workflowId });
       return c.json({ workflowId }, 202);
     },

@@ -8,8 +8,19 @@ export function transferRoutes(s: Services) {
   const r = router();
   r.openapi(
     createRoute({
-      method: 'put', path: '/agent/transfers/{transferId}', tags: ['sites'], summary: 'Site worker: the bytes of a download the API is waiting for (site key as Bearer)',
-      request: { params: z.object({ transferId: z.string().min(1).max(64).openapi({ param: { name: 'transferId', in: 'path' } }) }) },
+      method: 'put',
+      path: '/agent/transfers/{transferId}',
+      tags: ['sites'],
+      summary: 'Site worker: the bytes of a download the API is waiting for (site key as Bearer)',
+      request: {
+        params: z.object({
+          transferId: z
+            .string()
+            .min(1)
+            .max(64)
+            .openapi({ param: { name: 'transferId', in: 'path' } }),
+        }),
+      },
       responses: { 200: json(z.object({ ok: z.literal(true) })), 401: errors[401], 404: errors[404] },
     }),
     async (c) => {

@@ -25,7 +25,9 @@ export interface BenchContext {
   writeSiteConfig(extra?: Partial<SiteConfigInput>): Promise<void>;
 }
 
-export async function siteConfigWriter(tmp: string): Promise<Pick<BenchContext, 'siteConfigPath' | 'backupsDir' | 'writeSiteConfig'>> {
+export async function siteConfigWriter(
+  tmp: string,
+): Promise<Pick<BenchContext, 'siteConfigPath' | 'backupsDir' | 'writeSiteConfig'>> {
   const siteConfigPath = path.join(tmp, 'site.json');
   const backupsDir = path.join(tmp, 'backups');
   // A throw-away tenant key: the encrypted runs only need one that is the right size.
@@ -46,5 +48,11 @@ export async function siteConfigWriter(tmp: string): Promise<Pick<BenchContext, 
 }
 
 /** The same connection arguments the platform's PostgreSQL engine gives its tools. */
-export const pgArgs = (database: string) => ['--no-password', `--dbname=${database}`, `--host=${PG_HOST}`, `--port=${PG_PORT}`, `--username=${PG_USER}`];
+export const pgArgs = (database: string) => [
+  '--no-password',
+  `--dbname=${database}`,
+  `--host=${PG_HOST}`,
+  `--port=${PG_PORT}`,
+  `--username=${PG_USER}`,
+];
 export const toolEnv = () => ({ PATH: process.env.PATH, LANG: 'C' });

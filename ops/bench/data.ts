@@ -31,11 +31,21 @@ const WORDS = (
   'country phone email message note comment feedback issue resolved escalated assigned closed opened cotton steel wooden ' +
   'leather organic wireless compact portable durable lightweight waterproof adjustable ergonomic vintage classic modern'
 ).split(' ');
-const FIRST = 'Anna Ben Clara David Emma Felix Greta Hans Ida Jonas Karin Lukas Mia Noah Olga Paul Rosa Simon Tina Uwe Vera Wim Xenia Yusuf Zoe Liam Sofia Mateo Aiko Omar'.split(' ');
-const LAST = 'Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Koch Richter Klein Wolf Neumann Schwarz Braun Zimmermann Krüger Hartmann Lange Werner Krause Lehmann Köhler Smith Garcia Rossi Dubois Novak'.split(' ');
-const CITIES = 'Berlin Hamburg München Köln Frankfurt Stuttgart Düsseldorf Leipzig Dortmund Essen Bremen Dresden Hannover Nürnberg Wien Zürich Basel Graz Linz Salzburg'.split(' ');
+const FIRST =
+  'Anna Ben Clara David Emma Felix Greta Hans Ida Jonas Karin Lukas Mia Noah Olga Paul Rosa Simon Tina Uwe Vera Wim Xenia Yusuf Zoe Liam Sofia Mateo Aiko Omar'.split(
+    ' ',
+  );
+const LAST =
+  'Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Koch Richter Klein Wolf Neumann Schwarz Braun Zimmermann Krüger Hartmann Lange Werner Krause Lehmann Köhler Smith Garcia Rossi Dubois Novak'.split(
+    ' ',
+  );
+const CITIES =
+  'Berlin Hamburg München Köln Frankfurt Stuttgart Düsseldorf Leipzig Dortmund Essen Bremen Dresden Hannover Nürnberg Wien Zürich Basel Graz Linz Salzburg'.split(
+    ' ',
+  );
 
-const list = (xs: readonly (string | number)[]) => `array[${xs.map((x) => (typeof x === 'number' ? String(x) : `'${x.replaceAll("'", "''")}'`)).join(',')}]`;
+const list = (xs: readonly (string | number)[]) =>
+  `array[${xs.map((x) => (typeof x === 'number' ? String(x) : `'${x.replaceAll("'", "''")}'`)).join(',')}]`;
 /** One element of a literal array, uniformly at random, per row. */
 const pick = (xs: readonly (string | number)[]) => `(${list(xs)})[1 + floor(random() * ${xs.length})::int]`;
 
@@ -162,7 +172,12 @@ const MAX_BATCH = 400_000;
  * Creates and fills a database whose tables hold about `size` bytes (heap and TOAST, before indexes), registered
  * with `cleanup` so it is dropped even when the bench is interrupted.
  */
-export async function generateDatabase(cleanup: Cleanup, size: number, log: (msg: string) => void, prefix = 'bp_bench'): Promise<BenchDatabase> {
+export async function generateDatabase(
+  cleanup: Cleanup,
+  size: number,
+  log: (msg: string) => void,
+  prefix = 'bp_bench',
+): Promise<BenchDatabase> {
   const started = performance.now();
   const db = await createTempDatabase(prefix);
   const drop = cleanup.add(`database ${db.name}`, () => db.drop());
@@ -170,7 +185,9 @@ export async function generateDatabase(cleanup: Cleanup, size: number, log: (msg
   try {
     // One session: the helper tables are temporary and would otherwise be invisible to the next statement.
     await sql.unsafe(`set synchronous_commit = off`);
-    await sql.unsafe(`create temp table bench_words as select row_number() over ()::int as id, w from unnest(${list(WORDS)}) w`);
+    await sql.unsafe(
+      `create temp table bench_words as select row_number() over ()::int as id, w from unnest(${list(WORDS)}) w`,
+    );
     await sql.unsafe(`create temp table bench_phrases as
       select s.p as id, string_agg(w.w, ' ' order by s.i) as txt
       from (select p, i, 1 + floor(random() * ${WORDS.length})::int as wid
@@ -188,7 +205,8 @@ export async function generateDatabase(cleanup: Cleanup, size: number, log: (msg
       await sql.unsafe(t.insert(1, probe, rows));
       const probeBytes = await tableBytes(sql, t.table);
       const total = Math.max(probe, Math.round((want / probeBytes) * probe));
-      for (let from = probe + 1; from <= total; from += MAX_BATCH) await sql.unsafe(t.insert(from, Math.min(total, from + MAX_BATCH - 1), rows));
+      for (let from = probe + 1; from <= total; from += MAX_BATCH)
+        await sql.unsafe(t.insert(from, Math.min(total, from + MAX_BATCH - 1), rows));
       rows[t.table] = total;
       tables.push({ table: t.table, rows: total, bytes: await tableBytes(sql, t.table) });
       log(`  ${t.table}: ${total.toLocaleString('en')} rows, ${(tables.at(-1)!.bytes / MiB).toFixed(1)} MiB`);

@@ -33,11 +33,29 @@ export interface KeptDump {
 let fileSeq = 0;
 
 /** One `dump` activity in a fresh process; the file is left in place for the caller to keep or remove. */
-export async function dumpInChild(ctx: BenchContext, database: string, encrypt: boolean): Promise<DumpChildReport & { fileName: string; file: string }> {
+export async function dumpInChild(
+  ctx: BenchContext,
+  database: string,
+  encrypt: boolean,
+): Promise<DumpChildReport & { fileName: string; file: string }> {
   // Distinct made-up times: a dump refuses a file name that already exists, and no run waits for the clock.
-  const fileName = backupFileName(database, new Date(Date.UTC(2030, 0, 1) + fileSeq++ * 1000), 'pgdump', 'zst', encrypt);
-  const request: DumpChildRequest = { siteConfigPath: ctx.siteConfigPath, input: { serverName: SERVER, database, fileName, excludeTableData: [], encrypt } };
-  const r = await mustRun(ctx.cleanup, process.execPath, [...SITE_WORKER_NODE_FLAGS, DUMP_CHILD, JSON.stringify(request)], { keepStdout: true, env: { ...process.env, LOG_LEVEL: 'warn' } });
+  const fileName = backupFileName(
+    database,
+    new Date(Date.UTC(2030, 0, 1) + fileSeq++ * 1000),
+    'pgdump',
+    'zst',
+    encrypt,
+  );
+  const request: DumpChildRequest = {
+    siteConfigPath: ctx.siteConfigPath,
+    input: { serverName: SERVER, database, fileName, excludeTableData: [], encrypt },
+  };
+  const r = await mustRun(
+    ctx.cleanup,
+    process.execPath,
+    [...SITE_WORKER_NODE_FLAGS, DUMP_CHILD, JSON.stringify(request)],
+    { keepStdout: true, env: { ...process.env, LOG_LEVEL: 'warn' } },
+  );
   const report = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as DumpChildReport;
   return { ...report, fileName, file: path.join(ctx.backupsDir, report.path) };
 }
@@ -45,7 +63,10 @@ export async function dumpInChild(ctx: BenchContext, database: string, encrypt: 
 /** The uncompressed size of the dump, counted while it passes: the unit every dump throughput is given in. */
 async function rawDumpBytes(ctx: BenchContext, database: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn('pg_dump', ['--format=custom', '--compress=0', ...pgArgs(database)], { stdio: ['ignore', 'pipe', 'pipe'], env: toolEnv() });
+    const child = spawn('pg_dump', ['--format=custom', '--compress=0', ...pgArgs(database)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: toolEnv(),
+    });
     ctx.cleanup.track(child);
     let n = 0;
     let stderr = '';
@@ -56,7 +77,11 @@ async function rawDumpBytes(ctx: BenchContext, database: string): Promise<number
   });
 }
 
-export async function runDumpCases(ctx: BenchContext, source: BenchDatabase, opts: { keepDump: boolean }): Promise<KeptDump | undefined> {
+export async function runDumpCases(
+  ctx: BenchContext,
+  source: BenchDatabase,
+  opts: { keepDump: boolean },
+): Promise<KeptDump | undefined> {
   const db = source.name;
   // Warms the page cache and the server's buffers for every variant alike, and measures the raw dump size.
   const raw = await rawDumpBytes(ctx, db);
@@ -70,68 +95,112 @@ export async function runDumpCases(ctx: BenchContext, source: BenchDatabase, opt
     const r = await dumpInChild(ctx, db, encrypt);
     if (r.rawBytes !== raw) ctx.log(`  note: the activity read ${r.rawBytes} raw bytes, pg_dump alone ${raw}`);
     if (!encrypt) recordRss(ctx, 'big', source, r);
-    ctx.results.figure(`cpu-${encrypt ? 'dump-enc' : 'dump'}`, `(4) CPU of the dump activity's process${encrypt ? ', encrypted' : ''} (all threads)`, 'CPU s', r.cpuSeconds);
+    ctx.results.figure(
+      `cpu-${encrypt ? 'dump-enc' : 'dump'}`,
+      `(4) CPU of the dump activity's process${encrypt ? ', encrypted' : ''} (all threads)`,
+      'CPU s',
+      r.cpuSeconds,
+    );
     if (!encrypt && opts.keepDump && round === ctx.runs - 1) {
-      kept = { fileName: r.fileName, key: r.path, file: r.file, sizeBytes: r.sizeBytes, sha256: r.sha256, rawBytes: r.rawBytes };
+      kept = {
+        fileName: r.fileName,
+        key: r.path,
+        file: r.file,
+        sizeBytes: r.sizeBytes,
+        sha256: r.sha256,
+        rawBytes: r.rawBytes,
+      };
     } else {
       await rm(r.file, { force: true });
     }
-    return { seconds: r.seconds, outputBytes: r.sizeBytes, workBytes: raw, machineCpuSeconds: r.machineCpuSeconds, detail: { workerCpuSeconds: r.cpuSeconds, dumpPeakRssBytes: r.dumpPeakRssBytes, processPeakRssBytes: r.processPeakRssBytes, rssBeforeBytes: r.rssBeforeBytes } };
+    return {
+      seconds: r.seconds,
+      outputBytes: r.sizeBytes,
+      workBytes: raw,
+      machineCpuSeconds: r.machineCpuSeconds,
+      detail: {
+        workerCpuSeconds: r.cpuSeconds,
+        dumpPeakRssBytes: r.dumpPeakRssBytes,
+        processPeakRssBytes: r.processPeakRssBytes,
+        rssBeforeBytes: r.rssBeforeBytes,
+      },
+    };
   };
 
-  await rounds(ctx.results, ctx.runs, [
-    {
-      id: 'floor',
-      label: '(1) floor: pg_dump -Fc -Z0 > /dev/null',
-      run: async () => {
-        const devnull = openSync('/dev/null', 'w');
-        try {
-          const t = await timed(() => run(ctx.cleanup, 'pg_dump', ['--format=custom', '--compress=0', ...pgArgs(db)], { stdio: ['ignore', devnull, 'pipe'], env: toolEnv() }));
-          if (t.value.code !== 0) throw new Error(`pg_dump exited ${t.value.code}: ${t.value.stderr}`);
-          return { seconds: t.seconds, workBytes: raw };
-        } finally {
-          closeSync(devnull);
-        }
+  await rounds(
+    ctx.results,
+    ctx.runs,
+    [
+      {
+        id: 'floor',
+        label: '(1) floor: pg_dump -Fc -Z0 > /dev/null',
+        run: async () => {
+          const devnull = openSync('/dev/null', 'w');
+          try {
+            const t = await timed(() =>
+              run(ctx.cleanup, 'pg_dump', ['--format=custom', '--compress=0', ...pgArgs(db)], {
+                stdio: ['ignore', devnull, 'pipe'],
+                env: toolEnv(),
+              }),
+            );
+            if (t.value.code !== 0) throw new Error(`pg_dump exited ${t.value.code}: ${t.value.stderr}`);
+            return { seconds: t.seconds, workBytes: raw };
+          } finally {
+            closeSync(devnull);
+          }
+        },
       },
-    },
-    {
-      id: 'seeds',
-      label: "(2) seeds' way: pg_dump -Fc; tar -czf; sha256sum",
-      run: async () => {
-        const dumpFile = path.join(seedsDir, `${db}.dump`);
-        const tarFile = `${dumpFile}.tar.gz`;
-        try {
-          const d = await timed(() => tool(['--format=custom', `--file=${dumpFile}`]));
-          const t = await timed(() => mustRun(ctx.cleanup, 'tar', ['-czf', tarFile, '-C', seedsDir, path.basename(dumpFile)]));
-          const h = await timed(() => mustRun(ctx.cleanup, 'sha256sum', [tarFile], { keepStdout: true }));
-          return {
-            seconds: d.seconds + t.seconds + h.seconds,
-            outputBytes: (await stat(tarFile)).size,
-            workBytes: raw,
-            detail: { pgDumpSeconds: d.seconds, tarGzipSeconds: t.seconds, sha256sumSeconds: h.seconds, dumpBytes: (await stat(dumpFile)).size },
-          };
-        } finally {
-          await rm(dumpFile, { force: true });
-          await rm(tarFile, { force: true });
-        }
+      {
+        id: 'seeds',
+        label: "(2) seeds' way: pg_dump -Fc; tar -czf; sha256sum",
+        run: async () => {
+          const dumpFile = path.join(seedsDir, `${db}.dump`);
+          const tarFile = `${dumpFile}.tar.gz`;
+          try {
+            const d = await timed(() => tool(['--format=custom', `--file=${dumpFile}`]));
+            const t = await timed(() =>
+              mustRun(ctx.cleanup, 'tar', ['-czf', tarFile, '-C', seedsDir, path.basename(dumpFile)]),
+            );
+            const h = await timed(() => mustRun(ctx.cleanup, 'sha256sum', [tarFile], { keepStdout: true }));
+            return {
+              seconds: d.seconds + t.seconds + h.seconds,
+              outputBytes: (await stat(tarFile)).size,
+              workBytes: raw,
+              detail: {
+                pgDumpSeconds: d.seconds,
+                tarGzipSeconds: t.seconds,
+                sha256sumSeconds: h.seconds,
+                dumpBytes: (await stat(dumpFile)).size,
+              },
+            };
+          } finally {
+            await rm(dumpFile, { force: true });
+            await rm(tarFile, { force: true });
+          }
+        },
       },
-    },
-    {
-      id: 'pgdump',
-      label: '(3) pg_dump -Fc (its default compression) to a file',
-      run: async () => {
-        const file = path.join(seedsDir, `${db}.plain.dump`);
-        try {
-          const d = await timed(() => tool(['--format=custom', `--file=${file}`]));
-          return { seconds: d.seconds, outputBytes: (await stat(file)).size, workBytes: raw };
-        } finally {
-          await rm(file, { force: true });
-        }
+      {
+        id: 'pgdump',
+        label: '(3) pg_dump -Fc (its default compression) to a file',
+        run: async () => {
+          const file = path.join(seedsDir, `${db}.plain.dump`);
+          try {
+            const d = await timed(() => tool(['--format=custom', `--file=${file}`]));
+            return { seconds: d.seconds, outputBytes: (await stat(file)).size, workBytes: raw };
+          } finally {
+            await rm(file, { force: true });
+          }
+        },
       },
-    },
-    { id: 'dump', label: `(4) our dump activity: zstd -${DEFAULT_COMPRESSION.level}${DEFAULT_COMPRESSION.long ? ' --long' : ''} + SHA-256 + fsync`, run: ours(false) },
-    { id: 'dump-enc', label: '(4) our dump activity, encrypted (AES-256-GCM)', run: ours(true) },
-  ], ctx.log);
+      {
+        id: 'dump',
+        label: `(4) our dump activity: zstd -${DEFAULT_COMPRESSION.level}${DEFAULT_COMPRESSION.long ? ' --long' : ''} + SHA-256 + fsync`,
+        run: ours(false),
+      },
+      { id: 'dump-enc', label: '(4) our dump activity, encrypted (AES-256-GCM)', run: ours(true) },
+    ],
+    ctx.log,
+  );
   return kept;
 }
 
@@ -151,31 +220,65 @@ export async function compressionLevels(ctx: BenchContext, source: BenchDatabase
     await rm(out, { force: true });
   });
   try {
-    await mustRun(ctx.cleanup, 'pg_dump', ['--format=custom', '--compress=0', `--file=${file}`, ...pgArgs(source.name)], { env: toolEnv() });
+    await mustRun(
+      ctx.cleanup,
+      'pg_dump',
+      ['--format=custom', '--compress=0', `--file=${file}`, ...pgArgs(source.name)],
+      { env: toolEnv() },
+    );
     const raw = (await stat(file)).size;
     // The settings exactly as the dump passes them to the command, on one thread each: what they cost per core.
     const zstd = (c: Compression, name: string): Codec[] => {
       const filter = compressionFilter(c);
-      return filter ? [{ name, cmd: filter.cmd, args: filter.args.filter((a) => !['--stdout', '--no-progress', '-vv', '--single-thread'].includes(a) && !a.startsWith('-T')) }] : [];
+      return filter
+        ? [
+            {
+              name,
+              cmd: filter.cmd,
+              args: filter.args.filter(
+                (a) => !['--stdout', '--no-progress', '-vv', '--single-thread'].includes(a) && !a.startsWith('-T'),
+              ),
+            },
+          ]
+        : [];
     };
     const codecs: Codec[] = [
       ...[1, 2, 3, 6, 9].flatMap((level) => zstd({ algorithm: 'zstd', level }, `zstd -${level}`)),
       ...zstd(DEFAULT_COMPRESSION, `zstd -${DEFAULT_COMPRESSION.level} --long (the default)`),
-      ...zstd({ ...DEFAULT_COMPRESSION, level: DEFAULT_COMPRESSION.level + 1 }, `zstd -${DEFAULT_COMPRESSION.level + 1} --long`),
+      ...zstd(
+        { ...DEFAULT_COMPRESSION, level: DEFAULT_COMPRESSION.level + 1 },
+        `zstd -${DEFAULT_COMPRESSION.level + 1} --long`,
+      ),
       { name: 'gzip -6 (zlib)', node: () => createGzip({ level: 6 }) },
       { name: "Node's zstd-1", node: () => createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: 1 } }) },
     ];
     for (const codec of codecs) {
       const t = await timed(async () => {
-        if ('node' in codec) await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), codec.node(), createWriteStream(out));
+        if ('node' in codec)
+          await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), codec.node(), createWriteStream(out));
         else await mustRun(ctx.cleanup, codec.cmd, [...codec.args, '--single-thread', '-q', '-f', file, '-o', out]);
       });
       const size = (await stat(out)).size;
       await rm(out, { force: true });
-      const id = codec.name.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase();
-      ctx.results.figure(`level-${id}-bytes`, `${codec.name} of the raw dump: output (ratio ${(raw / size).toFixed(2)})`, 'bytes', size);
-      ctx.results.figure(`level-${id}-speed`, `${codec.name} of the raw dump: one core`, 'MiB/s', raw / MiB / t.seconds);
-      ctx.log(`  ${codec.name}: ${formatBytes(size)} (${(raw / size).toFixed(2)}×), ${(raw / MiB / t.seconds).toFixed(0)} MiB/s on one core`);
+      const id = codec.name
+        .replace(/[^a-z0-9]+/gi, '-')
+        .replace(/-+$/, '')
+        .toLowerCase();
+      ctx.results.figure(
+        `level-${id}-bytes`,
+        `${codec.name} of the raw dump: output (ratio ${(raw / size).toFixed(2)})`,
+        'bytes',
+        size,
+      );
+      ctx.results.figure(
+        `level-${id}-speed`,
+        `${codec.name} of the raw dump: one core`,
+        'MiB/s',
+        raw / MiB / t.seconds,
+      );
+      ctx.log(
+        `  ${codec.name}: ${formatBytes(size)} (${(raw / size).toFixed(2)}×), ${(raw / MiB / t.seconds).toFixed(0)} MiB/s on one core`,
+      );
     }
   } finally {
     await remove();
@@ -189,20 +292,44 @@ export async function runSmallRss(ctx: BenchContext, small: BenchDatabase): Prom
     const d = await dumpInChild(ctx, small.name, false);
     await rm(d.file, { force: true });
     recordRss(ctx, 'small', small, d);
-    ctx.log(`  dump of the ${formatBytes(small.dataBytes)} database [${r + 1}/${ctx.runs}]: peak RSS ${formatBytes(d.dumpPeakRssBytes)} during the dump, ${formatBytes(d.processPeakRssBytes)} for the process (${d.seconds.toFixed(2)} s)`);
+    ctx.log(
+      `  dump of the ${formatBytes(small.dataBytes)} database [${r + 1}/${ctx.runs}]: peak RSS ${formatBytes(d.dumpPeakRssBytes)} during the dump, ${formatBytes(d.processPeakRssBytes)} for the process (${d.seconds.toFixed(2)} s)`,
+    );
   }
 }
 
 /** (9): the peak while dumping is the target's figure; the process's peak (start-up included) is shown beside it. */
 export function recordRss(ctx: BenchContext, which: 'small' | 'big', db: BenchDatabase, r: DumpChildReport): void {
   const size = formatBytes(db.dataBytes);
-  ctx.results.figure(`rss-${which}`, `(9) dump activity peak RSS while dumping, ${size} database`, 'bytes', r.dumpPeakRssBytes);
-  ctx.results.figure(`rss-${which}-process`, `(9) same process, peak incl. start-up, ${size} database`, 'bytes', r.processPeakRssBytes);
-  ctx.results.figure(`rss-${which}-before`, `(9) same process, RSS when the dump starts, ${size} database`, 'bytes', r.rssBeforeBytes);
+  ctx.results.figure(
+    `rss-${which}`,
+    `(9) dump activity peak RSS while dumping, ${size} database`,
+    'bytes',
+    r.dumpPeakRssBytes,
+  );
+  ctx.results.figure(
+    `rss-${which}-process`,
+    `(9) same process, peak incl. start-up, ${size} database`,
+    'bytes',
+    r.processPeakRssBytes,
+  );
+  ctx.results.figure(
+    `rss-${which}-before`,
+    `(9) same process, RSS when the dump starts, ${size} database`,
+    'bytes',
+    r.rssBeforeBytes,
+  );
 }
 
 /** A dump for the restore and upload cases when the dump cases did not run. */
 export async function makeDump(ctx: BenchContext, source: BenchDatabase): Promise<KeptDump> {
   const r = await dumpInChild(ctx, source.name, false);
-  return { fileName: r.fileName, key: r.path, file: r.file, sizeBytes: r.sizeBytes, sha256: r.sha256, rawBytes: r.rawBytes };
+  return {
+    fileName: r.fileName,
+    key: r.path,
+    file: r.file,
+    sizeBytes: r.sizeBytes,
+    sha256: r.sha256,
+    rawBytes: r.rawBytes,
+  };
 }

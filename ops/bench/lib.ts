@@ -54,7 +54,12 @@ export interface RunResult {
  * Runs a command to its end, killed with the bench if that is interrupted. stdout is kept only when asked:
  * a dump on stdout would otherwise pass through this process.
  */
-export function run(cleanup: Cleanup, cmd: string, args: string[], opts: SpawnOptions & { keepStdout?: boolean } = {}): Promise<RunResult> {
+export function run(
+  cleanup: Cleanup,
+  cmd: string,
+  args: string[],
+  opts: SpawnOptions & { keepStdout?: boolean } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const { keepStdout, ...spawnOpts } = opts;
     const child = spawn(cmd, args, { stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'], ...spawnOpts });
@@ -68,9 +73,17 @@ export function run(cleanup: Cleanup, cmd: string, args: string[], opts: SpawnOp
   });
 }
 
-export async function mustRun(cleanup: Cleanup, cmd: string, args: string[], opts: SpawnOptions & { keepStdout?: boolean } = {}): Promise<RunResult> {
+export async function mustRun(
+  cleanup: Cleanup,
+  cmd: string,
+  args: string[],
+  opts: SpawnOptions & { keepStdout?: boolean } = {},
+): Promise<RunResult> {
   const r = await run(cleanup, cmd, args, opts);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.filter((a) => !a.startsWith('--password')).join(' ')} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-2000)}`);
+  if (r.code !== 0)
+    throw new Error(
+      `${cmd} ${args.filter((a) => !a.startsWith('--password')).join(' ')} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-2000)}`,
+    );
   return r;
 }
 
@@ -89,7 +102,11 @@ export function median(xs: number[]): number {
 
 export async function cpuTicks(): Promise<{ busy: number; total: number }> {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number) as number[];
   const busy = user! + nice! + system! + irq! + softirq! + (steal ?? 0);
   return { busy, total: busy + idle! + iowait! };
 }

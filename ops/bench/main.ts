@@ -10,17 +10,44 @@ import postgres from 'postgres';
 import { pgUrl } from '../../test/helpers/pg.ts';
 import { siteConfigWriter, type BenchContext } from './context.ts';
 import { generateDatabase, type BenchDatabase } from './data.ts';
-import { compressionLevels, dumpInChild, makeDump, recordRss, runDumpCases, runSmallRss, type KeptDump } from './dumps.ts';
+import {
+  compressionLevels,
+  dumpInChild,
+  makeDump,
+  recordRss,
+  runDumpCases,
+  runSmallRss,
+  type KeptDump,
+} from './dumps.ts';
 import { Cleanup, formatBytes, MiB, parseSize, run } from './lib.ts';
 import { runApiCases, runE2eCases, startPlatform, type E2e } from './platform.ts';
-import { checkTargets, CONTENTION_PERCENT, describeMachine, figureTable, machineLines, Results, seriesTable, targetLines } from './report.ts';
+import {
+  checkTargets,
+  CONTENTION_PERCENT,
+  describeMachine,
+  figureTable,
+  machineLines,
+  Results,
+  seriesTable,
+  targetLines,
+} from './report.ts';
 import { runRestoreCases } from './restore.ts';
 import { runUploadCases } from './upload.ts';
 
 const GROUPS = ['dump', 'rss', 'restore', 'upload', 'e2e', 'api'] as const;
 type Group = (typeof GROUPS)[number];
 /** The issue numbers its cases (1)-(9); either names them for --only. */
-const BY_NUMBER: Record<string, Group> = { 1: 'dump', 2: 'dump', 3: 'dump', 4: 'dump', 5: 'e2e', 6: 'restore', 7: 'upload', 8: 'api', 9: 'rss' };
+const BY_NUMBER: Record<string, Group> = {
+  1: 'dump',
+  2: 'dump',
+  3: 'dump',
+  4: 'dump',
+  5: 'e2e',
+  6: 'restore',
+  7: 'upload',
+  8: 'api',
+  9: 'rss',
+};
 const TINY = 1 * MiB;
 const RSS_SMALL = 256 * MiB;
 
@@ -32,7 +59,13 @@ const USAGE = `usage: npm run bench -- [--size 1GB] [--runs 3] [--only ${GROUPS.
 
 function parseCli() {
   const { values } = parseArgs({
-    options: { size: { type: 'string', default: '1GB' }, runs: { type: 'string', default: '3' }, only: { type: 'string' }, json: { type: 'string', default: '.build/bench.json' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      size: { type: 'string', default: '1GB' },
+      runs: { type: 'string', default: '3' },
+      only: { type: 'string' },
+      json: { type: 'string', default: '.build/bench.json' },
+      help: { type: 'boolean', short: 'h' },
+    },
     allowPositionals: false,
   });
   if (values.help) {
@@ -41,10 +74,14 @@ function parseCli() {
   }
   const size = parseSize(values.size);
   const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a whole number of at least 1, not ${values.runs}`);
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new Error(`--runs must be a whole number of at least 1, not ${values.runs}`);
   if (size < 4 * MiB) throw new Error('--size must be at least 4MB');
   const only = new Set<Group>();
-  for (const name of (values.only ?? GROUPS.join(',')).split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const name of (values.only ?? GROUPS.join(','))
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const group = (GROUPS as readonly string[]).includes(name) ? (name as Group) : BY_NUMBER[name];
     if (!group) throw new Error(`--only: unknown case '${name}'; use ${GROUPS.join(', ')} or 1-9`);
     only.add(group);
@@ -86,9 +123,20 @@ async function main(): Promise<number> {
   try {
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-bench-'));
     cleanup.add(`folder ${tmp}`, () => rm(tmp, { recursive: true, force: true }));
-    const ctx: BenchContext = { cleanup, results, tmp, runs: args.runs, size: args.size, log, ...(await siteConfigWriter(tmp)) };
+    const ctx: BenchContext = {
+      cleanup,
+      results,
+      tmp,
+      runs: args.runs,
+      size: args.size,
+      log,
+      ...(await siteConfigWriter(tmp)),
+    };
     const machine = await describeMachine(cleanup, serverVersion);
-    const commit = await run(cleanup, 'git', ['describe', '--always', '--dirty'], { keepStdout: true }).then((r) => r.stdout.trim() || 'unknown', () => 'unknown');
+    const commit = await run(cleanup, 'git', ['describe', '--always', '--dirty'], { keepStdout: true }).then(
+      (r) => r.stdout.trim() || 'unknown',
+      () => 'unknown',
+    );
     log(`\n${machineLines(machine)}`);
     log(`size ${formatBytes(args.size)}, ${args.runs} runs, cases: ${[...args.only].join(', ')}`);
 
@@ -98,7 +146,9 @@ async function main(): Promise<number> {
     const generate = async (size: number, what: string) => {
       log(`generating the ${what} database (${formatBytes(size)} of table data; not timed)`);
       const db = await generateDatabase(cleanup, size, log);
-      log(`  ${db.name}: ${formatBytes(db.dataBytes)} data + ${formatBytes(db.indexBytes)} indexes (${formatBytes(db.databaseBytes)} on disk) in ${db.generateSeconds.toFixed(0)} s`);
+      log(
+        `  ${db.name}: ${formatBytes(db.dataBytes)} data + ${formatBytes(db.indexBytes)} indexes (${formatBytes(db.databaseBytes)} on disk) in ${db.generateSeconds.toFixed(0)} s`,
+      );
       const { drop: _drop, ...info } = db;
       databases[what] = info;
       return db;
@@ -130,16 +180,19 @@ async function main(): Promise<number> {
     if (want('rss')) {
       log('(9) peak memory of the dump activity at two sizes');
       await group('memory', async () => {
-      if (!want('dump')) {
-        for (let r = 0; r < args.runs; r++) {
-          const d = await dumpInChild(ctx, source!.name, false);
-          await rm(d.file, { force: true });
-          recordRss(ctx, 'big', source!, d);
+        if (!want('dump')) {
+          for (let r = 0; r < args.runs; r++) {
+            const d = await dumpInChild(ctx, source!.name, false);
+            await rm(d.file, { force: true });
+            recordRss(ctx, 'big', source!, d);
+          }
         }
-      }
-      const small = await generate(args.size > RSS_SMALL ? RSS_SMALL : Math.max(16 * MiB, Math.round(args.size / 4)), 'small (memory)');
-      await runSmallRss(ctx, small);
-      await small.drop();
+        const small = await generate(
+          args.size > RSS_SMALL ? RSS_SMALL : Math.max(16 * MiB, Math.round(args.size / 4)),
+          'small (memory)',
+        );
+        await runSmallRss(ctx, small);
+        await small.drop();
       });
     }
     if (want('restore')) {
@@ -173,7 +226,9 @@ async function main(): Promise<number> {
           }
           if (e2e && want('api')) {
             log('(5) the tiny run again, now that the metadata database holds 1M more history rows');
-            await group('e2e with a big history', () => e2e!.tinyAgain('e2e-tiny-1m', `(5) tiny run-now again, 1M history rows in the metadata DB`));
+            await group('e2e with a big history', () =>
+              e2e!.tinyAgain('e2e-tiny-1m', `(5) tiny run-now again, 1M history rows in the metadata DB`),
+            );
           }
           await e2e?.stop();
           await tiny?.drop();
@@ -188,18 +243,31 @@ async function main(): Promise<number> {
 
     const checks = checkTargets(results);
     const wallSeconds = (performance.now() - wallStart) / 1000;
-    const contended = [...results.series.values()].filter((s) => s.samples.some((x) => (x.backgroundCpu ?? 0) >= CONTENTION_PERCENT)).map((s) => s.id);
+    const contended = [...results.series.values()]
+      .filter((s) => s.samples.some((x) => (x.backgroundCpu ?? 0) >= CONTENTION_PERCENT))
+      .map((s) => s.id);
     console.log(`\n${machineLines(machine)}`);
-    console.log(`command     npm run bench -- ${process.argv.slice(2).join(' ') || '(defaults)'}   (size ${formatBytes(args.size)}, ${args.runs} runs; code at ${commit})`);
+    console.log(
+      `command     npm run bench -- ${process.argv.slice(2).join(' ') || '(defaults)'}   (size ${formatBytes(args.size)}, ${args.runs} runs; code at ${commit})`,
+    );
     for (const [what, db] of Object.entries(databases)) {
-      console.log(`database    ${what}: ${formatBytes(db.dataBytes)} data + ${formatBytes(db.indexBytes)} indexes, ${db.tables.map((t) => `${t.table} ${t.rows.toLocaleString('en')}`).join(', ')}`);
+      console.log(
+        `database    ${what}: ${formatBytes(db.dataBytes)} data + ${formatBytes(db.indexBytes)} indexes, ${db.tables.map((t) => `${t.table} ${t.rows.toLocaleString('en')}`).join(', ')}`,
+      );
     }
     console.log(`\n${seriesTable(results)}`);
-    console.log('MiB/s: the uncompressed dump (dumps, restores) or the file (uploads) per median second. CPU s: core-seconds the whole');
-    console.log('machine was busy during a run (median; anyone\'s work). busy%: the most the machine was busy with other work just before a run.');
+    console.log(
+      'MiB/s: the uncompressed dump (dumps, restores) or the file (uploads) per median second. CPU s: core-seconds the whole',
+    );
+    console.log(
+      "machine was busy during a run (median; anyone's work). busy%: the most the machine was busy with other work just before a run.",
+    );
     if (results.figures.size) console.log(`\n${figureTable(results)}`);
     console.log(`\n${targetLines(checks)}`);
-    if (contended.length) console.log(`\nnote: other work kept the machine ≥ ${CONTENTION_PERCENT}% busy before some runs of: ${contended.join(', ')} (column busy%); re-run those with --only`);
+    if (contended.length)
+      console.log(
+        `\nnote: other work kept the machine ≥ ${CONTENTION_PERCENT}% busy before some runs of: ${contended.join(', ')} (column busy%); re-run those with --only`,
+      );
     for (const s of results.series.values()) if (s.error) console.log(`error in ${s.label}: ${s.error}`);
     for (const g of failedGroups) console.log(`error in ${g}`);
     console.log(`\nwall time ${(wallSeconds / 60).toFixed(1)} min`);

@@ -22,13 +22,21 @@ export async function startPlatform(ctx: BenchContext): Promise<{ stack: Stack; 
     // Without a bundle the central worker would bundle the workflows itself at start, a few seconds of no interest.
     const bundle = path.join(ctx.tmp, 'workflows.js');
     const quiet = () => {};
-    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet } });
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet },
+    });
     await writeFile(bundle, code);
     process.env.WORKFLOW_BUNDLE = bundle;
   }
   // The API's and central worker's log lines go to a file, as a production API's stdout does.
-  const stack = await startStack({ logTo: pino.destination({ dest: path.join(ctx.tmp, 'platform.log'), sync: false }) });
-  return { stack, stop: ctx.cleanup.add('platform (Temporal dev server, workers, API, metadata database)', () => stack.stop()) };
+  const stack = await startStack({
+    logTo: pino.destination({ dest: path.join(ctx.tmp, 'platform.log'), sync: false }),
+  });
+  return {
+    stack,
+    stop: ctx.cleanup.add('platform (Temporal dev server, workers, API, metadata database)', () => stack.stop()),
+  };
 }
 
 interface BackupRow {
@@ -45,8 +53,14 @@ interface BackupRow {
  * in this very process as it writes the row), and until the workflow itself ended. The bench polls only until the
  * run's row appears (that is early), then waits on Temporal: polling all along would take CPU from the dump it times.
  */
-async function runNow(stack: Stack, token: string, configId: string): Promise<{ seconds: number; workflowSeconds: number; row: BackupRow }> {
-  const list = async () => (await stack.api<{ items: BackupRow[] }>('GET', `/api/v1/backups?configId=${configId}&limit=5`, { token })).body.items;
+async function runNow(
+  stack: Stack,
+  token: string,
+  configId: string,
+): Promise<{ seconds: number; workflowSeconds: number; row: BackupRow }> {
+  const list = async () =>
+    (await stack.api<{ items: BackupRow[] }>('GET', `/api/v1/backups?configId=${configId}&limit=5`, { token })).body
+      .items;
   const seen = new Set((await list()).map((r) => r.workflowId));
   // A backup file is named by the second its run started in; two runs in one second would collide.
   await nextSecond();
@@ -58,7 +72,10 @@ async function runNow(stack: Stack, token: string, configId: string): Promise<{ 
     started = (await list()).find((r) => !seen.has(r.workflowId));
     if (!started && Date.now() > deadline) throw new Error('the run did not start within a minute');
   }
-  await stack.temporal.client.workflow.getHandle(started.workflowId).result().catch(() => undefined);
+  await stack.temporal.client.workflow
+    .getHandle(started.workflowId)
+    .result()
+    .catch(() => undefined);
   const workflowSeconds = (Date.now() - t0) / 1000;
   const row = (await stack.api<BackupRow>('GET', `/api/v1/backups/${started.id}`, { token })).body;
   if (row.status !== 'succeeded' || !row.finishedAt) throw new Error(`the run ended ${row.status}: ${row.error}`);
@@ -71,7 +88,12 @@ export interface E2e {
   stop(): Promise<void>;
 }
 
-export async function runE2eCases(ctx: BenchContext, stack: Stack, source: BenchDatabase, tiny: BenchDatabase): Promise<E2e> {
+export async function runE2eCases(
+  ctx: BenchContext,
+  stack: Stack,
+  source: BenchDatabase,
+  tiny: BenchDatabase,
+): Promise<E2e> {
   const tenant = await signup(stack);
   const { server, worker } = await setUpSite(stack, tenant.token, { backupsDir: path.join(ctx.tmp, 'e2e-backups') });
   // keepLocal 1: each run's retention removes the previous file, so the disk holds one dump at a time.
@@ -85,17 +107,31 @@ export async function runE2eCases(ctx: BenchContext, stack: Stack, source: Bench
     label,
     run: async () => {
       const r = await runNow(stack, tenant.token, configId);
-      return { seconds: r.seconds, outputBytes: r.row.sizeBytes ?? undefined, detail: { workflowSeconds: r.workflowSeconds } };
+      return {
+        seconds: r.seconds,
+        outputBytes: r.row.sizeBytes ?? undefined,
+        detail: { workflowSeconds: r.workflowSeconds },
+      };
     },
   });
-  await rounds(ctx.results, ctx.runs, [
-    variant('e2e', `(5) run-now via API until history row, ${formatBytes(source.dataBytes)} database`, big.id),
-    variant('e2e-tiny', `(5) run-now via API until history row, ${formatBytes(tiny.dataBytes)} database`, small.id),
-  ], ctx.log);
+  await rounds(
+    ctx.results,
+    ctx.runs,
+    [
+      variant('e2e', `(5) run-now via API until history row, ${formatBytes(source.dataBytes)} database`, big.id),
+      variant('e2e-tiny', `(5) run-now via API until history row, ${formatBytes(tiny.dataBytes)} database`, small.id),
+    ],
+    ctx.log,
+  );
   // The real site worker (Temporal worker, polling) after those runs: its peak covers every dump it did.
   if (worker.child.pid) {
     const mem = await memoryOf(worker.child.pid);
-    ctx.results.figure('rss-site-worker', `site worker process peak RSS after the (5) runs (${formatBytes(source.dataBytes)})`, 'bytes', mem.peak);
+    ctx.results.figure(
+      'rss-site-worker',
+      `site worker process peak RSS after the (5) runs (${formatBytes(source.dataBytes)})`,
+      'bytes',
+      mem.peak,
+    );
   }
   return {
     tinyAgain: (id, label) => rounds(ctx.results, ctx.runs, [variant(id, label, small.id)], ctx.log),
@@ -113,17 +149,31 @@ export async function runApiCases(ctx: BenchContext, stack: Stack): Promise<void
   const tenant = await signup(stack);
   const site = await stack.api('POST', '/api/v1/sites', { token: tenant.token, body: { name: 'bench-site' } });
   if (site.status !== 201) throw new Error(`site: HTTP ${site.status} ${JSON.stringify(site.body)}`);
-  const server = await stack.api('POST', '/api/v1/servers', { token: tenant.token, body: { siteId: site.body.id, name: 'main-pg', engine: 'postgresql' } });
+  const server = await stack.api('POST', '/api/v1/servers', {
+    token: tenant.token,
+    body: { siteId: site.body.id, name: 'main-pg', engine: 'postgresql' },
+  });
   if (server.status !== 201) throw new Error(`server: HTTP ${server.status} ${JSON.stringify(server.body)}`);
-  const config = await createConfig(stack, tenant.token, { serverId: server.body.id, databases: ['shop', 'crm', 'erp'] });
+  const config = await createConfig(stack, tenant.token, {
+    serverId: server.body.id,
+    databases: ['shop', 'crm', 'erp'],
+  });
 
   const t0 = performance.now();
-  await insertHistory(stack, { tenantId: tenant.tenantId, configId: config.id, siteId: site.body.id, serverId: server.body.id });
-  ctx.log(`  ${HISTORY_ROWS.toLocaleString('en')} history rows inserted in ${((performance.now() - t0) / 1000).toFixed(1)} s (not timed)`);
+  await insertHistory(stack, {
+    tenantId: tenant.tenantId,
+    configId: config.id,
+    siteId: site.body.id,
+    serverId: server.body.id,
+  });
+  ctx.log(
+    `  ${HISTORY_ROWS.toLocaleString('en')} history rows inserted in ${((performance.now() - t0) / 1000).toFixed(1)} s (not timed)`,
+  );
 
   const url = `${stack.baseUrl}/api/v1/backups`;
   const first = await stack.api('GET', '/api/v1/backups', { token: tenant.token });
-  if (first.status !== 200 || first.body.items.length !== 50) throw new Error(`history listing: HTTP ${first.status}, ${first.body.items?.length} items`);
+  if (first.status !== 200 || first.body.items.length !== 50)
+    throw new Error(`history listing: HTTP ${first.status}, ${first.body.items?.length} items`);
   ctx.log(`  one page: ${formatBytes(JSON.stringify(first.body).length)} of JSON, 50 rows`);
   await load(ctx, url, tenant.token, 3); // warm-up: JIT, connection pool, the index in the buffer cache
   for (let r = 0; r < ctx.runs; r++) {
@@ -132,39 +182,52 @@ export async function runApiCases(ctx: BenchContext, stack: Stack): Promise<void
     ctx.results.figure('api-list-p99', `(8) GET /backups p99, 1M rows, ${LOAD_CONNECTIONS} connections`, 'ms', out.p99);
     ctx.results.figure('api-list-rps', `(8) GET /backups throughput`, 'req/s', out.rps);
     ctx.results.figure('api-list-failed', `(8) GET /backups failed or timed out (10 s)`, 'count', out.failed);
-    ctx.log(`  history listing [${r + 1}/${ctx.runs}]: p50 ${out.p50} ms, p99 ${out.p99} ms, ${out.rps.toFixed(0)} req/s${out.failed ? `, ${out.failed} failed or timed out` : ''}`);
+    ctx.log(
+      `  history listing [${r + 1}/${ctx.runs}]: p50 ${out.p50} ms, p99 ${out.p99} ms, ${out.rps.toFixed(0)} req/s${out.failed ? `, ${out.failed} failed or timed out` : ''}`,
+    );
   }
 
   await quiet(ctx);
-  await rounds(ctx.results, ctx.runs, [
-    {
-      id: 'api-configs',
-      label: `(8) create ${CONFIGS.toLocaleString('en')} configurations (schedules), ${CONFIG_CONCURRENCY} at a time`,
-      run: async (round) => {
-        let next = 0;
-        const failures: string[] = [];
-        const t = performance.now();
-        await Promise.all(
-          Array.from({ length: CONFIG_CONCURRENCY }, async () => {
-            while (next < CONFIGS) {
-              const i = next++;
-              const res = await stack.api('POST', '/api/v1/configs', {
-                token: tenant.token,
-                body: {
-                  name: `bench ${round}-${i}`, serverId: server.body.id, databases: ['shop'], timezone: 'Europe/Berlin',
-                  schedule: { kind: 'daily', time: `${String(i % 24).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}` },
-                },
-              });
-              if (res.status !== 201) failures.push(`HTTP ${res.status} ${JSON.stringify(res.body)}`);
-            }
-          }),
-        );
-        const seconds = (performance.now() - t) / 1000;
-        if (failures.length) throw new Error(`${failures.length} of ${CONFIGS} failed, e.g. ${failures[0]}`);
-        return { seconds };
+  await rounds(
+    ctx.results,
+    ctx.runs,
+    [
+      {
+        id: 'api-configs',
+        label: `(8) create ${CONFIGS.toLocaleString('en')} configurations (schedules), ${CONFIG_CONCURRENCY} at a time`,
+        run: async (round) => {
+          let next = 0;
+          const failures: string[] = [];
+          const t = performance.now();
+          await Promise.all(
+            Array.from({ length: CONFIG_CONCURRENCY }, async () => {
+              while (next < CONFIGS) {
+                const i = next++;
+                const res = await stack.api('POST', '/api/v1/configs', {
+                  token: tenant.token,
+                  body: {
+                    name: `bench ${round}-${i}`,
+                    serverId: server.body.id,
+                    databases: ['shop'],
+                    timezone: 'Europe/Berlin',
+                    schedule: {
+                      kind: 'daily',
+                      time: `${String(i % 24).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`,
+                    },
+                  },
+                });
+                if (res.status !== 201) failures.push(`HTTP ${res.status} ${JSON.stringify(res.body)}`);
+              }
+            }),
+          );
+          const seconds = (performance.now() - t) / 1000;
+          if (failures.length) throw new Error(`${failures.length} of ${CONFIGS} failed, e.g. ${failures[0]}`);
+          return { seconds };
+        },
       },
-    },
-  ], ctx.log);
+    ],
+    ctx.log,
+  );
 }
 
 /**
@@ -181,7 +244,10 @@ async function quiet(ctx: BenchContext): Promise<void> {
 }
 
 /** A tenant's history as years of runs would leave it, written straight into the table (not part of any timing). */
-async function insertHistory(stack: Stack, ids: { tenantId: string; configId: string; siteId: string; serverId: string }): Promise<void> {
+async function insertHistory(
+  stack: Stack,
+  ids: { tenantId: string; configId: string; siteId: string; serverId: string },
+): Promise<void> {
   const counts = JSON.stringify([
     { table: 'public.customers', rows: 120000, exact: false },
     { table: 'public.orders', rows: 880000, exact: false },
@@ -190,7 +256,8 @@ async function insertHistory(stack: Stack, ids: { tenantId: string; configId: st
   await stack.db.db.transaction(async (tx) => {
     // The ids are known good: skipping the per-row foreign-key checks saves most of the load time.
     await tx.execute(sql`set local session_replication_role = replica`);
-    await tx.execute(sql.raw(`
+    await tx.execute(
+      sql.raw(`
       insert into backups (tenant_id, config_id, site_id, server_id, database, workflow_id, run_id, file_name, size_bytes, sha256,
                            started_at, finished_at, status, error, kind, compression, encrypted, table_counts, location, available_for_download)
       select '${ids.tenantId}', '${ids.configId}', '${ids.siteId}', '${ids.serverId}', db,
@@ -203,7 +270,8 @@ async function insertHistory(stack: Stack, ids: { tenantId: string; configId: st
              case when g <= 21 then 'site:main-pg/' || db || '/' || db || '_' || to_char(ts at time zone 'UTC', 'YYYYMMDD_HH24MISS') || '.pgdump.zst' end,
              g <= 21
       from (select g, (array['shop', 'crm', 'erp'])[1 + g % 3] as db, now() - g * interval '2 minutes' as ts
-            from generate_series(1, ${HISTORY_ROWS}) g) s`));
+            from generate_series(1, ${HISTORY_ROWS}) g) s`),
+    );
   });
   // A table that has held its rows for years is vacuumed: without this, autovacuum's first pass over the million new
   // rows would run during the measurement.
@@ -211,10 +279,26 @@ async function insertHistory(stack: Stack, ids: { tenantId: string; configId: st
 }
 
 /** autocannon in a process of its own, so the load and the API do not share an event loop. */
-async function load(ctx: BenchContext, url: string, token: string, seconds: number): Promise<{ p50: number; p99: number; rps: number; failed: number }> {
+async function load(
+  ctx: BenchContext,
+  url: string,
+  token: string,
+  seconds: number,
+): Promise<{ p50: number; p99: number; rps: number; failed: number }> {
   const cli = createRequire(import.meta.url).resolve('autocannon');
-  const r = await mustRun(ctx.cleanup, process.execPath, [cli, '-c', String(LOAD_CONNECTIONS), '-d', String(seconds), '-j', '-H', `authorization=Bearer ${token}`, url], { keepStdout: true });
-  const out = JSON.parse(r.stdout) as { latency: { p50: number; p99: number }; requests: { average: number; total: number }; non2xx: number; errors: number; timeouts: number };
+  const r = await mustRun(
+    ctx.cleanup,
+    process.execPath,
+    [cli, '-c', String(LOAD_CONNECTIONS), '-d', String(seconds), '-j', '-H', `authorization=Bearer ${token}`, url],
+    { keepStdout: true },
+  );
+  const out = JSON.parse(r.stdout) as {
+    latency: { p50: number; p99: number };
+    requests: { average: number; total: number };
+    non2xx: number;
+    errors: number;
+    timeouts: number;
+  };
   // Requests that timed out (10 s) have no latency in the percentiles: they are counted, and fail the target.
   return { p50: out.latency.p50, p99: out.latency.p99, rps: out.requests.average, failed: out.non2xx + out.errors };
 }

@@ -74,7 +74,11 @@ export class Results {
   }
 
   outputBytes(id: string): number | undefined {
-    const xs = this.series.get(id)?.samples.map((x) => x.outputBytes).filter((x): x is number => x !== undefined) ?? [];
+    const xs =
+      this.series
+        .get(id)
+        ?.samples.map((x) => x.outputBytes)
+        .filter((x): x is number => x !== undefined) ?? [];
     return xs.length ? median(xs) : undefined;
   }
 }
@@ -91,7 +95,12 @@ export interface Variant {
  * spell of the machine or a warm cache does not land on one variant only. A variant that fails stops there; the
  * others go on.
  */
-export async function rounds(results: Results, runs: number, variants: Variant[], log: (msg: string) => void): Promise<void> {
+export async function rounds(
+  results: Results,
+  runs: number,
+  variants: Variant[],
+  log: (msg: string) => void,
+): Promise<void> {
   for (let r = 0; r < runs; r++) {
     for (let k = 0; k < variants.length; k++) {
       const v = variants[(k + r) % variants.length]!;
@@ -101,8 +110,14 @@ export async function rounds(results: Results, runs: number, variants: Variant[]
       try {
         const before = await cpuTicks();
         const sample = await v.run(r);
-        series.samples.push({ machineCpuSeconds: busySeconds(before, await cpuTicks()), ...sample, backgroundCpu: busy });
-        log(`  ${v.label} [${r + 1}/${runs}]: ${sample.seconds.toFixed(2)} s${sample.outputBytes !== undefined ? `, ${formatBytes(sample.outputBytes)}` : ''}${busy >= CONTENTION_PERCENT ? ` (machine ${busy}% busy before it)` : ''}`);
+        series.samples.push({
+          machineCpuSeconds: busySeconds(before, await cpuTicks()),
+          ...sample,
+          backgroundCpu: busy,
+        });
+        log(
+          `  ${v.label} [${r + 1}/${runs}]: ${sample.seconds.toFixed(2)} s${sample.outputBytes !== undefined ? `, ${formatBytes(sample.outputBytes)}` : ''}${busy >= CONTENTION_PERCENT ? ` (machine ${busy}% busy before it)` : ''}`,
+        );
       } catch (err) {
         series.error = err instanceof Error ? err.message : String(err);
         log(`  ${v.label} [${r + 1}/${runs}]: FAILED: ${series.error}`);
@@ -117,8 +132,14 @@ const s = (x: number) => `${x.toFixed(2)} s`;
 /** The targets of issue 6, each checked only when both of its sides were measured. */
 export function checkTargets(r: Results): TargetCheck[] {
   const out: TargetCheck[] = [];
-  const check = (id: string, target: string, inputs: (number | undefined)[], test: (...xs: number[]) => [boolean, string]) => {
-    if (inputs.some((x) => x === undefined || !Number.isFinite(x))) out.push({ id, target, pass: undefined, detail: 'not measured' });
+  const check = (
+    id: string,
+    target: string,
+    inputs: (number | undefined)[],
+    test: (...xs: number[]) => [boolean, string],
+  ) => {
+    if (inputs.some((x) => x === undefined || !Number.isFinite(x)))
+      out.push({ id, target, pass: undefined, detail: 'not measured' });
     else {
       const [pass, detail] = test(...(inputs as number[]));
       out.push({ id, target, pass, detail });
@@ -127,42 +148,90 @@ export function checkTargets(r: Results): TargetCheck[] {
   const floor = r.seconds('floor');
   const seeds = r.seconds('seeds');
   const pgdump = r.seconds('pgdump');
-  for (const [id, name] of [['dump', '(4) dump'], ['dump-enc', '(4) dump, encrypted']] as const) {
+  for (const [id, name] of [
+    ['dump', '(4) dump'],
+    ['dump-enc', '(4) dump, encrypted'],
+  ] as const) {
     const ours = r.seconds(id);
-    check(`${id}-vs-floor`, `${name} ≤ 1.15 × (1) floor`, [ours, floor], (o, f) => [o <= 1.15 * f, `${s(o)} vs ${s(f)}: ${ratio(o, f)}`]);
-    check(`${id}-vs-seeds`, `${name} ≥ 2× faster than (2) seeds' way`, [ours, seeds], (o, x) => [x >= 2 * o, `${s(o)} vs ${s(x)}: ${(x / o).toFixed(2)}× faster`]);
-    check(`${id}-vs-pgdump`, `${name} faster than (3) pg_dump -Fc, output no larger`, [ours, pgdump, r.outputBytes(id), r.outputBytes('pgdump')], (o, p, ob, pb) => [
-      o < p && ob <= pb,
-      `${s(o)} vs ${s(p)}; ${formatBytes(ob)} vs ${formatBytes(pb)}`,
+    check(`${id}-vs-floor`, `${name} ≤ 1.15 × (1) floor`, [ours, floor], (o, f) => [
+      o <= 1.15 * f,
+      `${s(o)} vs ${s(f)}: ${ratio(o, f)}`,
     ]);
+    check(`${id}-vs-seeds`, `${name} ≥ 2× faster than (2) seeds' way`, [ours, seeds], (o, x) => [
+      x >= 2 * o,
+      `${s(o)} vs ${s(x)}: ${(x / o).toFixed(2)}× faster`,
+    ]);
+    check(
+      `${id}-vs-pgdump`,
+      `${name} faster than (3) pg_dump -Fc, output no larger`,
+      [ours, pgdump, r.outputBytes(id), r.outputBytes('pgdump')],
+      (o, p, ob, pb) => [o < p && ob <= pb, `${s(o)} vs ${s(p)}; ${formatBytes(ob)} vs ${formatBytes(pb)}`],
+    );
   }
   const dump = r.seconds('dump');
-  check('e2e', '(5) run through the API ≤ (4) + 2 s', [r.seconds('e2e'), dump], (e, d) => [e <= d + 2, `${s(e)} vs ${s(d)} + 2 s (overhead ${s(e - d)})`]);
+  check('e2e', '(5) run through the API ≤ (4) + 2 s', [r.seconds('e2e'), dump], (e, d) => [
+    e <= d + 2,
+    `${s(e)} vs ${s(d)} + 2 s (overhead ${s(e - d)})`,
+  ]);
   check('e2e-tiny', '(5) tiny (1 MiB) run end to end < 1.5 s', [r.seconds('e2e-tiny')], (t) => [t < 1.5, s(t)]);
-  check('restore', '(6) restore ≤ 1.15 × pg_restore alone', [r.seconds('restore'), r.seconds('pg-restore')], (o, p) => [o <= 1.15 * p, `${s(o)} vs ${s(p)}: ${ratio(o, p)}`]);
+  check('restore', '(6) restore ≤ 1.15 × pg_restore alone', [r.seconds('restore'), r.seconds('pg-restore')], (o, p) => [
+    o <= 1.15 * p,
+    `${s(o)} vs ${s(p)}: ${ratio(o, p)}`,
+  ]);
   const tput = (id: string) => {
     const x = r.series.get(id);
     const sec = r.seconds(id);
     return sec && x?.samples[0]?.workBytes ? x.samples[0].workBytes / sec : undefined;
   };
-  check('upload', '(7) upload ≥ 0.9 × SDK uploadFile throughput', [tput('upload'), tput('upload-sdk')], (o, k) => [o >= 0.9 * k, `${(o / MiB).toFixed(0)} vs ${(k / MiB).toFixed(0)} MiB/s: ${ratio(o, k)}`]);
-  check('api-p99', '(8) history listing p99 < 50 ms (1M rows, 50 connections)', [r.value('api-list-p99'), r.value('api-list-failed')], (p, failed) => [
-    p < 50 && failed === 0,
-    `p99 ${p.toFixed(1)} ms, p50 ${r.value('api-list-p50')?.toFixed(1)} ms, ${r.value('api-list-rps')?.toFixed(0)} req/s${failed ? `; ${failed} requests failed or timed out per run (median)` : ''}`,
+  check('upload', '(7) upload ≥ 0.9 × SDK uploadFile throughput', [tput('upload'), tput('upload-sdk')], (o, k) => [
+    o >= 0.9 * k,
+    `${(o / MiB).toFixed(0)} vs ${(k / MiB).toFixed(0)} MiB/s: ${ratio(o, k)}`,
   ]);
-  check('api-configs', '(8) 1,000 configurations (schedules) < 60 s', [r.seconds('api-configs')], (t) => [t < 60, s(t)]);
+  check(
+    'api-p99',
+    '(8) history listing p99 < 50 ms (1M rows, 50 connections)',
+    [r.value('api-list-p99'), r.value('api-list-failed')],
+    (p, failed) => [
+      p < 50 && failed === 0,
+      `p99 ${p.toFixed(1)} ms, p50 ${r.value('api-list-p50')?.toFixed(1)} ms, ${r.value('api-list-rps')?.toFixed(0)} req/s${failed ? `; ${failed} requests failed or timed out per run (median)` : ''}`,
+    ],
+  );
+  check('api-configs', '(8) 1,000 configurations (schedules) < 60 s', [r.seconds('api-configs')], (t) => [
+    t < 60,
+    s(t),
+  ]);
   const small = r.value('rss-small');
   const big = r.value('rss-big');
-  check('rss-limit', '(9) dump peak RSS < 200 MiB', [small, big], (a, b) => [Math.max(a, b) < 200 * MiB, `${formatBytes(a)} and ${formatBytes(b)}`]);
-  const processPeaks = [r.value('rss-small-process'), r.value('rss-big-process')].filter((x): x is number => x !== undefined);
-  check('rss-process', '(9) the same process, peak incl. start-up < 200 MiB (stricter reading)', [processPeaks.length ? Math.max(...processPeaks) : undefined], (p) => [p < 200 * MiB, formatBytes(p)]);
-  check('rss-flat', '(9) peak RSS at the big size within 10% of the small one', [small, big], (a, b) => [Math.abs(b - a) <= 0.1 * a, `${formatBytes(b)} vs ${formatBytes(a)}: ${(((b - a) / a) * 100).toFixed(1)}%`]);
+  check('rss-limit', '(9) dump peak RSS < 200 MiB', [small, big], (a, b) => [
+    Math.max(a, b) < 200 * MiB,
+    `${formatBytes(a)} and ${formatBytes(b)}`,
+  ]);
+  const processPeaks = [r.value('rss-small-process'), r.value('rss-big-process')].filter(
+    (x): x is number => x !== undefined,
+  );
+  check(
+    'rss-process',
+    '(9) the same process, peak incl. start-up < 200 MiB (stricter reading)',
+    [processPeaks.length ? Math.max(...processPeaks) : undefined],
+    (p) => [p < 200 * MiB, formatBytes(p)],
+  );
+  check('rss-flat', '(9) peak RSS at the big size within 10% of the small one', [small, big], (a, b) => [
+    Math.abs(b - a) <= 0.1 * a,
+    `${formatBytes(b)} vs ${formatBytes(a)}: ${(((b - a) / a) * 100).toFixed(1)}%`,
+  ]);
   return out;
 }
 
 function pad(cells: string[][], rightAligned: Set<number>): string {
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  return cells.map((row) => row.map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+  return cells
+    .map((row) =>
+      row
+        .map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function seriesTable(r: Results): string {
@@ -193,15 +262,32 @@ export function seriesTable(r: Results): string {
 
 export function figureTable(r: Results): string {
   const rows = [['measure', 'median', 'min', 'max', 'runs']];
-  const show = (f: Figure, v: number) => (f.unit === 'bytes' ? formatBytes(v) : f.unit === 'ms' ? `${v.toFixed(1)} ms` : f.unit === 'count' ? String(v) : f.unit === 'CPU s' ? `${v.toFixed(2)} s` : `${v.toFixed(0)} ${f.unit}`);
+  const show = (f: Figure, v: number) =>
+    f.unit === 'bytes'
+      ? formatBytes(v)
+      : f.unit === 'ms'
+        ? `${v.toFixed(1)} ms`
+        : f.unit === 'count'
+          ? String(v)
+          : f.unit === 'CPU s'
+            ? `${v.toFixed(2)} s`
+            : `${v.toFixed(0)} ${f.unit}`;
   for (const f of r.figures.values()) {
-    rows.push([f.label, show(f, median(f.values)), show(f, Math.min(...f.values)), show(f, Math.max(...f.values)), String(f.values.length)]);
+    rows.push([
+      f.label,
+      show(f, median(f.values)),
+      show(f, Math.min(...f.values)),
+      show(f, Math.max(...f.values)),
+      String(f.values.length),
+    ]);
   }
   return pad(rows, new Set([1, 2, 3, 4]));
 }
 
 export function targetLines(checks: TargetCheck[]): string {
-  return checks.map((c) => `${c.pass === undefined ? 'SKIP' : c.pass ? 'PASS' : 'FAIL'}  ${c.target}  —  ${c.detail}`).join('\n');
+  return checks
+    .map((c) => `${c.pass === undefined ? 'SKIP' : c.pass ? 'PASS' : 'FAIL'}  ${c.target}  —  ${c.detail}`)
+    .join('\n');
 }
 
 export interface Machine {

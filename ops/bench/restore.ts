@@ -24,7 +24,11 @@ export async function runRestoreCases(ctx: BenchContext, dump: KeptDump, sourceU
   const admin = postgres(pgUrl('postgres'), { max: 1, onnotice: () => {} });
   const closeAdmin = ctx.cleanup.add('admin connection', () => admin.end({ timeout: 2 }));
   const config = await SiteConfig.load(ctx.siteConfigPath);
-  const acts = createSiteActivities({ config, identity: { tenantId: 'bench', siteId: 'bench' }, logger: createLogger('bench-restore', { write: () => true }) });
+  const acts = createSiteActivities({
+    config,
+    identity: { tenantId: 'bench', siteId: 'bench' },
+    logger: createLogger('bench-restore', { write: () => true }),
+  });
   const expected = await countEvents(sourceUrl);
 
   /** A fresh database name, dropped after the run (or by the cleanup, if the bench stops in between). */
@@ -45,32 +49,62 @@ export async function runRestoreCases(ctx: BenchContext, dump: KeptDump, sourceU
   };
 
   try {
-    await rounds(ctx.results, ctx.runs, [
-      {
-        id: 'restore',
-        label: '(6) our restore activity: verify SHA-256, zstd -d, pg_restore',
-        run: () =>
-          withTarget(async (database) => {
-            const env = new MockActivityEnvironment({ attempt: 1, heartbeatTimeoutMs: 30_000 });
-            const t = await timed(
-              () => env.run(acts.restore, { source: { target: 'site', key: dump.key }, sizeBytes: dump.sizeBytes, sha256: dump.sha256, fileName: dump.fileName, serverName: SERVER, database, overwrite: false }) as Promise<RestoreResult>,
-            );
-            return { seconds: t.seconds, workBytes: dump.rawBytes, detail: { activityRestoreSeconds: t.value.seconds } };
-          }),
-      },
-      {
-        id: 'pg-restore',
-        label: '(6) pg_restore alone, uncompressed dump file',
-        run: () =>
-          withTarget(async (database) => {
-            const t = await timed(async () => {
-              await admin.unsafe(`create database "${database}" template template0`);
-              await mustRun(ctx.cleanup, 'pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', ...pgArgs(database), plain], { env: toolEnv() });
-            });
-            return { seconds: t.seconds, workBytes: dump.rawBytes };
-          }),
-      },
-    ], ctx.log);
+    await rounds(
+      ctx.results,
+      ctx.runs,
+      [
+        {
+          id: 'restore',
+          label: '(6) our restore activity: verify SHA-256, zstd -d, pg_restore',
+          run: () =>
+            withTarget(async (database) => {
+              const env = new MockActivityEnvironment({ attempt: 1, heartbeatTimeoutMs: 30_000 });
+              const t = await timed(
+                () =>
+                  env.run(acts.restore, {
+                    source: { target: 'site', key: dump.key },
+                    sizeBytes: dump.sizeBytes,
+                    sha256: dump.sha256,
+                    fileName: dump.fileName,
+                    serverName: SERVER,
+                    database,
+                    overwrite: false,
+                  }) as Promise<RestoreResult>,
+              );
+              return {
+                seconds: t.seconds,
+                workBytes: dump.rawBytes,
+                detail: { activityRestoreSeconds: t.value.seconds },
+              };
+            }),
+        },
+        {
+          id: 'pg-restore',
+          label: '(6) pg_restore alone, uncompressed dump file',
+          run: () =>
+            withTarget(async (database) => {
+              const t = await timed(async () => {
+                await admin.unsafe(`create database "${database}" template template0`);
+                await mustRun(
+                  ctx.cleanup,
+                  'pg_restore',
+                  [
+                    '--no-owner',
+                    '--no-privileges',
+                    '--exit-on-error',
+                    '--single-transaction',
+                    ...pgArgs(database),
+                    plain,
+                  ],
+                  { env: toolEnv() },
+                );
+              });
+              return { seconds: t.seconds, workBytes: dump.rawBytes };
+            }),
+        },
+      ],
+      ctx.log,
+    );
   } finally {
     await closeAdmin();
     await removePlain();

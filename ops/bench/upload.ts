@@ -7,7 +7,13 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createSiteActivities } from '../../activities/site.ts';
 import { SiteConfig } from '../../activities/site-config.ts';
-import { bufferSource, fileSource, openStorage, type AzureDestinationSettings, type Storage } from '../../activities/storage/index.ts';
+import {
+  bufferSource,
+  fileSource,
+  openStorage,
+  type AzureDestinationSettings,
+  type Storage,
+} from '../../activities/storage/index.ts';
 import { createLogger } from '../../common/logger.ts';
 import { backupFileName } from '../../common/names.ts';
 import { startAzurite, type Azurite } from '../../test/helpers/azurite.ts';
@@ -23,7 +29,7 @@ async function writeBackupLikeFile(file: string, size: number): Promise<string> 
   const hash = createHash('sha256');
   const fh = await open(file, 'w');
   try {
-    for (let done = 0; done < size; ) {
+    for (let done = 0; done < size;) {
       const chunk = randomBytes(Math.min(8 * MiB, size - done));
       hash.update(chunk);
       await fh.write(chunk);
@@ -83,7 +89,11 @@ export async function runUploadCases(ctx: BenchContext): Promise<void> {
     // Loaded for each run: Azurite listens on a new port every round.
     const activities = async () => {
       const config = await SiteConfig.load(ctx.siteConfigPath);
-      return createSiteActivities({ config, identity: { tenantId: 'bench', siteId: 'bench' }, logger: createLogger('bench-upload', { write: () => true }) });
+      return createSiteActivities({
+        config,
+        identity: { tenantId: 'bench', siteId: 'bench' },
+        logger: createLogger('bench-upload', { write: () => true }),
+      });
     };
 
     let seq = 0;
@@ -94,40 +104,53 @@ export async function runUploadCases(ctx: BenchContext): Promise<void> {
       await blob.delete();
       return props.contentLength;
     };
-    await rounds(ctx.results, ctx.runs, [
-      {
-        id: 'upload',
-        label: '(7) our storage put (azure: 8 MiB blocks ×4)',
-        run: async (round) => {
-          await azurite.forRound(round);
-          const key = `ours/${seq++}/${fileName}`;
-          const t = await timed(() => azurite.storage.put(key, fileSource(file, size)));
-          return { seconds: t.seconds, outputBytes: await stored(key), workBytes: size };
+    await rounds(
+      ctx.results,
+      ctx.runs,
+      [
+        {
+          id: 'upload',
+          label: '(7) our storage put (azure: 8 MiB blocks ×4)',
+          run: async (round) => {
+            await azurite.forRound(round);
+            const key = `ours/${seq++}/${fileName}`;
+            const t = await timed(() => azurite.storage.put(key, fileSource(file, size)));
+            return { seconds: t.seconds, outputBytes: await stored(key), workBytes: size };
+          },
         },
-      },
-      {
-        id: 'upload-sdk',
-        label: "(7) Azure SDK's BlockBlobClient.uploadFile (defaults)",
-        run: async (round) => {
-          await azurite.forRound(round);
-          const key = `sdk/${seq++}/${fileName}`;
-          const t = await timed(() => azurite.container.getBlockBlobClient(key).uploadFile(file));
-          return { seconds: t.seconds, outputBytes: await stored(key), workBytes: size };
+        {
+          id: 'upload-sdk',
+          label: "(7) Azure SDK's BlockBlobClient.uploadFile (defaults)",
+          run: async (round) => {
+            await azurite.forRound(round);
+            const key = `sdk/${seq++}/${fileName}`;
+            const t = await timed(() => azurite.container.getBlockBlobClient(key).uploadFile(file));
+            return { seconds: t.seconds, outputBytes: await stored(key), workBytes: size };
+          },
         },
-      },
-      {
-        id: 'upload-activity',
-        label: '(7) our upload activity: put + read back SHA-256',
-        run: async (round) => {
-          await azurite.forRound(round);
-          const acts = await activities();
-          const key = `activity/${seq++}/${fileName}`;
-          const env = new MockActivityEnvironment({ attempt: 1, heartbeatTimeoutMs: 30_000 });
-          const t = await timed(() => env.run(acts.upload, { source: { target: 'site', key: fileName }, target: DESTINATION, key, sizeBytes: size, sha256 }));
-          return { seconds: t.seconds, outputBytes: await stored(key), workBytes: size };
+        {
+          id: 'upload-activity',
+          label: '(7) our upload activity: put + read back SHA-256',
+          run: async (round) => {
+            await azurite.forRound(round);
+            const acts = await activities();
+            const key = `activity/${seq++}/${fileName}`;
+            const env = new MockActivityEnvironment({ attempt: 1, heartbeatTimeoutMs: 30_000 });
+            const t = await timed(() =>
+              env.run(acts.upload, {
+                source: { target: 'site', key: fileName },
+                target: DESTINATION,
+                key,
+                sizeBytes: size,
+                sha256,
+              }),
+            );
+            return { seconds: t.seconds, outputBytes: await stored(key), workBytes: size };
+          },
         },
-      },
-    ], ctx.log);
+      ],
+      ctx.log,
+    );
   } finally {
     await removeFile();
     await azurite.stop();

@@ -21,7 +21,8 @@ export const ROWS = { customers: 2000, orders: 3000, events: 1500, sessions: 400
 export const LOGS_OLDER_THAN_30_DAYS = 71;
 
 export type Fingerprint = Record<string, string>;
-export const rowCounts = (fp: Fingerprint): Record<string, number> => Object.fromEntries(Object.entries(fp).map(([t, v]) => [t, Number(v.split(':')[0])]));
+export const rowCounts = (fp: Fingerprint): Record<string, number> =>
+  Object.fromEntries(Object.entries(fp).map(([t, v]) => [t, Number(v.split(':')[0])]));
 
 export interface EngineHarness {
   engine: EngineName;
@@ -52,10 +53,14 @@ export async function pgRun<T>(database: string, fn: (sql: postgres.Sql) => Prom
 /** Row count and a content hash of every base table, computed the same way for a source and its restored copy. */
 export function pgFingerprint(database: string): Promise<Fingerprint> {
   return pgRun(database, async (sql) => {
-    const tables = await sql<{ name: string }[]>`select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`;
+    const tables = await sql<
+      { name: string }[]
+    >`select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`;
     const out: Fingerprint = {};
     for (const { name: t } of tables) {
-      const [r] = await sql.unsafe<{ n: number; h: string }[]>(`select count(*)::int as n, coalesce(md5(string_agg(md5(t::text), '' order by t.id)), '') as h from "${t}" t`);
+      const [r] = await sql.unsafe<{ n: number; h: string }[]>(
+        `select count(*)::int as n, coalesce(md5(string_agg(md5(t::text), '' order by t.id)), '') as h from "${t}" t`,
+      );
       out[t] = `${r!.n}:${r!.h}`;
     }
     return out;
@@ -63,21 +68,31 @@ export function pgFingerprint(database: string): Promise<Fingerprint> {
 }
 
 export async function mariadbFingerprint(name: string): Promise<Fingerprint> {
-  const cols = await mariadbAdmin(`SELECT c.TABLE_NAME, GROUP_CONCAT(CONCAT('QUOTE(\`', c.COLUMN_NAME, '\`)') ORDER BY c.ORDINAL_POSITION SEPARATOR ', ')
+  const cols =
+    await mariadbAdmin(`SELECT c.TABLE_NAME, GROUP_CONCAT(CONCAT('QUOTE(\`', c.COLUMN_NAME, '\`)') ORDER BY c.ORDINAL_POSITION SEPARATOR ', ')
     FROM information_schema.COLUMNS c JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
     WHERE c.TABLE_SCHEMA = '${name}' AND t.TABLE_TYPE = 'BASE TABLE' GROUP BY c.TABLE_NAME ORDER BY c.TABLE_NAME;`);
   // CONCAT_WS skips NULLs, QUOTE(NULL) is the text NULL: a NULL and the string 'NULL' hash differently.
-  const queries = cols.map(([table, list]) =>
-    `SELECT '${table}', COUNT(*), COALESCE(MD5(GROUP_CONCAT(MD5(CONCAT_WS('|', ${list})) ORDER BY id SEPARATOR '')), '') FROM \`${table}\`;`);
+  const queries = cols.map(
+    ([table, list]) =>
+      `SELECT '${table}', COUNT(*), COALESCE(MD5(GROUP_CONCAT(MD5(CONCAT_WS('|', ${list})) ORDER BY id SEPARATOR '')), '') FROM \`${table}\`;`,
+  );
   const rows = await mariadbAdmin(`SET SESSION group_concat_max_len = 1073741824;\n${queries.join('\n')}`, name);
   return Object.fromEntries(rows.map(([t, n, h]) => [t!, `${n}:${h}`]));
 }
 
 export function sqliteFingerprint(db: DatabaseSync): Fingerprint {
   const out: Fingerprint = {};
-  const tables = db.prepare(String.raw`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`).all();
+  const tables = db
+    .prepare(
+      String.raw`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`,
+    )
+    .all();
   for (const { name: t } of tables) {
-    const cols = db.prepare(`PRAGMA table_info("${String(t)}")`).all().map((col) => `quote("${String(col.name)}")`);
+    const cols = db
+      .prepare(`PRAGMA table_info("${String(t)}")`)
+      .all()
+      .map((col) => `quote("${String(col.name)}")`);
     const hash = createHash('sha256');
     let n = 0;
     for (const r of db.prepare(`SELECT ${cols.join(` || '|' || `)} AS r FROM "${String(t)}" ORDER BY id`).iterate()) {
@@ -92,15 +107,28 @@ export function sqliteFingerprint(db: DatabaseSync): Fingerprint {
 const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 export function postgresHarness(): EngineHarness {
-  const conn: ServerConnection = { engine: 'postgresql', host: PG_HOST, port: PG_PORT, user: PG_USER, password: undefined };
+  const conn: ServerConnection = {
+    engine: 'postgresql',
+    host: PG_HOST,
+    port: PG_PORT,
+    user: PG_USER,
+    password: undefined,
+  };
   return {
     engine: 'postgresql',
-    serverSettings: () => ({ engine: 'postgresql', host: PG_HOST, port: PG_PORT, user: PG_USER, password: 'site-only-Secret-pg' }),
+    serverSettings: () => ({
+      engine: 'postgresql',
+      host: PG_HOST,
+      port: PG_PORT,
+      user: PG_USER,
+      password: 'site-only-Secret-pg',
+    }),
     conn: () => conn,
     newName: () => uniqueName('bp_pipe'),
     async createFixture(name, marker) {
       await pgRun('postgres', (sql) => sql.unsafe(`create database "${name}"`));
-      await pgRun(name, (sql) => sql.unsafe(String.raw`
+      await pgRun(name, (sql) =>
+        sql.unsafe(String.raw`
         create table customers (id int primary key, name text not null, email text, balance numeric(12,2), created_at timestamptz,
           meta jsonb, avatar bytea, note text);
         insert into customers select g, 'Zoë Ünïcødé ' || g || ' 😀 日本語', case when g % 7 = 0 then null else 'c' || g || '@example.test' end,
@@ -119,7 +147,8 @@ export function postgresHarness(): EngineHarness {
         insert into sessions (token) select md5(g::text) from generate_series(1, ${ROWS.sessions}) g;
         create table logs (id int primary key, at timestamptz not null, msg text);
         insert into logs select g, now() - g * interval '1 day' - interval '12 hours', 'log ' || g from generate_series(1, ${ROWS.logs}) g;
-      `));
+      `),
+      );
     },
     fingerprint: (name) => pgFingerprint(name),
     async exec(name, sql) {
@@ -133,12 +162,19 @@ export function postgresHarness(): EngineHarness {
 export function mariadbHarness(): EngineHarness {
   return {
     engine: 'mariadb',
-    serverSettings: () => ({ engine: 'mariadb', host: MARIADB_HOST, port: MARIADB_PORT, user: MARIADB_USER, ...(MARIADB_PASSWORD !== undefined && { password: MARIADB_PASSWORD }) }),
+    serverSettings: () => ({
+      engine: 'mariadb',
+      host: MARIADB_HOST,
+      port: MARIADB_PORT,
+      user: MARIADB_USER,
+      ...(MARIADB_PASSWORD !== undefined && { password: MARIADB_PASSWORD }),
+    }),
     conn: () => mariadbConn(),
     newName: () => uniqueName('bp_pipe'),
     async createFixture(name, marker) {
       await mariadbAdmin(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4;`);
-      await mariadbAdmin(String.raw`
+      await mariadbAdmin(
+        String.raw`
         CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(200) NOT NULL, email VARCHAR(200), balance DECIMAL(12,2),
           created_at TIMESTAMP(6) NULL, meta JSON, avatar BLOB, note TEXT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
         INSERT INTO customers SELECT seq, CONCAT('Zoë Ünïcødé ', seq, ' 😀 日本語'), IF(seq % 7 = 0, NULL, CONCAT('c', seq, '@example.test')),
@@ -156,7 +192,9 @@ export function mariadbHarness(): EngineHarness {
         INSERT INTO sessions (token) SELECT MD5(seq) FROM seq_1_to_${ROWS.sessions};
         CREATE TABLE logs (id INT PRIMARY KEY, at DATETIME NOT NULL, msg TEXT) ENGINE=InnoDB;
         INSERT INTO logs SELECT seq, NOW() - INTERVAL seq DAY - INTERVAL 12 HOUR, CONCAT('log ', seq) FROM seq_1_to_${ROWS.logs};
-      `, name);
+      `,
+        name,
+      );
     },
     fingerprint: (name) => mariadbFingerprint(name),
     async exec(name, sql) {
@@ -202,17 +240,34 @@ export async function sqliteHarness(): Promise<EngineHarness> {
         for (let g = 1; g <= ROWS.customers; g++) {
           const avatar = g % 5 === 0 ? null : Buffer.concat([md5(String(g)).digest(), Buffer.from([0, 255, 0])]);
           const note = g === 1 ? marker : g % 11 === 0 ? null : `line 1\nline\t2 "q" 's' \\ ${g}`;
-          c.run(g, `Zoë Ünïcødé ${g} 😀 日本語`, g % 7 === 0 ? null : `c${g}@example.test`, (g * 125 - 100_000) / 100,
-            new Date(base - g * 3_607_000).toISOString(), JSON.stringify({ tier: g % 3, tags: ['a', 'ü', g] }), avatar, note);
+          c.run(
+            g,
+            `Zoë Ünïcødé ${g} 😀 日本語`,
+            g % 7 === 0 ? null : `c${g}@example.test`,
+            (g * 125 - 100_000) / 100,
+            new Date(base - g * 3_607_000).toISOString(),
+            JSON.stringify({ tier: g % 3, tags: ['a', 'ü', g] }),
+            avatar,
+            note,
+          );
         }
         const o = db.prepare('INSERT INTO orders VALUES (?, ?, ?, ?, ?)');
-        for (let g = 1; g <= ROWS.orders; g++) o.run(g, 1 + (g % ROWS.customers), ((g % 997) * 37) / 100, new Date(base - g * 17 * 60_000).toISOString(), g % 13 === 0 ? null : `st${g % 4}`);
+        for (let g = 1; g <= ROWS.orders; g++)
+          o.run(
+            g,
+            1 + (g % ROWS.customers),
+            ((g % 997) * 37) / 100,
+            new Date(base - g * 17 * 60_000).toISOString(),
+            g % 13 === 0 ? null : `st${g % 4}`,
+          );
         const e = db.prepare('INSERT INTO events VALUES (?, ?, ?, ?)');
-        for (let g = 1; g <= ROWS.events; g++) e.run(g, `kind${g % 7}`, md5(String(g)).digest('hex').repeat(2), new Date(base - g * 1000).toISOString());
+        for (let g = 1; g <= ROWS.events; g++)
+          e.run(g, `kind${g % 7}`, md5(String(g)).digest('hex').repeat(2), new Date(base - g * 1000).toISOString());
         const s = db.prepare('INSERT INTO sessions (token) VALUES (?)');
         for (let g = 1; g <= ROWS.sessions; g++) s.run(md5(String(g)).digest('hex'));
         const l = db.prepare('INSERT INTO logs VALUES (?, ?, ?)');
-        for (let g = 1; g <= ROWS.logs; g++) l.run(g, new Date(Date.now() - g * 86_400_000 - 43_200_000).toISOString(), `log ${g}`);
+        for (let g = 1; g <= ROWS.logs; g++)
+          l.run(g, new Date(Date.now() - g * 86_400_000 - 43_200_000).toISOString(), `log ${g}`);
         db.exec('COMMIT');
       });
     },

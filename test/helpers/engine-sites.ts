@@ -40,7 +40,10 @@ export async function setUpEngineSite(
     env?: Record<string, string>;
   },
 ): Promise<EngineSite> {
-  const site = await stack.api('POST', '/api/v1/sites', { token, body: { name: `site-${Math.random().toString(36).slice(2, 8)}` } });
+  const site = await stack.api('POST', '/api/v1/sites', {
+    token,
+    body: { name: `site-${Math.random().toString(36).slice(2, 8)}` },
+  });
   if (site.status !== 201) throw new Error(`site: ${site.status} ${JSON.stringify(site.body)}`);
   const siteConfig: SiteConfigInput = {
     apiUrl: stack.baseUrl,
@@ -54,13 +57,19 @@ export async function setUpEngineSite(
   const worker = await stack.startSiteWorker(siteConfig, opts.env ? { env: opts.env } : undefined);
   const servers: EngineSite['servers'] = {};
   for (const [name, settings] of Object.entries(opts.servers)) {
-    const res = await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.body.id, name, engine: settings.engine } });
+    const res = await stack.api('POST', '/api/v1/servers', {
+      token,
+      body: { siteId: site.body.id, name, engine: settings.engine },
+    });
     if (res.status !== 201) throw new Error(`server ${name}: ${res.status} ${JSON.stringify(res.body)}`);
     servers[name] = res.body;
   }
   const destinations: EngineSite['destinations'] = {};
   for (const [name, settings] of Object.entries(opts.destinations ?? {})) {
-    const d = await stack.api('POST', '/api/v1/destinations', { token, body: { siteId: site.body.id, name, kind: settings.type } });
+    const d = await stack.api('POST', '/api/v1/destinations', {
+      token,
+      body: { siteId: site.body.id, name, kind: settings.type },
+    });
     if (d.status !== 201) throw new Error(`destination ${name}: ${d.status} ${JSON.stringify(d.body)}`);
     destinations[name] = d.body;
   }
@@ -69,7 +78,10 @@ export async function setUpEngineSite(
 
 /** The site activities built from a site configuration, as its worker builds them, with their log captured. */
 export function siteActivitiesOf(siteConfig: SiteConfigInput, identity = { tenantId: 'test', siteId: 'test' }) {
-  const config = new SiteConfig(siteConfigSchema.parse(siteConfig), path.join(path.dirname(siteConfig.backupsDir), 'site-config.json'));
+  const config = new SiteConfig(
+    siteConfigSchema.parse(siteConfig),
+    path.join(path.dirname(siteConfig.backupsDir), 'site-config.json'),
+  );
   const logs = new LogCapture();
   return { acts: createSiteActivities({ config, identity, logger: createLogger('test-site', logs) }), logs, config };
 }
@@ -119,7 +131,10 @@ export async function restoreBackup(
 /** Every file under a folder, relative to it (none when the folder does not exist). */
 export async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
 }
 
 /**
@@ -130,13 +145,24 @@ export async function filesUnder(dir: string): Promise<string[]> {
 export interface ChildRestore {
   /** The process's exit code: not 0 when an exception nobody caught ended it. */
   code: number | null;
-  outcome: { ok: true; result: RestoreResult } | { ok: false; type: string | null; nonRetryable: boolean | null; message: string } | undefined;
+  outcome:
+    | { ok: true; result: RestoreResult }
+    | { ok: false; type: string | null; nonRetryable: boolean | null; message: string }
+    | undefined;
   stderr: string;
 }
 
 /** `restoreBackup` in a child process: a failure that would crash a site worker shows as its exit code. */
-export async function restoreInChild(siteConfig: SiteConfigInput, backup: BackupRow, target: Parameters<typeof restoreBackup>[2]): Promise<ChildRestore> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./restore-child.ts', import.meta.url)), JSON.stringify({ siteConfig, backup, target })], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function restoreInChild(
+  siteConfig: SiteConfigInput,
+  backup: BackupRow,
+  target: Parameters<typeof restoreBackup>[2],
+): Promise<ChildRestore> {
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('./restore-child.ts', import.meta.url)), JSON.stringify({ siteConfig, backup, target })],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

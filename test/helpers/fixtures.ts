@@ -55,15 +55,24 @@ export async function setUpSite(
     destinations?: Record<string, DestinationSettings & { maxBytesPerSecond?: number }>;
   },
 ) {
-  const site = await stack.api('POST', '/api/v1/sites', { token, body: { name: `site-${Math.random().toString(36).slice(2, 8)}` } });
+  const site = await stack.api('POST', '/api/v1/sites', {
+    token,
+    body: { name: `site-${Math.random().toString(36).slice(2, 8)}` },
+  });
   if (site.status !== 201) throw new Error(`site: ${site.status} ${JSON.stringify(site.body)}`);
   const serverName = opts.serverName ?? 'main-pg';
-  const server = await stack.api('POST', '/api/v1/servers', { token, body: { siteId: site.body.id, name: serverName, engine: 'postgresql' } });
+  const server = await stack.api('POST', '/api/v1/servers', {
+    token,
+    body: { siteId: site.body.id, name: serverName, engine: 'postgresql' },
+  });
   if (server.status !== 201) throw new Error(`server: ${server.status} ${JSON.stringify(server.body)}`);
   const c = opts.connection ?? {};
   const destinations: Record<string, { id: string; name: string; kind: string }> = {};
   for (const [name, settings] of Object.entries(opts.destinations ?? {})) {
-    const d = await stack.api('POST', '/api/v1/destinations', { token, body: { siteId: site.body.id, name, kind: settings.type } });
+    const d = await stack.api('POST', '/api/v1/destinations', {
+      token,
+      body: { siteId: site.body.id, name, kind: settings.type },
+    });
     if (d.status !== 201) throw new Error(`destination: ${d.status} ${JSON.stringify(d.body)}`);
     destinations[name] = d.body;
   }
@@ -72,7 +81,15 @@ export async function setUpSite(
     apiUrl: stack.baseUrl,
     siteKey: site.body.key as string,
     backupsDir: opts.backupsDir,
-    servers: { [serverName]: { engine: 'postgresql' as const, host: c.host ?? PG_HOST, port: c.port ?? PG_PORT, user: c.user ?? PG_USER, password: c.password ?? 'site-only-Secret-0xC0FFEE' } },
+    servers: {
+      [serverName]: {
+        engine: 'postgresql' as const,
+        host: c.host ?? PG_HOST,
+        port: c.port ?? PG_PORT,
+        user: c.user ?? PG_USER,
+        password: c.password ?? 'site-only-Secret-0xC0FFEE',
+      },
+    },
   };
   const worker = await stack.startSiteWorker(siteConfig);
   return { site: site.body, server: server.body, worker, siteConfig, destinations };
@@ -81,26 +98,47 @@ export async function setUpSite(
 export async function createConfig(stack: Stack, token: string, body: Record<string, unknown>) {
   const res = await stack.api('POST', '/api/v1/configs', {
     token,
-    body: { name: `cfg-${Math.random().toString(36).slice(2, 8)}`, schedule: { kind: 'daily', time: '03:00' }, timezone: 'Europe/Berlin', ...body },
+    body: {
+      name: `cfg-${Math.random().toString(36).slice(2, 8)}`,
+      schedule: { kind: 'daily', time: '03:00' },
+      timezone: 'Europe/Berlin',
+      ...body,
+    },
   });
   if (res.status !== 201) throw new Error(`config: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
 }
 
 /** Run now, then wait for every history row of the config to leave `running`. */
-export async function runNowAndWait(stack: Stack, token: string, configId: string, expectedRows = 1, timeoutMs = 120_000) {
+export async function runNowAndWait(
+  stack: Stack,
+  token: string,
+  configId: string,
+  expectedRows = 1,
+  timeoutMs = 120_000,
+) {
   const run = await stack.api('POST', `/api/v1/configs/${configId}/run`, { token });
   if (run.status !== 202) throw new Error(`run: ${run.status} ${JSON.stringify(run.body)}`);
   return waitForRuns(stack, token, configId, expectedRows, timeoutMs);
 }
 
 /** Waits until the config has `expectedRows` history rows, none running, and their runs have ended. */
-export async function waitForRuns(stack: Stack, token: string, configId: string, expectedRows = 1, timeoutMs = 120_000) {
+export async function waitForRuns(
+  stack: Stack,
+  token: string,
+  configId: string,
+  expectedRows = 1,
+  timeoutMs = 120_000,
+) {
   return waitFor(
     async () => {
       const res = await stack.api('GET', `/api/v1/backups?configId=${configId}`, { token });
       const items = res.body.items as { status: string; workflowId?: string }[];
-      return items.length >= expectedRows && items.every((i) => i.status !== 'running') && (await runFinished(stack, items)) ? items : undefined;
+      return items.length >= expectedRows &&
+        items.every((i) => i.status !== 'running') &&
+        (await runFinished(stack, items))
+        ? items
+        : undefined;
     },
     timeoutMs,
     'the run to finish',
@@ -133,16 +171,25 @@ export async function createBulkyDatabase(rows: number) {
 /** The JSON arguments and results of one activity type in a run's history (payloads are JSON here). */
 export async function activityPayloads(stack: Stack, workflowId: string, activityType: string) {
   const events = (await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-  const decode = (p: { data?: Uint8Array | null } | undefined) => (p?.data ? JSON.parse(Buffer.from(p.data).toString()) : undefined);
+  const decode = (p: { data?: Uint8Array | null } | undefined) =>
+    p?.data ? JSON.parse(Buffer.from(p.data).toString()) : undefined;
   const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
   const ids = new Set(scheduled.map((e) => Number(e.eventId)));
   return {
     inputs: scheduled.map((e) => decode(e.activityTaskScheduledEventAttributes!.input?.payloads?.[0] ?? undefined)),
     results: events
-      .filter((e) => e.activityTaskCompletedEventAttributes && ids.has(Number(e.activityTaskCompletedEventAttributes.scheduledEventId)))
+      .filter(
+        (e) =>
+          e.activityTaskCompletedEventAttributes &&
+          ids.has(Number(e.activityTaskCompletedEventAttributes.scheduledEventId)),
+      )
       .map((e) => decode(e.activityTaskCompletedEventAttributes!.result?.payloads?.[0] ?? undefined)),
     attempts: events
-      .filter((e) => e.activityTaskStartedEventAttributes && ids.has(Number(e.activityTaskStartedEventAttributes.scheduledEventId)))
+      .filter(
+        (e) =>
+          e.activityTaskStartedEventAttributes &&
+          ids.has(Number(e.activityTaskStartedEventAttributes.scheduledEventId)),
+      )
       .map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0),
   };
 }
@@ -161,5 +208,9 @@ export async function startWebhook() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/alerts`, received, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}/alerts`,
+    received,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

@@ -65,12 +65,26 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     await chown(pwfile, ids.uid, ids.gid!);
   }
   await chmod(dir, 0o700);
-  const initArgs = ['-D', data, '-U', 'postgres', '-A', 'scram-sha-256', `--pwfile=${pwfile}`, '--no-sync', '--no-instructions'];
+  const initArgs = [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '-A',
+    'scram-sha-256',
+    `--pwfile=${pwfile}`,
+    '--no-sync',
+    '--no-instructions',
+  ];
   const init = spawnSync(path.join(PG_BIN, 'initdb'), initArgs, { encoding: 'utf8', cwd: dir, ...ids });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const port = await freePort();
   const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
-  const child: ChildProcess = spawn(path.join(PG_BIN, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...ids });
+  const child: ChildProcess = spawn(path.join(PG_BIN, 'postgres'), args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: dir,
+    ...ids,
+  });
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
   const exited = once(child, 'exit');
@@ -83,7 +97,11 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const sql = postgres(pgUrl('postgres', port, 'postgres', password), { max: 1, connect_timeout: 2, onnotice: () => {} });
+    const sql = postgres(pgUrl('postgres', port, 'postgres', password), {
+      max: 1,
+      connect_timeout: 2,
+      onnotice: () => {},
+    });
     try {
       await sql`select 1`;
       await sql.end();

@@ -4,11 +4,22 @@
 import { restoreBackup, type BackupRow } from './engine-sites.ts';
 import type { SiteConfigInput } from '../../activities/site-config.ts';
 
-const { siteConfig, backup, target } = JSON.parse(process.argv[2]!) as { siteConfig: SiteConfigInput; backup: BackupRow; target: Parameters<typeof restoreBackup>[2] };
+const { siteConfig, backup, target } = JSON.parse(process.argv[2]!) as {
+  siteConfig: SiteConfigInput;
+  backup: BackupRow;
+  target: Parameters<typeof restoreBackup>[2];
+};
 try {
   const result = await restoreBackup(siteConfig, backup, target);
   console.log(JSON.stringify({ ok: true, result }));
 } catch (e) {
   const f = e as { type?: string; nonRetryable?: boolean; message?: string };
-  console.log(JSON.stringify({ ok: false, type: f.type ?? null, nonRetryable: f.nonRetryable ?? null, message: f.message ?? String(e) }));
+  console.log(
+    JSON.stringify({
+      ok: false,
+      type: f.type ?? null,
+      nonRetryable: f.nonRetryable ?? null,
+      message: f.message ?? String(e),
+    }),
+  );
 }

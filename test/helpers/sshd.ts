@@ -24,7 +24,8 @@ export interface Sshd {
 }
 
 export async function startSshd(): Promise<Sshd> {
-  if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: install Debian's openssh-server (ops/env.sh does it for CI)`);
+  if (!existsSync(SSHD))
+    throw new Error(`${SSHD} is missing: install Debian's openssh-server (ops/env.sh does it for CI)`);
   // sshd checks its privilege-separation folder exists before it accepts anything.
   if (!existsSync('/run/sshd')) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
 
@@ -74,7 +75,11 @@ export async function startSshd(): Promise<Sshd> {
       // a connected client expects the connection to drop. Sessions whose client has just said goodbye get a moment
       // to finish on their own (then every process is collected by its parent); the rest are ended.
       let sessions = await childrenOf(child.pid!);
-      for (let waited = 0, delay = 5; sessions.length && waited < 1000; waited += delay, delay = Math.min(delay * 2, 100)) {
+      for (
+        let waited = 0, delay = 5;
+        sessions.length && waited < 1000;
+        waited += delay, delay = Math.min(delay * 2, 100)
+      ) {
         await new Promise((r) => setTimeout(r, delay));
         sessions = await childrenOf(child.pid!);
       }

@@ -79,7 +79,9 @@ export interface Stack {
  * `opts.logTo`: where the API's and central worker's log lines go instead of `stack.logs` (the benchmark writes them
  * to a file as the API does in production: capturing and parsing every line in memory would be the bench's cost).
  */
-export async function startStack(opts: { env?: Record<string, string>; logTo?: DestinationStream } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { env?: Record<string, string>; logTo?: DestinationStream } = {},
+): Promise<Stack> {
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const fn of cleanups.reverse()) await fn().catch((e: unknown) => console.error('cleanup failed:', e));
@@ -119,7 +121,14 @@ export async function startStack(opts: { env?: Record<string, string>; logTo?: D
       await worker.connection?.close();
     });
 
-    const app = createApp({ db: db.db, temporal, logger, jwtSecret: randomUUID() + randomUUID(), jwtTtlSeconds: 3600, centralTaskQueue });
+    const app = createApp({
+      db: db.db,
+      temporal,
+      logger,
+      jwtSecret: randomUUID() + randomUUID(),
+      jwtTtlSeconds: 3600,
+      centralTaskQueue,
+    });
     const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
     await once(server, 'listening');
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -137,12 +146,23 @@ export async function startStack(opts: { env?: Record<string, string>; logTo?: D
     });
 
     return {
-      baseUrl, temporal, db, logs, logger, centralTaskQueue, tmp, stop,
+      baseUrl,
+      temporal,
+      db,
+      logs,
+      logger,
+      centralTaskQueue,
+      tmp,
+      stop,
       async api(method, urlPath, { token, body } = {}) {
         const headers: Record<string, string> = {};
         if (token) headers.authorization = `Bearer ${token}`;
         if (body !== undefined) headers['content-type'] = 'application/json';
-        const res = await fetch(baseUrl + urlPath, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+        const res = await fetch(baseUrl + urlPath, {
+          method,
+          headers,
+          body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        });
         const text = await res.text();
         let parsed: any = text;
         try {
@@ -157,7 +177,15 @@ export async function startStack(opts: { env?: Record<string, string>; logTo?: D
         await writeFile(file, JSON.stringify(config, null, 2));
         const child = spawn(process.execPath, [...SITE_WORKER_NODE_FLAGS, path.join(ROOT, 'workers/site.ts')], {
           cwd: ROOT,
-          env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: dev.address, TEMPORAL_NAMESPACE: 'default', SITE_CONFIG: file, LOG_LEVEL: 'info', ...workerOpts.env },
+          env: {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME,
+            TEMPORAL_ADDRESS: dev.address,
+            TEMPORAL_NAMESPACE: 'default',
+            SITE_CONFIG: file,
+            LOG_LEVEL: 'info',
+            ...workerOpts.env,
+          },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         const wlogs = new LogCapture();
@@ -186,10 +214,14 @@ export async function startStack(opts: { env?: Record<string, string>; logTo?: D
         };
         siteWorkers.add(handle);
         // Started means: it checked in and its worker is polling (it logs "worker started").
-        await waitFor(() => {
-          if (!alive()) throw new Error(`site worker exited early (${child.exitCode}): ${stderr}`);
-          return wlogs.lines.some((l) => l.message === 'worker started');
-        }, 60_000, 'site worker start');
+        await waitFor(
+          () => {
+            if (!alive()) throw new Error(`site worker exited early (${child.exitCode}): ${stderr}`);
+            return wlogs.lines.some((l) => l.message === 'worker started');
+          },
+          60_000,
+          'site worker start',
+        );
         return handle;
       },
     };
@@ -206,7 +238,11 @@ export async function settleAll(starts: Promise<unknown>[]): Promise<void> {
 }
 
 /** Polls a condition until it holds (returns truthy) or the time runs out. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 60_000, what = 'condition'): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  timeoutMs = 60_000,
+  what = 'condition',
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let delay = 10;
   for (;;) {
@@ -221,7 +257,9 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 60_000
 /** signup → token; a fresh tenant per call. */
 export async function signup(stack: Stack, name = `t-${randomUUID().slice(0, 8)}`) {
   const email = `${name}@example.test`;
-  const res = await stack.api('POST', '/api/v1/auth/signup', { body: { tenantName: name, email, password: 'correct horse battery staple' } });
+  const res = await stack.api('POST', '/api/v1/auth/signup', {
+    body: { tenantName: name, email, password: 'correct horse battery staple' },
+  });
   if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(res.body)}`);
   return { token: res.body.token as string, tenantId: res.body.tenant.id as string, email };
 }
@@ -229,5 +267,8 @@ export async function signup(stack: Stack, name = `t-${randomUUID().slice(0, 8)}
 /** A run's Temporal history as text with every payload decoded, so a search for a secret looks inside the payloads. */
 export async function historyText(stack: Stack, workflowId: string): Promise<string> {
   const json = JSON.stringify(await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory());
-  return json.replace(/"data":"([A-Za-z0-9+/]*={0,2})"/g, (_m, b64: string) => `"data":${JSON.stringify(Buffer.from(b64, 'base64').toString('utf8'))}`);
+  return json.replace(
+    /"data":"([A-Za-z0-9+/]*={0,2})"/g,
+    (_m, b64: string) => `"data":${JSON.stringify(Buffer.from(b64, 'base64').toString('utf8'))}`,
+  );
 }
