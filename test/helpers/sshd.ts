@@ -25,7 +25,7 @@ export interface Sshd {
 
 export async function startSshd(): Promise<Sshd> {
   if (!existsSync(SSHD))
-    throw new Error(`${SSHD} is missing: install Debian's openssh-server (ops/env.sh does it for CI)`);
+    throw new Error(`${SSHD} is missing: install Debian's openssh-server (ops/setup/env.sh does it for CI)`);
   // sshd checks its privilege-separation folder exists before it accepts anything.
   if (!existsSync('/run/sshd')) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
 

@@ -11,7 +11,7 @@ echo "[test] type-check" >&2
 node node_modules/typescript/bin/tsc -p .
 echo "[test] bundle workflows" >&2
 export WORKFLOW_BUNDLE="$ROOT/.build/workflows.js"
-node ops/bundle-workflows.ts "$WORKFLOW_BUNDLE" >&2
+node ops/setup/bundle-workflows.ts "$WORKFLOW_BUNDLE" >&2
 export LOG_LEVEL="${LOG_LEVEL:-info}"
 if (($# == 0)); then set -- "test/**/*.test.ts"; fi
 exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@"
