@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
-import { pgUrl } from '../../test/helpers/pg.ts';
+import { pgUrl } from '../services/pg.ts';
 import { siteConfigWriter, type BenchContext } from './context.ts';
 import { generateDatabase, type BenchDatabase } from './data.ts';
 import {

@@ -11,7 +11,7 @@ import postgres from 'postgres';
 import { createSiteActivities, type RestoreResult } from '../../activities/site.ts';
 import { SiteConfig } from '../../activities/site-config.ts';
 import { createLogger } from '../../common/logger.ts';
-import { pgUrl, uniqueName } from '../../test/helpers/pg.ts';
+import { pgUrl, uniqueName } from '../services/pg.ts';
 import { pgArgs, SERVER, toolEnv, type BenchContext } from './context.ts';
 import type { KeptDump } from './dumps.ts';
 import { mustRun, timed } from './lib.ts';

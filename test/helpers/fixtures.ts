@@ -7,7 +7,7 @@ import { createZstdDecompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import type { DestinationSettings } from '../../activities/storage/index.ts';
-import { createTempDatabase, PG_HOST, PG_PORT, PG_USER } from './pg.ts';
+import { createTempDatabase, PG_HOST, PG_PORT, PG_USER } from '../../ops/services/pg.ts';
 import { waitFor, type Stack } from './stack.ts';
 
 export const execFileP = promisify(execFile);

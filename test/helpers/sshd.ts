@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../ops/temporal-dev.ts';
+import { freePort } from '../../ops/services/ports.ts';
 
 export const SSHD = process.env.TEST_SSHD ?? '/usr/sbin/sshd';
 

@@ -18,11 +18,11 @@ import { createLogger, type Logger } from '../../common/logger.ts';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandles } from '../../common/temporal.ts';
 import { openDb, type DbHandle } from '../../db/client.ts';
 import { createApp } from '../../api/app.ts';
-import { startDevServer, type DevServer } from '../../ops/temporal-dev.ts';
+import { startDevServer, type DevServer } from '../../ops/dev/temporal-dev.ts';
 import { createCentralWorker } from '../../workers/central.ts';
 import { SITE_WORKER_NODE_FLAGS } from '../../workers/runtime.ts';
 import type { SiteConfigInput } from '../../activities/site-config.ts';
-import { createTempDatabase } from './pg.ts';
+import { createTempDatabase } from '../../ops/services/pg.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
