@@ -1,5 +1,5 @@
-// Cases (5) and (8), on the whole platform as the tests start it (startStack: metadata database, Temporal dev server,
-// central worker and API in this process, the site worker as a child process).
+// Cases (5) and (8), on the whole platform as the tests start it (ops/dev/stack.ts's throw-away one: metadata
+// database, Temporal dev server, central worker and API in this process, the site worker as a child process).
 // (5) a run-now through the API, timed until its history row says how it ended; (8) the history listing under load
 // from autocannon in a process of its own, and creating 1,000 configurations, each with its Temporal Schedule.
 import { writeFile } from 'node:fs/promises';
@@ -10,8 +10,10 @@ import { sql } from 'drizzle-orm';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import pino from 'pino';
 import { WORKFLOWS_PATH } from '../../workers/runtime.ts';
+import { createLogger } from '../../common/logger.ts';
 import { createConfig, setUpSite } from '../../test/helpers/fixtures.ts';
-import { signup, startStack, type Stack } from '../../test/helpers/stack.ts';
+import { signup } from '../../test/helpers/stack.ts';
+import { startScratchPlatform, type ScratchPlatform as Stack } from '../dev/stack.ts';
 import type { BenchContext } from './context.ts';
 import type { BenchDatabase } from './data.ts';
 import { backgroundCpu, formatBytes, memoryOf, mustRun, nextSecond } from './lib.ts';
@@ -29,9 +31,10 @@ export async function startPlatform(ctx: BenchContext): Promise<{ stack: Stack; 
     await writeFile(bundle, code);
     process.env.WORKFLOW_BUNDLE = bundle;
   }
-  // The API's and central worker's log lines go to a file, as a production API's stdout does.
-  const stack = await startStack({
-    logTo: pino.destination({ dest: path.join(ctx.tmp, 'platform.log'), sync: false }),
+  // The API's and central worker's log lines go to a file, as a production API's stdout does: capturing and parsing
+  // every line in memory would be the bench's cost.
+  const stack = await startScratchPlatform({
+    logger: createLogger('backup-test', pino.destination({ dest: path.join(ctx.tmp, 'platform.log'), sync: false })),
   });
   return {
     stack,

@@ -1,4 +1,5 @@
-// Azure Blob for the tests and the bench: Azurite (from node_modules) on a free loopback port, blobs in memory, run in a temp folder.
+// Azure Blob for the tests and the bench: Azurite (from node_modules) on a free loopback port, blobs in memory, run
+// in a temp folder.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';

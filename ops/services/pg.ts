@@ -1,4 +1,5 @@
-// PostgreSQL for the tests and the bench: throw-away databases on the machine's server, and a private cluster with password auth.
+// PostgreSQL for the tests and the bench: throw-away databases on the machine's server, and a private cluster with
+// password auth.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import postgres from 'postgres';
 import type { DestinationSettings } from '../../activities/storage/index.ts';
 import { createTempDatabase, PG_HOST, PG_PORT, PG_USER } from '../../ops/services/pg.ts';
+import type { Platform } from '../../ops/dev/stack.ts';
 import { waitFor, type Stack } from './stack.ts';
 
 export const execFileP = promisify(execFile);
@@ -45,7 +46,7 @@ export async function sha256OfFile(file: string): Promise<string> {
 
 /** Site, server and site worker for a tenant; the server points at the machine's PostgreSQL unless told otherwise. */
 export async function setUpSite(
-  stack: Stack,
+  stack: Platform,
   token: string,
   opts: {
     backupsDir: string;
@@ -95,7 +96,7 @@ export async function setUpSite(
   return { site: site.body, server: server.body, worker, siteConfig, destinations };
 }
 
-export async function createConfig(stack: Stack, token: string, body: Record<string, unknown>) {
+export async function createConfig(stack: Platform, token: string, body: Record<string, unknown>) {
   const res = await stack.api('POST', '/api/v1/configs', {
     token,
     body: {
