@@ -1,13 +1,13 @@
 // The whole platform for one test file, on real parts (ops/dev/stack.ts's throw-away one: a metadata database on the
 // machine's PostgreSQL, a Temporal dev server of its own, the central worker and the API in this process, site
 // workers as child processes so a test can kill one), with the API's and central worker's log lines captured.
-import { randomUUID } from 'node:crypto';
 import { createLogger, type Logger } from '../../common/logger.ts';
 import { LogCapture } from '../../ops/dev/log-capture.ts';
-import { startScratchPlatform, type Platform, type ScratchPlatform } from '../../ops/dev/stack.ts';
+import { startScratchPlatform, type ScratchPlatform } from '../../ops/dev/stack.ts';
 
 export { LogCapture } from '../../ops/dev/log-capture.ts';
 export type { SiteWorkerProcess } from '../../ops/dev/site-worker.ts';
+export { signup } from '../../ops/dev/fixtures.ts';
 export { waitFor } from '../../ops/dev/wait.ts';
 
 export interface Stack extends ScratchPlatform {
@@ -27,16 +27,6 @@ export async function startStack(opts: { env?: Record<string, string> } = {}): P
 export async function settleAll(starts: Promise<unknown>[]): Promise<void> {
   const failed = (await Promise.allSettled(starts)).find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
-}
-
-/** signup → token; a fresh tenant per call. */
-export async function signup(stack: Platform, name = `t-${randomUUID().slice(0, 8)}`) {
-  const email = `${name}@example.test`;
-  const res = await stack.api('POST', '/api/v1/auth/signup', {
-    body: { tenantName: name, email, password: 'correct horse battery staple' },
-  });
-  if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return { token: res.body.token as string, tenantId: res.body.tenant.id as string, email };
 }
 
 /** A run's Temporal history as text with every payload decoded, so a search for a secret looks inside the payloads. */
