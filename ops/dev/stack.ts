@@ -31,7 +31,7 @@ export interface PlatformOptions {
   logger: Logger;
   centralTaskQueue: string;
   http: { port: number; host: string; jwtSecret: string; jwtTtlSeconds: number };
-  /** Keeps the schedule that reads back every copy (`npm start`); a test starts that sync itself. */
+  /** Keeps the schedule that reads back every copy (`npm start`); a test asks the API for a sync when it needs one. */
   syncIntervalMs?: number;
   /** A failure while stopping does not stop the rest from stopping; it is reported here. */
   onStopError?: (err: unknown) => void;
@@ -159,14 +159,11 @@ function trackSiteWorkers(
   undo.push(stopAll);
   return {
     async startSiteWorker(config, workerOpts = {}) {
-      let configFile = config;
-      if (typeof config !== 'string') {
-        configFile = path.join(dataDir, `site-${randomUUID()}.json`);
-        await writeFile(configFile, JSON.stringify(config, null, 2));
-      }
+      const configFile = typeof config === 'string' ? config : path.join(dataDir, `site-${randomUUID()}.json`);
+      if (typeof config !== 'string') await writeFile(configFile, JSON.stringify(config, null, 2));
       const { worker, started } = spawnSiteWorker(
         {
-          configFile: configFile as string,
+          configFile,
           temporalAddress: env.TEMPORAL_ADDRESS,
           temporalNamespace: env.TEMPORAL_NAMESPACE,
           ...workerOpts,
@@ -195,10 +192,13 @@ export async function startScratchPlatform(opts: {
   env?: Record<string, string>;
 }): Promise<ScratchPlatform> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-test-'));
-  const removeTmp = () => rm(tmp, { recursive: true, force: true });
-  let metaDb: Awaited<ReturnType<typeof createTempDatabase>> | undefined;
+  const removeTmp = () => rm(tmp, { recursive: true, force: true }).catch(reportStopError);
+  const metaDb = await createTempDatabase('bp_meta').catch(async (err: unknown) => {
+    await removeTmp();
+    throw err;
+  });
+  const dropMetaDb = () => metaDb.drop().catch(reportStopError);
   try {
-    metaDb = await createTempDatabase('bp_meta');
     const platform = await startPlatform({
       dataDir: tmp,
       env: {
@@ -213,16 +213,15 @@ export async function startScratchPlatform(opts: {
       centralTaskQueue: `backup-central-${randomUUID()}`,
       http: { port: 0, host: '127.0.0.1', jwtSecret: randomUUID() + randomUUID(), jwtTtlSeconds: 3600 },
     });
-    const drop = metaDb.drop;
     const stop = async () => {
       await platform.stop();
-      await drop().catch(reportStopError);
-      await removeTmp().catch(reportStopError);
+      await dropMetaDb();
+      await removeTmp();
     };
     return { ...platform, tmp, stop };
   } catch (err) {
-    await metaDb?.drop().catch(reportStopError);
-    await removeTmp().catch(reportStopError);
+    await dropMetaDb();
+    await removeTmp();
     throw err;
   }
 }
