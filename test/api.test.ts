@@ -11,7 +11,7 @@ import { createApp } from '../api/app.ts';
 import { issueToken, UserRoles } from '../api/auth.ts';
 // After the API: its schemas add .openapi() to zod, which the activities' shared schemas use.
 import { createCentralActivities } from '../activities/central.ts';
-import { freePort } from '../ops/temporal-dev.ts';
+import { freePort } from '../ops/services/ports.ts';
 import { backups, tenants, users } from '../db/schema.ts';
 import { createLogger } from '../common/logger.ts';
 import { LogCapture, signup, startStack, type Stack } from './helpers/stack.ts';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
-import { createTempDatabase } from './helpers/pg.ts';
+import { createTempDatabase } from '../ops/services/pg.ts';
 import {
   createConfig,
   createShopDatabase,

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { SYNC_SCHEDULE_ID } from '../common/names.ts';
-import { freePort } from '../ops/temporal-dev.ts';
+import { freePort } from '../ops/services/ports.ts';
 import { createShopDatabase } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/stack.ts';
 

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { createConfig } from './helpers/fixtures.ts';
 import { postgresHarness, ROWS, type EngineHarness, type Fingerprint } from './helpers/engine-data.ts';
 import { filesUnder, historyText, setUpEngineSite } from './helpers/engine-sites.ts';
-import { createTempDatabase, PG_HOST, startPrivatePostgres, type PrivatePostgres } from './helpers/pg.ts';
+import { createTempDatabase, PG_HOST, startPrivatePostgres, type PrivatePostgres } from '../ops/services/pg.ts';
 import { settleAll, signup, startStack, type Stack } from './helpers/stack.ts';
 
 interface Check {

@@ -18,10 +18,10 @@ import { withoutRowData } from '../activities/engines/engine.ts';
 import { classifyPgError } from '../activities/engines/postgres.ts';
 import { assertionHolds } from '../activities/engines/assertions.ts';
 import type { ServerConnection } from '../activities/site-config.ts';
-import { freePort } from '../ops/temporal-dev.ts';
+import { freePort } from '../ops/services/ports.ts';
 import { createMariadbUser, mariadbAdmin, mariadbConn } from './helpers/mariadb.ts';
 import { mariadbFingerprint, pgFingerprint, sqliteFingerprint } from './helpers/engine-data.ts';
-import { PG_HOST, PG_PORT, PG_USER, pgUrl, uniqueName } from './helpers/pg.ts';
+import { PG_HOST, PG_PORT, PG_USER, pgUrl, uniqueName } from '../ops/services/pg.ts';
 
 const ROWS = { customers: 3000, events: 5000, logs: 1000, sessions: 500, settings: 3 } as const;
 /** logs.at is now − (n hours + 30 minutes) for n = 1..1000: rows 720..1000 are more than 30 days old. */

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createTempDatabase, startPrivatePostgres, type PrivatePostgres } from './helpers/pg.ts';
+import { createTempDatabase, startPrivatePostgres, type PrivatePostgres } from '../ops/services/pg.ts';
 import { createConfig, runNowAndWait, setUpSite } from './helpers/fixtures.ts';
 import { historyText, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 

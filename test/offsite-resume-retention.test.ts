@@ -9,7 +9,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { backupFileName, offsiteKey } from '../common/names.ts';
 import { backupCopies, backups } from '../db/schema.ts';
 import { activityPayloads, createBulkyDatabase, createConfig, setUpSite, waitForRuns } from './helpers/fixtures.ts';
-import { startAzurite, type Azurite } from './helpers/azurite.ts';
+import { startAzurite, type Azurite } from '../ops/services/azurite.ts';
 import { settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 
 const BLOCK = 256 * 1024;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { createConfig, createShopDatabase, runNowAndWait, setUpSite, startWebhook } from './helpers/fixtures.ts';
-import { startAzurite, type Azurite } from './helpers/azurite.ts';
+import { startAzurite, type Azurite } from '../ops/services/azurite.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
 import { historyText, settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 

@@ -19,7 +19,7 @@ import {
   runNowAndWait,
   startWebhook,
 } from './helpers/fixtures.ts';
-import { PG_HOST, PG_PORT, PG_USER } from './helpers/pg.ts';
+import { PG_HOST, PG_PORT, PG_USER } from '../ops/services/pg.ts';
 import { LogCapture, settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 // After the stack: the API it loads extends zod for OpenAPI before anything builds a schema with it.
 import { createCentralActivities, type RunTuning } from '../activities/central.ts';

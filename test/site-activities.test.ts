@@ -22,7 +22,7 @@ import { openStorage } from '../activities/storage/index.ts';
 import { bufferSource, type Storage } from '../activities/storage/storage.ts';
 import { SiteConfig } from '../activities/site-config.ts';
 import { createShopDatabase, sha256OfFile } from './helpers/fixtures.ts';
-import { PG_HOST, PG_PORT, PG_USER, pgUrl, uniqueName } from './helpers/pg.ts';
+import { PG_HOST, PG_PORT, PG_USER, pgUrl, uniqueName } from '../ops/services/pg.ts';
 import { LogCapture } from './helpers/stack.ts';
 
 describe('site activities', () => {

@@ -26,7 +26,7 @@ import {
   type PutSource,
   type Storage,
 } from '../activities/storage/storage.ts';
-import { startAzurite, type Azurite } from './helpers/azurite.ts';
+import { startAzurite, type Azurite } from '../ops/services/azurite.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');

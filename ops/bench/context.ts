@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { SiteConfigInput } from '../../activities/site-config.ts';
-import { PG_HOST, PG_PORT, PG_USER } from '../../test/helpers/pg.ts';
+import { PG_HOST, PG_PORT, PG_USER } from '../services/pg.ts';
 import type { Cleanup } from './lib.ts';
 import type { Results } from './report.ts';
 

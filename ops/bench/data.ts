@@ -3,7 +3,7 @@
 // Text is drawn from a vocabulary and JSON from a few shapes with varying values, so it compresses about as well as
 // real data does (3-4× with zstd or gzip): pure random bytes would not compress at all, pure repetition far too well.
 import postgres from 'postgres';
-import { createTempDatabase } from '../../test/helpers/pg.ts';
+import { createTempDatabase } from '../services/pg.ts';
 import { MiB, type Cleanup } from './lib.ts';
 
 export interface BenchDatabase {

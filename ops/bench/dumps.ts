@@ -1,22 +1,19 @@
 // Cases (1) to (4) and (9): the dump tool alone, the seeds' three passes, pg_dump's own compression, and our `dump`
 // activity (plain and encrypted), each run in a process of its own, started as the site worker is (its Node flags),
 // so its peak memory is its own and the worker's.
-import { createReadStream, createWriteStream, openSync, closeSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
-import { constants as zc, createGzip, createZstdCompress, type Gzip, type ZstdCompress } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { backupFileName } from '../../common/names.ts';
-import { compressionFilter } from '../../activities/pipeline/pack.ts';
-import { DEFAULT_COMPRESSION, type Compression } from '../../common/model.ts';
+import { DEFAULT_COMPRESSION } from '../../common/model.ts';
 import { SITE_WORKER_NODE_FLAGS } from '../../workers/runtime.ts';
 import type { DumpChildReport, DumpChildRequest } from './dump-child.ts';
 import { pgArgs, SERVER, toolEnv, type BenchContext } from './context.ts';
 import type { BenchDatabase } from './data.ts';
-import { formatBytes, MiB, mustRun, run, timed } from './lib.ts';
-import { rounds } from './report.ts';
+import { formatBytes, mustRun, run, timed } from './lib.ts';
+import { rounds, type Variant } from './report.ts';
 
 const DUMP_CHILD = fileURLToPath(new URL('./dump-child.ts', import.meta.url));
 
@@ -89,10 +86,112 @@ export async function runDumpCases(
   const seedsDir = path.join(ctx.tmp, 'seeds');
   await mkdir(seedsDir, { recursive: true });
   let kept: KeptDump | undefined;
+  const keep = opts.keepDump ? (d: KeptDump) => (kept = d) : undefined;
 
-  const tool = (args: string[]) => mustRun(ctx.cleanup, 'pg_dump', [...args, ...pgArgs(db)], { env: toolEnv() });
-  const ours = (encrypt: boolean) => async (round: number) => {
-    const r = await dumpInChild(ctx, db, encrypt);
+  await rounds(
+    ctx.results,
+    ctx.runs,
+    [
+      floorVariant(ctx, db, raw),
+      seedsVariant(ctx, db, raw, seedsDir),
+      pgdumpVariant(ctx, db, raw, seedsDir),
+      {
+        id: 'dump',
+        label: `(4) our dump activity: zstd -${DEFAULT_COMPRESSION.level}${DEFAULT_COMPRESSION.long ? ' --long' : ''} + SHA-256 + fsync`,
+        run: ourDump(ctx, source, raw, false, keep),
+      },
+      { id: 'dump-enc', label: '(4) our dump activity, encrypted (AES-256-GCM)', run: ourDump(ctx, source, raw, true) },
+    ],
+    ctx.log,
+  );
+  return kept;
+}
+
+/** pg_dump with no compression into /dev/null: no dump of this database can be faster. */
+function floorVariant(ctx: BenchContext, db: string, raw: number): Variant {
+  return {
+    id: 'floor',
+    label: '(1) floor: pg_dump -Fc -Z0 > /dev/null',
+    run: async () => {
+      const devnull = openSync('/dev/null', 'w');
+      try {
+        const t = await timed(() =>
+          run(ctx.cleanup, 'pg_dump', ['--format=custom', '--compress=0', ...pgArgs(db)], {
+            stdio: ['ignore', devnull, 'pipe'],
+            env: toolEnv(),
+          }),
+        );
+        if (t.value.code !== 0) throw new Error(`pg_dump exited ${t.value.code}: ${t.value.stderr}`);
+        return { seconds: t.seconds, workBytes: raw };
+      } finally {
+        closeSync(devnull);
+      }
+    },
+  };
+}
+
+const pgDumpTo = (ctx: BenchContext, db: string, args: string[]) =>
+  mustRun(ctx.cleanup, 'pg_dump', [...args, ...pgArgs(db)], { env: toolEnv() });
+
+/** The seeds' way: dump, then tar with gzip, then hash, one after the other. */
+function seedsVariant(ctx: BenchContext, db: string, raw: number, seedsDir: string): Variant {
+  return {
+    id: 'seeds',
+    label: "(2) seeds' way: pg_dump -Fc; tar -czf; sha256sum",
+    run: async () => {
+      const dumpFile = path.join(seedsDir, `${db}.dump`);
+      const tarFile = `${dumpFile}.tar.gz`;
+      try {
+        const d = await timed(() => pgDumpTo(ctx, db, ['--format=custom', `--file=${dumpFile}`]));
+        const t = await timed(() =>
+          mustRun(ctx.cleanup, 'tar', ['-czf', tarFile, '-C', seedsDir, path.basename(dumpFile)]),
+        );
+        const h = await timed(() => mustRun(ctx.cleanup, 'sha256sum', [tarFile], { keepStdout: true }));
+        return {
+          seconds: d.seconds + t.seconds + h.seconds,
+          outputBytes: (await stat(tarFile)).size,
+          workBytes: raw,
+          detail: {
+            pgDumpSeconds: d.seconds,
+            tarGzipSeconds: t.seconds,
+            sha256sumSeconds: h.seconds,
+            dumpBytes: (await stat(dumpFile)).size,
+          },
+        };
+      } finally {
+        await rm(dumpFile, { force: true });
+        await rm(tarFile, { force: true });
+      }
+    },
+  };
+}
+
+function pgdumpVariant(ctx: BenchContext, db: string, raw: number, seedsDir: string): Variant {
+  return {
+    id: 'pgdump',
+    label: '(3) pg_dump -Fc (its default compression) to a file',
+    run: async () => {
+      const file = path.join(seedsDir, `${db}.plain.dump`);
+      try {
+        const d = await timed(() => pgDumpTo(ctx, db, ['--format=custom', `--file=${file}`]));
+        return { seconds: d.seconds, outputBytes: (await stat(file)).size, workBytes: raw };
+      } finally {
+        await rm(file, { force: true });
+      }
+    },
+  };
+}
+
+/** (4): our activity in a process of its own; `keep` takes the last plain run's file for the restore cases. */
+function ourDump(
+  ctx: BenchContext,
+  source: BenchDatabase,
+  raw: number,
+  encrypt: boolean,
+  keep?: (d: KeptDump) => void,
+): Variant['run'] {
+  return async (round: number) => {
+    const r = await dumpInChild(ctx, source.name, encrypt);
     if (r.rawBytes !== raw) ctx.log(`  note: the activity read ${r.rawBytes} raw bytes, pg_dump alone ${raw}`);
     if (!encrypt) recordRss(ctx, 'big', source, r);
     ctx.results.figure(
@@ -101,18 +200,8 @@ export async function runDumpCases(
       'CPU s',
       r.cpuSeconds,
     );
-    if (!encrypt && opts.keepDump && round === ctx.runs - 1) {
-      kept = {
-        fileName: r.fileName,
-        key: r.path,
-        file: r.file,
-        sizeBytes: r.sizeBytes,
-        sha256: r.sha256,
-        rawBytes: r.rawBytes,
-      };
-    } else {
-      await rm(r.file, { force: true });
-    }
+    if (keep && round === ctx.runs - 1) keep(keptDump(r));
+    else await rm(r.file, { force: true });
     return {
       seconds: r.seconds,
       outputBytes: r.sizeBytes,
@@ -126,164 +215,16 @@ export async function runDumpCases(
       },
     };
   };
-
-  await rounds(
-    ctx.results,
-    ctx.runs,
-    [
-      {
-        id: 'floor',
-        label: '(1) floor: pg_dump -Fc -Z0 > /dev/null',
-        run: async () => {
-          const devnull = openSync('/dev/null', 'w');
-          try {
-            const t = await timed(() =>
-              run(ctx.cleanup, 'pg_dump', ['--format=custom', '--compress=0', ...pgArgs(db)], {
-                stdio: ['ignore', devnull, 'pipe'],
-                env: toolEnv(),
-              }),
-            );
-            if (t.value.code !== 0) throw new Error(`pg_dump exited ${t.value.code}: ${t.value.stderr}`);
-            return { seconds: t.seconds, workBytes: raw };
-          } finally {
-            closeSync(devnull);
-          }
-        },
-      },
-      {
-        id: 'seeds',
-        label: "(2) seeds' way: pg_dump -Fc; tar -czf; sha256sum",
-        run: async () => {
-          const dumpFile = path.join(seedsDir, `${db}.dump`);
-          const tarFile = `${dumpFile}.tar.gz`;
-          try {
-            const d = await timed(() => tool(['--format=custom', `--file=${dumpFile}`]));
-            const t = await timed(() =>
-              mustRun(ctx.cleanup, 'tar', ['-czf', tarFile, '-C', seedsDir, path.basename(dumpFile)]),
-            );
-            const h = await timed(() => mustRun(ctx.cleanup, 'sha256sum', [tarFile], { keepStdout: true }));
-            return {
-              seconds: d.seconds + t.seconds + h.seconds,
-              outputBytes: (await stat(tarFile)).size,
-              workBytes: raw,
-              detail: {
-                pgDumpSeconds: d.seconds,
-                tarGzipSeconds: t.seconds,
-                sha256sumSeconds: h.seconds,
-                dumpBytes: (await stat(dumpFile)).size,
-              },
-            };
-          } finally {
-            await rm(dumpFile, { force: true });
-            await rm(tarFile, { force: true });
-          }
-        },
-      },
-      {
-        id: 'pgdump',
-        label: '(3) pg_dump -Fc (its default compression) to a file',
-        run: async () => {
-          const file = path.join(seedsDir, `${db}.plain.dump`);
-          try {
-            const d = await timed(() => tool(['--format=custom', `--file=${file}`]));
-            return { seconds: d.seconds, outputBytes: (await stat(file)).size, workBytes: raw };
-          } finally {
-            await rm(file, { force: true });
-          }
-        },
-      },
-      {
-        id: 'dump',
-        label: `(4) our dump activity: zstd -${DEFAULT_COMPRESSION.level}${DEFAULT_COMPRESSION.long ? ' --long' : ''} + SHA-256 + fsync`,
-        run: ours(false),
-      },
-      { id: 'dump-enc', label: '(4) our dump activity, encrypted (AES-256-GCM)', run: ours(true) },
-    ],
-    ctx.log,
-  );
-  return kept;
 }
 
-/** What the level comparison runs: a command (its arguments; input and output files follow) or a Node stream. */
-type Codec = { name: string; cmd: string; args: string[] } | { name: string; node: () => ZstdCompress | Gzip };
-
-/**
- * What each compression setting would cost and save on this very dump: one core, from a file in the page cache. Not a
- * target; it shows where (4)'s time goes and what a different setting would change. It runs the `zstd` command the
- * dump itself runs, Node's zstd (the dump's fallback) and zlib at level 6, which `pg_dump -Fc` uses.
- */
-export async function compressionLevels(ctx: BenchContext, source: BenchDatabase): Promise<void> {
-  const file = path.join(ctx.tmp, 'levels.pgdump');
-  const out = path.join(ctx.tmp, 'levels.out');
-  const remove = ctx.cleanup.add('raw dump for the level comparison', async () => {
-    await rm(file, { force: true });
-    await rm(out, { force: true });
-  });
-  try {
-    await mustRun(
-      ctx.cleanup,
-      'pg_dump',
-      ['--format=custom', '--compress=0', `--file=${file}`, ...pgArgs(source.name)],
-      { env: toolEnv() },
-    );
-    const raw = (await stat(file)).size;
-    // The settings exactly as the dump passes them to the command, on one thread each: what they cost per core.
-    const zstd = (c: Compression, name: string): Codec[] => {
-      const filter = compressionFilter(c);
-      return filter
-        ? [
-            {
-              name,
-              cmd: filter.cmd,
-              args: filter.args.filter(
-                (a) => !['--stdout', '--no-progress', '-vv', '--single-thread'].includes(a) && !a.startsWith('-T'),
-              ),
-            },
-          ]
-        : [];
-    };
-    const codecs: Codec[] = [
-      ...[1, 2, 3, 6, 9].flatMap((level) => zstd({ algorithm: 'zstd', level }, `zstd -${level}`)),
-      ...zstd(DEFAULT_COMPRESSION, `zstd -${DEFAULT_COMPRESSION.level} --long (the default)`),
-      ...zstd(
-        { ...DEFAULT_COMPRESSION, level: DEFAULT_COMPRESSION.level + 1 },
-        `zstd -${DEFAULT_COMPRESSION.level + 1} --long`,
-      ),
-      { name: 'gzip -6 (zlib)', node: () => createGzip({ level: 6 }) },
-      { name: "Node's zstd-1", node: () => createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: 1 } }) },
-    ];
-    for (const codec of codecs) {
-      const t = await timed(async () => {
-        if ('node' in codec)
-          await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), codec.node(), createWriteStream(out));
-        else await mustRun(ctx.cleanup, codec.cmd, [...codec.args, '--single-thread', '-q', '-f', file, '-o', out]);
-      });
-      const size = (await stat(out)).size;
-      await rm(out, { force: true });
-      const id = codec.name
-        .replace(/[^a-z0-9]+/gi, '-')
-        .replace(/-+$/, '')
-        .toLowerCase();
-      ctx.results.figure(
-        `level-${id}-bytes`,
-        `${codec.name} of the raw dump: output (ratio ${(raw / size).toFixed(2)})`,
-        'bytes',
-        size,
-      );
-      ctx.results.figure(
-        `level-${id}-speed`,
-        `${codec.name} of the raw dump: one core`,
-        'MiB/s',
-        raw / MiB / t.seconds,
-      );
-      ctx.log(
-        `  ${codec.name}: ${formatBytes(size)} (${(raw / size).toFixed(2)}×), ${(raw / MiB / t.seconds).toFixed(0)} MiB/s on one core`,
-      );
-    }
-  } finally {
-    await remove();
-  }
-}
+const keptDump = (r: DumpChildReport & { fileName: string; file: string }): KeptDump => ({
+  fileName: r.fileName,
+  key: r.path,
+  file: r.file,
+  sizeBytes: r.sizeBytes,
+  sha256: r.sha256,
+  rawBytes: r.rawBytes,
+});
 
 /** (9) at a second, smaller size: the dump's memory must not grow with the database. */
 export async function runSmallRss(ctx: BenchContext, small: BenchDatabase): Promise<void> {
@@ -323,13 +264,5 @@ export function recordRss(ctx: BenchContext, which: 'small' | 'big', db: BenchDa
 
 /** A dump for the restore and upload cases when the dump cases did not run. */
 export async function makeDump(ctx: BenchContext, source: BenchDatabase): Promise<KeptDump> {
-  const r = await dumpInChild(ctx, source.name, false);
-  return {
-    fileName: r.fileName,
-    key: r.path,
-    file: r.file,
-    sizeBytes: r.sizeBytes,
-    sha256: r.sha256,
-    rawBytes: r.rawBytes,
-  };
+  return keptDump(await dumpInChild(ctx, source.name, false));
 }

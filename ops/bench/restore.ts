@@ -11,11 +11,11 @@ import postgres from 'postgres';
 import { createSiteActivities, type RestoreResult } from '../../activities/site.ts';
 import { SiteConfig } from '../../activities/site-config.ts';
 import { createLogger } from '../../common/logger.ts';
-import { pgUrl, uniqueName } from '../../test/helpers/pg.ts';
+import { pgUrl, uniqueName } from '../services/pg.ts';
 import { pgArgs, SERVER, toolEnv, type BenchContext } from './context.ts';
 import type { KeptDump } from './dumps.ts';
 import { mustRun, timed } from './lib.ts';
-import { rounds } from './report.ts';
+import { rounds, type Variant } from './report.ts';
 
 export async function runRestoreCases(ctx: BenchContext, dump: KeptDump, sourceUrl: string): Promise<void> {
   const plain = path.join(ctx.tmp, 'restore-plain.pgdump');
@@ -29,10 +29,25 @@ export async function runRestoreCases(ctx: BenchContext, dump: KeptDump, sourceU
     identity: { tenantId: 'bench', siteId: 'bench' },
     logger: createLogger('bench-restore', { write: () => true }),
   });
-  const expected = await countEvents(sourceUrl);
+  const target = targets(ctx, admin, await countEvents(sourceUrl));
+  try {
+    await rounds(
+      ctx.results,
+      ctx.runs,
+      [ourRestore(acts, dump, target), pgRestoreAlone(ctx, admin, dump, plain, target)],
+      ctx.log,
+    );
+  } finally {
+    await closeAdmin();
+    await removePlain();
+  }
+}
 
-  /** A fresh database name, dropped after the run (or by the cleanup, if the bench stops in between). */
-  const withTarget = async <T>(fn: (name: string) => Promise<T>): Promise<T> => {
+type WithTarget = <T>(fn: (name: string) => Promise<T>) => Promise<T>;
+
+/** A fresh database name, dropped after the run (or by the cleanup, if the bench stops in between). */
+function targets(ctx: BenchContext, admin: postgres.Sql, expected: number): WithTarget {
+  return async (fn) => {
     const name = uniqueName('bp_bench_restored');
     const drop = ctx.cleanup.add(`database ${name}`, async () => {
       await admin.unsafe(`drop database if exists "${name}" with (force)`);
@@ -47,68 +62,60 @@ export async function runRestoreCases(ctx: BenchContext, dump: KeptDump, sourceU
       await drop();
     }
   };
+}
 
-  try {
-    await rounds(
-      ctx.results,
-      ctx.runs,
-      [
-        {
-          id: 'restore',
-          label: '(6) our restore activity: verify SHA-256, zstd -d, pg_restore',
-          run: () =>
-            withTarget(async (database) => {
-              const env = new MockActivityEnvironment({ attempt: 1, heartbeatTimeoutMs: 30_000 });
-              const t = await timed(
-                () =>
-                  env.run(acts.restore, {
-                    source: { target: 'site', key: dump.key },
-                    sizeBytes: dump.sizeBytes,
-                    sha256: dump.sha256,
-                    fileName: dump.fileName,
-                    serverName: SERVER,
-                    database,
-                    overwrite: false,
-                  }) as Promise<RestoreResult>,
-              );
-              return {
-                seconds: t.seconds,
-                workBytes: dump.rawBytes,
-                detail: { activityRestoreSeconds: t.value.seconds },
-              };
-            }),
-        },
-        {
-          id: 'pg-restore',
-          label: '(6) pg_restore alone, uncompressed dump file',
-          run: () =>
-            withTarget(async (database) => {
-              const t = await timed(async () => {
-                await admin.unsafe(`create database "${database}" template template0`);
-                await mustRun(
-                  ctx.cleanup,
-                  'pg_restore',
-                  [
-                    '--no-owner',
-                    '--no-privileges',
-                    '--exit-on-error',
-                    '--single-transaction',
-                    ...pgArgs(database),
-                    plain,
-                  ],
-                  { env: toolEnv() },
-                );
-              });
-              return { seconds: t.seconds, workBytes: dump.rawBytes };
-            }),
-        },
-      ],
-      ctx.log,
-    );
-  } finally {
-    await closeAdmin();
-    await removePlain();
-  }
+function ourRestore(acts: ReturnType<typeof createSiteActivities>, dump: KeptDump, withTarget: WithTarget): Variant {
+  return {
+    id: 'restore',
+    label: '(6) our restore activity: verify SHA-256, zstd -d, pg_restore',
+    run: () =>
+      withTarget(async (database) => {
+        const env = new MockActivityEnvironment({ attempt: 1, heartbeatTimeoutMs: 30_000 });
+        const t = await timed(
+          () =>
+            env.run(acts.restore, {
+              source: { target: 'site', key: dump.key },
+              sizeBytes: dump.sizeBytes,
+              sha256: dump.sha256,
+              fileName: dump.fileName,
+              serverName: SERVER,
+              database,
+              overwrite: false,
+            }) as Promise<RestoreResult>,
+        );
+        return {
+          seconds: t.seconds,
+          workBytes: dump.rawBytes,
+          detail: { activityRestoreSeconds: t.value.seconds },
+        };
+      }),
+  };
+}
+
+function pgRestoreAlone(
+  ctx: BenchContext,
+  admin: postgres.Sql,
+  dump: KeptDump,
+  plain: string,
+  withTarget: WithTarget,
+): Variant {
+  return {
+    id: 'pg-restore',
+    label: '(6) pg_restore alone, uncompressed dump file',
+    run: () =>
+      withTarget(async (database) => {
+        const t = await timed(async () => {
+          await admin.unsafe(`create database "${database}" template template0`);
+          await mustRun(
+            ctx.cleanup,
+            'pg_restore',
+            ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', ...pgArgs(database), plain],
+            { env: toolEnv() },
+          );
+        });
+        return { seconds: t.seconds, workBytes: dump.rawBytes };
+      }),
+  };
 }
 
 async function countEvents(url: string): Promise<number> {

@@ -16,7 +16,7 @@ import {
 } from '../../activities/storage/index.ts';
 import { createLogger } from '../../common/logger.ts';
 import { backupFileName } from '../../common/names.ts';
-import { startAzurite, type Azurite } from '../../test/helpers/azurite.ts';
+import { startAzurite, type Azurite } from '../services/azurite.ts';
 import type { BenchContext } from './context.ts';
 import { formatBytes, MiB, timed } from './lib.ts';
 import { rounds } from './report.ts';

@@ -11,7 +11,7 @@ import postgres from 'postgres';
 import { engineFor } from '../../activities/engines/index.ts';
 import type { ServerConnection, SiteConfigInput } from '../../activities/site-config.ts';
 import { mariadbAdmin, mariadbConn, MARIADB_HOST, MARIADB_PASSWORD, MARIADB_PORT, MARIADB_USER } from './mariadb.ts';
-import { PG_HOST, PG_PORT, PG_USER, pgUrl, uniqueName } from './pg.ts';
+import { PG_HOST, PG_PORT, PG_USER, pgUrl, uniqueName } from '../../ops/services/pg.ts';
 
 export type EngineName = 'postgresql' | 'mariadb' | 'sqlite';
 

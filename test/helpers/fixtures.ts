@@ -6,9 +6,10 @@ import { pipeline } from 'node:stream/promises';
 import { createZstdDecompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
-import type { DestinationSettings } from '../../activities/storage/index.ts';
-import { createTempDatabase, PG_HOST, PG_PORT, PG_USER } from './pg.ts';
+import { createTempDatabase } from '../../ops/services/pg.ts';
 import { waitFor, type Stack } from './stack.ts';
+
+export { createConfig, setUpSite } from '../../ops/dev/fixtures.ts';
 
 export const execFileP = promisify(execFile);
 
@@ -41,72 +42,6 @@ export async function sha256OfFile(file: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
   return h.digest('hex');
-}
-
-/** Site, server and site worker for a tenant; the server points at the machine's PostgreSQL unless told otherwise. */
-export async function setUpSite(
-  stack: Stack,
-  token: string,
-  opts: {
-    backupsDir: string;
-    serverName?: string;
-    connection?: { host?: string; port?: number; user?: string; password?: string };
-    /** Registered in the API by name and kind; the settings (secrets included) go only into the site's file. */
-    destinations?: Record<string, DestinationSettings & { maxBytesPerSecond?: number }>;
-  },
-) {
-  const site = await stack.api('POST', '/api/v1/sites', {
-    token,
-    body: { name: `site-${Math.random().toString(36).slice(2, 8)}` },
-  });
-  if (site.status !== 201) throw new Error(`site: ${site.status} ${JSON.stringify(site.body)}`);
-  const serverName = opts.serverName ?? 'main-pg';
-  const server = await stack.api('POST', '/api/v1/servers', {
-    token,
-    body: { siteId: site.body.id, name: serverName, engine: 'postgresql' },
-  });
-  if (server.status !== 201) throw new Error(`server: ${server.status} ${JSON.stringify(server.body)}`);
-  const c = opts.connection ?? {};
-  const destinations: Record<string, { id: string; name: string; kind: string }> = {};
-  for (const [name, settings] of Object.entries(opts.destinations ?? {})) {
-    const d = await stack.api('POST', '/api/v1/destinations', {
-      token,
-      body: { siteId: site.body.id, name, kind: settings.type },
-    });
-    if (d.status !== 201) throw new Error(`destination: ${d.status} ${JSON.stringify(d.body)}`);
-    destinations[name] = d.body;
-  }
-  const siteConfig = {
-    destinations: opts.destinations ?? {},
-    apiUrl: stack.baseUrl,
-    siteKey: site.body.key as string,
-    backupsDir: opts.backupsDir,
-    servers: {
-      [serverName]: {
-        engine: 'postgresql' as const,
-        host: c.host ?? PG_HOST,
-        port: c.port ?? PG_PORT,
-        user: c.user ?? PG_USER,
-        password: c.password ?? 'site-only-Secret-0xC0FFEE',
-      },
-    },
-  };
-  const worker = await stack.startSiteWorker(siteConfig);
-  return { site: site.body, server: server.body, worker, siteConfig, destinations };
-}
-
-export async function createConfig(stack: Stack, token: string, body: Record<string, unknown>) {
-  const res = await stack.api('POST', '/api/v1/configs', {
-    token,
-    body: {
-      name: `cfg-${Math.random().toString(36).slice(2, 8)}`,
-      schedule: { kind: 'daily', time: '03:00' },
-      timezone: 'Europe/Berlin',
-      ...body,
-    },
-  });
-  if (res.status !== 201) throw new Error(`config: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
 }
 
 /** Run now, then wait for every history row of the config to leave `running`. */

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { mariadbQuery } from '../../activities/engines/mariadb.ts';
 import type { ServerConnection } from '../../activities/site-config.ts';
-import { uniqueName } from './pg.ts';
+import { uniqueName } from '../../ops/services/pg.ts';
 
 export const MARIADB_HOST = process.env.TEST_MARIADB_HOST ?? '127.0.0.1';
 export const MARIADB_PORT = Number(process.env.TEST_MARIADB_PORT ?? 3306);

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../ops/temporal-dev.ts';
+import { freePort } from '../../ops/services/ports.ts';
 
 export const SSHD = process.env.TEST_SSHD ?? '/usr/sbin/sshd';
 
@@ -25,7 +25,7 @@ export interface Sshd {
 
 export async function startSshd(): Promise<Sshd> {
   if (!existsSync(SSHD))
-    throw new Error(`${SSHD} is missing: install Debian's openssh-server (ops/env.sh does it for CI)`);
+    throw new Error(`${SSHD} is missing: install Debian's openssh-server (ops/setup/env.sh does it for CI)`);
   // sshd checks its privilege-separation folder exists before it accepts anything.
   if (!existsSync('/run/sshd')) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
 

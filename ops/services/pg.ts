@@ -1,4 +1,5 @@
-// PostgreSQL for tests: throw-away databases on the machine's server, and a private cluster with password auth.
+// PostgreSQL for the tests and the bench: throw-away databases on the machine's server, and a private cluster with
+// password auth.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -6,7 +7,7 @@ import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
-import { freePort } from '../../ops/temporal-dev.ts';
+import { freePort } from './ports.ts';
 
 export const PG_HOST = process.env.TEST_PG_HOST ?? '127.0.0.1';
 export const PG_PORT = Number(process.env.TEST_PG_PORT ?? 5432);

@@ -1,10 +1,10 @@
-# Sourced by ops/run.sh and ops/test.sh: makes a fresh machine ready, and is quick once it is.
+# Sourced by ops/setup/run.sh and ops/setup/test.sh: makes a fresh machine ready, and is quick once it is.
 # - Node 24 LTS: the system Node when it is new enough, else the npm registry's node@24 package, cached.
 # - node_modules: installed from package-lock.json whenever it changed since the last install.
 # - the temporal CLI (only when asked): TEMPORAL_CLI, then PATH, then a cached build from the Go module proxy.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${BACKUP_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/backup-platform}"
 TEMPORAL_CLI_VERSION="v1.5.1"
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
@@ -20,7 +20,7 @@ ensure_node() {
   if [[ ! -x $rt/node_modules/.bin/node || $(node_major "$rt/node_modules/.bin/node") -lt 24 ]]; then
     say "system Node is $([[ -n $sys ]] && node --version || echo missing); installing Node 24 from the npm registry into $rt"
     mkdir -p "$rt"
-    cp "$ROOT/ops/node-runtime/package.json" "$rt/package.json"
+    cp "$ROOT/ops/setup/node-runtime/package.json" "$rt/package.json"
     (cd "$rt" && npm install --no-package-lock --loglevel=error >&2)
   fi
   export PATH="$rt/node_modules/.bin:$PATH"

@@ -1,11 +1,12 @@
-// Azure Blob for tests: Azurite (from node_modules) on a free loopback port, blobs in memory, run in a temp folder.
+// Azure Blob for the tests and the bench: Azurite (from node_modules) on a free loopback port, blobs in memory, run
+// in a temp folder.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../ops/temporal-dev.ts';
+import { freePort } from './ports.ts';
 
 /** The emulator's published development account; no secret. */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';

@@ -1,24 +1,14 @@
 // Starts the `temporal` CLI's dev server on loopback and waits until it answers. Used by `npm start` and tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import net from 'node:net';
 import { Connection } from '@temporalio/client';
+import { freePort } from '../services/ports.ts';
 
 export interface DevServer {
   address: string;
   uiUrl: string | undefined;
   process: ChildProcess;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 export interface DevServerOptions {

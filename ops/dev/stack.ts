@@ -1,0 +1,227 @@
+// The platform's processes assembled in one place, for `npm start`, the tests and the bench: Temporal (a dev server
+// of its own unless TEMPORAL_ADDRESS names one), the metadata database (migrated), the central worker and the API in
+// this process, and site workers as child processes.
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { serve } from '@hono/node-server';
+import type { Worker } from '@temporalio/worker';
+import type { SiteConfigInput } from '../../activities/site-config.ts';
+import { createApp } from '../../api/app.ts';
+import { Schedules } from '../../api/schedules.ts';
+import { centralEnv, parseEnv } from '../../common/config.ts';
+import type { Logger } from '../../common/logger.ts';
+import { connectTemporal, ensureSearchAttributes, type TemporalHandles } from '../../common/temporal.ts';
+import { openDb, type DbHandle } from '../../db/client.ts';
+import { createCentralWorker } from '../../workers/central.ts';
+import { createTempDatabase } from '../services/pg.ts';
+import { apiClient, type Api } from './api-client.ts';
+import { spawnSiteWorker, type SiteWorkerOptions, type SiteWorkerProcess } from './site-worker.ts';
+import { startDevServer, type DevServer, type DevServerOptions } from './temporal-dev.ts';
+
+export interface PlatformOptions {
+  /** An existing folder: PGlite's files when there is no DATABASE_URL; site worker configurations given as objects. */
+  dataDir: string;
+  /** The central worker's settings (common/config.ts); without TEMPORAL_ADDRESS a dev server is started. */
+  env: NodeJS.ProcessEnv;
+  devServer?: DevServerOptions;
+  logger: Logger;
+  centralTaskQueue: string;
+  http: { port: number; host: string; jwtSecret: string; jwtTtlSeconds: number };
+  /** Keeps the schedule that reads back every copy (`npm start`); a test asks the API for a sync when it needs one. */
+  syncIntervalMs?: number;
+  /** A failure while stopping does not stop the rest from stopping; it is reported here. */
+  onStopError?: (err: unknown) => void;
+  /** Calls the start off (Ctrl-C during it): what has started is stopped after the step under way. */
+  signal?: AbortSignal;
+}
+
+export interface Platform {
+  baseUrl: string;
+  api: Api;
+  temporal: TemporalHandles;
+  /** Started for this platform; undefined when TEMPORAL_ADDRESS named a server. */
+  devServer: DevServer | undefined;
+  db: DbHandle;
+  centralTaskQueue: string;
+  /** A configuration object is written into the data folder; a string is the path of one already written. */
+  startSiteWorker(
+    config: SiteConfigInput | string,
+    opts?: Pick<SiteWorkerOptions, 'env' | 'console'>,
+  ): Promise<SiteWorkerProcess>;
+  /** Site workers first (killed, or stopped when they run on the console), then the rest newest first. */
+  stop(): Promise<void>;
+}
+
+export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  const undo: (() => Promise<unknown>)[] = [];
+  const stop = async () => {
+    for (const fn of undo.reverse().splice(0)) await fn().catch(opts.onStopError ?? reportStopError);
+  };
+  const goOn = () => opts.signal?.throwIfAborted();
+  try {
+    let devServer: DevServer | undefined;
+    if (!opts.env.TEMPORAL_ADDRESS) {
+      const dev = await startDevServer(opts.devServer);
+      undo.push(() => dev.stop());
+      devServer = dev;
+    }
+    const env = parseEnv(centralEnv, {
+      ...opts.env,
+      ...(devServer && { TEMPORAL_ADDRESS: devServer.address }),
+      DATA_DIR: opts.dataDir,
+    });
+    const temporal = await connectTemporal(env);
+    undo.push(() => temporal.connection.close());
+    await ensureSearchAttributes(temporal);
+    goOn();
+
+    const db = await openDb(env, { migrate: true });
+    undo.push(() => db.close());
+    goOn();
+    if (opts.syncIntervalMs)
+      await new Schedules(temporal.client, opts.centralTaskQueue).ensureSync(opts.syncIntervalMs);
+
+    const worker: Worker = await createCentralWorker({
+      env,
+      db: db.db,
+      logger: opts.logger,
+      taskQueue: opts.centralTaskQueue,
+    });
+    const running = worker.run();
+    undo.push(async () => {
+      worker.shutdown();
+      await running;
+      await worker.connection?.close();
+    });
+    goOn();
+
+    const baseUrl = await serveApi(opts, db, temporal, undo);
+    const siteWorkers = trackSiteWorkers(opts.dataDir, env, undo);
+    goOn();
+    return {
+      baseUrl,
+      api: apiClient(baseUrl),
+      temporal,
+      devServer,
+      db,
+      centralTaskQueue: opts.centralTaskQueue,
+      ...siteWorkers,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+const reportStopError = (err: unknown) => console.error('cleanup failed:', err);
+
+async function serveApi(
+  opts: PlatformOptions,
+  db: DbHandle,
+  temporal: TemporalHandles,
+  undo: (() => Promise<unknown>)[],
+): Promise<string> {
+  const app = createApp({
+    db: db.db,
+    temporal,
+    logger: opts.logger,
+    jwtSecret: opts.http.jwtSecret,
+    jwtTtlSeconds: opts.http.jwtTtlSeconds,
+    centralTaskQueue: opts.centralTaskQueue,
+  });
+  const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
+  await once(server, 'listening');
+  undo.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }),
+  );
+  return `http://${opts.http.host}:${(server.address() as AddressInfo).port}`;
+}
+
+/** Site workers are stopped before anything they talk to, whenever they were started. */
+function trackSiteWorkers(
+  dataDir: string,
+  env: { TEMPORAL_ADDRESS: string; TEMPORAL_NAMESPACE: string },
+  undo: (() => Promise<unknown>)[],
+): Pick<Platform, 'startSiteWorker'> {
+  const live = new Map<SiteWorkerProcess, () => Promise<void>>();
+  const stopAll = async () => {
+    for (const end of [...live.values()]) await end();
+  };
+  undo.push(stopAll);
+  return {
+    async startSiteWorker(config, workerOpts = {}) {
+      const configFile = typeof config === 'string' ? config : path.join(dataDir, `site-${randomUUID()}.json`);
+      if (typeof config !== 'string') await writeFile(configFile, JSON.stringify(config, null, 2));
+      const { worker, started } = spawnSiteWorker(
+        {
+          configFile,
+          temporalAddress: env.TEMPORAL_ADDRESS,
+          temporalNamespace: env.TEMPORAL_NAMESPACE,
+          ...workerOpts,
+        },
+        () => live.delete(worker),
+      );
+      live.set(worker, workerOpts.console ? worker.stop : worker.kill);
+      await started;
+      return worker;
+    },
+  };
+}
+
+export interface ScratchPlatform extends Platform {
+  /** Removed at stop: the data folder, for a test's or the bench's files too. */
+  tmp: string;
+}
+
+/**
+ * A platform to throw away, as the tests and the bench use it: a temp folder, a metadata database of its own on the
+ * machine's PostgreSQL, a headless dev server on free ports, its own central task queue, and short timeouts so a
+ * lost site worker or a retry shows within seconds. `env` adds to (or overrides) the central worker's settings.
+ */
+export async function startScratchPlatform(opts: {
+  logger: Logger;
+  env?: Record<string, string>;
+}): Promise<ScratchPlatform> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-test-'));
+  const removeTmp = () => rm(tmp, { recursive: true, force: true }).catch(reportStopError);
+  const metaDb = await createTempDatabase('bp_meta').catch(async (err: unknown) => {
+    await removeTmp();
+    throw err;
+  });
+  const dropMetaDb = () => metaDb.drop().catch(reportStopError);
+  try {
+    const platform = await startPlatform({
+      dataDir: tmp,
+      env: {
+        DATABASE_URL: metaDb.url,
+        DUMP_HEARTBEAT_TIMEOUT_SECONDS: '3',
+        RETRY_INITIAL_SECONDS: '0.2',
+        SITE_PICKUP_TIMEOUT_SECONDS: '120',
+        ...(process.env.WORKFLOW_BUNDLE && { WORKFLOW_BUNDLE: process.env.WORKFLOW_BUNDLE }),
+        ...opts.env,
+      },
+      logger: opts.logger,
+      centralTaskQueue: `backup-central-${randomUUID()}`,
+      http: { port: 0, host: '127.0.0.1', jwtSecret: randomUUID() + randomUUID(), jwtTtlSeconds: 3600 },
+    });
+    const stop = async () => {
+      await platform.stop();
+      await dropMetaDb();
+      await removeTmp();
+    };
+    return { ...platform, tmp, stop };
+  } catch (err) {
+    await dropMetaDb();
+    await removeTmp();
+    throw err;
+  }
+}
