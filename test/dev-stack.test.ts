@@ -16,14 +16,14 @@ import { waitFor } from './helpers/stack.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-describe('npm start (ops/dev.ts)', () => {
+describe('npm start (ops/dev/dev.ts)', () => {
   let dataDir: string;
   let source: Awaited<ReturnType<typeof createShopDatabase>>;
   let ports: { api: number; temporal: number; ui: number };
   let child: ChildProcess | undefined;
 
   async function start() {
-    const proc = spawn(process.execPath, [path.join(ROOT, 'ops/dev.ts')], {
+    const proc = spawn(process.execPath, [path.join(ROOT, 'ops/dev/dev.ts')], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,
