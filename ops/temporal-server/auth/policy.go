@@ -50,10 +50,13 @@ func decidePlatform(id *Identity, t *authorization.CallTarget) (bool, string) {
 func decideSite(id *Identity, t *authorization.CallTarget, tokens *TaskTokens) (bool, string) {
 	name := strings.TrimPrefix(t.APIName, wfPrefix)
 	if name == t.APIName {
-		return false, "not a workflow-service call"
+		return false, "operator, admin and Nexus calls are not allowed for sites"
 	}
 	if name == "GetSystemInfo" { // cluster-wide: server version and capabilities, which every SDK reads first
 		return true, ""
+	}
+	if t.Namespace == "" {
+		return false, name + " is not allowed for sites"
 	}
 	if ok, why := sameNamespace(id, t); !ok {
 		return false, why
