@@ -112,6 +112,10 @@ func run(args []string) error {
 
 	uiErr := make(chan error, 1)
 	if f.uiPort > 0 {
+		// The UI binds in the background; find a taken port now rather than after "ready".
+		if err := portFree(f.uiPort); err != nil {
+			return fmt.Errorf("--ui-port: %w", err)
+		}
 		ui := newUIServer(f, c)
 		go func() { uiErr <- ui.Start() }() // Start blocks while serving
 		defer ui.Stop()
@@ -121,6 +125,9 @@ func run(args []string) error {
 	defer stop()
 	addr := net.JoinHostPort(frontendDialHost(f.ip), strconv.Itoa(f.port))
 	if err := waitServing(ctx, addr, c.dir.CA, 60*time.Second); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped by a signal while starting
+		}
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "bp-temporal ready %s\n", addr)
@@ -137,4 +144,13 @@ func run(args []string) error {
 // newLogger logs JSON lines to stderr at the given level.
 func newLogger(level string) log.Logger {
 	return log.NewZapLogger(log.BuildZapLogger(log.Config{Level: level}))
+}
+
+// portFree tells whether a loopback port can be bound.
+func portFree(port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(loopback, strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return l.Close()
 }
