@@ -101,6 +101,14 @@ async function siteWorkerScenario({ server, tokens, siteA, client, c }) {
       async failingStep() {
         throw ApplicationFailure.nonRetryable('disk full (on purpose)'); // RespondActivityTaskFailed
       },
+      async slowStep() {
+        // Heartbeats until the workflow cancels it; the rejection makes the worker RespondActivityTaskCanceled.
+        const ctx = Context.current();
+        for (;;) {
+          ctx.heartbeat();
+          await Promise.race([ctx.cancelled, new Promise((r) => setTimeout(r, 200))]);
+        }
+      },
     },
   });
   const started = performance.now();
@@ -108,13 +116,19 @@ async function siteWorkerScenario({ server, tokens, siteA, client, c }) {
     const handle = await client.workflow.start('backupOnSite', {
       taskQueue: CENTRAL, workflowId: `e2e-backup-${siteA}`, args: [siteA, 'job-1'],
     });
-    return handle.result();
+    const backup = await handle.result();
+    const cancel = await client.workflow.execute('cancelOnSite', {
+      taskQueue: CENTRAL, workflowId: `e2e-cancel-${siteA}`, args: [siteA],
+    });
+    return { ...backup, cancel };
   });
   await siteNative.close();
   c.ok('site worker: polled, heartbeat and completed the activity a platform workflow scheduled on its queue',
     out?.result === `backed up job-1 at ${siteA}`, `${JSON.stringify(out?.result)} in ${Math.round(performance.now() - started)} ms`);
   c.ok('site worker: its activity failure reached the workflow (RespondActivityTaskFailed)',
     out?.failure === 'disk full (on purpose)', JSON.stringify(out?.failure));
+  c.ok('site worker: a cancelled activity was reported cancelled (RespondActivityTaskCanceled)',
+    out?.cancel === 'cancelled', JSON.stringify(out?.cancel));
   const listed = await c.allowed('platform: ListWorkflowExecutions finds the run', async () => {
     const ids = [];
     for await (const wf of client.workflow.list({ query: `WorkflowId = "e2e-backup-${siteA}"` })) ids.push(wf.workflowId);

@@ -1,7 +1,9 @@
 // Workflows for the end-to-end proof, run by the platform (central) worker. Each schedules activities on
 // a site's task queue, as the real backup workflows do.
 'use strict';
-const { proxyActivities, ApplicationFailure } = require('@temporalio/workflow');
+const wf = require('@temporalio/workflow');
+
+const { proxyActivities, ApplicationFailure, CancellationScope, ActivityCancellationType } = wf;
 
 function onSite(taskQueue) {
   return proxyActivities({
@@ -32,4 +34,27 @@ async function oneStep(taskQueue, job) {
   return result;
 }
 
-module.exports = { backupOnSite, oneStep };
+/** Starts a long activity on the site and cancels it: the site must report it cancelled. */
+async function cancelOnSite(taskQueue) {
+  const site = proxyActivities({
+    taskQueue,
+    startToCloseTimeout: '1 minute',
+    heartbeatTimeout: '2 seconds', // cancellation reaches the activity in a heartbeat response
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { maximumAttempts: 1 },
+  });
+  try {
+    await CancellationScope.cancellable(async () => {
+      const step = site.slowStep();
+      await wf.sleep('1 second');
+      CancellationScope.current().cancel();
+      await step;
+    });
+    return 'not cancelled';
+  } catch (err) {
+    if (wf.isCancellation(err)) return 'cancelled';
+    throw err;
+  }
+}
+
+module.exports = { backupOnSite, oneStep, cancelOnSite };
