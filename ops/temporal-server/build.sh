@@ -29,5 +29,7 @@ if [[ ! -x $bin ]]; then
   # -s -w: no symbol tables or DWARF (a quarter of the size; panics still print stack traces).
   (cd "$HERE" && GOFLAGS="-mod=mod -buildvcs=false" go build -ldflags="-s -w" -o "$tmp" .)
   mv -f "$tmp" "$bin" # atomic: a concurrent run sees no binary or a whole one
+  # Each is ~200 MB: keep the three newest (other worktrees may be on other sources), drop the rest.
+  ls -t "$CACHE/bin"/bp-temporal-* 2>/dev/null | tail -n +4 | xargs -r rm -f --
 fi
 echo "$bin"
