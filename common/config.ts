@@ -17,9 +17,21 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
 
+const file = z.string().min(1).optional();
 export const temporalEnv = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** TLS to Temporal: the CA to trust (the platform's own server makes one); `TEMPORAL_TLS=true` uses the system's. */
+  TEMPORAL_TLS_CA_FILE: file,
+  TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** A client certificate, for clusters that want mutual TLS (a company's cluster, Temporal Cloud with mTLS). */
+  TEMPORAL_TLS_CERT_FILE: file,
+  TEMPORAL_TLS_KEY_FILE: file,
+  /** An API key for a cluster the project does not run (Temporal Cloud); read from a file, never logged. */
+  TEMPORAL_API_KEY_FILE: file,
+  /** The platform's signing key (API and central worker only): they sign their own short-lived tokens with it. */
+  TEMPORAL_SIGNING_KEY_FILE: file,
 });
 export type TemporalEnv = z.infer<typeof temporalEnv>;
 

@@ -1,8 +1,11 @@
 // Connecting to Temporal and registering what operators filter on. Shared by the API and both workers.
-import { Client, Connection } from '@temporalio/client';
+import { createPrivateKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { SearchAttr } from './names.ts';
-import type { TemporalEnv } from './config.ts';
+import { ConfigError, type TemporalEnv } from './config.ts';
+import { renewingToken } from './temporal-token.ts';
 
 const { temporal } = proto; // a CommonJS package: named ESM imports do not resolve
 
@@ -12,8 +15,64 @@ export interface TemporalHandles {
   namespace: string;
 }
 
-export async function connectTemporal(env: TemporalEnv): Promise<TemporalHandles> {
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+export interface TemporalConnectionOptions {
+  address: string;
+  tls?: TLSConfig;
+  /** Sent as `authorization: Bearer …` on every call; a function is asked again before each call. */
+  apiKey?: string | (() => string);
+}
+
+/**
+ * How a process of the platform reaches Temporal: TLS when a CA, a client certificate or TEMPORAL_TLS says so, and
+ * its credential: a token it signs itself (API, central worker), a cluster's API key, or one it was given (`token`).
+ */
+export async function temporalConnectionOptions(
+  env: TemporalEnv,
+  credential: { token?: string | (() => string); sub?: string } = {},
+): Promise<TemporalConnectionOptions> {
+  const options: TemporalConnectionOptions = { address: env.TEMPORAL_ADDRESS };
+  const wantsTls =
+    env.TEMPORAL_TLS === 'true' ||
+    (env.TEMPORAL_TLS !== 'false' && (env.TEMPORAL_TLS_CA_FILE || env.TEMPORAL_TLS_CERT_FILE));
+  if (wantsTls) {
+    const tls: TLSConfig = {};
+    if (env.TEMPORAL_TLS_CA_FILE)
+      tls.serverRootCACertificate = await readSetting(env.TEMPORAL_TLS_CA_FILE, 'TEMPORAL_TLS_CA_FILE');
+    // The platform's own server is reached by IP on loopback; its certificate also names localhost.
+    tls.serverNameOverride = env.TEMPORAL_TLS_SERVER_NAME ?? (env.TEMPORAL_TLS_CA_FILE ? 'localhost' : undefined);
+    if (env.TEMPORAL_TLS_CERT_FILE || env.TEMPORAL_TLS_KEY_FILE) {
+      if (!env.TEMPORAL_TLS_CERT_FILE || !env.TEMPORAL_TLS_KEY_FILE)
+        throw new ConfigError('TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together');
+      tls.clientCertPair = {
+        crt: await readSetting(env.TEMPORAL_TLS_CERT_FILE, 'TEMPORAL_TLS_CERT_FILE'),
+        key: await readSetting(env.TEMPORAL_TLS_KEY_FILE, 'TEMPORAL_TLS_KEY_FILE'),
+      };
+    }
+    options.tls = tls;
+  }
+  if (credential.token) options.apiKey = credential.token;
+  else if (env.TEMPORAL_SIGNING_KEY_FILE) {
+    const key = createPrivateKey(await readSetting(env.TEMPORAL_SIGNING_KEY_FILE, 'TEMPORAL_SIGNING_KEY_FILE'));
+    options.apiKey = renewingToken(key, {
+      role: 'platform',
+      ns: env.TEMPORAL_NAMESPACE,
+      sub: credential.sub ?? 'platform',
+    });
+  } else if (env.TEMPORAL_API_KEY_FILE)
+    options.apiKey = (await readSetting(env.TEMPORAL_API_KEY_FILE, 'TEMPORAL_API_KEY_FILE')).toString().trim();
+  return options;
+}
+
+async function readSetting(file: string, name: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new ConfigError(`${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+export async function connectTemporal(env: TemporalEnv, sub = 'api'): Promise<TemporalHandles> {
+  const connection = await Connection.connect(await temporalConnectionOptions(env, { sub }));
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   return { connection, client, namespace: env.TEMPORAL_NAMESPACE };
 }

@@ -1,12 +1,12 @@
 // The central worker: every workflow, and the activities that use the metadata database.
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { centralEnv, parseEnv, type CentralEnv } from '../common/config.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
-import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
+import { connectTemporal, ensureSearchAttributes, temporalConnectionOptions } from '../common/temporal.ts';
 import { createCentralActivities, type RunTuning } from '../activities/central.ts';
 import { openDb, type Db } from '../db/client.ts';
-import { installTemporalRuntime, runUntilSignal, workflowCodeOption } from './runtime.ts';
+import { connectWorker, installTemporalRuntime, runUntilSignal, workflowCodeOption } from './runtime.ts';
 
 export function tuningFrom(env: CentralEnv): RunTuning {
   return {
@@ -24,7 +24,7 @@ export async function createCentralWorker(opts: {
   taskQueue?: string;
 }): Promise<Worker> {
   installTemporalRuntime(opts.logger);
-  const connection = await NativeConnection.connect({ address: opts.env.TEMPORAL_ADDRESS });
+  const connection = await connectWorker(await temporalConnectionOptions(opts.env, { sub: 'central-worker' }));
   return Worker.create({
     connection,
     namespace: opts.env.TEMPORAL_NAMESPACE,

@@ -2,8 +2,9 @@
 // is either bundled now or loaded from a bundle made ahead of time (WORKFLOW_BUNDLE), which starts much faster.
 import { fileURLToPath } from 'node:url';
 import type { LogLevel, LogMetadata } from '@temporalio/common';
-import { bundleWorkflowCode, Runtime, type Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Runtime, type Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from '../common/logger.ts';
+import type { TemporalConnectionOptions } from '../common/temporal.ts';
 
 /**
  * Node flags for the site worker: a small young generation, so V8 collects a dump's short-lived buffers soon and the
@@ -68,4 +69,25 @@ export async function runUntilSignal(
     await cleanup();
     logger.info('worker stopped');
   }
+}
+
+/**
+ * A worker's connection to Temporal. A credential that changes (a self-signed token, a site's token renewed at
+ * check-in) is handed to the connection again every half minute, well before the one in use runs out.
+ */
+export async function connectWorker(options: TemporalConnectionOptions): Promise<NativeConnection> {
+  const { apiKey, ...rest } = options;
+  const current = () => (typeof apiKey === 'function' ? apiKey() : apiKey);
+  const connection = await NativeConnection.connect({ ...rest, ...(apiKey && { apiKey: current()! }) });
+  if (typeof apiKey === 'function') {
+    let last = current();
+    const timer = setInterval(() => {
+      const next = current();
+      if (next === last || !next) return;
+      last = next;
+      connection.setApiKey(next).catch(() => clearInterval(timer));
+    }, 30_000);
+    timer.unref();
+  }
+  return connection;
 }

@@ -23,6 +23,8 @@ export interface SiteWorkerOptions {
   configFile: string;
   temporalAddress: string;
   temporalNamespace: string;
+  /** The CA of the platform's Temporal server, when it is the dev server. */
+  temporalCaFile?: string | undefined;
   /** Adds to (or overrides) the worker's environment, e.g. a PATH without some dump tools. */
   env?: Record<string, string>;
   /**
@@ -40,7 +42,7 @@ export function spawnSiteWorker(
   const args = [...SITE_WORKER_NODE_FLAGS, path.join(ROOT, 'workers/site.ts')];
   const logs = new LogCapture();
   if (opts.console) {
-    const env = { ...process.env, TEMPORAL_ADDRESS: opts.temporalAddress, SITE_CONFIG: opts.configFile, ...opts.env };
+    const env = { ...process.env, ...temporalEnvOf(opts), SITE_CONFIG: opts.configFile, ...opts.env };
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'inherit', 'inherit'] });
     return { worker: handle(child, logs, onEnd), started: Promise.resolve() };
   }
@@ -49,8 +51,7 @@ export function spawnSiteWorker(
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      TEMPORAL_ADDRESS: opts.temporalAddress,
-      TEMPORAL_NAMESPACE: opts.temporalNamespace,
+      ...temporalEnvOf(opts),
       SITE_CONFIG: opts.configFile,
       LOG_LEVEL: 'info',
       ...opts.env,
@@ -71,6 +72,13 @@ export function spawnSiteWorker(
   ).then(() => undefined);
   return { worker: handle(child, logs, onEnd), started };
 }
+
+/** Where the site reaches Temporal and the CA it trusts: never the platform's signing key. */
+const temporalEnvOf = (opts: SiteWorkerOptions) => ({
+  TEMPORAL_ADDRESS: opts.temporalAddress,
+  TEMPORAL_NAMESPACE: opts.temporalNamespace,
+  ...(opts.temporalCaFile && { TEMPORAL_TLS_CA_FILE: opts.temporalCaFile }),
+});
 
 const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 

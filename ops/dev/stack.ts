@@ -27,7 +27,8 @@ export interface PlatformOptions {
   dataDir: string;
   /** The central worker's settings (common/config.ts); without TEMPORAL_ADDRESS a dev server is started. */
   env: NodeJS.ProcessEnv;
-  devServer?: DevServerOptions;
+  /** The dev server's state (TLS files, signing key) lives in `dataDir/temporal`. */
+  devServer?: Omit<DevServerOptions, 'stateDir'>;
   logger: Logger;
   centralTaskQueue: string;
   http: { port: number; host: string; jwtSecret: string; jwtTtlSeconds: number };
@@ -65,13 +66,17 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   try {
     let devServer: DevServer | undefined;
     if (!opts.env.TEMPORAL_ADDRESS) {
-      const dev = await startDevServer(opts.devServer);
+      const dev = await startDevServer({ stateDir: path.join(opts.dataDir, 'temporal'), ...opts.devServer });
       undo.push(() => dev.stop());
       devServer = dev;
     }
     const env = parseEnv(centralEnv, {
       ...opts.env,
-      ...(devServer && { TEMPORAL_ADDRESS: devServer.address }),
+      ...(devServer && {
+        TEMPORAL_ADDRESS: devServer.address,
+        TEMPORAL_TLS_CA_FILE: devServer.tlsCaFile,
+        TEMPORAL_SIGNING_KEY_FILE: devServer.signingKeyFile,
+      }),
       DATA_DIR: opts.dataDir,
     });
     const temporal = await connectTemporal(env);
@@ -149,7 +154,7 @@ async function serveApi(
 /** Site workers are stopped before anything they talk to, whenever they were started. */
 function trackSiteWorkers(
   dataDir: string,
-  env: { TEMPORAL_ADDRESS: string; TEMPORAL_NAMESPACE: string },
+  env: { TEMPORAL_ADDRESS: string; TEMPORAL_NAMESPACE: string; TEMPORAL_TLS_CA_FILE?: string | undefined },
   undo: (() => Promise<unknown>)[],
 ): Pick<Platform, 'startSiteWorker'> {
   const live = new Map<SiteWorkerProcess, () => Promise<void>>();
@@ -166,6 +171,7 @@ function trackSiteWorkers(
           configFile,
           temporalAddress: env.TEMPORAL_ADDRESS,
           temporalNamespace: env.TEMPORAL_NAMESPACE,
+          temporalCaFile: env.TEMPORAL_TLS_CA_FILE,
           ...workerOpts,
         },
         () => live.delete(worker),

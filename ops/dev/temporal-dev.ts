@@ -1,46 +1,58 @@
-// Starts the `temporal` CLI's dev server on loopback and waits until it answers. Used by `npm start` and tests.
+// Starts the platform's own Temporal server (ops/temporal-server, built by ops/setup/env.sh) on loopback and waits
+// until it serves. Its frontend speaks TLS only, with a CA it makes in `stateDir/tls`, and lets in only tokens signed
+// by the platform's key in `stateDir` (made on first start): the API and central worker sign their own, a site worker
+// gets one at check-in that allows its own task queue and nothing else. Used by `npm start`, the tests and the bench.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { Connection } from '@temporalio/client';
+import path from 'node:path';
+import { loadOrCreateSigningKey } from '../../common/temporal-token.ts';
 import { freePort } from '../services/ports.ts';
 
 export interface DevServer {
   address: string;
   uiUrl: string | undefined;
+  /** The CA every client trusts (public). */
+  tlsCaFile: string;
+  /** The platform's signing key: for the API and the central worker only. */
+  signingKeyFile: string;
   process: ChildProcess;
   stop(): Promise<void>;
 }
 
 export interface DevServerOptions {
-  cli?: string;
+  binary?: string;
   port?: number;
   uiPort?: number;
   /** Keep state across restarts in this SQLite file; in memory when unset. */
   dbFile?: string;
+  /** Where the TLS files and the signing key live (kept across restarts). */
+  stateDir: string;
   headless?: boolean;
   readyTimeoutMs?: number;
 }
 
-export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
-  const cli = opts.cli ?? process.env.TEMPORAL_CLI ?? 'temporal';
+export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  const binary = opts.binary ?? process.env.BP_TEMPORAL ?? 'bp-temporal';
   const port = opts.port ?? (await freePort());
-  const headless = opts.headless ?? true;
-  const uiPort = headless ? undefined : (opts.uiPort ?? (await freePort()));
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
-  args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
-  if (headless) args.push('--headless');
-  else args.push('--ui-port', String(uiPort));
+  const uiPort = (opts.headless ?? true) ? undefined : (opts.uiPort ?? (await freePort()));
+  const tlsDir = path.join(opts.stateDir, 'tls');
+  const key = await loadOrCreateSigningKey(opts.stateDir);
+  const args = ['--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
+  args.push('--tls-dir', tlsDir, '--jwt-public-key', key.publicKeyFile);
+  if (uiPort) args.push('--ui-port', String(uiPort));
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
 
-  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const exited = once(child, 'exit');
-  const spawnError = once(child, 'error').then(([e]) => {
-    throw new Error(`cannot start the temporal CLI (${cli}): ${(e as Error).message}`);
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8000);
+      if (stderr.includes('bp-temporal ready')) resolve();
+    });
+    child.once('error', (e) => reject(new Error(`cannot start the Temporal server (${binary}): ${e.message}`)));
+    child.once('exit', (code) => reject(new Error(`the Temporal server exited with code ${code}: ${stderr.trim()}`)));
   });
-
-  const address = `127.0.0.1:${port}`;
+  const exited = once(child, 'exit');
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
@@ -48,38 +60,27 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     await exited;
     clearTimeout(timer);
   };
+  const timeoutMs = opts.readyTimeoutMs ?? 60_000;
+  let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      waitUntilServing(address, opts.readyTimeoutMs ?? 60_000),
-      spawnError,
-      exited.then(([code]) => {
-        throw new Error(`temporal dev server exited with code ${code}: ${stderr.trim()}`);
+      ready,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the Temporal server did not start in ${timeoutMs} ms`)), timeoutMs);
       }),
     ]);
   } catch (err) {
     await stop();
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
-  return { address, uiUrl: uiPort ? `http://127.0.0.1:${uiPort}` : undefined, process: child, stop };
-}
-
-async function waitUntilServing(address: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 50;
-  for (;;) {
-    try {
-      const conn = await Connection.connect({ address, connectTimeout: 1000 });
-      try {
-        await conn.workflowService.getSystemInfo({});
-        return;
-      } finally {
-        await conn.close();
-      }
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(`temporal dev server at ${address} not ready: ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 500);
-    }
-  }
+  return {
+    address: `127.0.0.1:${port}`,
+    uiUrl: uiPort ? `http://127.0.0.1:${uiPort}` : undefined,
+    tlsCaFile: path.join(tlsDir, 'ca.pem'),
+    signingKeyFile: path.join(opts.stateDir, 'signing-key.pem'),
+    process: child,
+    stop,
+  };
 }

@@ -1,12 +1,12 @@
 # Sourced by ops/setup/run.sh and ops/setup/test.sh: makes a fresh machine ready, and is quick once it is.
 # - Node 24 LTS: the system Node when it is new enough, else the npm registry's node@24 package, cached.
 # - node_modules: installed from package-lock.json whenever it changed since the last install.
-# - the temporal CLI (only when asked): TEMPORAL_CLI, then PATH, then a cached build from the Go module proxy.
+# - the platform's Temporal server (only when asked): BP_TEMPORAL, else ops/temporal-server built from the Go module
+#   proxy once and cached by the hash of its sources.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${BACKUP_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/backup-platform}"
-TEMPORAL_CLI_VERSION="v1.5.1"
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -40,17 +40,11 @@ ensure_deps() {
   fi
 }
 
-ensure_temporal_cli() {
-  if [[ -n ${TEMPORAL_CLI:-} ]]; then return; fi
-  if command -v temporal >/dev/null 2>&1; then export TEMPORAL_CLI="$(command -v temporal)"; return; fi
-  local bin="$CACHE/bin/temporal"
-  if [[ ! -x $bin ]]; then
-    command -v go >/dev/null 2>&1 || { say "no temporal CLI and no Go toolchain to build it: install Go or set TEMPORAL_CLI"; exit 1; }
-    say "building the temporal CLI $TEMPORAL_CLI_VERSION from the Go module proxy (first time only, a few minutes)"
-    mkdir -p "$CACHE/bin"
-    GOBIN="$CACHE/bin" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" >&2
-  fi
-  export TEMPORAL_CLI="$bin"
+ensure_temporal_server() {
+  if [[ -n ${BP_TEMPORAL:-} ]]; then return; fi
+  command -v go >/dev/null 2>&1 || { say "no Go toolchain to build the platform's Temporal server: install Go or set BP_TEMPORAL"; exit 1; }
+  BP_TEMPORAL="$(bash "$ROOT/ops/temporal-server/build.sh")"
+  export BP_TEMPORAL
 }
 
 # OpenSSH server for the SFTP tests (Debian's openssh-server). The tests start their own sshd on a loopback port;

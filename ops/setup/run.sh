@@ -3,6 +3,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 ensure_node
 ensure_deps
-if [[ -z ${TEMPORAL_ADDRESS:-} ]]; then ensure_temporal_cli; fi
+if [[ -z ${TEMPORAL_ADDRESS:-} ]]; then ensure_temporal_server; fi
 cd "$ROOT"
 exec node "$@"

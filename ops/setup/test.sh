@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# `npm test`: prepares the machine (Node 24, dependencies, temporal CLI), type-checks, then runs every test
+# `npm test`: prepares the machine (Node 24, dependencies, the platform's Temporal server), type-checks, then runs every test
 # against the real services: PostgreSQL and MariaDB on this machine, a Temporal dev server per test file.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 ensure_node
 ensure_deps
-ensure_temporal_cli
+ensure_temporal_server
 ensure_sshd
 cd "$ROOT"
 echo "[test] type-check" >&2
