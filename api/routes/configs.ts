@@ -21,7 +21,8 @@ import { planTargetRetention } from '../../db/retention.ts';
 
 import { router, type Services } from '../app.ts';
 import { requireRole, type AuthContext } from '../auth.ts';
-import { cronProblem, isValidTimeZone, withScheduleWrites, type ScheduleWrites } from '../schedules.ts';
+import { cronProblem, isValidTimeZone } from '../../common/schedule.ts';
+import { withScheduleWrites, type ScheduleWrites } from '../schedules.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
 
 const Time = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time as HH:MM, 24-hour');
@@ -89,13 +90,10 @@ const CompressionSchema = z
   .object({
     algorithm: z.enum(COMPRESSIONS),
     level: z.number().int(),
-    long: z
-      .boolean()
-      .optional()
-      .openapi({
-        description:
-          "zstd's long-distance matching (default on for zstd): finds values repeated up to 64 MiB apart; more CPU, smaller files",
-      }),
+    long: z.boolean().optional().openapi({
+      description:
+        "zstd's long-distance matching (default on for zstd): finds values repeated up to 64 MiB apart; more CPU, smaller files",
+    }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -165,12 +163,9 @@ const ConfigFields = z.object({
     .default(false)
     .openapi({ description: 'required for truncate and deleteOlderThan: they delete rows at the source' }),
   compression: CompressionSchema.default(DEFAULT_COMPRESSION),
-  encrypt: z
-    .boolean()
-    .default(false)
-    .openapi({
-      description: 'AES-256-GCM with a fresh key per backup, wrapped by the tenant key in the site configuration',
-    }),
+  encrypt: z.boolean().default(false).openapi({
+    description: 'AES-256-GCM with a fresh key per backup, wrapped by the tenant key in the site configuration',
+  }),
   verification: Verification.default(null),
   drill: Drill.default(null),
   keepLocal: z
