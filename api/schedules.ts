@@ -12,7 +12,7 @@ import {
   backupWorkflowIdPrefix,
   drillScheduleId,
   scheduleId,
-  SearchAttr,
+  runSearchAttributes,
   SYNC_SCHEDULE_ID,
   verifyScheduleId,
   WATCHDOG_SCHEDULE_ID,
@@ -104,13 +104,13 @@ export class Schedules {
         workflowId: backupWorkflowIdPrefix(cfg.id),
         taskQueue: this.centralTaskQueue,
         args: [{ configId: cfg.id }],
-        typedSearchAttributes: [
-          { key: SearchAttr.tenant, value: cfg.tenantId },
-          { key: SearchAttr.site, value: cfg.siteId },
-          { key: SearchAttr.server, value: cfg.serverName },
-          { key: SearchAttr.database, value: cfg.databases },
-          { key: SearchAttr.config, value: cfg.id },
-        ],
+        typedSearchAttributes: runSearchAttributes({
+          tenantId: cfg.tenantId,
+          siteId: cfg.siteId,
+          serverName: cfg.serverName,
+          databases: cfg.databases,
+          configId: cfg.id,
+        }),
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const, pauseOnFailure: false },
     };
@@ -203,10 +203,7 @@ export class Schedules {
           workflowId: id.replace('-config-', '-'),
           taskQueue: this.centralTaskQueue,
           args: [...args],
-          typedSearchAttributes: [
-            { key: SearchAttr.tenant, value: cfg.tenantId },
-            { key: SearchAttr.config, value: cfg.id },
-          ],
+          typedSearchAttributes: runSearchAttributes({ tenantId: cfg.tenantId, configId: cfg.id }),
         },
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const },
       };
