@@ -6,7 +6,8 @@ import type { MiddlewareHandler } from 'hono';
 import { Bounded } from './bounded.ts';
 import { BackupError } from '../common/errors.ts';
 import type { Db } from '../db/client.ts';
-import { ROLES, users, type Role } from '../db/schema.ts';
+import { ROLES, type Role } from '../common/model.ts';
+import { users } from '../db/schema.ts';
 
 const scrypt = promisify(scryptCb) as (
   pw: string,

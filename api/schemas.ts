@@ -110,16 +110,14 @@ export async function audit(
   target: { type: string; id?: string },
   details?: Record<string, unknown>,
 ): Promise<void> {
-  await tx
-    .insert(auditLog)
-    .values({
-      tenantId: auth.tenantId,
-      userId: auth.userId,
-      action,
-      targetType: target.type,
-      targetId: target.id ?? null,
-      details: details ?? null,
-    });
+  await tx.insert(auditLog).values({
+    tenantId: auth.tenantId,
+    userId: auth.userId,
+    action,
+    targetType: target.type,
+    targetId: target.id ?? null,
+    details: details ?? null,
+  });
 }
 
 /** Postgres unique violations become a 409 naming what already exists. */

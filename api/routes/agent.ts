@@ -2,7 +2,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { eq } from 'drizzle-orm';
 import { BackupError } from '../../common/errors.ts';
-import { ENGINES, sites, type Engine } from '../../db/schema.ts';
+import { ENGINES, type Engine } from '../../common/model.ts';
+import { sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { parseSiteKey, siteKeyMatches } from '../auth.ts';
 import { errors, json } from '../schemas.ts';

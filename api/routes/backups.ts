@@ -4,16 +4,8 @@ import { and, asc, desc, eq, getTableColumns, gte, inArray, lt, or, sql, type SQ
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { BackupError, invalid } from '../../common/errors.ts';
 import { transferWorkflowId } from '../../common/names.ts';
-import {
-  BACKUP_KINDS,
-  BACKUP_STATUSES,
-  backupCopies,
-  backups,
-  COPY_STATES,
-  copyEvents,
-  SITE_TARGET,
-  sites,
-} from '../../db/schema.ts';
+import { BACKUP_KINDS, BACKUP_STATUSES, COPY_STATES, SITE_TARGET } from '../../common/model.ts';
+import { backupCopies, backups, copyEvents, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { Bounded } from '../bounded.ts';
 import { errors, findOwned, IdParam, Instant, instantProblem, iso, json, UUID_RE } from '../schemas.ts';

@@ -7,15 +7,13 @@ import { conflict, invalid } from '../../common/errors.ts';
 import { DATABASE_NAME_RE, dryRunWorkflowId, pruneWorkflowId, scheduleId, TABLE_NAME_RE } from '../../common/names.ts';
 import type { Tx } from '../../db/client.ts';
 import {
-  backupConfigs,
   COMPRESSIONS,
   DEFAULT_COMPRESSION,
-  destinations,
-  servers,
   SITE_TARGET,
   type Compression,
   type ConfigDestination,
-} from '../../db/schema.ts';
+} from '../../common/model.ts';
+import { backupConfigs, destinations, servers } from '../../db/schema.ts';
 import { describePolicy, RetentionPolicySchema } from '../../common/retention.ts';
 import { planTargetRetention } from '../../db/retention.ts';
 

@@ -5,15 +5,8 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import { BackupError, invalid } from '../../common/errors.ts';
 import { DATABASE_NAME_RE, restoreWorkflowId } from '../../common/names.ts';
-import {
-  BACKUP_STATUSES,
-  backupConfigs,
-  backupCopies,
-  backups,
-  RESTORE_KINDS,
-  restores,
-  servers,
-} from '../../db/schema.ts';
+import { BACKUP_STATUSES, RESTORE_KINDS } from '../../common/model.ts';
+import { backupConfigs, backupCopies, backups, restores, servers } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { requireRole } from '../auth.ts';
 import { temporalUnavailable } from '../schedules.ts';

@@ -1,8 +1,9 @@
 // The caller's tenant: its settings, its users and its audit log.
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, desc, eq, ne } from 'drizzle-orm';
+import { and, desc, eq } from 'drizzle-orm';
 import { BackupError, conflict } from '../../common/errors.ts';
-import { auditLog, ROLES, tenants, users } from '../../db/schema.ts';
+import { ROLES } from '../../common/model.ts';
+import { auditLog, tenants, users } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { hashPassword, hasRole, requireRole, type AuthContext } from '../auth.ts';
 import { audit, body, errors, findOwned, IdParam, iso, json, uniqueViolation } from '../schemas.ts';
@@ -13,13 +14,10 @@ const Tenant = z
     id: z.string(),
     name: z.string(),
     createdAt: z.string(),
-    webhookUrl: z
-      .string()
-      .nullable()
-      .openapi({
-        description:
-          "admins see the whole URL; other roles only its origin, as https://host/[hidden], since the URL usually holds the webhook's secret",
-      }),
+    webhookUrl: z.string().nullable().openapi({
+      description:
+        "admins see the whole URL; other roles only its origin, as https://host/[hidden], since the URL usually holds the webhook's secret",
+    }),
   })
   .openapi('Tenant');
 const TenantPatch = z
