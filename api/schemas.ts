@@ -5,7 +5,7 @@ import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { notFound } from '../common/errors.ts';
 import type { Db, Tx } from '../db/client.ts';
 import { auditLog } from '../db/schema.ts';
-import type { AuthContext } from './auth.ts';
+import type { AuthContext } from './auth/tokens.ts';
 
 export const IdParam = z.object({
   id: z

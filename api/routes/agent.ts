@@ -5,7 +5,7 @@ import { BackupError } from '../../common/errors.ts';
 import { ENGINES, type Engine } from '../../common/model.ts';
 import { sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
-import { parseSiteKey, siteKeyMatches } from '../auth.ts';
+import { parseSiteKey, siteKeyMatches } from '../auth/site-keys.ts';
 import { errors, json } from '../schemas.ts';
 
 const CheckInInput = z.object({ engines: z.array(z.enum(ENGINES)).optional() }).openapi('SiteCheckInInput');

@@ -3,7 +3,8 @@ import { eq, sql } from 'drizzle-orm';
 import { BackupError, conflict } from '../../common/errors.ts';
 import { tenants, users } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
-import { DUMMY_PASSWORD_HASH, hashPassword, issueToken, verifyPassword } from '../auth.ts';
+import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from '../auth/passwords.ts';
+import { issueToken } from '../auth/tokens.ts';
 import { audit, body, errors, json, uniqueViolation } from '../schemas.ts';
 
 export const Email = z.string().trim().toLowerCase().email().max(254);

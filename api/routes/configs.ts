@@ -18,7 +18,8 @@ import { describePolicy, RetentionPolicySchema } from '../../common/retention.ts
 import { planTargetRetention } from '../../db/retention.ts';
 
 import { router, type Services } from '../app.ts';
-import { requireRole, type AuthContext } from '../auth.ts';
+import { requireRole } from '../auth/roles.ts';
+import type { AuthContext } from '../auth/tokens.ts';
 import { cronProblem, isValidTimeZone } from '../../common/schedule.ts';
 import { withScheduleWrites, type ScheduleWrites } from '../schedules.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';

@@ -7,7 +7,7 @@ import { SERVER_NAME_RE } from '../../common/names.ts';
 import { DESTINATION_KINDS, SITE_TARGET } from '../../common/model.ts';
 import { backupConfigs, destinations, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
-import { requireRole } from '../auth.ts';
+import { requireRole } from '../auth/roles.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
 
 const DestinationName = z

@@ -8,7 +8,7 @@ import { DATABASE_NAME_RE, restoreWorkflowId } from '../../common/names.ts';
 import { BACKUP_STATUSES, RESTORE_KINDS } from '../../common/model.ts';
 import { backupConfigs, backupCopies, backups, restores, servers } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
-import { requireRole } from '../auth.ts';
+import { requireRole } from '../auth/roles.ts';
 import { temporalUnavailable } from '../schedules.ts';
 import { audit, body, errors, findOwned, IdParam, Instant, iso, json } from '../schemas.ts';
 

@@ -7,7 +7,7 @@ import { ENGINES } from '../../common/model.ts';
 import { backupConfigs, backups, restores, servers, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
 import { withScheduleWrites } from '../schedules.ts';
-import { requireRole } from '../auth.ts';
+import { requireRole } from '../auth/roles.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
 
 const ServerName = z

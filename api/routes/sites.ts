@@ -7,7 +7,8 @@ import { siteTaskQueue } from '../../common/names.ts';
 import { ONLINE_WINDOW_MS, siteLastSeen } from '../../common/temporal.ts';
 import { destinations, servers, sites } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
-import { newSiteKey, requireRole } from '../auth.ts';
+import { requireRole } from '../auth/roles.ts';
+import { newSiteKey } from '../auth/site-keys.ts';
 import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
 
 const Site = z

@@ -3,7 +3,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { syncWorkflowId } from '../../common/names.ts';
 import { router, type Services } from '../app.ts';
-import { requireRole } from '../auth.ts';
+import { requireRole } from '../auth/roles.ts';
 import { audit, errors, json } from '../schemas.ts';
 
 export function syncRoutes(s: Services) {

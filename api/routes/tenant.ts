@@ -5,7 +5,9 @@ import { BackupError, conflict } from '../../common/errors.ts';
 import { ROLES } from '../../common/model.ts';
 import { auditLog, tenants, users } from '../../db/schema.ts';
 import { router, type Services } from '../app.ts';
-import { hashPassword, hasRole, requireRole, type AuthContext } from '../auth.ts';
+import { hashPassword } from '../auth/passwords.ts';
+import { hasRole, requireRole } from '../auth/roles.ts';
+import type { AuthContext } from '../auth/tokens.ts';
 import { audit, body, errors, findOwned, IdParam, iso, json, uniqueViolation } from '../schemas.ts';
 import { Email, Password, userOut, UserOut } from './auth.ts';
 
