@@ -18,6 +18,7 @@ import {
   WATCHDOG_SCHEDULE_ID,
 } from '../common/names.ts';
 import type { Db, Tx } from '../db/client.ts';
+import { temporalUnavailable } from './temporal/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { ScheduleSpec } from '../common/model.ts';
 import { toTemporalSpec } from '../common/schedule.ts';
@@ -292,11 +293,4 @@ function translate(err: unknown, field = 'schedule'): Error {
       'the schedule of this configuration is missing in Temporal; save the configuration again to recreate it',
     );
   return temporalUnavailable(err);
-}
-
-/** A call to Temporal that failed for a reason the caller cannot fix: 503, with Temporal's own words. */
-export function temporalUnavailable(err: unknown): BackupError {
-  if (err instanceof BackupError) return err;
-  const e = err as { message?: string; cause?: { details?: string } };
-  return new BackupError('unavailable', `Temporal is unavailable: ${e.cause?.details ?? e.message ?? String(err)}`);
 }

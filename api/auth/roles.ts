@@ -4,7 +4,7 @@ import { BackupError } from '../../common/errors.ts';
 import { ROLES, type Role } from '../../common/model.ts';
 import type { Db } from '../../db/client.ts';
 import { users } from '../../db/schema.ts';
-import { Bounded } from '../bounded.ts';
+import { Bounded } from '../lib/bounded.ts';
 import type { AuthContext } from './tokens.ts';
 
 /**

@@ -4,9 +4,10 @@ import { eq } from 'drizzle-orm';
 import { BackupError } from '../../common/errors.ts';
 import { ENGINES, type Engine } from '../../common/model.ts';
 import { sites } from '../../db/schema.ts';
-import { router, type Services } from '../app.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
 import { parseSiteKey, siteKeyMatches } from '../auth/site-keys.ts';
-import { errors, json } from '../schemas.ts';
+import { errors, json } from '../lib/http.ts';
 
 const CheckInInput = z.object({ engines: z.array(z.enum(ENGINES)).optional() }).openapi('SiteCheckInInput');
 const CheckIn = z

@@ -2,10 +2,13 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { eq, sql } from 'drizzle-orm';
 import { BackupError, conflict } from '../../common/errors.ts';
 import { tenants, users } from '../../db/schema.ts';
-import { router, type Services } from '../app.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from '../auth/passwords.ts';
 import { issueToken } from '../auth/tokens.ts';
-import { audit, body, errors, json, uniqueViolation } from '../schemas.ts';
+import { uniqueViolation } from '../lib/errors.ts';
+import { body, errors, json } from '../lib/http.ts';
+import { audit } from '../lib/tenancy.ts';
 
 export const Email = z.string().trim().toLowerCase().email().max(254);
 export const Password = z.string().min(12, 'at least 12 characters').max(200);

@@ -6,9 +6,11 @@ import { BackupError, invalid } from '../../common/errors.ts';
 import { transferWorkflowId } from '../../common/names.ts';
 import { BACKUP_KINDS, BACKUP_STATUSES, COPY_STATES, SITE_TARGET } from '../../common/model.ts';
 import { backupCopies, backups, copyEvents, sites } from '../../db/schema.ts';
-import { router, type Services } from '../app.ts';
-import { Bounded } from '../bounded.ts';
-import { errors, findOwned, IdParam, Instant, instantProblem, iso, json, UUID_RE } from '../schemas.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
+import { Bounded } from '../lib/bounded.ts';
+import { errors, IdParam, Instant, instantProblem, iso, json, UUID_RE } from '../lib/http.ts';
+import { findOwned } from '../lib/tenancy.ts';
 
 const Backup = z
   .object({

@@ -17,12 +17,15 @@ import { backupConfigs, destinations, servers } from '../../db/schema.ts';
 import { describePolicy, RetentionPolicySchema } from '../../common/retention.ts';
 import { planTargetRetention } from '../../db/retention.ts';
 
-import { router, type Services } from '../app.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
 import { requireRole } from '../auth/roles.ts';
 import type { AuthContext } from '../auth/tokens.ts';
 import { cronProblem, isValidTimeZone } from '../../common/schedule.ts';
 import { withScheduleWrites, type ScheduleWrites } from '../schedules.ts';
-import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
+import { uniqueViolation } from '../lib/errors.ts';
+import { body, errors, IdParam, json } from '../lib/http.ts';
+import { audit, findOwned } from '../lib/tenancy.ts';
 
 const Time = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time as HH:MM, 24-hour');
 const Schedule = z

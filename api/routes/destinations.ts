@@ -6,9 +6,12 @@ import { conflict } from '../../common/errors.ts';
 import { SERVER_NAME_RE } from '../../common/names.ts';
 import { DESTINATION_KINDS, SITE_TARGET } from '../../common/model.ts';
 import { backupConfigs, destinations, sites } from '../../db/schema.ts';
-import { router, type Services } from '../app.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
 import { requireRole } from '../auth/roles.ts';
-import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
+import { uniqueViolation } from '../lib/errors.ts';
+import { body, errors, IdParam, json } from '../lib/http.ts';
+import { audit, findOwned } from '../lib/tenancy.ts';
 
 const DestinationName = z
   .string()

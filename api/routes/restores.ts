@@ -7,10 +7,12 @@ import { BackupError, invalid } from '../../common/errors.ts';
 import { DATABASE_NAME_RE, restoreWorkflowId } from '../../common/names.ts';
 import { BACKUP_STATUSES, RESTORE_KINDS } from '../../common/model.ts';
 import { backupConfigs, backupCopies, backups, restores, servers } from '../../db/schema.ts';
-import { router, type Services } from '../app.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
 import { requireRole } from '../auth/roles.ts';
-import { temporalUnavailable } from '../schedules.ts';
-import { audit, body, errors, findOwned, IdParam, Instant, iso, json } from '../schemas.ts';
+import { temporalUnavailable } from '../temporal/errors.ts';
+import { body, errors, IdParam, Instant, iso, json } from '../lib/http.ts';
+import { audit, findOwned } from '../lib/tenancy.ts';
 
 const Check = z.object({ name: z.string(), ok: z.boolean(), detail: z.string() });
 const Restore = z

@@ -5,10 +5,13 @@ import { conflict, invalid } from '../../common/errors.ts';
 import { SERVER_NAME_RE } from '../../common/names.ts';
 import { ENGINES } from '../../common/model.ts';
 import { backupConfigs, backups, restores, servers, sites } from '../../db/schema.ts';
-import { router, type Services } from '../app.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
 import { withScheduleWrites } from '../schedules.ts';
 import { requireRole } from '../auth/roles.ts';
-import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
+import { uniqueViolation } from '../lib/errors.ts';
+import { body, errors, IdParam, json } from '../lib/http.ts';
+import { audit, findOwned } from '../lib/tenancy.ts';
 
 const ServerName = z
   .string()

@@ -6,10 +6,13 @@ import { conflict } from '../../common/errors.ts';
 import { siteTaskQueue } from '../../common/names.ts';
 import { ONLINE_WINDOW_MS, siteLastSeen } from '../../common/temporal.ts';
 import { destinations, servers, sites } from '../../db/schema.ts';
-import { router, type Services } from '../app.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
 import { requireRole } from '../auth/roles.ts';
 import { newSiteKey } from '../auth/site-keys.ts';
-import { audit, body, errors, findOwned, IdParam, json, uniqueViolation } from '../schemas.ts';
+import { uniqueViolation } from '../lib/errors.ts';
+import { body, errors, IdParam, json } from '../lib/http.ts';
+import { audit, findOwned } from '../lib/tenancy.ts';
 
 const Site = z
   .object({

@@ -2,9 +2,11 @@
 // The same workflow runs for all tenants on the `backup-sync` schedule.
 import { createRoute, z } from '@hono/zod-openapi';
 import { syncWorkflowId } from '../../common/names.ts';
-import { router, type Services } from '../app.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
 import { requireRole } from '../auth/roles.ts';
-import { audit, errors, json } from '../schemas.ts';
+import { errors, json } from '../lib/http.ts';
+import { audit } from '../lib/tenancy.ts';
 
 export function syncRoutes(s: Services) {
   const r = router();

@@ -4,11 +4,14 @@ import { and, desc, eq } from 'drizzle-orm';
 import { BackupError, conflict } from '../../common/errors.ts';
 import { ROLES } from '../../common/model.ts';
 import { auditLog, tenants, users } from '../../db/schema.ts';
-import { router, type Services } from '../app.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { hasRole, requireRole } from '../auth/roles.ts';
 import type { AuthContext } from '../auth/tokens.ts';
-import { audit, body, errors, findOwned, IdParam, iso, json, uniqueViolation } from '../schemas.ts';
+import { uniqueViolation } from '../lib/errors.ts';
+import { body, errors, IdParam, iso, json } from '../lib/http.ts';
+import { audit, findOwned } from '../lib/tenancy.ts';
 import { Email, Password, userOut, UserOut } from './auth.ts';
 
 const Tenant = z

@@ -1,8 +1,9 @@
 // The site worker's side of a download: it PUTs the copy's bytes here, authenticated with its site key.
 import { createRoute, z } from '@hono/zod-openapi';
-import { router, type Services } from '../app.ts';
+import { router } from '../lib/router.ts';
+import type { Services } from '../lib/services.ts';
 import { authenticateSite } from './agent.ts';
-import { errors, json } from '../schemas.ts';
+import { errors, json } from '../lib/http.ts';
 
 export function transferRoutes(s: Services) {
   const r = router();

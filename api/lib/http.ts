@@ -1,11 +1,6 @@
-// Schemas shared by several routes, and the small helpers every route uses.
+// What every route's contract is made of: path ids, date-times PostgreSQL can store, the error body and the
+// OpenAPI shorthand for JSON bodies and answers.
 import { z } from '@hono/zod-openapi';
-import { and, eq, type SQL } from 'drizzle-orm';
-import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
-import { notFound } from '../common/errors.ts';
-import type { Db, Tx } from '../db/client.ts';
-import { auditLog } from '../db/schema.ts';
-import type { AuthContext } from './auth/tokens.ts';
 
 export const IdParam = z.object({
   id: z
@@ -16,15 +11,6 @@ export const IdParam = z.object({
 
 /** Any UUID PostgreSQL's uuid type takes (z.uuid() takes only RFC 9562 versions and variants). */
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** PostgreSQL's text and jsonb cannot hold U+0000: the fields of a JSON body that do, as a validation issue names them. */
-export function nulFields(value: unknown, path: string[] = []): string[] {
-  if (typeof value === 'string') return value.includes('\0') ? [path.join('.') || 'body'] : [];
-  if (!value || typeof value !== 'object') return [];
-  return Object.entries(value).flatMap(([k, v]) =>
-    k.includes('\0') ? [path.join('.') || 'body'] : nulFields(v, [...path, k]),
-  );
-}
 
 const OFFSET_RE = /(?:Z|([+-])(\d{2}):(\d{2}))$/;
 const daysIn = (y: number, m: number) =>
@@ -85,43 +71,3 @@ export const body = <T extends z.ZodType>(schema: T) => ({
 });
 
 export const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
-
-/** Loads a row by id within the caller's tenant; another tenant's id is indistinguishable from a missing one. */
-export async function findOwned<T extends PgTable & { id: PgColumn; tenantId: PgColumn }>(
-  db: Db | Tx,
-  table: T,
-  id: string,
-  tenantId: string,
-  what: string,
-): Promise<T['$inferSelect']> {
-  const rows = await db
-    .select()
-    .from(table as PgTable)
-    .where(and(eq(table.id, id), eq(table.tenantId, tenantId)) as SQL)
-    .limit(1);
-  if (!rows[0]) throw notFound(what);
-  return rows[0] as T['$inferSelect'];
-}
-
-export async function audit(
-  tx: Db | Tx,
-  auth: AuthContext,
-  action: string,
-  target: { type: string; id?: string },
-  details?: Record<string, unknown>,
-): Promise<void> {
-  await tx.insert(auditLog).values({
-    tenantId: auth.tenantId,
-    userId: auth.userId,
-    action,
-    targetType: target.type,
-    targetId: target.id ?? null,
-    details: details ?? null,
-  });
-}
-
-/** Postgres unique violations become a 409 naming what already exists. */
-export function uniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; cause?: { code?: string } };
-  return e.code === '23505' || e.cause?.code === '23505';
-}

@@ -1,0 +1,31 @@
+// What every route is given: the process's dependencies and the stateful helpers built on them once per app.
+import type { Logger } from '../../common/logger.ts';
+import type { TemporalHandles } from '../../common/temporal.ts';
+import type { Db } from '../../db/client.ts';
+import { UserRoles } from '../auth/roles.ts';
+import { Schedules } from '../schedules.ts';
+import { Transfers } from '../transfers.ts';
+
+export interface AppDeps {
+  db: Db;
+  temporal: TemporalHandles;
+  logger: Logger;
+  jwtSecret: string;
+  jwtTtlSeconds: number;
+  centralTaskQueue: string;
+}
+
+export interface Services extends AppDeps {
+  schedules: Schedules;
+  transfers: Transfers;
+  roles: UserRoles;
+}
+
+export function createServices(deps: AppDeps): Services {
+  return {
+    ...deps,
+    schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue),
+    transfers: new Transfers(),
+    roles: new UserRoles(deps.db),
+  };
+}
