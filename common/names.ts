@@ -97,6 +97,8 @@ export const syncWorkflowId = (tenantId: string | undefined, at: Date): string =
 export const dryRunWorkflowId = (configId: string, at: Date): string => `dryrun-${configId}-${at.toISOString()}`;
 export const pruneWorkflowId = (configId: string, at: Date): string => `prune-${configId}-${at.toISOString()}`;
 export const transferWorkflowId = (transferId: string): string => `download-${transferId}`;
+export const verifyWorkflowId = (configId: string, at: Date): string => `verify-${configId}-${at.toISOString()}`;
+export const drillWorkflowId = (configId: string, at: Date): string => `drill-${configId}-${at.toISOString()}`;
 export const verifyScheduleId = (configId: string): string => `verify-config-${configId}`;
 export const drillScheduleId = (configId: string): string => `drill-config-${configId}`;
 export const restoreWorkflowId = (restoreId: string): string => `restore-${restoreId}`;

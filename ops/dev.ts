@@ -17,7 +17,7 @@ import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
 import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
 import { openDb } from '../db/client.ts';
 import { createApp } from '../api/app.ts';
-import { Schedules } from '../api/schedules.ts';
+import { Schedules } from '../api/temporal/schedules.ts';
 import { createCentralWorker } from '../workers/central.ts';
 import { SITE_WORKER_NODE_FLAGS } from '../workers/runtime.ts';
 import { startDevServer, type DevServer } from './temporal-dev.ts';

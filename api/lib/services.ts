@@ -3,7 +3,8 @@ import type { Logger } from '../../common/logger.ts';
 import type { TemporalHandles } from '../../common/temporal.ts';
 import type { Db } from '../../db/client.ts';
 import { UserRoles } from '../auth/roles.ts';
-import { Schedules } from '../schedules.ts';
+import { Runs } from '../temporal/runs.ts';
+import { Schedules } from '../temporal/schedules.ts';
 import { Transfers } from '../transfers.ts';
 
 export interface AppDeps {
@@ -17,6 +18,7 @@ export interface AppDeps {
 
 export interface Services extends AppDeps {
   schedules: Schedules;
+  runs: Runs;
   transfers: Transfers;
   roles: UserRoles;
 }
@@ -25,6 +27,7 @@ export function createServices(deps: AppDeps): Services {
   return {
     ...deps,
     schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue),
+    runs: new Runs(deps.temporal.client, deps.centralTaskQueue),
     transfers: new Transfers(),
     roles: new UserRoles(deps.db),
   };

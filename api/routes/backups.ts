@@ -3,7 +3,6 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { and, asc, desc, eq, getTableColumns, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { BackupError, invalid } from '../../common/errors.ts';
-import { transferWorkflowId } from '../../common/names.ts';
 import { BACKUP_KINDS, BACKUP_STATUSES, COPY_STATES, SITE_TARGET } from '../../common/model.ts';
 import { backupCopies, backups, copyEvents, sites } from '../../db/schema.ts';
 import { router } from '../lib/router.ts';
@@ -432,18 +431,12 @@ export function backupRoutes(s: Services) {
       let sent: { body: ReadableStream<Uint8Array>; target: string } | undefined;
       for (const copy of copies) {
         const transfer = s.transfers.open(b.siteId, 60_000);
-        const handle = await s.temporal.client.workflow.start('transferWorkflow', {
-          taskQueue: s.centralTaskQueue,
-          workflowId: transferWorkflowId(transfer.id),
-          args: [
-            {
-              transferId: transfer.id,
-              taskQueue: site!.taskQueue,
-              copy: { target: copy.target, key: copy.objectKey },
-              sizeBytes: b.sizeBytes,
-              heartbeatTimeoutMs: 30_000,
-            },
-          ],
+        const handle = await s.runs.startTransfer({
+          transferId: transfer.id,
+          taskQueue: site!.taskQueue,
+          copy: { target: copy.target, key: copy.objectKey },
+          sizeBytes: b.sizeBytes,
+          heartbeatTimeoutMs: 30_000,
         });
         // Either the site starts sending, or the workflow says why it cannot (the copy is gone, the site is offline).
         const failed = handle.result().then(

@@ -4,7 +4,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, eq } from 'drizzle-orm';
 import { conflict, invalid } from '../../common/errors.ts';
-import { DATABASE_NAME_RE, dryRunWorkflowId, pruneWorkflowId, scheduleId, TABLE_NAME_RE } from '../../common/names.ts';
+import { DATABASE_NAME_RE, scheduleId, TABLE_NAME_RE } from '../../common/names.ts';
 import type { Tx } from '../../db/client.ts';
 import {
   COMPRESSIONS,
@@ -22,7 +22,7 @@ import type { Services } from '../lib/services.ts';
 import { requireRole } from '../auth/roles.ts';
 import type { AuthContext } from '../auth/tokens.ts';
 import { cronProblem, isValidTimeZone } from '../../common/schedule.ts';
-import { withScheduleWrites, type ScheduleWrites } from '../schedules.ts';
+import { withScheduleWrites, type ScheduleWrites } from '../temporal/schedule-writes.ts';
 import { uniqueViolation } from '../lib/errors.ts';
 import { body, errors, IdParam, json } from '../lib/http.ts';
 import { audit, findOwned } from '../lib/tenancy.ts';
@@ -512,12 +512,8 @@ export function configRoutes(s: Services) {
         );
       const { dryRun } = parsed.data;
       if (dryRun) {
-        const workflowId = dryRunWorkflowId(cfg.id, new Date());
-        const handle = await s.temporal.client.workflow.start('dryRunWorkflow', {
-          taskQueue: s.centralTaskQueue,
-          workflowId,
-          args: [{ configId: cfg.id }],
-        });
+        const handle = await s.runs.startDryRun(cfg.id);
+        const workflowId = handle.workflowId;
         await audit(s.db, auth, 'config.dry-run', { type: 'backup_config', id: cfg.id }, { workflowId });
         const report = (await handle.result()) as Omit<z.infer<typeof DryRunReport>, 'workflowId'>;
         return c.json({ ...report, workflowId }, 200);
@@ -602,12 +598,7 @@ export function configRoutes(s: Services) {
       const auth = c.get('auth');
       requireRole(auth, 'operator');
       const cfg = await findOwned(s.db, backupConfigs, c.req.valid('param').id, auth.tenantId, 'backup configuration');
-      const workflowId = pruneWorkflowId(cfg.id, new Date());
-      await s.temporal.client.workflow.start('pruneWorkflow', {
-        taskQueue: s.centralTaskQueue,
-        workflowId,
-        args: [{ configId: cfg.id }],
-      });
+      const workflowId = await s.runs.startPrune(cfg.id);
       await audit(s.db, auth, 'config.prune', { type: 'backup_config', id: cfg.id }, { workflowId });
       return c.json({ workflowId }, 202);
     },

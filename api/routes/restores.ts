@@ -1,7 +1,6 @@
 // Restores (start, watch, list, cancel), verification and restore drills on demand, and a configuration's health:
 // its last backup, and its last successful drill with the measured restore time. Admins and operators only.
 import { createRoute, z } from '@hono/zod-openapi';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import { BackupError, invalid } from '../../common/errors.ts';
 import { DATABASE_NAME_RE, restoreWorkflowId } from '../../common/names.ts';
@@ -142,11 +141,7 @@ export function restoreRoutes(s: Services) {
         { backupId: backup.id, server: server.name, database: row!.targetDatabase, overwrite: input.overwrite },
       );
       try {
-        await s.temporal.client.workflow.start('restoreWorkflow', {
-          taskQueue: s.centralTaskQueue,
-          workflowId,
-          args: [{ restoreId: id }],
-        });
+        await s.runs.startRestore(id);
       } catch (err) {
         // No workflow will ever finish this row: it says why it failed rather than running forever.
         const failure = temporalUnavailable(err);
@@ -214,22 +209,7 @@ export function restoreRoutes(s: Services) {
       const auth = c.get('auth');
       requireRole(auth, 'operator');
       const row = await findOwned(s.db, restores, c.req.valid('param').id, auth.tenantId, 'restore');
-      let progress: Record<string, unknown> | null = null;
-      if (row.status === 'running') {
-        const d = await s.temporal.client.workflow
-          .getHandle(row.workflowId)
-          .describe()
-          .catch(() => undefined);
-        const pending = d?.raw.pendingActivities?.[0];
-        if (pending) {
-          const details = pending.heartbeatDetails?.payloads?.[0]?.data;
-          progress = {
-            step: pending.activityType?.name ?? null,
-            attempt: pending.attempt ?? null,
-            ...(details ? (JSON.parse(Buffer.from(details).toString()) as Record<string, unknown>) : {}),
-          };
-        }
-      }
+      const progress = row.status === 'running' ? await s.runs.progress(row.workflowId) : null;
       return c.json({ ...restoreOut(row), progress }, 200);
     },
   );
@@ -253,28 +233,15 @@ export function restoreRoutes(s: Services) {
       requireRole(auth, 'operator');
       const row = await findOwned(s.db, restores, c.req.valid('param').id, auth.tenantId, 'restore');
       if (row.status !== 'running') throw new BackupError('conflict', `the restore is ${row.status}`);
-      await s.temporal.client.workflow
-        .getHandle(row.workflowId)
-        .cancel()
-        .catch((e: unknown) => {
-          if (!(e instanceof WorkflowNotFoundError)) throw e;
-        });
+      await s.runs.cancel(row.workflowId);
       await audit(s.db, auth, 'restore.cancel', { type: 'restore', id: row.id });
       return c.json({ status: 'cancelling' as const }, 202);
     },
   );
 
-  for (const [verb, workflowType, summary] of [
-    [
-      'verify',
-      'verifyWorkflow',
-      'Read every copy of this configuration back end to end now; corrupt copies are marked and alerted',
-    ],
-    [
-      'drill',
-      'drillWorkflow',
-      'Run a restore drill now: newest backup into a scratch database, checked, timed, dropped',
-    ],
+  for (const [verb, summary] of [
+    ['verify', 'Read every copy of this configuration back end to end now; corrupt copies are marked and alerted'],
+    ['drill', 'Run a restore drill now: newest backup into a scratch database, checked, timed, dropped'],
   ] as const) {
     r.openapi(
       createRoute({
@@ -295,12 +262,8 @@ export function restoreRoutes(s: Services) {
           auth.tenantId,
           'backup configuration',
         );
-        const workflowId = `${verb}-${cfg.id}-${new Date().toISOString()}`;
-        await s.temporal.client.workflow.start(workflowType, {
-          taskQueue: s.centralTaskQueue,
-          workflowId,
-          args: [verb === 'verify' ? { tenantId: auth.tenantId, configId: cfg.id } : { configId: cfg.id }],
-        });
+        const workflowId =
+          verb === 'verify' ? await s.runs.startVerify(auth.tenantId, cfg.id) : await s.runs.startDrill(cfg.id);
         await audit(s.db, auth, `config.${verb}`, { type: 'backup_config', id: cfg.id }, { workflowId });
         return c.json({ workflowId }, 202);
       },

@@ -7,7 +7,7 @@ import { ENGINES } from '../../common/model.ts';
 import { backupConfigs, backups, restores, servers, sites } from '../../db/schema.ts';
 import { router } from '../lib/router.ts';
 import type { Services } from '../lib/services.ts';
-import { withScheduleWrites } from '../schedules.ts';
+import { withScheduleWrites } from '../temporal/schedule-writes.ts';
 import { requireRole } from '../auth/roles.ts';
 import { uniqueViolation } from '../lib/errors.ts';
 import { body, errors, IdParam, json } from '../lib/http.ts';

@@ -1,7 +1,6 @@
 // Sync on demand: check every copy of the tenant's backups now and repair what is missing or corrupt.
 // The same workflow runs for all tenants on the `backup-sync` schedule.
 import { createRoute, z } from '@hono/zod-openapi';
-import { syncWorkflowId } from '../../common/names.ts';
 import { router } from '../lib/router.ts';
 import type { Services } from '../lib/services.ts';
 import { requireRole } from '../auth/roles.ts';
@@ -21,12 +20,7 @@ export function syncRoutes(s: Services) {
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'operator');
-      const workflowId = syncWorkflowId(auth.tenantId, new Date());
-      await s.temporal.client.workflow.start('syncWorkflow', {
-        taskQueue: s.centralTaskQueue,
-        workflowId,
-        args: [{ tenantId: auth.tenantId }],
-      });
+      const workflowId = await s.runs.startSync(auth.tenantId);
       await audit(s.db, auth, 'sync.start', { type: 'tenant', id: auth.tenantId }, { workflowId });
       return c.json({ workflowId }, 202);
     },

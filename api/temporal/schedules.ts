@@ -1,4 +1,6 @@
-// Keeps one Temporal Schedule per backup configuration in step with the database.
+// One Temporal Schedule per backup configuration (and one each for its verification and drill), kept in step with
+// the database, and the platform's own schedules. The rules that turn a configuration's schedule into a Temporal spec
+// are common/schedule.ts's.
 import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
@@ -6,22 +8,23 @@ import {
   type Client,
   type ScheduleDescription,
   type ScheduleOptions,
+  type ScheduleOptionsAction,
 } from '@temporalio/client';
-import { BackupError } from '../common/errors.ts';
+import { BackupError } from '../../common/errors.ts';
+import type { ScheduleSpec } from '../../common/model.ts';
 import {
   backupWorkflowIdPrefix,
   drillScheduleId,
-  scheduleId,
   runSearchAttributes,
+  scheduleId,
   SYNC_SCHEDULE_ID,
   verifyScheduleId,
   WATCHDOG_SCHEDULE_ID,
-} from '../common/names.ts';
-import type { Db, Tx } from '../db/client.ts';
-import { temporalUnavailable } from './temporal/errors.ts';
-import type { Logger } from '../common/logger.ts';
-import type { ScheduleSpec } from '../common/model.ts';
-import { toTemporalSpec } from '../common/schedule.ts';
+} from '../../common/names.ts';
+import { toTemporalSpec } from '../../common/schedule.ts';
+import { scheduleError } from './errors.ts';
+import { scheduledStart } from './runs.ts';
+import type { ScheduleWrites } from './schedule-writes.ts';
 
 export interface ScheduledConfig {
   id: string;
@@ -34,59 +37,10 @@ export interface ScheduledConfig {
   paused: boolean;
 }
 
-/**
- * The schedule writes of one configuration change, each with how to take it back: when a later write or the database
- * transaction fails, `undo` puts Temporal back as it was, so no schedule runs a configuration that was not saved.
- */
-export class ScheduleWrites {
-  readonly #undo: (() => Promise<unknown>)[] = [];
-
-  add(undo: () => Promise<unknown>): void {
-    this.#undo.push(undo);
-  }
-
-  /** Takes back every write, the newest first; one that cannot be taken back does not stop the others. */
-  async undo(): Promise<void> {
-    const failed: unknown[] = [];
-    for (const undo of this.#undo.splice(0).reverse()) await undo().catch((e: unknown) => failed.push(e));
-    if (failed.length > 0)
-      throw new AggregateError(
-        failed,
-        `${failed.length} schedule write(s) could not be taken back: save the configuration again`,
-      );
-  }
-}
-
-/**
- * A transaction with the Temporal schedule writes it makes: if anything fails (a schedule Temporal refuses, Temporal
- * going away part-way, the commit), the schedules already written are put back as they were. The putting back runs
- * while the transaction still holds its rows, so a save of the same rows waiting behind it cannot be overwritten.
- */
-export async function withScheduleWrites<T>(
-  db: Db,
-  logger: Logger,
-  labels: Record<string, string | undefined>,
-  work: (tx: Tx, writes: ScheduleWrites) => Promise<T>,
-): Promise<T> {
-  const writes = new ScheduleWrites();
-  const undo = () =>
-    writes
-      .undo()
-      .catch((e: unknown) => logger.error({ err: e, labels }, 'Temporal schedules may not match the database'));
-  try {
-    return await db.transaction(async (tx) => {
-      try {
-        return await work(tx, writes);
-      } catch (err) {
-        await undo();
-        throw err;
-      }
-    });
-  } catch (err) {
-    await undo(); // the commit itself failed (after the undo above, nothing is left to put back)
-    throw err;
-  }
-}
+type ScheduleSpecInput = Pick<
+  ScheduledConfig,
+  'id' | 'tenantId' | 'siteId' | 'serverName' | 'databases' | 'schedule' | 'timezone'
+>;
 
 export class Schedules {
   private readonly client: Client;
@@ -99,9 +53,7 @@ export class Schedules {
   private options(cfg: ScheduleSpecInput) {
     return {
       spec: toTemporalSpec(cfg.schedule, cfg.timezone),
-      action: {
-        type: 'startWorkflow' as const,
-        workflowType: 'backupWorkflow',
+      action: scheduledStart('backupWorkflow', {
         workflowId: backupWorkflowIdPrefix(cfg.id),
         taskQueue: this.centralTaskQueue,
         args: [{ configId: cfg.id }],
@@ -112,7 +64,7 @@ export class Schedules {
           databases: cfg.databases,
           configId: cfg.id,
         }),
-      },
+      }),
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const, pauseOnFailure: false },
     };
   }
@@ -124,20 +76,23 @@ export class Schedules {
 
   /** The platform's own schedules: the sync of every copy (`backup-sync`) and the missed-backup watch; safe at every start. */
   async ensureSync(everyMs: number): Promise<void> {
-    await this.ensureInterval(SYNC_SCHEDULE_ID, 'syncWorkflow', everyMs);
-    await this.ensureInterval(WATCHDOG_SCHEDULE_ID, 'watchdogWorkflow', 3_600_000);
+    const taskQueue = this.centralTaskQueue;
+    await this.ensureInterval(
+      SYNC_SCHEDULE_ID,
+      everyMs,
+      scheduledStart('syncWorkflow', { workflowId: SYNC_SCHEDULE_ID, taskQueue, args: [{}] }),
+    );
+    await this.ensureInterval(
+      WATCHDOG_SCHEDULE_ID,
+      3_600_000,
+      scheduledStart('watchdogWorkflow', { workflowId: WATCHDOG_SCHEDULE_ID, taskQueue, args: [{}] }),
+    );
   }
 
-  private async ensureInterval(id: string, workflowType: string, everyMs: number): Promise<void> {
+  private async ensureInterval(id: string, everyMs: number, action: ScheduleOptionsAction): Promise<void> {
     const opts = {
       spec: { intervals: [{ every: everyMs }] },
-      action: {
-        type: 'startWorkflow' as const,
-        workflowType,
-        workflowId: id,
-        taskQueue: this.centralTaskQueue,
-        args: [{}],
-      },
+      action,
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const },
     };
     await this.put(id, opts, undefined, 'schedule');
@@ -164,12 +119,12 @@ export class Schedules {
       });
       writes?.add(() => handle.update(() => ({ ...before! })));
     } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw translate(err, field);
+      if (!(err instanceof ScheduleNotFoundError)) throw scheduleError(err, field);
       try {
         await this.client.schedule.create({ scheduleId: id, ...opts, ...(state && { state }) });
         writes?.add(() => this.removeSchedule(id));
       } catch (e) {
-        if (!(e instanceof ScheduleAlreadyRunning)) throw translate(e, field);
+        if (!(e instanceof ScheduleAlreadyRunning)) throw scheduleError(e, field);
       }
     }
   }
@@ -182,30 +137,41 @@ export class Schedules {
     },
     writes?: ScheduleWrites,
   ): Promise<void> {
-    for (const [id, workflowType, spec, args, field] of [
-      [
-        verifyScheduleId(cfg.id),
-        'verifyWorkflow',
-        cfg.verification?.schedule,
-        [{ tenantId: cfg.tenantId, configId: cfg.id }],
-        'verification.schedule',
-      ],
-      [drillScheduleId(cfg.id), 'drillWorkflow', cfg.drill?.schedule, [{ configId: cfg.id }], 'drill.schedule'],
-    ] as const) {
+    const taskQueue = this.centralTaskQueue;
+    const typedSearchAttributes = runSearchAttributes({ tenantId: cfg.tenantId, configId: cfg.id });
+    const verify = verifyScheduleId(cfg.id);
+    const drill = drillScheduleId(cfg.id);
+    for (const { id, spec, field, action } of [
+      {
+        id: verify,
+        spec: cfg.verification?.schedule,
+        field: 'verification.schedule',
+        action: scheduledStart('verifyWorkflow', {
+          workflowId: verify.replace('-config-', '-'),
+          taskQueue,
+          args: [{ tenantId: cfg.tenantId, configId: cfg.id }],
+          typedSearchAttributes,
+        }),
+      },
+      {
+        id: drill,
+        spec: cfg.drill?.schedule,
+        field: 'drill.schedule',
+        action: scheduledStart('drillWorkflow', {
+          workflowId: drill.replace('-config-', '-'),
+          taskQueue,
+          args: [{ configId: cfg.id }],
+          typedSearchAttributes,
+        }),
+      },
+    ]) {
       if (!spec) {
         await this.removeSchedule(id, writes);
         continue;
       }
       const opts = {
         spec: toTemporalSpec(spec, cfg.timezone),
-        action: {
-          type: 'startWorkflow' as const,
-          workflowType,
-          workflowId: id.replace('-config-', '-'),
-          taskQueue: this.centralTaskQueue,
-          args: [...args],
-          typedSearchAttributes: runSearchAttributes({ tenantId: cfg.tenantId, configId: cfg.id }),
-        },
+        action,
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const },
       };
       await this.put(id, opts, cfg.paused, field, writes);
@@ -229,7 +195,7 @@ export class Schedules {
           }),
         );
     } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw translate(err);
+      if (!(err instanceof ScheduleNotFoundError)) throw scheduleError(err);
     }
   }
 
@@ -242,7 +208,7 @@ export class Schedules {
   async runNow(configId: string): Promise<void> {
     const handle = this.client.schedule.getHandle(scheduleId(configId));
     const desc = await handle.describe().catch((e: unknown) => {
-      throw translate(e);
+      throw scheduleError(e);
     });
     const running = desc.info.runningActions[0];
     if (running)
@@ -267,30 +233,7 @@ export class Schedules {
       };
     } catch (err) {
       if (err instanceof ScheduleNotFoundError) return undefined;
-      throw translate(err);
+      throw scheduleError(err);
     }
   }
-}
-
-type ScheduleSpecInput = Pick<
-  ScheduledConfig,
-  'id' | 'tenantId' | 'siteId' | 'serverName' | 'databases' | 'schedule' | 'timezone'
->;
-
-/** Temporal's INVALID_ARGUMENT (a spec it cannot take) is the admin's to fix, naming `field`; anything else is an outage. */
-function translate(err: unknown, field = 'schedule'): Error {
-  if (err instanceof BackupError) return err;
-  // The SDK checks a spec before sending it (e.g. "Minute is not in range [0-59]") and throws a TypeError.
-  if (err instanceof TypeError)
-    return new BackupError('invalid', `the schedule is not valid: ${err.message}`, { field });
-  const e = err as { code?: number; message?: string; cause?: { code?: number; details?: string } };
-  const code = e.code ?? e.cause?.code;
-  const message = e.cause?.details ?? e.message ?? String(err);
-  if (code === 3) return new BackupError('invalid', `Temporal rejected the schedule: ${message}`, { field });
-  if (err instanceof ScheduleNotFoundError)
-    return new BackupError(
-      'not_found',
-      'the schedule of this configuration is missing in Temporal; save the configuration again to recreate it',
-    );
-  return temporalUnavailable(err);
 }
