@@ -7,12 +7,12 @@ import { accessLog, limitBodies, refuseNul } from './lib/middleware.ts';
 import { router } from './lib/router.ts';
 import { createServices, type AppDeps } from './lib/services.ts';
 import { agentRoutes } from './routes/agent.ts';
-import { authRoutes } from './routes/auth.ts';
+import { accountRoutes } from './account/routes.ts';
 import { backupRoutes } from './routes/backups.ts';
 import { configRoutes } from './routes/configs.ts';
 import { serverRoutes } from './servers/routes.ts';
 import { siteRoutes } from './sites/routes.ts';
-import { tenantRoutes } from './routes/tenant.ts';
+import { tenantRoutes } from './tenant/routes.ts';
 import { destinationRoutes } from './destinations/routes.ts';
 import { syncRoutes } from './routes/sync.ts';
 import { restoreRoutes } from './routes/restores.ts';
@@ -29,7 +29,7 @@ export function createApp(deps: AppDeps) {
   mountDocs(app);
 
   // Open routes first; everything else under /api/v1 needs a signed-in user.
-  app.route('/api/v1', authRoutes(services));
+  app.route('/api/v1', accountRoutes(services));
   app.route('/api/v1', agentRoutes(services));
   app.route('/api/v1', transferRoutes(services));
   app.use('/api/v1/*', requireUser(deps.jwtSecret, services.roles));
