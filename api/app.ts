@@ -6,7 +6,7 @@ import { errorHandler, noRoute } from './lib/errors.ts';
 import { accessLog, limitBodies, refuseNul } from './lib/middleware.ts';
 import { router } from './lib/router.ts';
 import { createServices, type AppDeps } from './lib/services.ts';
-import { agentRoutes } from './routes/agent.ts';
+import { siteWorkerRoutes } from './agent/routes.ts';
 import { accountRoutes } from './account/routes.ts';
 import { backupRoutes } from './routes/backups.ts';
 import { configRoutes } from './routes/configs.ts';
@@ -16,7 +16,6 @@ import { tenantRoutes } from './tenant/routes.ts';
 import { destinationRoutes } from './destinations/routes.ts';
 import { syncRoutes } from './routes/sync.ts';
 import { restoreRoutes } from './routes/restores.ts';
-import { transferRoutes } from './routes/transfers.ts';
 
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
@@ -30,8 +29,7 @@ export function createApp(deps: AppDeps) {
 
   // Open routes first; everything else under /api/v1 needs a signed-in user.
   app.route('/api/v1', accountRoutes(services));
-  app.route('/api/v1', agentRoutes(services));
-  app.route('/api/v1', transferRoutes(services));
+  app.route('/api/v1', siteWorkerRoutes(services));
   app.use('/api/v1/*', requireUser(deps.jwtSecret, services.roles));
   app.route('/api/v1', tenantRoutes(services));
   app.route('/api/v1', siteRoutes(services));

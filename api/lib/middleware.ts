@@ -5,7 +5,7 @@ import { invalid } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { AppEnv } from '../auth/tokens.ts';
 
-/** The largest request body the API reads (the transfers route streams and has no limit). */
+/** The largest request body the API reads (the site worker's transfer PUT streams and has no limit). */
 const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
@@ -29,7 +29,7 @@ export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * Requests are small documents, read whole; only a site's download stream (the transfers route) is large, and it is
+ * Requests are small documents, read whole; only a site worker's download stream (its transfer PUT) is large, and it is
  * streamed. Anything else above 1 MiB is refused before it is read (sign-in and sign-up included).
  */
 export function limitBodies(): MiddlewareHandler<AppEnv> {

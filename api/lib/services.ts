@@ -2,10 +2,10 @@
 import type { Logger } from '../../common/logger.ts';
 import type { TemporalHandles } from '../../common/temporal.ts';
 import type { Db } from '../../db/client.ts';
+import { DownloadRelay } from '../agent/relay.ts';
 import { UserRoles } from '../auth/roles.ts';
 import { Runs } from '../temporal/runs.ts';
 import { Schedules } from '../temporal/schedules.ts';
-import { Transfers } from '../transfers.ts';
 
 export interface AppDeps {
   db: Db;
@@ -19,7 +19,7 @@ export interface AppDeps {
 export interface Services extends AppDeps {
   schedules: Schedules;
   runs: Runs;
-  transfers: Transfers;
+  relay: DownloadRelay;
   roles: UserRoles;
 }
 
@@ -28,7 +28,7 @@ export function createServices(deps: AppDeps): Services {
     ...deps,
     schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue),
     runs: new Runs(deps.temporal.client, deps.centralTaskQueue),
-    transfers: new Transfers(),
+    relay: new DownloadRelay(),
     roles: new UserRoles(deps.db),
   };
 }

@@ -430,7 +430,7 @@ export function backupRoutes(s: Services) {
       const problems: string[] = [];
       let sent: { body: ReadableStream<Uint8Array>; target: string } | undefined;
       for (const copy of copies) {
-        const transfer = s.transfers.open(b.siteId, 60_000);
+        const transfer = s.relay.open(b.siteId, 60_000);
         const handle = await s.runs.startTransfer({
           transferId: transfer.id,
           taskQueue: site!.taskQueue,

@@ -1,9 +1,10 @@
-// Downloads in flight: the API holds the admin's request open while the site worker streams the copy to it.
+// The download relay: the API holds the admin's request open while the site worker streams the copy to it, through
+// a transfer (an id the site worker PUTs the bytes to, see routes.ts).
 // The bytes pass straight through (back-pressure included); nothing is buffered or written to disk here.
 // A transfer lives in the memory of the API process the admin asked: several API instances need sticky routing
 // of /agent/transfers to the instance that opened it (or a shared relay).
 import { randomBytes } from 'node:crypto';
-import { BackupError } from '../common/errors.ts';
+import { BackupError } from '../../common/errors.ts';
 
 interface Pending {
   siteId: string;
@@ -11,10 +12,10 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-export class Transfers {
+export class DownloadRelay {
   private readonly pending = new Map<string, Pending>();
 
-  /** A transfer the given site may fill; `body` resolves when the site starts sending. */
+  /** A transfer the given site's worker may fill; `body` resolves when it starts sending. */
   open(siteId: string, timeoutMs: number): { id: string; body: Promise<ReadableStream<Uint8Array>>; cancel(): void } {
     const id = randomBytes(18).toString('base64url');
     let cancel = () => {};
@@ -39,8 +40,8 @@ export class Transfers {
   }
 
   /**
-   * The site's upload for a transfer: hands its body to the waiting download, and resolves once the downloader has
-   * read all of it (or rejects when the downloader went away), so the site learns whether the copy arrived.
+   * The site worker's upload for a transfer: hands its body to the waiting download, and resolves once the downloader
+   * has read all of it (or rejects when the downloader went away), so the site worker learns whether the copy arrived.
    */
   async accept(id: string, siteId: string, body: ReadableStream<Uint8Array>): Promise<void> {
     const p = this.pending.get(id);
