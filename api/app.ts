@@ -14,7 +14,7 @@ import { serverRoutes } from './servers/routes.ts';
 import { siteRoutes } from './sites/routes.ts';
 import { tenantRoutes } from './tenant/routes.ts';
 import { destinationRoutes } from './destinations/routes.ts';
-import { syncRoutes } from './routes/sync.ts';
+import { syncRoutes } from './sync/routes.ts';
 import { restoreRoutes } from './routes/restores.ts';
 
 export function createApp(deps: AppDeps) {
