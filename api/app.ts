@@ -9,7 +9,7 @@ import { createServices, type AppDeps } from './lib/services.ts';
 import { siteWorkerRoutes } from './agent/routes.ts';
 import { accountRoutes } from './account/routes.ts';
 import { backupRoutes } from './routes/backups.ts';
-import { configRoutes } from './routes/configs.ts';
+import { configRoutes } from './configs/routes.ts';
 import { serverRoutes } from './servers/routes.ts';
 import { siteRoutes } from './sites/routes.ts';
 import { tenantRoutes } from './tenant/routes.ts';
