@@ -8,7 +8,7 @@ import { router } from './lib/router.ts';
 import { createServices, type AppDeps } from './lib/services.ts';
 import { siteWorkerRoutes } from './agent/routes.ts';
 import { accountRoutes } from './account/routes.ts';
-import { backupRoutes } from './routes/backups.ts';
+import { backupRoutes } from './backups/routes.ts';
 import { configRoutes } from './configs/routes.ts';
 import { serverRoutes } from './servers/routes.ts';
 import { siteRoutes } from './sites/routes.ts';
