@@ -15,7 +15,8 @@ import { siteRoutes } from './sites/routes.ts';
 import { tenantRoutes } from './tenant/routes.ts';
 import { destinationRoutes } from './destinations/routes.ts';
 import { syncRoutes } from './sync/routes.ts';
-import { restoreRoutes } from './routes/restores.ts';
+import { restoreRoutes } from './restores/routes.ts';
+import { checkRoutes } from './checks/routes.ts';
 
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
@@ -39,6 +40,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', destinationRoutes(services));
   app.route('/api/v1', syncRoutes(services));
   app.route('/api/v1', restoreRoutes(services));
+  app.route('/api/v1', checkRoutes(services));
   return app;
 }
 
