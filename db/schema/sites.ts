@@ -4,7 +4,7 @@ import type { DestinationKind, Engine } from '../../common/model.ts';
 import { createdAt } from './columns.ts';
 import { tenants } from './tenancy.ts';
 
-/** A site runs one worker; the seeds call it an agent. Its connection key is stored only as a hash. */
+/** A site runs one site worker (the seeds called it an agent). Its site key is stored only as a hash. */
 export const sites = pgTable(
   'sites',
   {
