@@ -6,7 +6,7 @@ import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
 import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
 import { openDb } from '../db/client.ts';
 import { createApp } from './app.ts';
-import { Schedules } from './schedules.ts';
+import { Schedules } from './temporal/schedules.ts';
 
 const env = parseEnv(apiEnv);
 if (!env.JWT_SECRET) throw new Error('JWT_SECRET is not set: give the API a random secret of at least 32 characters');

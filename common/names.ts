@@ -1,5 +1,5 @@
 // Names shared by the API, the workers and the workflows. Pure functions only: workflows import this file.
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 
 export const CENTRAL_TASK_QUEUE = 'backup-central';
 
@@ -15,6 +15,28 @@ export const SearchAttr = {
   database: defineSearchAttributeKey('BackupDatabase', SearchAttributeType.KEYWORD_LIST),
   config: defineSearchAttributeKey('BackupConfig', SearchAttributeType.KEYWORD),
 } as const;
+
+/** What operators filter a configuration's runs by; a check of copies knows no site, server or database. */
+export interface RunSearchKeys {
+  tenantId: string;
+  configId: string;
+  siteId?: string;
+  serverName?: string;
+  databases?: string[];
+}
+
+/**
+ * The typed search attributes of a configuration's runs, whether the schedule starts them or the run sets them itself:
+ * each key given, in one order.
+ */
+export function runSearchAttributes(keys: RunSearchKeys): SearchAttributePair[] {
+  const pairs: SearchAttributePair[] = [{ key: SearchAttr.tenant, value: keys.tenantId }];
+  if (keys.siteId !== undefined) pairs.push({ key: SearchAttr.site, value: keys.siteId });
+  if (keys.serverName !== undefined) pairs.push({ key: SearchAttr.server, value: keys.serverName });
+  if (keys.databases !== undefined) pairs.push({ key: SearchAttr.database, value: keys.databases });
+  pairs.push({ key: SearchAttr.config, value: keys.configId });
+  return pairs;
+}
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
@@ -75,6 +97,8 @@ export const syncWorkflowId = (tenantId: string | undefined, at: Date): string =
 export const dryRunWorkflowId = (configId: string, at: Date): string => `dryrun-${configId}-${at.toISOString()}`;
 export const pruneWorkflowId = (configId: string, at: Date): string => `prune-${configId}-${at.toISOString()}`;
 export const transferWorkflowId = (transferId: string): string => `download-${transferId}`;
+export const verifyWorkflowId = (configId: string, at: Date): string => `verify-${configId}-${at.toISOString()}`;
+export const drillWorkflowId = (configId: string, at: Date): string => `drill-${configId}-${at.toISOString()}`;
 export const verifyScheduleId = (configId: string): string => `verify-config-${configId}`;
 export const drillScheduleId = (configId: string): string => `drill-config-${configId}`;
 export const restoreWorkflowId = (restoreId: string): string => `restore-${restoreId}`;

@@ -3,7 +3,8 @@
 import { and, eq, inArray, ne } from 'drizzle-orm';
 import { planRetention } from '../common/retention.ts';
 import type { Db, Tx } from './client.ts';
-import { backupCopies, backups, destinations, SITE_TARGET, type RetentionPolicy } from './schema.ts';
+import { SITE_TARGET, type RetentionPolicy } from '../common/model.ts';
+import { backupCopies, backups, destinations } from './schema.ts';
 
 type ConfigRow = {
   id: string;
@@ -87,8 +88,8 @@ export async function planTargetRetention(
     );
     const byId = new Map(copies.map((c) => [c.copyId, c]));
     const planned = (id: string, reasons: string[]): PlannedCopy => {
-      const { state: _state, ...copy } = byId.get(id)!;
-      return { ...copy, reasons };
+      const { copyId, backupId, key, database, fileName, takenAt } = byId.get(id)!;
+      return { copyId, backupId, key, database, fileName, takenAt, reasons };
     };
     for (const k of decision.keep) if (judged(byId.get(k.id)!)) keep.push(planned(k.id, k.reasons));
     for (const r of decision.remove) if (judged(byId.get(r.id)!)) remove.push(planned(r.id, []));

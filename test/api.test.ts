@@ -8,7 +8,8 @@ import { and, eq, sql } from 'drizzle-orm';
 import { Client, Connection } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createApp } from '../api/app.ts';
-import { issueToken, UserRoles } from '../api/auth.ts';
+import { UserRoles } from '../api/auth/roles.ts';
+import { issueToken } from '../api/auth/tokens.ts';
 // After the API: its schemas add .openapi() to zod, which the activities' shared schemas use.
 import { createCentralActivities } from '../activities/central.ts';
 import { freePort } from '../ops/services/ports.ts';

@@ -4,7 +4,7 @@ import { createHmac } from 'node:crypto';
 import { describe, it, mock } from 'node:test';
 import { Hono } from 'hono';
 import { sign, verify } from 'hono/jwt';
-import { issueToken, requireUser, verifyToken, type AppEnv, type AuthContext } from '../api/auth.ts';
+import { issueToken, requireUser, verifyToken, type AppEnv, type AuthContext } from '../api/auth/tokens.ts';
 import { BackupError } from '../common/errors.ts';
 
 const SECRET = 'a-secret-of-the-test-that-is-long-enough-for-hs256';

@@ -7,7 +7,7 @@ import type { TypedSearchAttributes } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
 import { scheduleId, verifyScheduleId } from '../common/names.ts';
 import { backupConfigs } from '../db/schema.ts';
-import { zonedToUtc } from '../api/schedules.ts';
+import { zonedToUtc } from '../common/schedule.ts';
 import { signup, startStack, type Stack } from './helpers/stack.ts';
 
 describe('backup schedules in Temporal', () => {

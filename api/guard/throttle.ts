@@ -1,7 +1,7 @@
 // Sign-in and sign-up back-off: after a number of failures a key (an account, an address) must wait, and each
 // further failure doubles the wait. Kept in the API process; several API instances each count their own share,
 // which still caps a guesser at a handful of tries a minute per instance.
-import { Bounded } from '../bounded.ts';
+import { Bounded } from '../lib/bounded.ts';
 
 export interface ThrottleRule {
   /** Failures allowed within `windowMs` before the first wait. */

@@ -11,7 +11,7 @@ import { serve } from '@hono/node-server';
 import type { Worker } from '@temporalio/worker';
 import type { SiteConfigInput } from '../../activities/site-config.ts';
 import { createApp } from '../../api/app.ts';
-import { Schedules } from '../../api/schedules.ts';
+import { Schedules } from '../../api/temporal/schedules.ts';
 import { centralEnv, parseEnv } from '../../common/config.ts';
 import type { Logger } from '../../common/logger.ts';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandles } from '../../common/temporal.ts';

@@ -1,0 +1,34 @@
+// What every route is given: the process's dependencies and the stateful helpers built on them once per app.
+import type { Logger } from '../../common/logger.ts';
+import type { TemporalHandles } from '../../common/temporal.ts';
+import type { Db } from '../../db/client.ts';
+import { DownloadRelay } from '../agent/relay.ts';
+import { UserRoles } from '../auth/roles.ts';
+import { Runs } from '../temporal/runs.ts';
+import { Schedules } from '../temporal/schedules.ts';
+
+export interface AppDeps {
+  db: Db;
+  temporal: TemporalHandles;
+  logger: Logger;
+  jwtSecret: string;
+  jwtTtlSeconds: number;
+  centralTaskQueue: string;
+}
+
+export interface Services extends AppDeps {
+  schedules: Schedules;
+  runs: Runs;
+  relay: DownloadRelay;
+  roles: UserRoles;
+}
+
+export function createServices(deps: AppDeps): Services {
+  return {
+    ...deps,
+    schedules: new Schedules(deps.temporal.client, deps.centralTaskQueue),
+    runs: new Runs(deps.temporal.client, deps.centralTaskQueue),
+    relay: new DownloadRelay(),
+    roles: new UserRoles(deps.db),
+  };
+}

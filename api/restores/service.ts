@@ -1,0 +1,88 @@
+// Restores in the database and in Temporal: a restore row is written before its workflow starts, so every run has a
+// row, and a row whose workflow could not start says so instead of staying "running".
+import { and, desc, eq, lt } from 'drizzle-orm';
+import { BackupError, invalid } from '../../common/errors.ts';
+import { restoreWorkflowId } from '../../common/names.ts';
+import type { Db } from '../../db/client.ts';
+import { backups, restores, servers } from '../../db/schema.ts';
+import type { AuthContext } from '../auth/tokens.ts';
+import type { Services } from '../lib/services.ts';
+import { audit, findOwned } from '../lib/tenancy.ts';
+import { temporalUnavailable } from '../temporal/errors.ts';
+import type { RestoreCreateInput, RestoreListQuery } from './schemas.ts';
+
+type RestoreRow = typeof restores.$inferSelect;
+
+/** A backup restored to a server of the same engine, anywhere in the tenant; answers the row as it started. */
+export async function start(s: Services, auth: AuthContext, input: RestoreCreateInput): Promise<RestoreRow> {
+  const backup = await findOwned(s.db, backups, input.backupId, auth.tenantId, 'backup');
+  if (backup.kind !== 'backup' || !backup.fileName)
+    throw invalid('this history row has no backup file to restore', 'backupId');
+  const server = await findOwned(s.db, servers, input.targetServerId ?? backup.serverId, auth.tenantId, 'server');
+  const [source] = await s.db.select().from(servers).where(eq(servers.id, backup.serverId));
+  if (source && source.engine !== server.engine)
+    throw invalid(
+      `the backup is a ${source.engine} dump; server '${server.name}' is ${server.engine}`,
+      'targetServerId',
+    );
+  const id = crypto.randomUUID();
+  const workflowId = restoreWorkflowId(id);
+  const [row] = await s.db
+    .insert(restores)
+    .values({
+      id,
+      tenantId: auth.tenantId,
+      backupId: backup.id,
+      configId: backup.configId,
+      requestedBy: auth.userId,
+      targetSiteId: server.siteId,
+      targetServerId: server.id,
+      targetDatabase: input.targetDatabase ?? backup.database,
+      overwrite: input.overwrite,
+      workflowId,
+      status: 'running',
+    })
+    .returning();
+  await audit(
+    s.db,
+    auth,
+    'restore.start',
+    { type: 'restore', id },
+    { backupId: backup.id, server: server.name, database: row!.targetDatabase, overwrite: input.overwrite },
+  );
+  try {
+    await s.runs.startRestore(id);
+  } catch (err) {
+    // No workflow will ever finish this row: it says why it failed rather than running forever.
+    const failure = temporalUnavailable(err);
+    await s.db
+      .update(restores)
+      .set({ status: 'failed', error: `the restore could not be started: ${failure.message}`, finishedAt: new Date() })
+      .where(eq(restores.id, id));
+    throw failure;
+  }
+  return row!;
+}
+
+export function list(db: Db, tenantId: string, q: RestoreListQuery): Promise<RestoreRow[]> {
+  return db
+    .select()
+    .from(restores)
+    .where(
+      and(
+        eq(restores.tenantId, tenantId),
+        q.configId ? eq(restores.configId, q.configId) : undefined,
+        q.kind ? eq(restores.kind, q.kind) : undefined,
+        q.before ? lt(restores.startedAt, new Date(q.before)) : undefined,
+      ),
+    )
+    .orderBy(desc(restores.startedAt))
+    .limit(q.limit);
+}
+
+/** The restore tool is stopped and a database it created is removed (by the workflow's clean-up). */
+export async function cancel(s: Services, auth: AuthContext, row: RestoreRow): Promise<void> {
+  if (row.status !== 'running') throw new BackupError('conflict', `the restore is ${row.status}`);
+  await s.runs.cancel(row.workflowId);
+  await audit(s.db, auth, 'restore.cancel', { type: 'restore', id: row.id });
+}
