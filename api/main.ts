@@ -6,6 +6,7 @@ import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
 import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
 import { openDb } from '../db/client.ts';
 import { createApp } from './app.ts';
+import { SiteTokens } from './agent/site-tokens.ts';
 import { Schedules } from './temporal/schedules.ts';
 
 const env = parseEnv(apiEnv);
@@ -22,6 +23,7 @@ const app = createApp({
   jwtSecret: env.JWT_SECRET,
   jwtTtlSeconds: env.JWT_TTL_SECONDS,
   centralTaskQueue: CENTRAL_TASK_QUEUE,
+  siteTokens: await SiteTokens.fromEnv(env, env.SITE_TOKEN_TTL_SECONDS),
 });
 const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (info) =>
   logger.info(`API listening on http://${info.address}:${info.port}`),

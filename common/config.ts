@@ -49,6 +49,8 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   JWT_TTL_SECONDS: seconds(12 * 3600),
   /** How often every copy of every backup is read back and repaired (the `backup-sync` schedule). */
   SYNC_INTERVAL_HOURS: z.coerce.number().positive().default(6),
+  /** How long a site worker's Temporal token lives: a rotated site key stops its old worker within this time. */
+  SITE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(2).max(300).default(300),
 });
 export type ApiEnv = z.infer<typeof apiEnv>;
 

@@ -16,7 +16,16 @@ import type { Services } from '../lib/services.ts';
 
 const CheckInInput = z.object({ engines: z.array(z.enum(ENGINES)).optional() }).openapi('SiteCheckInInput');
 const CheckIn = z
-  .object({ siteId: z.string(), siteName: z.string(), tenantId: z.string(), taskQueue: z.string() })
+  .object({
+    siteId: z.string(),
+    siteName: z.string(),
+    tenantId: z.string(),
+    taskQueue: z.string(),
+    temporal: z
+      .object({ token: z.string(), expiresAt: z.string() })
+      .optional()
+      .openapi({ description: "A short-lived token for the site's own task queue; check in again before it expires" }),
+  })
   .openapi('SiteCheckIn');
 
 /** Open routes: a site worker proves who it is with its site key, not with a user's token. */
@@ -55,7 +64,12 @@ function checkIn(r: Router, s: Services) {
       const engines = (c.req.valid('json') as { engines?: Engine[] } | undefined)?.engines;
       if (engines) await s.db.update(sites).set({ engines, checkedInAt: new Date() }).where(eq(sites.id, site.id));
       s.logger.info({ labels: { tenant_id: site.tenantId, site_id: site.id } }, 'site worker checked in');
-      return c.json({ siteId: site.id, siteName: site.name, tenantId: site.tenantId, taskQueue: site.taskQueue }, 200);
+      const temporal = s.siteTokens?.issue(site);
+      c.header('Cache-Control', 'no-store');
+      return c.json(
+        { siteId: site.id, siteName: site.name, tenantId: site.tenantId, taskQueue: site.taskQueue, temporal },
+        200,
+      );
     },
   );
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../../common/logger.ts';
 import type { TemporalHandles } from '../../common/temporal.ts';
 import type { Db } from '../../db/client.ts';
 import { DownloadRelay } from '../agent/relay.ts';
+import type { SiteTokens } from '../agent/site-tokens.ts';
 import { UserRoles } from '../auth/roles.ts';
 import { Runs } from '../temporal/runs.ts';
 import { Schedules } from '../temporal/schedules.ts';
@@ -14,6 +15,8 @@ export interface AppDeps {
   jwtSecret: string;
   jwtTtlSeconds: number;
   centralTaskQueue: string;
+  /** Issues site workers' Temporal tokens at check-in; absent when Temporal is a cluster the project does not run. */
+  siteTokens?: SiteTokens | undefined;
 }
 
 export interface Services extends AppDeps {

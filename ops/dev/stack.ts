@@ -11,8 +11,10 @@ import { serve } from '@hono/node-server';
 import type { Worker } from '@temporalio/worker';
 import type { SiteConfigInput } from '../../activities/site-config.ts';
 import { createApp } from '../../api/app.ts';
+import { SiteTokens } from '../../api/agent/site-tokens.ts';
+import { SITE_TOKEN_TTL_SECONDS } from '../../common/temporal-token.ts';
 import { Schedules } from '../../api/temporal/schedules.ts';
-import { centralEnv, parseEnv } from '../../common/config.ts';
+import { centralEnv, parseEnv, type CentralEnv } from '../../common/config.ts';
 import type { Logger } from '../../common/logger.ts';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandles } from '../../common/temporal.ts';
 import { openDb, type DbHandle } from '../../db/client.ts';
@@ -104,7 +106,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     });
     goOn();
 
-    const baseUrl = await serveApi(opts, db, temporal, undo);
+    const baseUrl = await serveApi(opts, env, db, temporal, undo);
     const siteWorkers = trackSiteWorkers(opts.dataDir, env, undo);
     goOn();
     return {
@@ -127,6 +129,7 @@ const reportStopError = (err: unknown) => console.error('cleanup failed:', err);
 
 async function serveApi(
   opts: PlatformOptions,
+  env: CentralEnv,
   db: DbHandle,
   temporal: TemporalHandles,
   undo: (() => Promise<unknown>)[],
@@ -138,6 +141,7 @@ async function serveApi(
     jwtSecret: opts.http.jwtSecret,
     jwtTtlSeconds: opts.http.jwtTtlSeconds,
     centralTaskQueue: opts.centralTaskQueue,
+    siteTokens: await SiteTokens.fromEnv(env, Number(opts.env.SITE_TOKEN_TTL_SECONDS ?? SITE_TOKEN_TTL_SECONDS)),
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');
