@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
+import { connectTemporal } from '../common/temporal.ts';
 import { SYNC_SCHEDULE_ID } from '../common/names.ts';
 import { freePort } from '../ops/services/ports.ts';
 import { createShopDatabase } from './helpers/fixtures.ts';
@@ -28,7 +28,7 @@ describe('npm start (ops/dev/dev.ts)', () => {
       env: {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
-        TEMPORAL_CLI: process.env.TEMPORAL_CLI,
+        BP_TEMPORAL: process.env.BP_TEMPORAL,
         DATA_DIR: dataDir,
         PORT: String(ports.api),
         TEMPORAL_PORT: String(ports.temporal),
@@ -135,9 +135,15 @@ describe('npm start (ops/dev/dev.ts)', () => {
       200,
     );
     // The periodic sync of every copy is scheduled too.
-    const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+    // Temporal answers only over TLS and to a token signed with the platform's key, both kept in the data folder.
+    const { connection, client } = await connectTemporal({
+      TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
+      TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_TLS_CA_FILE: path.join(dataDir, 'temporal/tls/ca.pem'),
+      TEMPORAL_SIGNING_KEY_FILE: path.join(dataDir, 'temporal/signing-key.pem'),
+    });
     try {
-      const sync = await new Client({ connection }).schedule.getHandle(SYNC_SCHEDULE_ID).describe();
+      const sync = await client.schedule.getHandle(SYNC_SCHEDULE_ID).describe();
       assert.equal(sync.action.type === 'startWorkflow' && sync.action.workflowType, 'syncWorkflow');
     } finally {
       await connection.close();
