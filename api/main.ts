@@ -1,4 +1,6 @@
 // The API process: migrates the metadata database, registers search attributes, serves HTTP.
+import { readFile } from 'node:fs/promises';
+import https from 'node:https';
 import { serve } from '@hono/node-server';
 import { apiEnv, parseEnv } from '../common/config.ts';
 import { createLogger } from '../common/logger.ts';
@@ -24,9 +26,19 @@ const app = createApp({
   jwtTtlSeconds: env.JWT_TTL_SECONDS,
   centralTaskQueue: CENTRAL_TASK_QUEUE,
   siteTokens: await SiteTokens.fromEnv(env, env.SITE_TOKEN_TTL_SECONDS),
+  https: Boolean(env.TLS_CERT_FILE),
+  signupOpen: env.SIGNUP === 'open',
 });
-const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (info) =>
-  logger.info(`API listening on http://${info.address}:${info.port}`),
+if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE))
+  throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither');
+const tls = env.TLS_CERT_FILE
+  ? {
+      createServer: https.createServer,
+      serverOptions: { cert: await readFile(env.TLS_CERT_FILE), key: await readFile(env.TLS_KEY_FILE!) },
+    }
+  : {};
+const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST, ...tls }, (info) =>
+  logger.info(`API listening on ${env.TLS_CERT_FILE ? 'https' : 'http'}://${info.address}:${info.port}`),
 );
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

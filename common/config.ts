@@ -50,6 +50,11 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   /** How often every copy of every backup is read back and repaired (the `backup-sync` schedule). */
   SYNC_INTERVAL_HOURS: z.coerce.number().positive().default(6),
   /** How long a site worker's Temporal token lives: a rotated site key stops its old worker within this time. */
+  /** `closed`: the public sign-up route refuses; accounts are made by an operator or a tenant's owner. */
+  SIGNUP: z.enum(['open', 'closed']).default('open'),
+  /** HTTPS: the certificate chain and key (PEM files). Without them the API speaks plain HTTP (behind a proxy). */
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
   SITE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(2).max(300).default(300),
 });
 export type ApiEnv = z.infer<typeof apiEnv>;

@@ -1,6 +1,8 @@
 // Signing up and signing in: the two routes open to anyone. Both answer a session token.
 import { createRoute } from '@hono/zod-openapi';
+import { BackupError } from '../../common/errors.ts';
 import { issueToken } from '../auth/tokens.ts';
+import { requireStrongPassword } from '../guard/sign-in.ts';
 import { body, errors, json } from '../lib/http.ts';
 import { router, type Router } from '../lib/router.ts';
 import type { Services } from '../lib/services.ts';
@@ -23,11 +25,24 @@ function signup(r: Router, s: Services) {
       summary: 'Create a tenant and its owner',
       security: [],
       request: body(Signup),
-      responses: { 201: json(Session, 'Signed up'), 400: errors[400], 409: errors[409] },
+      responses: {
+        201: json(Session, 'Signed up'),
+        400: errors[400],
+        403: errors[403],
+        409: errors[409],
+        429: errors[429],
+      },
     }),
     async (c) => {
-      const { tenant, user } = await service.signup(s.db, c.req.valid('json'));
+      if (s.signupOpen === false)
+        throw new BackupError('forbidden', 'sign-up is closed on this platform: ask its operator for an account');
+      const input = c.req.valid('json');
+      requireStrongPassword(input.password, input);
+      const account = await s.signIn.signUp(c, () => service.signup(s.db, input));
+      if (account instanceof Response) return account as never;
+      const { tenant, user } = account;
       const token = issueToken({ userId: user.id, tenantId: tenant.id, role: user.role }, s.jwtSecret, s.jwtTtlSeconds);
+      c.header('Cache-Control', 'no-store');
       return c.json({ token, user: userOut(user), tenant: { id: tenant.id, name: tenant.name } }, 201);
     },
   );
@@ -42,11 +57,14 @@ function login(r: Router, s: Services) {
       summary: 'Sign in; returns a JWT',
       security: [],
       request: body(Login),
-      responses: { 200: json(Session), 400: errors[400], 401: errors[401] },
+      responses: { 200: json(Session), 400: errors[400], 401: errors[401], 429: errors[429] },
     }),
     async (c) => {
       const input = c.req.valid('json');
-      const { tenant, user } = await service.login(s.db, input.email, input.password);
+      const account = await s.signIn.signIn(c, input.email, () => service.login(s.db, input.email, input.password));
+      if (account instanceof Response) return account as never;
+      const { tenant, user } = account;
+      c.header('Cache-Control', 'no-store');
       const token = issueToken({ userId: user.id, tenantId: tenant.id, role: user.role }, s.jwtSecret, s.jwtTtlSeconds);
       return c.json({ token, user: userOut(user), tenant: { id: tenant.id, name: tenant.name } }, 200);
     },

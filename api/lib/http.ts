@@ -59,6 +59,7 @@ export const errors = {
   403: err('The role does not allow this'),
   404: err('Not found in your tenant'),
   409: err('Conflicts with the current state'),
+  429: err('Too many attempts: wait the Retry-After seconds'),
   503: err('A service the API needs (Temporal) is unavailable: try again later'),
 };
 

@@ -1,7 +1,7 @@
 // What runs before every route: the access log line, the body size limit and the refusal of NUL characters.
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { invalid } from '../../common/errors.ts';
+import { BackupError, invalid } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { AppEnv } from '../auth/tokens.ts';
 
@@ -35,8 +35,11 @@ export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
 export function limitBodies(): MiddlewareHandler<AppEnv> {
   const limit = bodyLimit({
     maxSize: MAX_BODY_BYTES,
+    // The rest of the body is not read, so the connection cannot carry another request: say so, then close it.
     onError: (c) =>
-      c.json({ error: { code: 'invalid', message: `the request body is over ${MAX_BODY_BYTES} bytes` } }, 413),
+      c.json({ error: { code: 'invalid', message: `the request body is over ${MAX_BODY_BYTES} bytes` } }, 413, {
+        connection: 'close',
+      }),
   });
   return (c, next) => (c.req.path.startsWith('/api/v1/agent/transfers/') ? next() : limit(c, next));
 }
@@ -53,10 +56,17 @@ export const refuseNul: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   if (c.req.header('content-type')?.includes('json')) {
     const text = await c.req.text();
-    if (text.includes('\\u0000')) {
+    if (text.includes('\\u0000') || LONE_SURROGATE_ESCAPE.test(text)) {
       try {
+        const surrogates = malformedFields(JSON.parse(text));
+        if (surrogates[0])
+          throw invalid(
+            'contains half of a UTF-16 surrogate pair, which is not text and cannot be stored',
+            surrogates[0],
+          );
         fields.push(...nulFields(JSON.parse(text)));
-      } catch {
+      } catch (err) {
+        if (err instanceof BackupError) throw err;
         // Not JSON: the route's validator answers 400.
       }
     }
@@ -64,6 +74,18 @@ export const refuseNul: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (fields[0]) throw invalid('contains a NUL character (\\u0000), which cannot be stored', fields[0]);
   await next();
 };
+
+/** A JSON escape of a surrogate (\\uD800-\\uDFFF): only then can a parsed string hold one alone. */
+const LONE_SURROGATE_ESCAPE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
+
+/** The fields (or keys) of a JSON body whose strings are not well-formed UTF-16. */
+function malformedFields(value: unknown, path: string[] = []): string[] {
+  if (typeof value === 'string') return value.isWellFormed() ? [] : [path.join('.') || 'body'];
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) =>
+    k.isWellFormed() ? malformedFields(v, [...path, k]) : [path.join('.') || 'body'],
+  );
+}
 
 /** PostgreSQL's text and jsonb cannot hold U+0000: the fields of a JSON body that do, as a validation issue names them. */
 export function nulFields(value: unknown, path: string[] = []): string[] {

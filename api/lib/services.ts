@@ -5,6 +5,7 @@ import type { Db } from '../../db/client.ts';
 import { DownloadRelay } from '../agent/relay.ts';
 import type { SiteTokens } from '../agent/site-tokens.ts';
 import { UserRoles } from '../auth/roles.ts';
+import { SignInGuard } from '../guard/sign-in.ts';
 import { Runs } from '../temporal/runs.ts';
 import { Schedules } from '../temporal/schedules.ts';
 
@@ -17,6 +18,10 @@ export interface AppDeps {
   centralTaskQueue: string;
   /** Issues site workers' Temporal tokens at check-in; absent when Temporal is a cluster the project does not run. */
   siteTokens?: SiteTokens | undefined;
+  /** Served over HTTPS (TLS_CERT_FILE/TLS_KEY_FILE): answers tell browsers to keep to it. */
+  https?: boolean;
+  /** SIGNUP=closed: only an operator (or an owner adding users) makes accounts. */
+  signupOpen?: boolean;
 }
 
 export interface Services extends AppDeps {
@@ -24,6 +29,7 @@ export interface Services extends AppDeps {
   runs: Runs;
   relay: DownloadRelay;
   roles: UserRoles;
+  signIn: SignInGuard;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -33,5 +39,6 @@ export function createServices(deps: AppDeps): Services {
     runs: new Runs(deps.temporal.client, deps.centralTaskQueue),
     relay: new DownloadRelay(),
     roles: new UserRoles(deps.db),
+    signIn: new SignInGuard(),
   };
 }

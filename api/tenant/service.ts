@@ -5,6 +5,7 @@ import type { Role } from '../../common/model.ts';
 import type { Db, Tx } from '../../db/client.ts';
 import { auditLog, tenants, users } from '../../db/schema.ts';
 import { hashPassword } from '../auth/passwords.ts';
+import { requireStrongPassword } from '../guard/sign-in.ts';
 import { requireRole } from '../auth/roles.ts';
 import type { AuthContext } from '../auth/tokens.ts';
 import { uniqueViolation } from '../lib/errors.ts';
@@ -38,6 +39,7 @@ export async function createUser(
   auth: AuthContext,
   input: { email: string; password: string; role: Role },
 ): Promise<UserRow> {
+  requireStrongPassword(input.password, { email: input.email });
   const passwordHash = await hashPassword(input.password);
   try {
     return await db.transaction(async (tx) => {

@@ -1,0 +1,132 @@
+// Issue 16, HTTP hygiene, tried as an attacker would over a real socket: password guessing, weak passwords, closed
+// sign-up, security headers, the docs page without a CDN, an oversized body's connection, lone surrogates.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { createApp } from '../api/app.ts';
+import { signup, startStack, type Stack } from './helpers/stack.ts';
+
+describe('API guards (issue 16)', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack();
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  const login = (email: string, password: string) =>
+    stack.api('POST', '/api/v1/auth/login', { body: { email, password } });
+
+  it('the 11th wrong password in a minute gets 429 with Retry-After, even with the right password', async () => {
+    const victim = await signup(stack);
+    for (let i = 1; i <= 10; i++) assert.equal((await login(victim.email, `wrong password ${i}!`)).status, 401);
+    const eleventh = await login(victim.email, 'wrong password 11!');
+    assert.equal(eleventh.status, 429);
+    assert.ok(Number(eleventh.headers.get('retry-after')) >= 59);
+    assert.equal((await login(victim.email, 'correct horse battery staple')).status, 429, 'no guess is checked');
+    // An account nobody has is throttled the same way: the answer does not say which emails exist.
+    for (let i = 1; i <= 10; i++) await login('nobody@example.test', `wrong password ${i}!`);
+    assert.equal((await login('nobody@example.test', 'wrong password 11!')).status, 429);
+    const other = await signup(stack);
+    assert.equal((await login(other.email, 'correct horse battery staple')).status, 200, 'others sign in');
+  });
+
+  it('refuses the passwords guessers try first, naming the field', async () => {
+    const res = await stack.api('POST', '/api/v1/auth/signup', {
+      body: { tenantName: 'weak', email: 'weak@example.test', password: 'Password2026!' },
+    });
+    assert.equal(res.status, 400);
+    assert.match(JSON.stringify(res.body), /password/);
+    assert.match(JSON.stringify(res.body), /too easy to guess/);
+  });
+
+  it('a platform with sign-up closed refuses it', async () => {
+    const closed = createApp({
+      db: stack.db.db,
+      temporal: stack.temporal,
+      logger: stack.logger,
+      jwtSecret: 'x'.repeat(40),
+      jwtTtlSeconds: 60,
+      centralTaskQueue: stack.centralTaskQueue,
+      signupOpen: false,
+    });
+    const res = await closed.request('/api/v1/auth/signup', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tenantName: 'x', email: 'closed@example.test', password: 'blue-kettle-orbit-57' }),
+    });
+    assert.equal(res.status, 403);
+  });
+
+  it('every answer carries security headers; token answers are not cached', async () => {
+    const t = await signup(stack);
+    for (const res of [
+      await fetch(`${stack.baseUrl}/api/v1/configs`),
+      await fetch(`${stack.baseUrl}/api/v1/configs`, { headers: { authorization: `Bearer ${t.token}` } }),
+      await fetch(`${stack.baseUrl}/healthz`),
+    ]) {
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(res.headers.get('x-frame-options'), 'DENY');
+      assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+      assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+    }
+    const session = await login(t.email, 'correct horse battery staple');
+    assert.equal(session.headers.get('cache-control'), 'no-store');
+  });
+
+  it('the docs page loads only this origin’s script, served from the installed package', async () => {
+    const page = await fetch(`${stack.baseUrl}/docs`);
+    const html = await page.text();
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'(;|$)/);
+    const scripts = [...html.matchAll(/<script[^>]*src="([^"]+)"/g)].map((m) => m[1]!);
+    assert.ok(scripts.length > 0);
+    for (const src of scripts) {
+      assert.ok(src.startsWith('/docs/'), src);
+      const res = await fetch(`${stack.baseUrl}${src}`);
+      assert.equal(res.status, 200, src);
+      await res.arrayBuffer();
+    }
+    assert.doesNotMatch(html, /https?:\/\//, 'nothing from another origin');
+  });
+
+  it('an oversized body gets 413 and the connection is closed, as the answer says', async () => {
+    const url = new URL(`${stack.baseUrl}/api/v1/auth/login`);
+    const { status, connection, ended } = await new Promise<{ status: number; connection: string; ended: boolean }>(
+      (resolve, reject) => {
+        const req = http.request(
+          { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent: false },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              res.socket.once('close', () =>
+                resolve({ status: res.statusCode!, connection: String(res.headers.connection), ended: true }),
+              ),
+            );
+          },
+        );
+        req.setHeader('content-type', 'application/json');
+        req.setHeader('content-length', String(2 * 1024 * 1024));
+        req.on('error', reject);
+        req.write('{"email":"');
+        req.end();
+      },
+    );
+    assert.equal(status, 413);
+    assert.equal(connection, 'close');
+    assert.ok(ended);
+  });
+
+  it('a lone UTF-16 surrogate gets 400 naming the field', async () => {
+    const t = await signup(stack);
+    const res = await fetch(`${stack.baseUrl}/api/v1/configs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/json' },
+      body: '{"name":"x","drill":{"assertions":["select \\ud800"]}}',
+    });
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /drill\.assertions\.0.*surrogate|surrogate.*drill\.assertions\.0/s);
+  });
+});
