@@ -2,7 +2,7 @@
 // Each takes names (server, database, file), never credentials, and returns references, never data.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { link, mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, Writable, pipeline as pipeThrough, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
