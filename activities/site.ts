@@ -10,8 +10,14 @@ import { Context } from '@temporalio/activity';
 import { parseBackupFileName } from '../common/names.ts';
 import { withRunLabels, type Logger } from '../common/logger.ts';
 import { BackupError, invalid } from '../common/errors.ts';
-import { DEFAULT_COMPRESSION, SITE_TARGET, type CleanTable, type Compression } from '../common/model.ts';
-import { engineFor as engineNamed, type TableRowCount } from './engines/index.ts';
+import {
+  DEFAULT_COMPRESSION,
+  SITE_TARGET,
+  type CleanTable,
+  type Compression,
+  type TableCount,
+} from '../common/model.ts';
+import { engineFor as engineNamed } from './engines/index.ts';
 import { assertionHolds } from './engines/assertions.ts';
 import { filterInput, filterStopped, type RestoreInto } from './engines/engine.ts';
 import {
@@ -75,7 +81,7 @@ export interface DumpResult {
   encrypted: boolean;
   /** Which tenant key wrapped the data key: a fingerprint, never the key. */
   keyId: string | null;
-  tableCounts: TableRowCount[];
+  tableCounts: TableCount[];
 }
 
 export interface RestoreInput {
@@ -594,7 +600,7 @@ export function createSiteActivities(deps: { config: SiteConfig; identity: SiteI
     async inspectRestore(input: {
       serverName: string;
       database: string;
-      expected: TableRowCount[];
+      expected: TableCount[];
       tolerancePercent: number;
       assertions: string[];
     }): Promise<DryRunCheck[]> {
@@ -908,7 +914,7 @@ function compareVersions(engine: string, tool: string, server: string): void {
 }
 
 /** A count recorded from the catalogue's estimate is itself rough: it gets at least 10% on top of the tolerance. */
-const allowedDrift = (t: TableRowCount, tolerancePercent: number) =>
+const allowedDrift = (t: TableCount, tolerancePercent: number) =>
   (t.rows * (t.exact ? tolerancePercent : Math.max(tolerancePercent, 10))) / 100;
 
 /**

@@ -6,10 +6,8 @@ import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError } from '../../common/errors.ts';
+import type { Engine, TableCount } from '../../common/model.ts';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, type ServerConnection } from '../site-config.ts';
-
-/** Every engine this code knows; `db/schema.ts` ENGINES says which ones the platform offers. */
-export type EngineName = 'postgresql' | 'mariadb' | 'sqlite';
 
 export interface DumpStream {
   /**
@@ -43,19 +41,11 @@ export interface DumpOptions {
   filter?: StreamFilter;
 }
 
-export interface TableRowCount {
-  /** As the engine names it: `schema.table` for PostgreSQL, the bare name for MariaDB and SQLite. */
-  table: string;
-  rows: number;
-  /** false when `rows` is the catalogue's estimate (a big table, where counting would scan it). */
-  exact: boolean;
-}
-
 /** What a restore writes into: a database it creates, an existing empty one, or one whose tables it replaces. */
 export type RestoreInto = 'new' | 'existing' | 'replace';
 
 export interface DatabaseEngine {
-  readonly name: EngineName;
+  readonly name: Engine;
   /** File extension of the dump format: `pgdump`, `sql`, `sqlite`. */
   readonly format: string;
   /** Checks that each table exists and returns names the dump tool takes literally. Also proves the login works. */
@@ -84,12 +74,12 @@ export interface DatabaseEngine {
   estimateSize(conn: ServerConnection, database: string): Promise<number>;
   serverVersion(conn: ServerConnection): Promise<string>;
   dumpToolVersion(): Promise<string>;
-  /** Exact `count(*)` for tables the catalogue says are below `exactBelowRows` (default 100 000), else its estimate. */
-  tableRowCounts(
-    conn: ServerConnection,
-    database: string,
-    opts?: { exactBelowRows?: number },
-  ): Promise<TableRowCount[]>;
+  /**
+   * Exact `count(*)` for tables the catalogue says are below `exactBelowRows` (default 100 000), else its estimate
+   * (`exact: false`: counting a big table would scan it). Tables as the engine names them: `schema.table` for
+   * PostgreSQL, the bare name for MariaDB and SQLite.
+   */
+  tableRowCounts(conn: ServerConnection, database: string, opts?: { exactBelowRows?: number }): Promise<TableCount[]>;
   /** Empties the tables (all or none found), returning the number of rows removed. */
   truncateTables?(conn: ServerConnection, database: string, tables: string[]): Promise<number>;
   /** Deletes the rows whose `column` is more than `days` days old, in one transaction; returns how many. */

@@ -5,6 +5,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BackupError } from '../../common/errors.ts';
+import type { TableCount } from '../../common/model.ts';
 import type { ServerConnection } from '../site-config.ts';
 import {
   checkDays,
@@ -18,7 +19,6 @@ import {
   toolMissing,
   type DatabaseEngine,
   type DumpStream,
-  type TableRowCount,
   type ToolRun,
 } from './engine.ts';
 
@@ -352,7 +352,7 @@ export const mariadbEngine: DatabaseEngine = {
       `SELECT TABLE_NAME, COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0) FROM information_schema.TABLES
       WHERE TABLE_SCHEMA = ${lit(database)} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME;`,
     );
-    const result: TableRowCount[] = stats.map(([table, estimate, bytes]) => {
+    const result: TableCount[] = stats.map(([table, estimate, bytes]) => {
       const rows = Number(estimate);
       return { table: table!, rows, exact: rows < limit && Number(bytes) < limit * 1024 };
     });

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { BackupError } from '../../common/errors.ts';
+import type { TableCount } from '../../common/model.ts';
 import type { ServerConnection } from '../site-config.ts';
 import {
   checkDays,
@@ -15,7 +16,6 @@ import {
   toolMissing,
   type DatabaseEngine,
   type DumpStream,
-  type TableRowCount,
   type ToolRun,
 } from './engine.ts';
 
@@ -349,7 +349,7 @@ export const postgresEngine: DatabaseEngine = {
         left join pg_stat_user_tables s on s.relid = c.oid
         where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'
         order by n.nspname, c.relname`;
-      const result: TableRowCount[] = [];
+      const result: TableCount[] = [];
       for (const t of tables) {
         // Counting reads every page: the size guards against statistics that lag behind a big load.
         if (t.estimate < limit && Number(t.bytes) < limit * 1024) {

@@ -9,15 +9,9 @@ import { pipeline } from 'node:stream/promises';
 import { backup, DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import { BackupError } from '../../common/errors.ts';
+import type { TableCount } from '../../common/model.ts';
 import type { ServerConnection } from '../site-config.ts';
-import {
-  checkDays,
-  DEFAULT_EXACT_BELOW_ROWS,
-  producedDump,
-  type DatabaseEngine,
-  type DumpStream,
-  type TableRowCount,
-} from './engine.ts';
+import { checkDays, DEFAULT_EXACT_BELOW_ROWS, producedDump, type DatabaseEngine, type DumpStream } from './engine.ts';
 import { fsyncDir } from '../fsync.ts';
 
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
@@ -451,7 +445,7 @@ export const sqliteEngine: DatabaseEngine = {
       }
       return { tables: userTables(db), estimates };
     });
-    const result = tables.map((table): TableRowCount => {
+    const result = tables.map((table): TableCount => {
       const estimate = estimates.get(table.toLowerCase());
       return estimate !== undefined && estimate >= limit
         ? { table, rows: estimate, exact: false }
