@@ -19,65 +19,28 @@ import {
   DUMP_FORMAT,
   type BackupKind,
   type DrillSpec,
-  type RestoreKind,
   type ScheduleSpec,
   type BackupStatus,
-  type CleanTable,
-  type Compression,
   type CopyState,
-  type DestinationKind,
-  type Engine,
   type RetentionPolicy,
   type TableCount,
 } from '../db/schema.ts';
 import { planTargetRetention, retentionTargets } from '../db/retention.ts';
 import { parseBackupFileName } from '../common/names.ts';
 import { asActivity } from './failure.ts';
-
-/** Timeouts and retry pacing the workflow applies; set by the central worker's environment. */
-export interface RunTuning {
-  dumpHeartbeatTimeoutMs: number;
-  dumpTimeoutMs: number;
-  sitePickupTimeoutMs: number;
-  retryInitialMs: number;
-}
-
-/** What one run needs to know, read once at its start so a configuration edited mid-run does not change it. */
-export interface BackupPlan {
-  tenantId: string;
-  configId: string;
-  configName: string;
-  siteId: string;
-  siteName: string;
-  taskQueue: string;
-  serverId: string;
-  serverName: string;
-  engine: Engine;
-  databases: string[];
-  cleanTables: CleanTable[];
-  keepLocal: number;
-  timezone: string;
-  /** The dump format's file extension (`pgdump`, `sql`, `sqlite`). */
-  format: string;
-  compression: Compression;
-  encrypt: boolean;
-  /** Off-site targets, each with its own retention; the site's own copy keeps `keepLocal`. */
-  destinations: PlanDestination[];
-  tuning: RunTuning;
-}
-
-export interface PlanDestination {
-  id: string;
-  name: string;
-  kind: DestinationKind;
-  retention: RetentionPolicy;
-}
-
-/** One copy to write, check or delete, as the site sees it: a target (`site` or a destination name) and a key. */
-export interface CopyRef {
-  target: string;
-  key: string;
-}
+import type {
+  BackupPlan,
+  CheckResult,
+  CopyRef,
+  DrillTarget,
+  DryRunCheck,
+  PlanDestination,
+  Repair,
+  RestorePlan,
+  RowsRemoved,
+  RunTuning,
+  SiteCheckBatch,
+} from './contracts.ts';
 
 export interface CopyOutcome {
   backupId: string;
@@ -91,41 +54,6 @@ export interface CopyOutcome {
   error?: string;
   /** Recorded in the copy's events: stored, missing, corrupt, repaired, deleted, verified. */
   event: string;
-}
-
-export interface CopyToCheck extends CopyRef {
-  copyId: string;
-  fileName: string;
-  backupId: string;
-  sizeBytes: number;
-  sha256: string;
-  state: CopyState;
-}
-
-export interface SiteCheckBatch {
-  siteId: string;
-  siteName: string;
-  taskQueue: string;
-  tenantId: string;
-  copies: CopyToCheck[];
-}
-
-export interface CheckResult {
-  copyId: string;
-  state: 'stored' | 'missing' | 'corrupt';
-  detail?: string;
-}
-
-export interface Repair {
-  copyId: string;
-  backupId: string;
-  tenantId: string;
-  to: CopyRef;
-  /** A good copy of the same backup to copy from; none left means only an alert can help. */
-  from: CopyRef | null;
-  sizeBytes: number;
-  sha256: string;
-  what: string;
 }
 
 export interface BackupRef {
@@ -145,7 +73,7 @@ export interface BackupOutcome extends BackupRef {
   encrypted?: boolean;
   keyId?: string | null;
   tableCounts?: TableCount[];
-  rowsRemoved?: { table: string; mode: string; rows: number }[];
+  rowsRemoved?: RowsRemoved[];
   report?: Record<string, unknown>;
   startedAt: string;
   fileName?: string;
@@ -153,33 +81,6 @@ export interface BackupOutcome extends BackupRef {
   sha256?: string;
   location?: string;
   error?: string;
-}
-
-export interface RestorePlan {
-  restoreId: string;
-  tenantId: string;
-  kind: RestoreKind;
-  backupId: string;
-  fileName: string;
-  sizeBytes: number;
-  sha256: string;
-  tableCounts: TableCount[];
-  siteName: string;
-  taskQueue: string;
-  serverName: string;
-  database: string;
-  overwrite: boolean;
-  /** Stored copies the target site can reach, best first. */
-  candidates: (CopyRef & { copyId: string })[];
-  tuning: RunTuning;
-}
-
-export interface DrillTarget {
-  database: string;
-  /** Absent when the database has no successful backup with a stored copy to drill. */
-  plan?: RestorePlan;
-  drill: DrillSpec;
-  configName: string;
 }
 
 export interface AlertInput {
@@ -644,15 +545,13 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
               })
               .where(eq(backupCopies.id, r.copyId));
             if (r.state !== before.state || r.state !== 'stored' || input.verification) {
-              await tx
-                .insert(copyEvents)
-                .values({
-                  tenantId: before.tenantId,
-                  copyId: r.copyId,
-                  event: r.state === 'stored' ? 'verified' : r.state,
-                  detail: r.detail ?? null,
-                  workflowId,
-                });
+              await tx.insert(copyEvents).values({
+                tenantId: before.tenantId,
+                copyId: r.copyId,
+                event: r.state === 'stored' ? 'verified' : r.state,
+                detail: r.detail ?? null,
+                workflowId,
+              });
             }
             await refreshAvailability(tx, before.backupId);
             if (r.state !== 'stored') bad.push(r.copyId);
@@ -746,7 +645,7 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
       copyTarget?: string;
       restoreSeconds?: number;
       rawBytes?: number;
-      checks?: { name: string; ok: boolean; detail: string }[];
+      checks?: DryRunCheck[];
     }): Promise<void> {
       return asActivity(async () => {
         await db
@@ -847,9 +746,7 @@ export function createCentralActivities(deps: { db: Db; logger: Logger; tuning: 
      * Configurations that should have produced a successful backup by now and have not: the newest success is
      * older than the schedule's interval plus an hour's grace, and not yet alerted for this silence.
      */
-    async findMissedBackups(
-      input: { now?: string } = {},
-    ): Promise<
+    async findMissedBackups(input: { now?: string } = {}): Promise<
       {
         configId: string;
         tenantId: string;

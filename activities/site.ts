@@ -29,7 +29,18 @@ import {
   openSealed,
   sealStream,
 } from './pipeline/pack.ts';
-import type { CheckResult, CopyRef, CopyToCheck } from './central.ts';
+import type {
+  CheckCopiesResult,
+  CheckResult,
+  CleanTablesResult,
+  CopyRef,
+  CopyToCheck,
+  DryRunCheck,
+  DryRunReport,
+  DumpResult,
+  RestoreResult,
+  UploadResult,
+} from './contracts.ts';
 import { openStorage } from './storage/index.ts';
 import {
   fileSource,
@@ -54,12 +65,6 @@ export interface CleanTablesInput {
   database: string;
   tables: CleanTable[];
 }
-export interface CleanTablesResult {
-  /** Tables whose rows stay out of the dump, in the dump tool's literal form. */
-  excludeTableData: string[];
-  /** What the destructive modes removed at the source. */
-  rowsRemoved: { table: string; mode: string; rows: number }[];
-}
 
 export interface DumpInput {
   serverName: string;
@@ -68,20 +73,6 @@ export interface DumpInput {
   excludeTableData: string[];
   compression?: Compression;
   encrypt?: boolean;
-}
-export interface DumpResult {
-  fileName: string;
-  /** Relative to the site's Backups folder. */
-  path: string;
-  sizeBytes: number;
-  sha256: string;
-  /** Bytes the dump tool wrote before compression; 0 when an earlier attempt had already finished the file. */
-  rawBytes: number;
-  compression: string;
-  encrypted: boolean;
-  /** Which tenant key wrapped the data key: a fingerprint, never the key. */
-  keyId: string | null;
-  tableCounts: TableCount[];
 }
 
 export interface RestoreInput {
@@ -95,12 +86,6 @@ export interface RestoreInput {
   /** Restore over a database that has tables (it is dropped first). Without it, such a database is refused. */
   overwrite: boolean;
 }
-export interface RestoreResult {
-  /** Bytes of the dump after decryption and decompression. */
-  rawBytes: number;
-  seconds: number;
-  replaced: boolean;
-}
 
 export interface DryRunInput {
   serverName: string;
@@ -108,18 +93,6 @@ export interface DryRunInput {
   tables: CleanTable[];
   destinations: string[];
   encrypt: boolean;
-}
-export interface DryRunCheck {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
-export interface DryRunReport {
-  ok: boolean;
-  checks: DryRunCheck[];
-  estimatedBytes: number;
-  estimatedSeconds: number;
-  freeBytes: number;
 }
 
 export interface UploadInput {
@@ -131,22 +104,10 @@ export interface UploadInput {
   sizeBytes: number;
   sha256: string;
 }
-export interface UploadResult {
-  location: string;
-  /** Bytes this attempt sent; less than the size when an earlier attempt had stored part of it. */
-  bytesSent: number;
-  resumedFrom: number;
-}
 
 export interface DeleteCopiesInput {
   target: string;
   keys: string[];
-}
-
-export interface CheckCopiesResult {
-  results: CheckResult[];
-  /** Targets the site could not reach: their copies were not checked, and are not called missing. */
-  unreachable: { target: string; error: string }[];
 }
 
 export interface SendCopyInput {

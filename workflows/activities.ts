@@ -2,7 +2,8 @@
 // Retry pacing comes from the plan (the central worker's environment), so tests can run with short intervals.
 import { ActivityCancellationType, ActivityFailure, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
 import { TimeoutType, type RetryPolicy } from '@temporalio/common';
-import type { CentralActivities, RunTuning } from '../activities/central.ts';
+import type { CentralActivities } from '../activities/central.ts';
+import type { RunTuning } from '../activities/contracts.ts';
 import type { SiteActivities } from '../activities/site.ts';
 
 export const central = proxyActivities<CentralActivities>({

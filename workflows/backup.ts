@@ -7,8 +7,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { BackupPlan } from '../activities/central.ts';
-import type { DryRunReport } from '../activities/site.ts';
+import type { BackupPlan, DryRunReport } from '../activities/contracts.ts';
 import { SITE_TARGET } from '../common/model.ts';
 import { backupFileName, COMPRESSION_EXT, offsiteKey, SearchAttr } from '../common/names.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';

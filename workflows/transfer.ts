@@ -1,7 +1,7 @@
 // A download: the site worker reads the copy from where it is stored and streams it to the API that asked for it.
 // Bytes go over HTTP between the two; Temporal carries only the transfer's id and the copy's name.
 import { proxyActivities } from '@temporalio/workflow';
-import type { CopyRef } from '../activities/central.ts';
+import type { CopyRef } from '../activities/contracts.ts';
 import type { SiteActivities } from '../activities/site.ts';
 
 export interface TransferWorkflowInput {
