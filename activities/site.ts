@@ -19,7 +19,8 @@ import {
 } from '../common/model.ts';
 import { engineFor as engineNamed } from './engines/index.ts';
 import { assertionHolds } from './engines/assertions.ts';
-import { filterInput, filterStopped, type RestoreInto } from './engines/engine.ts';
+import type { RestoreInto } from './engines/engine.ts';
+import { filterInput, filterStopped } from './engines/tools.ts';
 import {
   compressionFilter,
   compressStream,

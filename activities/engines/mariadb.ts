@@ -10,17 +10,13 @@ import type { ServerConnection } from '../site-config.ts';
 import {
   checkDays,
   DEFAULT_EXACT_BELOW_ROWS,
-  findTool,
   lockTimeoutOf,
-  pipeToolInto,
-  producedDump,
-  runTool,
   tableBusy,
-  toolMissing,
   type DatabaseEngine,
   type DumpStream,
-  type ToolRun,
 } from './engine.ts';
+import { producedDump } from './dump-stream.ts';
+import { findTool, pipeToolInto, runTool, toolMissing, type ToolRun } from './tools.ts';
 
 const SYSTEM_DATABASES = ['mysql', 'information_schema', 'performance_schema', 'sys'];
 const HINT = 'Install the MariaDB client (mariadb, mariadb-dump) or the MySQL client (mysql, mysqldump) at the site';

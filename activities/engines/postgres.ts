@@ -7,17 +7,13 @@ import type { ServerConnection } from '../site-config.ts';
 import {
   checkDays,
   DEFAULT_EXACT_BELOW_ROWS,
-  findTool,
   lockTimeoutOf,
-  pipeToolInto,
-  producedDump,
-  runTool,
   tableBusy,
-  toolMissing,
   type DatabaseEngine,
   type DumpStream,
-  type ToolRun,
 } from './engine.ts';
+import { producedDump } from './dump-stream.ts';
+import { findTool, pipeToolInto, runTool, toolMissing, type ToolRun } from './tools.ts';
 
 /** Turns a libpq/pg_dump/pg_restore message into what the admin must do, and whether retrying can help. */
 export function classifyPgError(message: string, conn: ServerConnection, database: string): BackupError {

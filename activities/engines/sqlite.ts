@@ -11,7 +11,8 @@ import { Worker } from 'node:worker_threads';
 import { BackupError } from '../../common/errors.ts';
 import type { TableCount } from '../../common/model.ts';
 import type { ServerConnection } from '../site-config.ts';
-import { checkDays, DEFAULT_EXACT_BELOW_ROWS, producedDump, type DatabaseEngine, type DumpStream } from './engine.ts';
+import { checkDays, DEFAULT_EXACT_BELOW_ROWS, type DatabaseEngine, type DumpStream } from './engine.ts';
+import { producedDump } from './dump-stream.ts';
 import { fsyncDir } from '../fsync.ts';
 
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');

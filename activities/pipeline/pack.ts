@@ -7,7 +7,8 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { constants as zc, createGunzip, createGzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import { BackupError } from '../../common/errors.ts';
 import type { Compression, CompressionAlgorithm } from '../../common/model.ts';
-import { findTool, type StreamFilter } from '../engines/engine.ts';
+import type { StreamFilter } from '../engines/engine.ts';
+import { findTool } from '../engines/tools.ts';
 import { createDecryptStream, createEncryptStream, newDataKey, unwrapKey, wrapKey } from './crypto.ts';
 
 /** The zstd program to run, or none: Node's zstd does the work. `ZSTD_CLI` names another binary, or `none`. */
