@@ -16,7 +16,7 @@ import { BackupError } from '../common/errors.ts';
 import { engineFor, engines } from '../activities/engines/index.ts';
 import type { DatabaseEngine } from '../activities/engines/engine.ts';
 import { withoutRowData } from '../activities/engines/tools.ts';
-import { classifyPgError } from '../activities/engines/postgres.ts';
+import { classifyPgError } from '../activities/engines/postgres-sql.ts';
 import { assertionHolds } from '../activities/engines/assertions.ts';
 import type { ServerConnection } from '../activities/site-config.ts';
 import { freePort } from '../ops/temporal-dev.ts';

@@ -3,7 +3,7 @@ import postgres from 'postgres';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 import { lit, mariadbQuery } from './mariadb.ts';
-import { classifyPgError } from './postgres.ts';
+import { classifyPgError } from './postgres-sql.ts';
 import { dbPath, readDb } from './sqlite.ts';
 
 /** True, 't', 1, '1', 'true', 'yes' count as true; anything else (including no row) is false. */
