@@ -10,7 +10,7 @@ import postgres from 'postgres';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { backupConfigs, backups, restores } from '../db/schema.ts';
 import { createLogger } from '../common/logger.ts';
-import { mariadbQuery } from '../activities/engines/mariadb.ts';
+import { mariadbQuery } from '../activities/engines/mariadb-sql.ts';
 import { mariadbFingerprint, pgFingerprint } from './helpers/engine-data.ts';
 import {
   createBulkyDatabase,

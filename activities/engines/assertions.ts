@@ -2,7 +2,7 @@
 import postgres from 'postgres';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
-import { lit, mariadbQuery } from './mariadb.ts';
+import { lit, mariadbQuery } from './mariadb-sql.ts';
 import { classifyPgError } from './postgres-sql.ts';
 import { dbPath, readDb } from './sqlite.ts';
 
