@@ -4,7 +4,7 @@ import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 import { lit, mariadbQuery } from './mariadb-sql.ts';
 import { classifyPgError } from './postgres-sql.ts';
-import { dbPath, readDb } from './sqlite.ts';
+import { dbPath, readDb } from './sqlite-db.ts';
 
 /** True, 't', 1, '1', 'true', 'yes' count as true; anything else (including no row) is false. */
 const truthy = (v: unknown) =>
