@@ -21,15 +21,8 @@ import { engineFor as engineNamed } from './engines/index.ts';
 import { assertionHolds } from './engines/assertions.ts';
 import type { RestoreInto } from './engines/engine.ts';
 import { filterInput, filterStopped } from './engines/tools.ts';
-import {
-  compressionFilter,
-  compressStream,
-  decompressionFilter,
-  decompressStream,
-  keyId,
-  openSealed,
-  sealStream,
-} from './pipeline/pack.ts';
+import { compressionFilter, compressStream, decompressionFilter, decompressStream } from './pipeline/compression.ts';
+import { keyId, openSealed, sealStream } from './pipeline/envelope.ts';
 import type {
   CheckCopiesResult,
   CheckResult,

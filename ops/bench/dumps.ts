@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { backupFileName } from '../../common/names.ts';
-import { compressionFilter } from '../../activities/pipeline/pack.ts';
+import { compressionFilter } from '../../activities/pipeline/compression.ts';
 import { DEFAULT_COMPRESSION, type Compression } from '../../common/model.ts';
 import { SITE_WORKER_NODE_FLAGS } from '../../workers/runtime.ts';
 import type { DumpChildReport, DumpChildRequest } from './dump-child.ts';
