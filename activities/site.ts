@@ -36,15 +36,9 @@ import type {
   UploadResult,
 } from './contracts.ts';
 import { openStorage } from './storage/index.ts';
-import {
-  fileSource,
-  hashObject,
-  pace,
-  partialName,
-  storageSource,
-  throttled,
-  type Storage,
-} from './storage/storage.ts';
+import { hashObject } from './storage/read-back.ts';
+import { fileSource, pace, storageSource, throttled } from './storage/sources.ts';
+import { partialName, type Storage } from './storage/storage.ts';
 import { asActivity } from './failure.ts';
 import type { SiteConfig } from './site-config.ts';
 import { fsyncDir } from './fsync.ts';

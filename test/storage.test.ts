@@ -17,15 +17,9 @@ import {
 import { BackupError } from '../common/errors.ts';
 import { openStorage, type DestinationSettings } from '../activities/storage/index.ts';
 import { blockId } from '../activities/storage/azure.ts';
-import {
-  bufferSource,
-  fileSource,
-  hashObject,
-  storageSource,
-  throttled,
-  type PutSource,
-  type Storage,
-} from '../activities/storage/storage.ts';
+import { hashObject } from '../activities/storage/read-back.ts';
+import { bufferSource, fileSource, storageSource, throttled } from '../activities/storage/sources.ts';
+import type { PutSource, Storage } from '../activities/storage/storage.ts';
 import { startAzurite, type Azurite } from './helpers/azurite.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
 

@@ -11,14 +11,12 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import { BackupError, invalid, notFound } from '../../common/errors.ts';
+import { isNetworkError, rethrowIfAborted, sizeMismatch } from './failures.ts';
+import { probeWith } from './read-back.ts';
 import {
   checkKey,
   checkPrefix,
-  isNetworkError,
   isWorkFile,
-  probeWith,
-  rethrowIfAborted,
-  sizeMismatch,
   type PutOptions,
   type PutReport,
   type PutSource,

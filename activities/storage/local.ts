@@ -8,14 +8,13 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { BackupError, invalid, notFound } from '../../common/errors.ts';
 import { fsyncDir } from '../fsync.ts';
+import { rethrowIfAborted, sizeMismatch } from './failures.ts';
+import { probeWith } from './read-back.ts';
 import {
   checkKey,
   checkPrefix,
   isWorkFile,
   partialName,
-  probeWith,
-  rethrowIfAborted,
-  sizeMismatch,
   type PutOptions,
   type PutReport,
   type PutSource,

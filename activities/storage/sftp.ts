@@ -7,16 +7,14 @@ import path from 'node:path/posix';
 import { Readable } from 'node:stream';
 import ssh2, { type Client, type SFTPWrapper, type Stats } from 'ssh2';
 import { BackupError, invalid, notFound } from '../../common/errors.ts';
+import { isNetworkError, rethrowIfAborted, sizeMismatch } from './failures.ts';
+import { probeWith } from './read-back.ts';
 import {
   checkKey,
   checkPrefix,
-  isNetworkError,
   isWorkFile,
   joinKey,
   partialName,
-  probeWith,
-  rethrowIfAborted,
-  sizeMismatch,
   type PutOptions,
   type PutReport,
   type PutSource,
