@@ -2,7 +2,8 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { parseEnv, siteEnv, type TemporalEnv } from '../common/config.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
-import { createSiteActivities, type SiteIdentity } from '../activities/site.ts';
+import type { SiteIdentity } from '../activities/site/context.ts';
+import { createSiteActivities } from '../activities/site/index.ts';
 import { SiteConfig } from '../activities/site-config.ts';
 import { engineFor } from '../activities/engines/index.ts';
 import { ENGINES, type Engine } from '../common/model.ts';

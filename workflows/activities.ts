@@ -5,7 +5,7 @@ import { TimeoutType, type RetryPolicy } from '@temporalio/common';
 import type { CentralActivities } from '../activities/central.ts';
 import { NON_RETRYABLE_KINDS } from '../common/errors.ts';
 import type { RunTuning } from '../activities/contracts.ts';
-import type { SiteActivities } from '../activities/site.ts';
+import type { SiteActivities } from '../activities/site/index.ts';
 
 export const central = proxyActivities<CentralActivities>({
   startToCloseTimeout: '30 seconds',

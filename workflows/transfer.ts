@@ -2,7 +2,7 @@
 // Bytes go over HTTP between the two; Temporal carries only the transfer's id and the copy's name.
 import { proxyActivities } from '@temporalio/workflow';
 import type { CopyRef } from '../activities/contracts.ts';
-import type { SiteActivities } from '../activities/site.ts';
+import type { SiteActivities } from '../activities/site/index.ts';
 
 export interface TransferWorkflowInput {
   transferId: string;

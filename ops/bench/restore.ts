@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { createZstdDecompress } from 'node:zlib';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import postgres from 'postgres';
-import { createSiteActivities } from '../../activities/site.ts';
+import { createSiteActivities } from '../../activities/site/index.ts';
 import type { RestoreResult } from '../../activities/contracts.ts';
 import { SiteConfig } from '../../activities/site-config.ts';
 import { createLogger } from '../../common/logger.ts';

@@ -5,7 +5,7 @@ import { mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createSiteActivities } from '../../activities/site.ts';
+import { createSiteActivities } from '../../activities/site/index.ts';
 import { SiteConfig } from '../../activities/site-config.ts';
 import { openStorage, type AzureDestinationSettings } from '../../activities/storage/index.ts';
 import { bufferSource, fileSource } from '../../activities/storage/sources.ts';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger as SdkLogger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createLogger } from '../../common/logger.ts';
-import { createSiteActivities } from '../../activities/site.ts';
+import { createSiteActivities } from '../../activities/site/index.ts';
 import type { RestoreResult } from '../../activities/contracts.ts';
 import { SiteConfig, siteConfigSchema, type SiteConfigInput } from '../../activities/site-config.ts';
 import type { DestinationSettings } from '../../activities/storage/index.ts';
