@@ -10,7 +10,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createApp } from '../api/app.ts';
 import { issueToken, UserRoles } from '../api/auth.ts';
 // After the API: its schemas add .openapi() to zod, which the activities' shared schemas use.
-import { createCentralActivities } from '../activities/central.ts';
+import { createCentralActivities } from '../activities/central/index.ts';
 import { freePort } from '../ops/temporal-dev.ts';
 import { backups, tenants, users } from '../db/schema.ts';
 import { createLogger } from '../common/logger.ts';

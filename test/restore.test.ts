@@ -22,7 +22,7 @@ import {
 import { PG_HOST, PG_PORT, PG_USER } from './helpers/pg.ts';
 import { LogCapture, settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 // After the stack: the API it loads extends zod for OpenAPI before anything builds a schema with it.
-import { createCentralActivities } from '../activities/central.ts';
+import { createCentralActivities } from '../activities/central/index.ts';
 import type { RunTuning } from '../activities/contracts.ts';
 
 const MARIADB = { engine: 'mariadb' as const, host: '127.0.0.1', port: 3306, user: 'root', password: undefined };

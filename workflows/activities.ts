@@ -2,7 +2,7 @@
 // Retry pacing comes from the plan (the central worker's environment), so tests can run with short intervals.
 import { ActivityCancellationType, ActivityFailure, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
 import { TimeoutType, type RetryPolicy } from '@temporalio/common';
-import type { CentralActivities } from '../activities/central.ts';
+import type { CentralActivities } from '../activities/central/index.ts';
 import { NON_RETRYABLE_KINDS } from '../common/errors.ts';
 import type { RunTuning } from '../activities/contracts.ts';
 import type { SiteActivities } from '../activities/site/index.ts';
