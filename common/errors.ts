@@ -6,7 +6,13 @@
  * - `forbidden`, `not_found`, `conflict`: HTTP 403, 404, 409.
  * - `unavailable`: a dependency is down or slow; try again later. HTTP 503 / retryable.
  */
-export type ErrorKind = 'invalid' | 'auth' | 'forbidden' | 'not_found' | 'conflict' | 'unavailable';
+export const ERROR_KINDS = ['invalid', 'auth', 'forbidden', 'not_found', 'conflict', 'unavailable'] as const;
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+/** The one place that says which failures a retry can fix: a dependency that was down may be back. */
+const RETRYABLE_KINDS: readonly ErrorKind[] = ['unavailable'];
+/** The others, for a Temporal retry policy's `nonRetryableErrorTypes` (pure data: workflow code may import it). */
+export const NON_RETRYABLE_KINDS: readonly ErrorKind[] = ERROR_KINDS.filter((k) => !RETRYABLE_KINDS.includes(k));
 
 export class BackupError extends Error {
   override name = 'BackupError';
@@ -19,7 +25,7 @@ export class BackupError extends Error {
   }
 
   get retryable(): boolean {
-    return this.kind === 'unavailable';
+    return RETRYABLE_KINDS.includes(this.kind);
   }
 }
 

@@ -11,7 +11,7 @@ import { createApp } from '../api/app.ts';
 import { UserRoles } from '../api/auth/roles.ts';
 import { issueToken } from '../api/auth/tokens.ts';
 // After the API: its schemas add .openapi() to zod, which the activities' shared schemas use.
-import { createCentralActivities } from '../activities/central.ts';
+import { createCentralActivities } from '../activities/central/index.ts';
 import { freePort } from '../ops/services/ports.ts';
 import { backups, tenants, users } from '../db/schema.ts';
 import { createLogger } from '../common/logger.ts';

@@ -15,7 +15,8 @@ import { createGzip } from 'node:zlib';
 import type { ApplicationFailure } from '@temporalio/common';
 import { BackupError } from '../common/errors.ts';
 import { engineFor } from '../activities/engines/index.ts';
-import { decompressStream, keyId, openSealed } from '../activities/pipeline/pack.ts';
+import { decompressStream } from '../activities/pipeline/compression.ts';
+import { keyId, openSealed } from '../activities/pipeline/envelope.ts';
 import { DEFAULT_COMPRESSION } from '../common/model.ts';
 import { activityPayloads, createConfig, runNowAndWait, sha256OfFile } from './helpers/fixtures.ts';
 import {

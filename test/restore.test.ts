@@ -10,7 +10,7 @@ import postgres from 'postgres';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { backupConfigs, backups, restores } from '../db/schema.ts';
 import { createLogger } from '../common/logger.ts';
-import { mariadbQuery } from '../activities/engines/mariadb.ts';
+import { mariadbQuery } from '../activities/engines/mariadb-sql.ts';
 import { mariadbFingerprint, pgFingerprint } from './helpers/engine-data.ts';
 import {
   createBulkyDatabase,
@@ -22,7 +22,8 @@ import {
 import { PG_HOST, PG_PORT, PG_USER } from '../ops/services/pg.ts';
 import { LogCapture, settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 // After the stack: the API it loads extends zod for OpenAPI before anything builds a schema with it.
-import { createCentralActivities, type RunTuning } from '../activities/central.ts';
+import { createCentralActivities } from '../activities/central/index.ts';
+import type { RunTuning } from '../activities/contracts.ts';
 
 const MARIADB = { engine: 'mariadb' as const, host: '127.0.0.1', port: 3306, user: 'root', password: undefined };
 const maria = (database: string | undefined, sql: string) => mariadbQuery(MARIADB, database, sql);

@@ -16,16 +16,10 @@ import {
 } from '@azure/storage-blob';
 import { BackupError } from '../common/errors.ts';
 import { openStorage, type DestinationSettings } from '../activities/storage/index.ts';
-import { blockId } from '../activities/storage/azure.ts';
-import {
-  bufferSource,
-  fileSource,
-  hashObject,
-  storageSource,
-  throttled,
-  type PutSource,
-  type Storage,
-} from '../activities/storage/storage.ts';
+import { blockId } from '../activities/storage/azure-blocks.ts';
+import { hashObject } from '../activities/storage/read-back.ts';
+import { bufferSource, fileSource, storageSource, throttled } from '../activities/storage/sources.ts';
+import type { PutSource, Storage } from '../activities/storage/storage.ts';
 import { startAzurite, type Azurite } from '../ops/services/azurite.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
 

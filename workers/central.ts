@@ -4,7 +4,8 @@ import { centralEnv, parseEnv, type CentralEnv } from '../common/config.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
 import { connectTemporal, ensureSearchAttributes, temporalConnectionOptions } from '../common/temporal.ts';
-import { createCentralActivities, type RunTuning } from '../activities/central.ts';
+import { createCentralActivities } from '../activities/central/index.ts';
+import type { RunTuning } from '../activities/contracts.ts';
 import { openDb, type Db } from '../db/client.ts';
 import { connectWorker, installTemporalRuntime, runUntilSignal, workflowCodeOption } from './runtime.ts';
 

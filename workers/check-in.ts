@@ -1,6 +1,6 @@
 // The site worker's check-in: it proves it holds the site key, learns which task queue to poll and, when the
 // platform runs its own Temporal server, gets a short-lived token for that queue.
-import type { SiteIdentity } from '../activities/site.ts';
+import type { SiteIdentity } from '../activities/site/context.ts';
 import type { SiteConfig } from '../activities/site-config.ts';
 import { engineFor } from '../activities/engines/index.ts';
 import { ENGINES, type Engine } from '../common/model.ts';

@@ -3,7 +3,7 @@ import { Worker } from '@temporalio/worker';
 import { temporalConnectionOptions } from '../common/temporal.ts';
 import { parseEnv, siteEnv, type TemporalEnv } from '../common/config.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
-import { createSiteActivities } from '../activities/site.ts';
+import { createSiteActivities } from '../activities/site/index.ts';
 import { SiteConfig } from '../activities/site-config.ts';
 import { checkIn, type CheckIn } from './check-in.ts';
 import { connectWorker, installTemporalRuntime, runUntilSignal } from './runtime.ts';

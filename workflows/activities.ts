@@ -2,27 +2,15 @@
 // Retry pacing comes from the plan (the central worker's environment), so tests can run with short intervals.
 import { ActivityCancellationType, ActivityFailure, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
 import { TimeoutType, type RetryPolicy } from '@temporalio/common';
-import type { CentralActivities, RunTuning } from '../activities/central.ts';
-import type { SiteActivities } from '../activities/site.ts';
+import type { CentralActivities } from '../activities/central/index.ts';
+import { NON_RETRYABLE_KINDS } from '../common/errors.ts';
+import type { RunTuning } from '../activities/contracts.ts';
+import type { SiteActivities } from '../activities/site/index.ts';
 
 export const central = proxyActivities<CentralActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
-
-/** Failures whose cause a retry cannot fix; everything else retries with backoff. */
-export const NON_RETRYABLE = [
-  'invalid',
-  'auth',
-  'AuthenticationFailed',
-  'DatabaseNotFound',
-  'TableNotFound',
-  'PermissionDenied',
-  'DumpToolMissing',
-  'FileExists',
-  'DestinationNotFound',
-  'SourceMissing',
-];
 
 export function siteActivities(taskQueue: string, tuning: RunTuning) {
   const retry: RetryPolicy = {
@@ -30,7 +18,9 @@ export function siteActivities(taskQueue: string, tuning: RunTuning) {
     backoffCoefficient: 2,
     maximumInterval: '5 minutes',
     maximumAttempts: 5,
-    nonRetryableErrorTypes: NON_RETRYABLE,
+    // Each BackupError's failure already says whether it may be retried (activities/failure.ts), so a code such as
+    // TableNotFound needs no entry here; the kinds are listed for failures that carry no code of their own.
+    nonRetryableErrorTypes: [...NON_RETRYABLE_KINDS],
   };
   const base = { taskQueue, scheduleToStartTimeout: tuning.sitePickupTimeoutMs, retry };
   return {

@@ -7,8 +7,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { BackupPlan } from '../activities/central.ts';
-import type { DryRunReport } from '../activities/site.ts';
+import type { BackupRef } from '../activities/central/history.ts';
+import type { BackupPlan, DryRunReport, DumpResult } from '../activities/contracts.ts';
 import { SITE_TARGET } from '../common/model.ts';
 import { backupFileName, COMPRESSION_EXT, offsiteKey, SearchAttr } from '../common/names.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';
@@ -38,108 +38,147 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
 
   const startedAt = workflowInfo().startTime;
   const result: BackupWorkflowResult = { succeeded: [], partial: [], failed: [] };
-  for (const database of plan.databases) {
-    const ref = {
-      tenantId: plan.tenantId,
-      configId: plan.configId,
-      siteId: plan.siteId,
-      serverId: plan.serverId,
-      database,
-    };
-    const fileName = backupFileName(
-      database,
-      startedAt,
-      plan.format,
-      COMPRESSION_EXT[plan.compression.algorithm],
-      plan.encrypt,
-    );
-    await central.recordBackupStarted({ ...ref, startedAt: startedAt.toISOString() });
-    let backupId: string | undefined;
-    let dumped: string | undefined;
-    try {
-      const { excludeTableData, rowsRemoved } = await site.quick.cleanTables({
-        serverName: plan.serverName,
-        database,
-        tables: plan.cleanTables,
-      });
-      const file = await site.long.dump({
-        serverName: plan.serverName,
-        database,
-        fileName,
-        excludeTableData,
-        compression: plan.compression,
-        encrypt: plan.encrypt,
-      });
-      dumped = file.path;
-      ({ backupId } = await central.recordBackup({
-        ...ref,
-        status: 'succeeded',
-        startedAt: startedAt.toISOString(),
-        fileName: file.fileName,
-        sizeBytes: file.sizeBytes,
-        sha256: file.sha256,
-        location: `site:${file.path}`,
-        siteKey: file.path,
-        compression: file.compression,
-        encrypted: file.encrypted,
-        keyId: file.keyId,
-        tableCounts: file.tableCounts,
-        rowsRemoved,
-      }));
-      const failedCopies = await copyOffsite(plan, site, { backupId, database, file });
-      if (failedCopies.length === 0) result.succeeded.push(database);
-      else {
-        result.partial.push({ database, failedCopies });
-        await alertQuietly(
-          plan,
-          database,
-          `the backup is safe at the site, but ${failedCopies.length} of ${plan.destinations.length} off-site copies failed: ${failedCopies.join('; ')}`,
-          'backup.partial',
-        );
-      }
-    } catch (err) {
-      const cancelled = isCancellation(err);
-      const error = describeFailure(err, plan.siteName);
-      await CancellationScope.nonCancellable(async () => {
-        // Once the dump is recorded, a failure after it (a copy, a cancel) does not unmake the backup.
-        if (!backupId)
-          await central.recordBackup({
-            ...ref,
-            status: cancelled ? 'cancelled' : 'failed',
-            startedAt: startedAt.toISOString(),
-            error,
-          });
-        // A dump that finished just as the run was cancelled (or failed) was never recorded: no history row names
-        // its file, so retention would never remove it. It goes now.
-        if (!backupId && dumped)
-          await site.quick
-            .deleteCopies({ target: SITE_TARGET, keys: [dumped] })
-            .catch((e: unknown) => log.warn('unrecorded dump not removed', { error: String(e) }));
-        if (!cancelled) await alertQuietly(plan, database, error, 'backup.failed');
-      });
-      if (cancelled) throw err;
-      result.failed.push({ database, error });
-    }
-  }
+  for (const database of plan.databases) await backupDatabase(plan, site, database, startedAt, result);
 
   await applyRetention(plan, site);
 
-  if (result.failed.length > 0 || result.partial.length > 0) {
-    const problems = [
-      ...result.failed.map((f) => `${f.database}: ${f.error}`),
-      ...result.partial.map((p) => `${p.database}: copies failed (${p.failedCopies.join('; ')})`),
-    ];
-    const what =
-      result.failed.length > 0
-        ? `${result.failed.length} of ${plan.databases.length} database backups failed`
-        : `${result.partial.length} of ${plan.databases.length} backups are missing off-site copies`;
-    throw ApplicationFailure.nonRetryable(
-      `${what}: ${problems.join('; ')}`,
-      result.failed.length > 0 ? 'BackupFailed' : 'BackupPartial',
-      result,
-    );
-  }
+  if (result.failed.length > 0 || result.partial.length > 0) throw runFailure(plan, result);
   return result;
+}
+
+type SiteStubs = ReturnType<typeof siteActivities>;
+
+/** How far one database's run got: what a failure after it must record or remove depends on it. */
+interface DatabaseProgress {
+  /** The dump's file at the site, once the dump finished. */
+  dumped?: string;
+  /** The history row of the recorded dump; once it exists, a later failure does not unmake the backup. */
+  backupId?: string;
+}
+
+/**
+ * One database of the run, start to end: its history row, the dump, its off-site copies; the outcome goes into
+ * `result`. A failure is recorded and alerted, and the run goes on with the next database; a cancellation ends it.
+ */
+async function backupDatabase(
+  plan: BackupPlan,
+  site: SiteStubs,
+  database: string,
+  startedAt: Date,
+  result: BackupWorkflowResult,
+): Promise<void> {
+  const ref: BackupRef = {
+    tenantId: plan.tenantId,
+    configId: plan.configId,
+    siteId: plan.siteId,
+    serverId: plan.serverId,
+    database,
+  };
+  const fileName = backupFileName(
+    database,
+    startedAt,
+    plan.format,
+    COMPRESSION_EXT[plan.compression.algorithm],
+    plan.encrypt,
+  );
+  await central.recordBackupStarted({ ...ref, startedAt: startedAt.toISOString() });
+  const progress: DatabaseProgress = {};
+  try {
+    const { backupId, file } = await dumpAndRecord(plan, site, ref, fileName, startedAt, progress);
+    const failedCopies = await copyOffsite(plan, site, { backupId, database, file });
+    if (failedCopies.length === 0) result.succeeded.push(database);
+    else {
+      result.partial.push({ database, failedCopies });
+      await alertQuietly(
+        plan,
+        database,
+        `the backup is safe at the site, but ${failedCopies.length} of ${plan.destinations.length} off-site copies failed: ${failedCopies.join('; ')}`,
+        'backup.partial',
+      );
+    }
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    const error = describeFailure(err, plan.siteName);
+    await CancellationScope.nonCancellable(async () => {
+      // Once the dump is recorded, a failure after it (a copy, a cancel) does not unmake the backup.
+      if (!progress.backupId)
+        await central.recordBackup({
+          ...ref,
+          status: cancelled ? 'cancelled' : 'failed',
+          startedAt: startedAt.toISOString(),
+          error,
+        });
+      // A dump that finished just as the run was cancelled (or failed) was never recorded: no history row names
+      // its file, so retention would never remove it. It goes now.
+      if (!progress.backupId && progress.dumped)
+        await site.quick
+          .deleteCopies({ target: SITE_TARGET, keys: [progress.dumped] })
+          .catch((e: unknown) => log.warn('unrecorded dump not removed', { error: String(e) }));
+      if (!cancelled) await alertQuietly(plan, database, error, 'backup.failed');
+    });
+    if (cancelled) throw err;
+    result.failed.push({ database, error });
+  }
+}
+
+/** Cleans the tables, dumps the database at the site, and records the dump as the backup's history row. */
+async function dumpAndRecord(
+  plan: BackupPlan,
+  site: SiteStubs,
+  ref: BackupRef,
+  fileName: string,
+  startedAt: Date,
+  progress: DatabaseProgress,
+): Promise<{ backupId: string; file: DumpResult }> {
+  const { database } = ref;
+  const { excludeTableData, rowsRemoved } = await site.quick.cleanTables({
+    serverName: plan.serverName,
+    database,
+    tables: plan.cleanTables,
+  });
+  const file = await site.long.dump({
+    serverName: plan.serverName,
+    database,
+    fileName,
+    excludeTableData,
+    compression: plan.compression,
+    encrypt: plan.encrypt,
+  });
+  progress.dumped = file.path;
+  const { backupId } = await central.recordBackup({
+    ...ref,
+    status: 'succeeded',
+    startedAt: startedAt.toISOString(),
+    fileName: file.fileName,
+    sizeBytes: file.sizeBytes,
+    sha256: file.sha256,
+    location: `site:${file.path}`,
+    siteKey: file.path,
+    compression: file.compression,
+    encrypted: file.encrypted,
+    keyId: file.keyId,
+    tableCounts: file.tableCounts,
+    rowsRemoved,
+  });
+  progress.backupId = backupId;
+  return { backupId, file };
+}
+
+/** The run fails when a database failed or lacks an off-site copy; the failure carries the whole result. */
+function runFailure(plan: BackupPlan, result: BackupWorkflowResult): ApplicationFailure {
+  const problems = [
+    ...result.failed.map((f) => `${f.database}: ${f.error}`),
+    ...result.partial.map((p) => `${p.database}: copies failed (${p.failedCopies.join('; ')})`),
+  ];
+  const what =
+    result.failed.length > 0
+      ? `${result.failed.length} of ${plan.databases.length} database backups failed`
+      : `${result.partial.length} of ${plan.databases.length} backups are missing off-site copies`;
+  return ApplicationFailure.nonRetryable(
+    `${what}: ${problems.join('; ')}`,
+    result.failed.length > 0 ? 'BackupFailed' : 'BackupPartial',
+    result,
+  );
 }
 
 /**
@@ -148,7 +187,7 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
  */
 async function copyOffsite(
   plan: BackupPlan,
-  site: ReturnType<typeof siteActivities>,
+  site: SiteStubs,
   b: {
     backupId: string;
     database: string;

@@ -1,7 +1,7 @@
 // Retention: each target of a configuration keeps what its policy says; the rest is deleted at the site's hands
 // (only the site holds the destinations' credentials) and marked deleted in the history.
 import { log } from '@temporalio/workflow';
-import type { BackupPlan } from '../activities/central.ts';
+import type { BackupPlan } from '../activities/contracts.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';
 
 export interface PruneWorkflowResult {

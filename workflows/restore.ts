@@ -1,8 +1,7 @@
 // Restores and restore drills. A restore tries the stored copies the target site can read, best first: a copy that
 // proves corrupt is marked so (with an alert) and the next one is tried; any other failure ends the restore.
 import { ApplicationFailure, CancellationScope, isCancellation, log } from '@temporalio/workflow';
-import type { RestorePlan } from '../activities/central.ts';
-import type { DryRunCheck, RestoreResult } from '../activities/site.ts';
+import type { DryRunCheck, RestorePlan, RestoreResult } from '../activities/contracts.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';
 
 export interface RestoreWorkflowResult {

@@ -1,6 +1,6 @@
 // Sync: every copy that should exist is checked at its site (size and SHA-256, read end to end); a missing or
 // corrupt copy is copied again from a good one; a backup with no good copy left raises an alert.
-import type { CheckResult, Repair } from '../activities/central.ts';
+import type { CheckResult, Repair } from '../activities/contracts.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';
 
 export interface SyncWorkflowInput {

@@ -1,8 +1,8 @@
 // A download: the site worker reads the copy from where it is stored and streams it to the API that asked for it.
 // Bytes go over HTTP between the two; Temporal carries only the transfer's id and the copy's name.
 import { proxyActivities } from '@temporalio/workflow';
-import type { CopyRef } from '../activities/central.ts';
-import type { SiteActivities } from '../activities/site.ts';
+import type { CopyRef } from '../activities/contracts.ts';
+import type { SiteActivities } from '../activities/site/index.ts';
 
 export interface TransferWorkflowInput {
   transferId: string;

@@ -2,9 +2,9 @@
 import postgres from 'postgres';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
-import { lit, mariadbQuery } from './mariadb.ts';
-import { classifyPgError } from './postgres.ts';
-import { dbPath, readDb } from './sqlite.ts';
+import { lit, mariadbQuery } from './mariadb-sql.ts';
+import { classifyPgError } from './postgres-sql.ts';
+import { dbPath, readDb } from './sqlite-db.ts';
 
 /** True, 't', 1, '1', 'true', 'yes' count as true; anything else (including no row) is false. */
 const truthy = (v: unknown) =>

@@ -6,8 +6,6 @@ import { mariadbEngine } from './mariadb.ts';
 import { postgresEngine } from './postgres.ts';
 import { sqliteEngine } from './sqlite.ts';
 
-export type { DatabaseEngine, DumpStream, EngineName, TableRowCount } from './engine.ts';
-
 export const engines = {
   postgresql: postgresEngine,
   mariadb: mariadbEngine,

@@ -1,161 +1,13 @@
 // PostgreSQL: pg_dump's custom format out, pg_restore in, catalogue queries through postgres.js.
 import { randomUUID } from 'node:crypto';
-import postgres from 'postgres';
 import { BackupError } from '../../common/errors.ts';
+import type { TableCount } from '../../common/model.ts';
 import type { ServerConnection } from '../site-config.ts';
-import {
-  checkDays,
-  DEFAULT_EXACT_BELOW_ROWS,
-  findTool,
-  lockTimeoutOf,
-  pipeToolInto,
-  producedDump,
-  runTool,
-  tableBusy,
-  toolMissing,
-  type DatabaseEngine,
-  type DumpStream,
-  type TableRowCount,
-  type ToolRun,
-} from './engine.ts';
-
-/** Turns a libpq/pg_dump/pg_restore message into what the admin must do, and whether retrying can help. */
-export function classifyPgError(message: string, conn: ServerConnection, database: string): BackupError {
-  const m = message.toLowerCase();
-  const first = message.trim().split('\n')[0] ?? '';
-  const where = `server ${conn.host}:${conn.port ?? 5432}, user '${conn.user}'`;
-  if (m.includes('password authentication failed') || m.includes('no password supplied') || m.includes('28p01')) {
-    return new BackupError(
-      'auth',
-      `PostgreSQL refused the login (${where}): check the password for this server in the site configuration`,
-      { code: 'AuthenticationFailed' },
-    );
-  }
-  if (/database ".*" does not exist/.test(m) || m.includes('3d000')) {
-    return new BackupError(
-      'invalid',
-      `database '${database}' does not exist on ${where}: fix the database list of the backup configuration`,
-      { code: 'DatabaseNotFound' },
-    );
-  }
-  if (/database ".*" already exists/.test(m) || m.includes('42p04')) {
-    return new BackupError(
-      'conflict',
-      `database '${database}' already exists on ${where}: restore into a new name or into the existing database`,
-      { code: 'DatabaseExists' },
-    );
-  }
-  if (m.includes('permission denied') || m.includes('42501')) {
-    return new BackupError(
-      'invalid',
-      `permission denied on ${where}: ${first}. Grant the backup user the access it needs`,
-      { code: 'PermissionDenied' },
-    );
-  }
-  if (m.includes('pg_hba.conf') || (m.includes('role') && m.includes('does not exist'))) {
-    return new BackupError('auth', `PostgreSQL refused the connection (${where}): ${first}`, {
-      code: 'AuthenticationFailed',
-    });
-  }
-  if (m.includes('server version mismatch')) {
-    return new BackupError(
-      'invalid',
-      `pg_dump at the site is older than the server (${where}): install the PostgreSQL client tools of the server's version at the site (${first})`,
-      { code: 'DumpToolTooOld' },
-    );
-  }
-  if (m.includes('unsupported version')) {
-    // The archive is newer than the tool reading it: the backup is fine, the tool is not.
-    return new BackupError(
-      'invalid',
-      `pg_restore at the site is older than the pg_dump that made this backup: install newer PostgreSQL client tools at the site (${first})`,
-      { code: 'RestoreToolTooOld' },
-    );
-  }
-  if (
-    m.includes('did not find magic string') ||
-    m.includes('does not appear to be a valid archive') ||
-    m.includes('unexpected end of file')
-  ) {
-    return new BackupError('invalid', `the file is not a complete pg_dump custom-format dump (${first})`, {
-      code: 'BadDumpFile',
-    });
-  }
-  if (m.includes('55p03') || m.includes('lock timeout')) {
-    return tableBusy(database, where);
-  }
-  if (m.includes('could not execute query')) {
-    // The same statement fails again on retry: an object that exists already, a missing role or extension.
-    const detail = message.split('\n').find((l) => /could not execute query/i.test(l)) ?? first ?? message;
-    return new BackupError('invalid', `restoring into '${database}' on ${where} failed: ${detail.trim()}`, {
-      code: 'RestoreFailed',
-    });
-  }
-  return new BackupError('unavailable', `PostgreSQL (${where}): ${message.trim().split('\n').slice(-3).join(' ')}`);
-}
-
-const quoteIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
-const MAINTENANCE_DB = 'postgres';
-
-type Sql = postgres.Sql;
-
-/** Opens one connection, runs `fn`, closes it; every failure leaves as a classified BackupError. */
-async function withSql<T>(
-  conn: ServerConnection,
-  database: string,
-  fn: (sql: Sql) => Promise<T>,
-  forDatabase = database,
-): Promise<T> {
-  const sql = postgres({
-    host: conn.host,
-    port: conn.port ?? 5432,
-    user: conn.user,
-    password: conn.password,
-    database,
-    max: 1,
-    connect_timeout: 10,
-    onnotice: () => {},
-    connection: { application_name: 'backup-site-worker' },
-  });
-  try {
-    return await fn(sql);
-  } catch (err) {
-    if (err instanceof BackupError) throw err;
-    const e = err as { code?: string; message?: string };
-    throw classifyPgError(`${e.code ?? ''} ${e.message ?? String(err)}`, conn, forDatabase);
-  } finally {
-    await sql.end({ timeout: 2 });
-  }
-}
-
-const tableNotFound = (table: string, database: string) =>
-  new BackupError(
-    'invalid',
-    `table '${table}' does not exist in database '${database}': fix the tables of the backup configuration`,
-    { code: 'TableNotFound' },
-  );
-
-/** Finds a table the way SQL would (`name` on the search path or `schema.name`, quotes allowed). */
-async function findTable(
-  sql: Sql | postgres.TransactionSql,
-  table: string,
-  database: string,
-): Promise<{ oid: number; qualified: string; display: string }> {
-  const rows = await sql<{ oid: number; schema: string; name: string }[]>`
-    select c.oid::int8 as oid, n.nspname as schema, c.relname as name
-    from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where c.oid = to_regclass(${table}) and c.relkind in ('r', 'p')`.catch((e: { code?: string }) => {
-    if (e.code === '42602') return []; // invalid name syntax: no table can have this name
-    throw e;
-  });
-  const row = rows[0];
-  if (!row) throw tableNotFound(table, database);
-  return {
-    oid: Number(row.oid),
-    qualified: `${quoteIdent(row.schema)}.${quoteIdent(row.name)}`,
-    display: `${row.schema}.${row.name}`,
-  };
-}
+import { DEFAULT_EXACT_BELOW_ROWS, type DatabaseEngine, type DumpStream } from './engine.ts';
+import { producedDump } from './dump-stream.ts';
+import { deletePgRowsOlderThan, truncatePgTables } from './postgres-clean.ts';
+import { classifyPgError, findTable, MAINTENANCE_DB, quoteIdent, withSql } from './postgres-sql.ts';
+import { findTool, pipeToolInto, runTool, toolMissing, type ToolRun } from './tools.ts';
 
 function toolEnv(conn: ServerConnection): NodeJS.ProcessEnv {
   // The password goes in the environment of the child only, never on its command line (visible in ps).
@@ -349,7 +201,7 @@ export const postgresEngine: DatabaseEngine = {
         left join pg_stat_user_tables s on s.relid = c.oid
         where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'
         order by n.nspname, c.relname`;
-      const result: TableRowCount[] = [];
+      const result: TableCount[] = [];
       for (const t of tables) {
         // Counting reads every page: the size guards against statistics that lag behind a big load.
         if (t.estimate < limit && Number(t.bytes) < limit * 1024) {
@@ -365,73 +217,6 @@ export const postgresEngine: DatabaseEngine = {
     });
   },
 
-  async truncateTables(conn, database, tables) {
-    if (tables.length === 0) return 0;
-    return withSql(conn, database, (sql) =>
-      sql.begin(async (tx) => {
-        const found = new Map<number, string>();
-        for (const t of tables) {
-          const r = await findTable(tx, t, database);
-          found.set(r.oid, r.qualified);
-        }
-        const oids = [...found.keys()];
-        // TRUNCATE would refuse too, but only after the caller learns nothing about which table is in the way.
-        const refs = await tx<{ child: string; parent: string }[]>`
-          select conrelid::regclass::text as child, confrelid::regclass::text as parent from pg_constraint
-          where contype = 'f' and confrelid = any(${oids}::oid[]) and not conrelid = any(${oids}::oid[])`;
-        if (refs.length > 0) {
-          const list = refs.map((r) => `${r.child} → ${r.parent}`).join(', ');
-          throw new BackupError(
-            'invalid',
-            `cannot truncate in '${database}': other tables reference them (${list}). Truncate the referencing tables too, or delete old rows instead`,
-            { code: 'ForeignKeyViolation' },
-          );
-        }
-        const list = [...found.values()].join(', ');
-        // Locked first, so the count is exactly what TRUNCATE removes; not waiting long for a lock, since every query
-        // of the application on these tables would queue behind ours.
-        await tx.unsafe(`set local lock_timeout = '${lockTimeoutOf(conn)}s'`);
-        await tx.unsafe(`lock table ${list} in access exclusive mode`);
-        let rows = 0;
-        for (const q of found.values())
-          rows += Number((await tx.unsafe<{ n: string }[]>(`select count(*)::text as n from ${q}`))[0]!.n);
-        await tx.unsafe(`truncate table ${list}`);
-        return rows;
-      }),
-    );
-  },
-
-  async deleteOlderThan(conn, database, table, column, days) {
-    checkDays(days);
-    return withSql(conn, database, (sql) =>
-      sql.begin(async (tx) => {
-        const t = await findTable(tx, table, database);
-        const [col] = await tx<{ type: string }[]>`
-          select format_type(atttypid, null) as type from pg_attribute
-          where attrelid = ${t.oid} and attname = ${column} and attnum > 0 and not attisdropped`;
-        if (!col)
-          throw new BackupError(
-            'invalid',
-            `column '${column}' does not exist in table '${t.display}' of database '${database}'`,
-            { code: 'ColumnNotFound' },
-          );
-        if (!['date', 'timestamp without time zone', 'timestamp with time zone'].includes(col.type)) {
-          throw new BackupError(
-            'invalid',
-            `column '${column}' of '${t.display}' is ${col.type}, not a date or timestamp: choose the column that holds the row's time`,
-            { code: 'ColumnNotTimestamp' },
-          );
-        }
-        await tx.unsafe(`set local lock_timeout = '${lockTimeoutOf(conn)}s'`);
-        const res = await tx.unsafe(
-          `delete from ${t.qualified} where ${quoteIdent(column)} < now() - make_interval(days => $1)`,
-          [days],
-        );
-        return res.count;
-      }),
-    );
-  },
+  truncateTables: truncatePgTables,
+  deleteOlderThan: deletePgRowsOlderThan,
 };
-
-/** Transitional: activities/site.ts imports it from here. New code imports `engines` from ./index.ts. */
-export const engines = { postgresql: postgresEngine } as const;

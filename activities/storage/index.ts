@@ -1,4 +1,5 @@
-// Where off-site copies go: the settings of one destination, checked with zod, and the one way to open it.
+// Where off-site copies go: the settings of one destination, checked with zod, and the one way to open it. The
+// interface every backend answers to is storage.ts.
 // Secrets may be given inline, by environment variable or by file; they are read when the storage is opened,
 // so a rotated key is picked up by the next activity without a restart.
 import ssh2 from 'ssh2';
@@ -9,9 +10,6 @@ import { openAzure, type AzureCredential } from './azure.ts';
 import { openLocal } from './local.ts';
 import { openSftp } from './sftp.ts';
 import type { Storage } from './storage.ts';
-
-export type { PutOptions, PutReport, PutSource, Storage, StoredObject } from './storage.ts';
-export { bufferSource, fileSource, hashObject, storageSource } from './storage.ts';
 
 const MiB = 1024 * 1024;
 

@@ -3,19 +3,18 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { BackupError, invalid, notFound } from '../../common/errors.ts';
 import { fsyncDir } from '../fsync.ts';
+import { rethrowIfAborted, sizeMismatch } from './failures.ts';
+import { probeWith } from './read-back.ts';
 import {
   checkKey,
   checkPrefix,
   isWorkFile,
   partialName,
-  probeWith,
-  rethrowIfAborted,
-  sizeMismatch,
   type PutOptions,
   type PutReport,
   type PutSource,
@@ -38,59 +37,11 @@ export function openLocal(opts: LocalOptions): Storage {
     locationOf: (key) => pathToFileURL(full(key)).href,
 
     async put(key: string, source: PutSource, opts: PutOptions = {}): Promise<PutReport> {
-      const target = full(key);
-      const dir = path.dirname(target);
-      const partial = path.join(dir, partialName(path.basename(target)));
-      try {
-        const existing = await stat(target).catch(ifMissing(undefined));
-        if (existing?.isFile() && existing.size === source.size) {
-          opts.onProgress?.(source.size);
-          return { bytesSent: 0, resumedFrom: source.size };
-        }
-        await mkdir(dir, { recursive: true });
-        let written = 0;
-        const meter = new Transform({
-          transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-            written += chunk.length;
-            cb(null, chunk);
-            opts.onProgress?.(written);
-          },
-        });
-        await pipeline(
-          source.open(0),
-          meter,
-          createWriteStream(partial, { flush: true }),
-          opts.signal ? { signal: opts.signal } : {},
-        );
-        if (written !== source.size) throw sizeMismatch(source.size, written);
-        await rename(partial, target);
-        await fsyncDir(dir);
-        return { bytesSent: written, resumedFrom: 0 };
-      } catch (err) {
-        await rm(partial, { force: true });
-        rethrowIfAborted(opts.signal);
-        throw fsError(err, target);
-      }
+      return putFile(full(key), source, opts);
     },
 
     async get(key, opts = {}) {
-      const file = full(key);
-      const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
-        throw err.code === 'ENOENT' || err.code === 'ENOTDIR' ? notFound(`backup copy ${file}`) : fsError(err, file);
-      });
-      if (!(await handle.stat()).isFile()) {
-        await handle.close();
-        throw notFound(`backup copy ${file}`);
-      }
-      const body = handle.createReadStream({ start: opts.start ?? 0, highWaterMark: 1 << 20 });
-      if (opts.signal) {
-        const signal = opts.signal;
-        const onAbort = () => body.destroy(signal.reason as Error);
-        if (signal.aborted) onAbort();
-        else signal.addEventListener('abort', onAbort, { once: true });
-        body.once('close', () => signal.removeEventListener('abort', onAbort));
-      }
-      return body;
+      return readFile(full(key), opts);
     },
 
     async stat(key) {
@@ -122,6 +73,61 @@ export function openLocal(opts: LocalOptions): Storage {
     async close() {},
   };
   return storage;
+}
+
+/** A target already there at the source's size is a finished earlier put: a retry sends nothing. */
+async function putFile(target: string, source: PutSource, opts: PutOptions): Promise<PutReport> {
+  const dir = path.dirname(target);
+  const partial = path.join(dir, partialName(path.basename(target)));
+  try {
+    const existing = await stat(target).catch(ifMissing(undefined));
+    if (existing?.isFile() && existing.size === source.size) {
+      opts.onProgress?.(source.size);
+      return { bytesSent: 0, resumedFrom: source.size };
+    }
+    await mkdir(dir, { recursive: true });
+    let written = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        written += chunk.length;
+        cb(null, chunk);
+        opts.onProgress?.(written);
+      },
+    });
+    await pipeline(
+      source.open(0),
+      meter,
+      createWriteStream(partial, { flush: true }),
+      opts.signal ? { signal: opts.signal } : {},
+    );
+    if (written !== source.size) throw sizeMismatch(source.size, written);
+    await rename(partial, target);
+    await fsyncDir(dir);
+    return { bytesSent: written, resumedFrom: 0 };
+  } catch (err) {
+    await rm(partial, { force: true });
+    rethrowIfAborted(opts.signal);
+    throw fsError(err, target);
+  }
+}
+
+async function readFile(file: string, opts: { start?: number; signal?: AbortSignal }): Promise<Readable> {
+  const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'ENOENT' || err.code === 'ENOTDIR' ? notFound(`backup copy ${file}`) : fsError(err, file);
+  });
+  if (!(await handle.stat()).isFile()) {
+    await handle.close();
+    throw notFound(`backup copy ${file}`);
+  }
+  const body = handle.createReadStream({ start: opts.start ?? 0, highWaterMark: 1 << 20 });
+  if (opts.signal) {
+    const signal = opts.signal;
+    const onAbort = () => body.destroy(signal.reason as Error);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    body.once('close', () => signal.removeEventListener('abort', onAbort));
+  }
+  return body;
 }
 
 const ifMissing =

@@ -4,7 +4,9 @@
 // is mostly start-up; the kernel's peak counter is reset when the dump starts, which isolates the second.
 import { writeFile } from 'node:fs/promises';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createSiteActivities, type DumpInput, type DumpResult } from '../../activities/site.ts';
+import type { DumpInput } from '../../activities/site/dump.ts';
+import { createSiteActivities } from '../../activities/site/index.ts';
+import type { DumpResult } from '../../activities/contracts.ts';
 import { SiteConfig } from '../../activities/site-config.ts';
 import { createLogger } from '../../common/logger.ts';
 import { busySeconds, cpuTicks, memoryOf } from './lib.ts';

@@ -4,7 +4,7 @@ import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { constants as zc, createGzip, createZstdCompress, type Gzip, type ZstdCompress } from 'node:zlib';
-import { compressionFilter } from '../../activities/pipeline/pack.ts';
+import { compressionFilter } from '../../activities/pipeline/compression.ts';
 import { DEFAULT_COMPRESSION, type Compression } from '../../common/model.ts';
 import { pgArgs, toolEnv, type BenchContext } from './context.ts';
 import type { BenchDatabase } from './data.ts';

@@ -5,15 +5,11 @@ import { mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createSiteActivities } from '../../activities/site.ts';
+import { createSiteActivities } from '../../activities/site/index.ts';
 import { SiteConfig } from '../../activities/site-config.ts';
-import {
-  bufferSource,
-  fileSource,
-  openStorage,
-  type AzureDestinationSettings,
-  type Storage,
-} from '../../activities/storage/index.ts';
+import { openStorage, type AzureDestinationSettings } from '../../activities/storage/index.ts';
+import { bufferSource, fileSource } from '../../activities/storage/sources.ts';
+import type { Storage } from '../../activities/storage/storage.ts';
 import { createLogger } from '../../common/logger.ts';
 import { backupFileName } from '../../common/names.ts';
 import { startAzurite, type Azurite } from '../services/azurite.ts';

@@ -1,6 +1,6 @@
 // MariaDB for tests: throw-away databases and users on the machine's server, through the engine's own client helper.
 import { randomUUID } from 'node:crypto';
-import { mariadbQuery } from '../../activities/engines/mariadb.ts';
+import { mariadbQuery } from '../../activities/engines/mariadb-sql.ts';
 import type { ServerConnection } from '../../activities/site-config.ts';
 import { uniqueName } from '../../ops/services/pg.ts';
 

@@ -1,0 +1,53 @@
+// What every central activity is given: the metadata database, the deployment's run tuning, a fetch for webhooks, and
+// the run it works for (for the rows it writes and the labels of its logs).
+import { Context, type Info } from '@temporalio/activity';
+import { withRunLabels, type Logger } from '../../common/logger.ts';
+import type { Db } from '../../db/client.ts';
+import type { RunTuning } from '../contracts.ts';
+
+export interface CentralDeps {
+  db: Db;
+  logger: Logger;
+  tuning: RunTuning;
+  fetch?: typeof fetch;
+}
+
+export interface CentralContext {
+  db: Db;
+  tuning: RunTuning;
+  /** The alert webhook's fetch (a test's stand-in, or the global one). */
+  fetch: typeof fetch;
+  /** The workflow run this activity works for. */
+  runInfo(): { workflowId: string; runId: string; info: Info };
+  /** The central logger with this activity's run and attempt on every line, and `labels`. */
+  runLogger(labels: {
+    tenant_id?: string;
+    site_id?: string;
+    server?: string;
+    database?: string;
+    config_id?: string;
+  }): Logger;
+}
+
+export function createCentralContext(deps: CentralDeps): CentralContext {
+  function runInfo() {
+    const info = Context.current().info;
+    return { workflowId: info.workflowExecution?.workflowId ?? '', runId: info.workflowExecution?.runId ?? '', info };
+  }
+  return {
+    db: deps.db,
+    tuning: deps.tuning,
+    fetch: deps.fetch ?? fetch,
+    runInfo,
+    runLogger(labels) {
+      const { workflowId, runId, info } = runInfo();
+      return withRunLabels(deps.logger, {
+        workflow_id: workflowId,
+        run_id: runId,
+        activity: info.activityType,
+        attempt: info.attempt,
+        ...labels,
+      });
+    },
+  };
+}

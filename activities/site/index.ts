@@ -1,0 +1,33 @@
+// Activities that run at a site, on the site's task queue: they touch its databases and disks. Each takes names
+// (server, database, file), never credentials, and returns references, never data. One file per activity; this
+// barrel gives the worker (and, by type, the workflows) the set under the names the Web UI shows.
+import { createCheckCopies, createVerifyCopies } from './checks.ts';
+import { createCleanTables } from './clean-tables.ts';
+import { createSiteContext, type SiteDeps } from './context.ts';
+import { createDeleteCopies } from './delete-copies.ts';
+import { createDropDatabase } from './drop-database.ts';
+import { createDryRun } from './dry-run.ts';
+import { createDump } from './dump.ts';
+import { createInspectRestore } from './inspect-restore.ts';
+import { createRestore } from './restore.ts';
+import { createSendCopy } from './send-copy.ts';
+import { createUpload } from './upload.ts';
+
+export function createSiteActivities(deps: SiteDeps) {
+  const site = createSiteContext(deps);
+  return {
+    cleanTables: createCleanTables(site),
+    dump: createDump(site),
+    upload: createUpload(site),
+    deleteCopies: createDeleteCopies(site),
+    checkCopies: createCheckCopies(site),
+    sendCopy: createSendCopy(site),
+    restore: createRestore(site),
+    verifyCopies: createVerifyCopies(site),
+    inspectRestore: createInspectRestore(site),
+    dropDatabase: createDropDatabase(site),
+    dryRun: createDryRun(site),
+  };
+}
+
+export type SiteActivities = ReturnType<typeof createSiteActivities>;
