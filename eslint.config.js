@@ -18,7 +18,9 @@ const ioModules = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.build/**', '.tools/**', 'data/**', 'db/migrations/**'] },
+  {
+    ignores: ['node_modules/**', '.build/**', '.tools/**', 'data/**', 'db/migrations/**', 'ops/temporal-server/e2e/**'],
+  },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -7,22 +7,3 @@ export * from './schema/configs.ts';
 export * from './schema/backups.ts';
 export * from './schema/restores.ts';
 export * from './schema/audit.ts';
-
-// Transitional: activities/central.ts, being split on another branch, still imports these from here. Delete this
-// statement at the merge, once it imports them from common/model.ts; nothing else does.
-export {
-  SITE_TARGET,
-  DUMP_FORMAT,
-  type BackupKind,
-  type DrillSpec,
-  type RestoreKind,
-  type ScheduleSpec,
-  type BackupStatus,
-  type CleanTable,
-  type Compression,
-  type CopyState,
-  type DestinationKind,
-  type Engine,
-  type RetentionPolicy,
-  type TableCount,
-} from '../common/model.ts';

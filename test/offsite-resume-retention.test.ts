@@ -276,18 +276,16 @@ describe('off-site copies: resumable Azure upload and retention', () => {
           availableForDownload: true,
         })
         .returning();
-      await db
-        .insert(backupCopies)
-        .values({
-          tenantId,
-          backupId: b!.id,
-          target: 'nas',
-          destinationId: nasId,
-          objectKey: offsiteKey(tenantId, site.id, 'main-pg', 'simdb', fileName),
-          sizeBytes: 1,
-          sha256: 'a'.repeat(64),
-          state,
-        });
+      await db.insert(backupCopies).values({
+        tenantId,
+        backupId: b!.id,
+        target: 'nas',
+        destinationId: nasId,
+        objectKey: offsiteKey(tenantId, site.id, 'main-pg', 'simdb', fileName),
+        sizeBytes: 1,
+        sha256: 'a'.repeat(64),
+        state,
+      });
     }
     const res = await stack.api('POST', `/api/v1/configs/${config.id}/retention-preview`, {
       token,
@@ -320,18 +318,16 @@ describe('off-site copies: resumable Azure upload and retention', () => {
         availableForDownload: true,
       })
       .returning();
-    await db
-      .insert(backupCopies)
-      .values({
-        tenantId,
-        backupId: b!.id,
-        target: 'nas',
-        destinationId: nasId,
-        objectKey: offsiteKey(tenantId, site.id, 'main-pg', 'simdb', fileName),
-        sizeBytes: 1,
-        sha256: 'a'.repeat(64),
-        state: 'stored',
-      });
+    await db.insert(backupCopies).values({
+      tenantId,
+      backupId: b!.id,
+      target: 'nas',
+      destinationId: nasId,
+      objectKey: offsiteKey(tenantId, site.id, 'main-pg', 'simdb', fileName),
+      sizeBytes: 1,
+      sha256: 'a'.repeat(64),
+      state: 'stored',
+    });
     const after = await stack.api('POST', `/api/v1/configs/${config.id}/retention-preview`, {
       token,
       body: { destinationId: nasId, retention: { keepLast: 2 } },

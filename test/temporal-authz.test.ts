@@ -82,7 +82,10 @@ describe('Temporal and the sites (issue 16)', () => {
     const namespace = 'default';
 
     await denied('list another tenant’s runs', async () => {
-      for await (const _ of client.workflow.list({ query: `TenantId = "${a.tenantId}"` })) break;
+      await client.workflow
+        .list({ query: `TenantId = "${a.tenantId}"` })
+        [Symbol.asyncIterator]()
+        .next();
     });
     await denied('describe a run', () => client.workflow.getHandle((rowA as any).workflowId).describe());
     await denied('read a run’s history', () => client.workflow.getHandle((rowA as any).workflowId).fetchHistory());

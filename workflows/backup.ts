@@ -10,7 +10,7 @@ import {
 import type { BackupRef } from '../activities/central/history.ts';
 import type { BackupPlan, DryRunReport, DumpResult } from '../activities/contracts.ts';
 import { SITE_TARGET } from '../common/model.ts';
-import { backupFileName, COMPRESSION_EXT, offsiteKey, SearchAttr } from '../common/names.ts';
+import { backupFileName, COMPRESSION_EXT, offsiteKey, runSearchAttributes } from '../common/names.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';
 import { applyRetention } from './prune.ts';
 
@@ -27,13 +27,7 @@ export interface BackupWorkflowResult {
 
 export async function backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult> {
   const plan = await central.loadBackupPlan({ configId: input.configId });
-  upsertSearchAttributes([
-    { key: SearchAttr.tenant, value: plan.tenantId },
-    { key: SearchAttr.site, value: plan.siteId },
-    { key: SearchAttr.server, value: plan.serverName },
-    { key: SearchAttr.database, value: plan.databases },
-    { key: SearchAttr.config, value: plan.configId },
-  ]);
+  upsertSearchAttributes(runSearchAttributes(plan));
   const site = siteActivities(plan.taskQueue, plan.tuning);
 
   const startedAt = workflowInfo().startTime;

@@ -1,33 +1,13 @@
 // Missed backups: configurations whose schedule should have produced a successful backup by now and has not, each
 // reported once per silence.
 import { eq, sql } from 'drizzle-orm';
-import type { ScheduleSpec } from '../../common/model.ts';
+import { expectedIntervalMs } from '../../common/schedule.ts';
 import { backupConfigs, backups, servers, sites } from '../../db/schema.ts';
 import { asActivity } from '../failure.ts';
 import type { CentralContext } from './context.ts';
 
 /** An hour on top of the schedule's interval: a run that started late or ran long is not yet missed. */
 const MISSED_GRACE_MS = 3_600_000;
-
-/** How often a schedule should produce a backup; a cron expression is taken as daily unless it says otherwise. */
-export function expectedIntervalMs(spec: ScheduleSpec): number {
-  const day = 86_400_000;
-  switch (spec.kind) {
-    case 'daily':
-      return day;
-    case 'biweekly':
-      return 14 * day;
-    case 'monthly':
-      return 31 * day;
-    case 'cron': {
-      // Runs more often than daily still alert after a silent day: coarse, but never a false alarm.
-      const [, , dom, , dow] = spec.expression.trim().split(/\s+/);
-      if (dow !== '*') return 7 * day;
-      if (dom !== '*') return 31 * day;
-      return day;
-    }
-  }
-}
 
 export interface MissedBackup {
   configId: string;

@@ -9,6 +9,7 @@ import { asActivity } from '../failure.ts';
 import { keyId } from '../pipeline/envelope.ts';
 import type { ServerConnection, SiteConfig } from '../site-config.ts';
 import type { SiteContext } from './context.ts';
+import { formatBytes } from '../../common/format.ts';
 
 export interface DryRunInput {
   serverName: string;
@@ -171,13 +172,3 @@ function compareVersions(engine: string, tool: string, server: string): void {
 }
 
 /** Bytes in binary units, as the dry run's messages show them. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let i = 0;
-  let v = n;
-  while (Math.abs(v) >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}

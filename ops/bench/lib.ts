@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { formatBytes as formatSize } from '../../common/format.ts';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -141,12 +142,9 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
+/** A size for the report; an unknown one is left blank. */
 export function formatBytes(n: number | undefined): string {
-  if (n === undefined || !Number.isFinite(n)) return '';
-  if (n >= GiB) return `${(n / GiB).toFixed(2)} GiB`;
-  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(0)} KiB`;
-  return `${n} B`;
+  return n === undefined || !Number.isFinite(n) ? '' : formatSize(n);
 }
 
 /** Waits until the wall clock enters a new second: backup file names carry the second a run started in. */

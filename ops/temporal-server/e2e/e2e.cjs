@@ -40,22 +40,31 @@ async function main() {
   try {
     // The platform: client, search attributes, and the central worker that runs workflows.
     const platform = await c.allowed('platform: connect over TLS with its token (GetSystemInfo)', () =>
-      h.connect(server, tokens.platform));
+      h.connect(server, tokens.platform),
+    );
     ctx.platform = platform;
     ctx.client = new Client({ connection: platform, namespace });
     await c.allowed('platform: AddSearchAttributes', () =>
-      platform.operatorService.addSearchAttributes({ namespace, searchAttributes: { BpE2eSite: 2 /* KEYWORD */ } }));
+      platform.operatorService.addSearchAttributes({ namespace, searchAttributes: { BpE2eSite: 2 /* KEYWORD */ } }),
+    );
     const sa = await c.allowed('platform: ListSearchAttributes', () =>
-      platform.operatorService.listSearchAttributes({ namespace }));
+      platform.operatorService.listSearchAttributes({ namespace }),
+    );
     c.ok('platform: the added search attribute is listed', sa && 'BpE2eSite' in sa.customAttributes);
 
     const platformNative = await NativeConnection.connect({
-      address: server.address, tls: { serverRootCACertificate: server.ca }, metadata: h.bearer(tokens.platform),
+      address: server.address,
+      tls: { serverRootCACertificate: server.ca },
+      metadata: h.bearer(tokens.platform),
     });
     central = await Worker.create({
-      connection: platformNative, namespace, taskQueue: CENTRAL,
+      connection: platformNative,
+      namespace,
+      taskQueue: CENTRAL,
       workflowsPath: require.resolve('./workflows.cjs'),
-      bundlerOptions: { webpackConfigHook: (cfg) => ({ ...cfg, resolve: { ...cfg.resolve, modules: [nodeModules, 'node_modules'] } }) },
+      bundlerOptions: {
+        webpackConfigHook: (cfg) => ({ ...cfg, resolve: { ...cfg.resolve, modules: [nodeModules, 'node_modules'] } }),
+      },
     });
     const centralRun = central.run();
     central.done = centralRun.finally(() => platformNative.close());
@@ -72,11 +81,16 @@ async function main() {
       await central.done.catch(() => {});
     }
     const stop = await server.stop();
-    c.ok('SIGTERM stops the server cleanly', stop.code === 0,
-      `exit code ${stop.code}${stop.signal ? ` signal ${stop.signal}` : ''} after ${Math.round(stop.ms)} ms`);
+    c.ok(
+      'SIGTERM stops the server cleanly',
+      stop.code === 0,
+      `exit code ${stop.code}${stop.signal ? ` signal ${stop.signal}` : ''} after ${Math.round(stop.ms)} ms`,
+    );
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`\nCalls made by the site's SDK worker (@temporalio/worker ${require('@temporalio/worker/package.json').version}), in order of first use:`);
+  console.log(
+    `\nCalls made by the site's SDK worker (@temporalio/worker ${require('@temporalio/worker/package.json').version}), in order of first use:`,
+  );
   for (const line of h.callsBy(server.decisions, `worker:${siteA}`)) console.log(`  ${line}`);
   console.log('\nCalls made with the other site tokens in this run:');
   for (const sub of [`site:${siteA}`, `site:${siteB}`]) {
@@ -88,10 +102,15 @@ async function main() {
 /** An activity-only site worker (as workers/site.ts builds it) runs the activities a platform workflow schedules. */
 async function siteWorkerScenario({ server, tokens, siteA, client, c }) {
   const siteNative = await NativeConnection.connect({
-    address: server.address, tls: { serverRootCACertificate: server.ca }, metadata: h.bearer(tokens.siteAWorker),
+    address: server.address,
+    tls: { serverRootCACertificate: server.ca },
+    metadata: h.bearer(tokens.siteAWorker),
   });
   const worker = await Worker.create({
-    connection: siteNative, namespace, taskQueue: siteA, maxConcurrentActivityTaskExecutions: 4,
+    connection: siteNative,
+    namespace,
+    taskQueue: siteA,
+    maxConcurrentActivityTaskExecutions: 4,
     activities: {
       async backupSite(job) {
         Context.current().heartbeat('started'); // RecordActivityTaskHeartbeat with the polled token
@@ -114,24 +133,38 @@ async function siteWorkerScenario({ server, tokens, siteA, client, c }) {
   const started = performance.now();
   const out = await worker.runUntil(async () => {
     const handle = await client.workflow.start('backupOnSite', {
-      taskQueue: CENTRAL, workflowId: `e2e-backup-${siteA}`, args: [siteA, 'job-1'],
+      taskQueue: CENTRAL,
+      workflowId: `e2e-backup-${siteA}`,
+      args: [siteA, 'job-1'],
     });
     const backup = await handle.result();
     const cancel = await client.workflow.execute('cancelOnSite', {
-      taskQueue: CENTRAL, workflowId: `e2e-cancel-${siteA}`, args: [siteA],
+      taskQueue: CENTRAL,
+      workflowId: `e2e-cancel-${siteA}`,
+      args: [siteA],
     });
     return { ...backup, cancel };
   });
   await siteNative.close();
-  c.ok('site worker: polled, heartbeat and completed the activity a platform workflow scheduled on its queue',
-    out?.result === `backed up job-1 at ${siteA}`, `${JSON.stringify(out?.result)} in ${Math.round(performance.now() - started)} ms`);
-  c.ok('site worker: its activity failure reached the workflow (RespondActivityTaskFailed)',
-    out?.failure === 'disk full (on purpose)', JSON.stringify(out?.failure));
-  c.ok('site worker: a cancelled activity was reported cancelled (RespondActivityTaskCanceled)',
-    out?.cancel === 'cancelled', JSON.stringify(out?.cancel));
+  c.ok(
+    'site worker: polled, heartbeat and completed the activity a platform workflow scheduled on its queue',
+    out?.result === `backed up job-1 at ${siteA}`,
+    `${JSON.stringify(out?.result)} in ${Math.round(performance.now() - started)} ms`,
+  );
+  c.ok(
+    'site worker: its activity failure reached the workflow (RespondActivityTaskFailed)',
+    out?.failure === 'disk full (on purpose)',
+    JSON.stringify(out?.failure),
+  );
+  c.ok(
+    'site worker: a cancelled activity was reported cancelled (RespondActivityTaskCanceled)',
+    out?.cancel === 'cancelled',
+    JSON.stringify(out?.cancel),
+  );
   const listed = await c.allowed('platform: ListWorkflowExecutions finds the run', async () => {
     const ids = [];
-    for await (const wf of client.workflow.list({ query: `WorkflowId = "e2e-backup-${siteA}"` })) ids.push(wf.workflowId);
+    for await (const wf of client.workflow.list({ query: `WorkflowId = "e2e-backup-${siteA}"` }))
+      ids.push(wf.workflowId);
     return ids;
   });
   c.ok('platform: the listing has the run', listed?.length === 1);
@@ -145,8 +178,11 @@ async function uiScenario({ server, siteA, c }) {
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
     return res.json();
   });
-  c.ok('web UI: shows the run', body?.executions?.some((e) => e.execution?.workflowId === `e2e-backup-${siteA}`),
-    `${body?.executions?.length ?? 0} run(s)`);
+  c.ok(
+    'web UI: shows the run',
+    body?.executions?.some((e) => e.execution?.workflowId === `e2e-backup-${siteA}`),
+    `${body?.executions?.length ?? 0} run(s)`,
+  );
 }
 
 const deadline = setTimeout(() => {

@@ -24,9 +24,22 @@ async function startServer(bin, dir, { privateKey, publicKey }) {
   fs.writeFileSync(keyFile, publicKey.export({ type: 'spki', format: 'pem' }));
   const port = await freePort();
   const uiPort = await freePort();
-  const args = ['--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
-    '--tls-dir', path.join(dir, 'tls'), '--jwt-public-key', keyFile,
-    '--log-level', 'warn', '--auth-log-level', 'debug'];
+  const args = [
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--tls-dir',
+    path.join(dir, 'tls'),
+    '--jwt-public-key',
+    keyFile,
+    '--log-level',
+    'warn',
+    '--auth-log-level',
+    'debug',
+  ];
   const started = performance.now();
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const decisions = [];
@@ -70,8 +83,15 @@ function signToken(privateKey, claims, header = { alg: 'EdDSA', typ: 'JWT' }) {
 
 function claims(role, extra = {}) {
   const now = Math.floor(Date.now() / 1000);
-  return { sub: role === 'site' ? `site:${extra.tq}` : 'api', aud: 'temporal', role, ns: 'default',
-    iat: now, exp: now + 600, ...extra };
+  return {
+    sub: role === 'site' ? `site:${extra.tq}` : 'api',
+    aud: 'temporal',
+    role,
+    ns: 'default',
+    iat: now,
+    exp: now + 600,
+    ...extra,
+  };
 }
 
 const bearer = (token) => ({ authorization: `Bearer ${token}` });
