@@ -1,9 +1,10 @@
-// A restore drill's SQL assertions: each runs read-only in the restored scratch database and must return true.
-import postgres from 'postgres';
+// A restore drill's SQL assertions: each runs read-only in the restored scratch database, under a login that can read
+// only that database (drill-sandbox.ts), and must return true.
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
+import { ASSERTION_TIMEOUT_SECONDS, withMariadbDrillLogin, withPgDrillLogin } from './drill-sandbox.ts';
 import { lit, mariadbQuery } from './mariadb-sql.ts';
-import { classifyPgError } from './postgres-sql.ts';
+import { withSql } from './postgres-sql.ts';
 import { dbPath, readDb } from './sqlite-db.ts';
 
 /** True, 't', 1, '1', 'true', 'yes' count as true; anything else (including no row) is false. */
@@ -25,32 +26,18 @@ export async function assertionHolds(
 ): Promise<{ ok: boolean; value: string }> {
   let value: unknown;
   if (conn.engine === 'postgresql') {
-    const client = postgres({
-      host: conn.host,
-      port: conn.port ?? 5432,
-      user: conn.user,
-      password: conn.password,
-      database,
-      max: 1,
-      connect_timeout: 10,
-      onnotice: () => {},
-    });
-    try {
-      // The extended protocol takes one statement (the simple one, postgres.js's default without parameters, takes many).
-      const rows = await client.begin('read only', (tx) =>
-        tx.unsafe(sql, [], { simple: false } as { prepare?: boolean }),
-      );
-      value = rows[0] ? Object.values(rows[0] as Record<string, unknown>)[0] : undefined;
-    } catch (err) {
-      const e = err as { code?: string; message?: string };
-      if (e.code === '42601' || e.code?.startsWith('42'))
-        throw new BackupError('invalid', `the assertion is not valid SQL here: ${e.message}`, {
-          code: 'AssertionInvalid',
-        });
-      throw classifyPgError(`${e.code ?? ''} ${e.message ?? String(err)}`, conn, database);
-    } finally {
-      await client.end({ timeout: 2 });
-    }
+    value = await withPgDrillLogin(conn, database, (login) =>
+      withSql(login, database, async (client) => {
+        // The extended protocol takes one statement (the simple one, postgres.js's default without parameters, takes
+        // many); the server's error text can hold row values, so only its SQLSTATE leaves.
+        const rows = await client
+          .begin('read only', (tx) => tx.unsafe(sql, [], { simple: false } as { prepare?: boolean }))
+          .catch((err: { code?: string }) => {
+            throw assertionFailed(err.code);
+          });
+        return rows[0] ? Object.values(rows[0] as Record<string, unknown>)[0] : undefined;
+      }),
+    );
   } else if (conn.engine === 'mariadb') {
     // Sent as a prepared statement from a hex literal: the server takes exactly one statement, and the client, which
     // reads its input for commands of its own (`\g` ends a statement, `\!` runs a shell), never sees the text.
@@ -62,13 +49,12 @@ export async function assertionHolds(
       'EXECUTE bp_assertion;',
       'ROLLBACK;',
     ];
-    const rows = await mariadbQuery(conn, database, script.join('\n')).catch((err: unknown) => {
-      if (err instanceof BackupError && err.kind === 'invalid')
-        throw new BackupError('invalid', `the assertion is not valid SQL here: ${err.message}`, {
-          code: 'AssertionInvalid',
-        });
-      throw err;
-    });
+    const rows = await withMariadbDrillLogin(conn, database, (login) =>
+      mariadbQuery(login, database, script.join('\n')).catch((err: unknown) => {
+        const m = /ERROR (\d+) \((\w+)\)/.exec(err instanceof Error ? err.message : '');
+        throw assertionFailed(m ? m[2] : undefined, m ? `MariaDB error ${m[1]}` : undefined);
+      }),
+    );
     value = rows[0]?.[0];
   } else {
     value = readDb(dbPath(conn, database), database, (db) => {
@@ -77,6 +63,27 @@ export async function assertionHolds(
     });
   }
   return { ok: truthy(value), value: shown(value) };
+}
+
+const SQLSTATE_MEANING: Record<string, string> = {
+  '42501': 'not allowed: an assertion may only read the restored database',
+  '28000': 'not allowed: an assertion may only read the restored database',
+  '42000': 'not valid SQL here, or not allowed',
+  '42601': 'not valid SQL',
+  '25006': 'it tried to write: an assertion only reads',
+  '57014': `it ran longer than ${ASSERTION_TIMEOUT_SECONDS} s`,
+  '70100': `it ran longer than ${ASSERTION_TIMEOUT_SECONDS} s`,
+};
+
+/** An assertion that could not run, by its SQLSTATE only: the server's message can quote file contents or values. */
+function assertionFailed(sqlstate: string | undefined, detail?: string): BackupError {
+  const meaning =
+    (sqlstate && SQLSTATE_MEANING[sqlstate]) ??
+    (sqlstate?.startsWith('22') ? 'a data error (a cast or a value out of range)' : 'it failed');
+  const parts = [sqlstate && `SQLSTATE ${sqlstate}`, detail].filter(Boolean).join(', ');
+  return new BackupError('invalid', `the assertion did not run: ${meaning}${parts ? ` (${parts})` : ''}`, {
+    code: 'AssertionInvalid',
+  });
 }
 
 /** A yes/no or a number as it came; other text only by its length. */

@@ -1,4 +1,5 @@
 // inspectRestore: a drill's verdict on a restored database, against what was recorded at backup time.
+import { BackupError } from '../../common/errors.ts';
 import type { TableCount } from '../../common/model.ts';
 import type { DryRunCheck } from '../contracts.ts';
 import { assertionHolds } from '../engines/assertions.ts';
@@ -51,7 +52,8 @@ export function createInspectRestore(site: SiteContext) {
           checks.push({
             name: `assertion ${i + 1}`,
             ok: false,
-            detail: `${sql} → ${err instanceof Error ? err.message : String(err)}`,
+            // Only the platform's own words: a server's error text can quote the restored data.
+            detail: `${sql} → ${err instanceof BackupError ? err.message : 'it could not run'}`,
           });
         }
       }
