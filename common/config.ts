@@ -66,6 +66,8 @@ export const centralEnv = temporalEnv.extend(databaseEnv.shape).extend({
   SITE_PICKUP_TIMEOUT_SECONDS: seconds(30 * 60),
   RETRY_INITIAL_SECONDS: seconds(5),
   WORKFLOW_BUNDLE: z.string().optional(),
+  /** Non-public receivers tenants' webhooks may reach (hosts, IPs, CIDRs, comma-separated); by default none. */
+  OUTBOUND_ALLOW: z.string().optional(),
 });
 export type CentralEnv = z.infer<typeof centralEnv>;
 

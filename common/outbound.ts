@@ -113,11 +113,9 @@ export interface OutboundResponse {
 
 /** Why a URL was refused: a configuration error the tenant fixes, so never retried. */
 export const refused = (url: URL, why: string) =>
-  new BackupError(
-    'invalid',
-    `${url.origin} refused: ${why} (an operator can allow an on-premise receiver with OUTBOUND_ALLOW)`,
-    { code: 'OutboundRefused' },
-  );
+  new BackupError('invalid', `refused: ${why} (an operator can allow an on-premise receiver with OUTBOUND_ALLOW)`, {
+    code: 'OutboundRefused',
+  });
 
 /** Sends one request to a tenant's URL under the policy. Redirects are answered as failures, never followed. */
 export async function outboundRequest(
@@ -172,9 +170,7 @@ function send(url: URL, req: OutboundRequest, lookup: net.LookupFunction): Promi
         res.on('error', reject);
       },
     );
-    request.on('timeout', () =>
-      request.destroy(new BackupError('unavailable', `${url.origin} did not answer in time`)),
-    );
+    request.on('timeout', () => request.destroy(new BackupError('unavailable', 'no answer in time')));
     request.on('error', reject);
     request.end(req.body);
   });

@@ -3,7 +3,13 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { eq } from 'drizzle-orm';
 import { createApp } from '../api/app.ts';
+// After the API: its schemas add .openapi() to zod, which the activities' shared schemas use.
+import { createCentralActivities } from '../activities/central/index.ts';
+import { OutboundPolicy } from '../common/outbound.ts';
+import { tenants } from '../db/schema.ts';
 import { signup, startStack, type Stack } from './helpers/stack.ts';
 
 describe('API guards (issue 16)', () => {
@@ -128,5 +134,49 @@ describe('API guards (issue 16)', () => {
     });
     assert.equal(res.status, 400);
     assert.match(await res.text(), /drill\.assertions\.0.*surrogate|surrogate.*drill\.assertions\.0/s);
+  });
+
+  it('an alert webhook on loopback, a private address or behind a redirect is refused, and nothing is sent', async () => {
+    const received: string[] = [];
+    const receiver = http.createServer((req, res) => {
+      received.push(req.url ?? '');
+      res.writeHead(302, { location: `http://127.0.0.1:${port}/landed` }).end();
+    });
+    receiver.listen(0, '127.0.0.1');
+    await new Promise((r) => receiver.once('listening', r));
+    const port = (receiver.address() as { port: number }).port;
+    const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+    const t = await signup(stack);
+    const tuning = {
+      dumpHeartbeatTimeoutMs: 3000,
+      dumpTimeoutMs: 60_000,
+      sitePickupTimeoutMs: 3000,
+      retryInitialMs: 200,
+    };
+    const alertTo = async (url: string, outbound = new OutboundPolicy()) => {
+      await stack.db.db.update(tenants).set({ webhookUrl: url }).where(eq(tenants.id, t.tenantId));
+      const activities = createCentralActivities({ db: stack.db.db, logger: stack.logger, tuning, outbound });
+      const mock = new MockActivityEnvironment({ attempt: 1 }, { logger: quiet });
+      return mock.run(activities.alert, { tenantId: t.tenantId, siteName: 's', message: 'm' });
+    };
+    try {
+      for (const url of [
+        `http://127.0.0.1:${port}/a`,
+        `http://localhost:${port}/b`,
+        'http://10.0.0.1/c',
+        'http://169.254.169.254/latest',
+      ]) {
+        await assert.rejects(alertTo(url), (e: Error) => /unreachable: refused/.test(e.message), url);
+      }
+      assert.deepEqual(received, [], 'nothing reached the receiver');
+      // Allowed on purpose, the receiver answers a redirect to loopback: not followed.
+      await assert.rejects(
+        alertTo(`http://127.0.0.1:${port}/r`, new OutboundPolicy(['127.0.0.1'])),
+        /redirects are not followed/,
+      );
+      assert.deepEqual(received, ['/r']);
+    } finally {
+      receiver.close();
+    }
   });
 });

@@ -3,6 +3,7 @@ import { Worker } from '@temporalio/worker';
 import { centralEnv, parseEnv, type CentralEnv } from '../common/config.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
+import { OutboundPolicy } from '../common/outbound.ts';
 import { connectTemporal, ensureSearchAttributes, temporalConnectionOptions } from '../common/temporal.ts';
 import { createCentralActivities } from '../activities/central/index.ts';
 import type { RunTuning } from '../activities/contracts.ts';
@@ -31,7 +32,12 @@ export async function createCentralWorker(opts: {
     namespace: opts.env.TEMPORAL_NAMESPACE,
     taskQueue: opts.taskQueue ?? CENTRAL_TASK_QUEUE,
     ...workflowCodeOption(opts.env.WORKFLOW_BUNDLE),
-    activities: createCentralActivities({ db: opts.db, logger: opts.logger, tuning: tuningFrom(opts.env) }),
+    activities: createCentralActivities({
+      db: opts.db,
+      logger: opts.logger,
+      tuning: tuningFrom(opts.env),
+      outbound: OutboundPolicy.fromEnv(opts.env.OUTBOUND_ALLOW),
+    }),
   });
 }
 

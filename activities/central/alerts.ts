@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { BackupError } from '../../common/errors.ts';
+import { outboundRequest } from '../../common/outbound.ts';
 import { tenants } from '../../db/schema.ts';
 import { asActivity } from '../failure.ts';
 import type { CentralContext } from './context.ts';
@@ -47,24 +48,29 @@ export function createAlert(central: CentralContext) {
         .where(eq(tenants.id, input.tenantId));
       if (!tenant?.webhookUrl) return { webhook: 'none' };
       const body = { type, workflowId, runId, ...input, at: new Date().toISOString() };
-      const doFetch = central.fetch;
-      const res = await doFetch(tenant.webhookUrl, {
-        method: 'POST',
-        // The same alert sent again (a retry) has the same key; two alerts of one workflow (a watch over many
-        // configurations, a sync over many backups) differ in what they say, and so in their keys.
-        headers: {
-          'content-type': 'application/json',
-          'idempotency-key': `${workflowId}:${type}:${createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 32)}`,
+      const origin = new URL(tenant.webhookUrl).origin;
+      const res = await outboundRequest(
+        tenant.webhookUrl,
+        {
+          method: 'POST',
+          // The same alert sent again (a retry) has the same key; two alerts of one workflow (a watch over many
+          // configurations, a sync over many backups) differ in what they say, and so in their keys.
+          headers: {
+            'content-type': 'application/json',
+            'idempotency-key': `${workflowId}:${type}:${createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 32)}`,
+          },
+          body: JSON.stringify(body),
+          timeoutMs: 10_000,
         },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(10_000),
-      }).catch((e: Error) => {
-        throw new BackupError(
-          'unavailable',
-          `alert webhook at ${new URL(tenant.webhookUrl!).origin} unreachable: ${(e.cause as Error | undefined)?.message ?? e.name}`,
-        );
+        central.outbound,
+      ).catch((e: Error) => {
+        // A refused address is the tenant's to fix (not retried); anything else is an outage.
+        const kind = e instanceof BackupError && e.kind === 'invalid' ? 'invalid' : 'unavailable';
+        const why = e instanceof BackupError ? e.message : ((e as NodeJS.ErrnoException).code ?? e.name);
+        throw new BackupError(kind, `alert webhook at ${origin} unreachable: ${why}`);
       });
-      if (!res.ok) throw new BackupError('unavailable', `alert webhook answered ${res.status}`);
+      if (res.status < 200 || res.status >= 300)
+        throw new BackupError('unavailable', `alert webhook answered ${res.status}`);
       return { webhook: 'sent' };
     });
   };

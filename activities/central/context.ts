@@ -1,22 +1,24 @@
-// What every central activity is given: the metadata database, the deployment's run tuning, a fetch for webhooks, and
+// What every central activity is given: the metadata database, the deployment's run tuning, the rule for requests to
+// tenants' URLs, and
 // the run it works for (for the rows it writes and the labels of its logs).
 import { Context, type Info } from '@temporalio/activity';
 import { withRunLabels, type Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/client.ts';
+import { OutboundPolicy } from '../../common/outbound.ts';
 import type { RunTuning } from '../contracts.ts';
 
 export interface CentralDeps {
   db: Db;
   logger: Logger;
   tuning: RunTuning;
-  fetch?: typeof fetch;
+  /** Which non-public addresses tenants' URLs may reach (OUTBOUND_ALLOW); by default none. */
+  outbound?: OutboundPolicy;
 }
 
 export interface CentralContext {
   db: Db;
   tuning: RunTuning;
-  /** The alert webhook's fetch (a test's stand-in, or the global one). */
-  fetch: typeof fetch;
+  outbound: OutboundPolicy;
   /** The workflow run this activity works for. */
   runInfo(): { workflowId: string; runId: string; info: Info };
   /** The central logger with this activity's run and attempt on every line, and `labels`. */
@@ -37,7 +39,7 @@ export function createCentralContext(deps: CentralDeps): CentralContext {
   return {
     db: deps.db,
     tuning: deps.tuning,
-    fetch: deps.fetch ?? fetch,
+    outbound: deps.outbound ?? new OutboundPolicy(),
     runInfo,
     runLogger(labels) {
       const { workflowId, runId, info } = runInfo();

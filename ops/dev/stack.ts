@@ -217,6 +217,8 @@ export async function startScratchPlatform(opts: {
         RETRY_INITIAL_SECONDS: '0.2',
         SITE_PICKUP_TIMEOUT_SECONDS: '120',
         ...(process.env.WORKFLOW_BUNDLE && { WORKFLOW_BUNDLE: process.env.WORKFLOW_BUNDLE }),
+        // The tests' webhook receivers listen on loopback: allowed here as an operator allows an on-premise one.
+        OUTBOUND_ALLOW: '127.0.0.1',
         ...opts.env,
       },
       logger: opts.logger,
