@@ -197,4 +197,26 @@ describe('Temporal and the sites (issue 16)', () => {
     );
     assert.ok(Date.now() - at <= (TTL_SECONDS + 5) * 1000);
   });
+
+  it('a schedule paused, re-timed or deleted outside the API is adopted or put back, and the API says so', async () => {
+    const t = await tenantWithSite('drift');
+    const handle = stack.temporal.client.schedule.getHandle(scheduleId(t.config.id));
+    const schedule = () => stack.api('GET', `/api/v1/configs/${t.config.id}/schedule`, { token: t.token });
+
+    await handle.pause('maintenance window'); // as an operator would in the Web UI
+    const paused = await stack.api('GET', `/api/v1/configs/${t.config.id}`, { token: t.token });
+    assert.equal(paused.body.paused, true, 'the API reports the pause Temporal has');
+    assert.equal((await schedule()).body.paused, true);
+
+    await handle.update((prev) => ({ ...prev, spec: { intervals: [{ every: '1 minute' }] } }));
+    const retimed = await schedule();
+    assert.ok(retimed.body.found.some((f: string) => /timing was changed outside the API: put back/.test(f)));
+    assert.equal((await handle.describe()).spec.intervals?.length ?? 0, 0, 'the configuration’s timing is back');
+
+    await handle.delete();
+    const recreated = await schedule();
+    assert.equal(recreated.status, 200);
+    assert.ok(recreated.body.found.some((f: string) => /missing in Temporal: recreated/.test(f)));
+    assert.equal(recreated.body.paused, true, 'recreated as the configuration says');
+  });
 });

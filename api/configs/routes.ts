@@ -11,6 +11,7 @@ import { findOwned } from '../lib/tenancy.ts';
 import { DryRunReport, parseRunInput, PreviewInput, RetentionPreview } from './run-schemas.ts';
 import { Config, ConfigCreate, configOut, ConfigPatch, ScheduleState } from './schemas.ts';
 import * as service from './service.ts';
+import { reconcileSchedule } from './drift.ts';
 
 export function configRoutes(s: Services) {
   const r = router();
@@ -74,7 +75,8 @@ function get(r: Router, s: Services) {
       responses: { 200: json(Config), 404: errors[404] },
     }),
     async (c) => {
-      return c.json(configOut(await owned(s, c.req.valid('param').id, c.get('auth').tenantId)), 200);
+      const { row } = await reconcileSchedule(s, await owned(s, c.req.valid('param').id, c.get('auth').tenantId));
+      return c.json(configOut(row), 200);
     },
   );
 }
@@ -91,9 +93,10 @@ function schedule(r: Router, s: Services) {
     }),
     async (c) => {
       const cfg = await owned(s, c.req.valid('param').id, c.get('auth').tenantId);
+      const { found } = await reconcileSchedule(s, cfg);
       const state = await s.schedules.describe(cfg.id);
       if (!state) throw conflict('the schedule is missing in Temporal: save the configuration again to recreate it');
-      return c.json(state, 200);
+      return c.json({ ...state, found }, 200);
     },
   );
 }

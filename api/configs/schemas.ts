@@ -212,6 +212,9 @@ export const ScheduleState = z
     nextRunTimes: z.array(z.string()),
     running: z.array(z.string()),
     recent: z.array(z.object({ workflowId: z.string(), scheduledAt: z.string() })),
+    found: z.array(z.string()).openapi({
+      description: 'What was changed outside the API and how it was reconciled (a pause adopted, a deletion put back)',
+    }),
   })
   .openapi('ScheduleState');
 
