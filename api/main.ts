@@ -28,6 +28,7 @@ const app = createApp({
   siteTokens: await SiteTokens.fromEnv(env, env.SITE_TOKEN_TTL_SECONDS),
   https: Boolean(env.TLS_CERT_FILE),
   signupOpen: env.SIGNUP === 'open',
+  signupsPerHour: env.SIGNUP_PER_HOUR,
 });
 if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE))
   throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither');

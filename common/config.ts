@@ -52,6 +52,7 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   /** How long a site worker's Temporal token lives: a rotated site key stops its old worker within this time. */
   /** `closed`: the public sign-up route refuses; accounts are made by an operator or a tenant's owner. */
   SIGNUP: z.enum(['open', 'closed']).default('open'),
+  SIGNUP_PER_HOUR: z.coerce.number().int().min(1).default(10),
   /** HTTPS: the certificate chain and key (PEM files). Without them the API speaks plain HTTP (behind a proxy). */
   TLS_CERT_FILE: z.string().min(1).optional(),
   TLS_KEY_FILE: z.string().min(1).optional(),

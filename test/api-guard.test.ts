@@ -65,6 +65,33 @@ describe('API guards (issue 16)', () => {
     assert.equal(res.status, 403);
   });
 
+  it('sign-ups from one address are limited per hour (SIGNUP_PER_HOUR)', async () => {
+    const app = createApp({
+      db: stack.db.db,
+      temporal: stack.temporal,
+      logger: stack.logger,
+      jwtSecret: 'x'.repeat(40),
+      jwtTtlSeconds: 60,
+      centralTaskQueue: stack.centralTaskQueue,
+      signupsPerHour: 2,
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await app.request('/api/v1/auth/signup', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          tenantName: `limited-${i}`,
+          email: `limited-${i}-${Date.now()}@example.test`,
+          password: 'blue-kettle-orbit-57',
+        }),
+      });
+      statuses.push(res.status);
+      if (res.status === 429) assert.ok(Number(res.headers.get('retry-after')) > 0);
+    }
+    assert.deepEqual(statuses, [201, 201, 429]);
+  });
+
   it('every answer carries security headers; token answers are not cached', async () => {
     const t = await signup(stack);
     for (const res of [

@@ -12,7 +12,7 @@ import { createConfig, createShopDatabase, runNowAndWait, setUpSite, waitForRuns
 import { signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 
 const PERMISSION_DENIED = 7;
-const TTL_SECONDS = 4;
+const TTL_SECONDS = 8;
 
 /** The gRPC status of a failed Temporal call, wherever the SDK put it. */
 function grpcCode(err: unknown): number | undefined {

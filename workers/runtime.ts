@@ -73,7 +73,7 @@ export async function runUntilSignal(
 
 /**
  * A worker's connection to Temporal. A credential that changes (a self-signed token, a site's token renewed at
- * check-in) is handed to the connection again every half minute, well before the one in use runs out.
+ * check-in) is handed to the connection within a second of changing (asking costs only a comparison).
  */
 export async function connectWorker(options: TemporalConnectionOptions): Promise<NativeConnection> {
   const { apiKey, ...rest } = options;
@@ -86,7 +86,7 @@ export async function connectWorker(options: TemporalConnectionOptions): Promise
       if (next === last || !next) return;
       last = next;
       connection.setApiKey(next).catch(() => clearInterval(timer));
-    }, 30_000);
+    }, 1000);
     timer.unref();
   }
   return connection;

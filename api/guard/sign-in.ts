@@ -10,7 +10,11 @@ import { ACCOUNT_RULE, ADDRESS_RULE, SIGNUP_RULE, Throttle } from './throttle.ts
 export class SignInGuard {
   readonly #accounts = new Throttle(ACCOUNT_RULE);
   readonly #addresses = new Throttle(ADDRESS_RULE);
-  readonly #signups = new Throttle(SIGNUP_RULE);
+  readonly #signups: Throttle;
+
+  constructor(opts: { signupsPerHour?: number | undefined } = {}) {
+    this.#signups = new Throttle({ ...SIGNUP_RULE, free: opts.signupsPerHour ?? SIGNUP_RULE.free });
+  }
 
   /** Runs a sign-in under the account's and the address's back-off; a throttled try is not even checked. */
   async signIn<T>(c: Context, email: string, attempt: () => Promise<T>): Promise<T | Response> {

@@ -68,7 +68,7 @@ export const ADDRESS_RULE: ThrottleRule = {
   baseBlockMs: MINUTE,
   maxBlockMs: 60 * MINUTE,
 };
-/** Sign-ups from one address: every attempt counts. */
+/** Sign-ups from one address: every attempt counts (`free` is SIGNUP_PER_HOUR). */
 export const SIGNUP_RULE: ThrottleRule = {
   free: 10,
   windowMs: 60 * MINUTE,

@@ -15,7 +15,8 @@ const ASSETS: Record<string, string> = {
 const PAGE = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Backup platform API</title>
-<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<link rel="stylesheet" href="/docs/swagger-ui.css">
+<link rel="alternate" type="application/json" href="/openapi.json" title="OpenAPI document"></head>
 <body><div id="api"></div>
 <script src="/docs/swagger-ui-bundle.js"></script>
 <script src="/docs/init.js"></script>

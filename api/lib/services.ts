@@ -22,6 +22,8 @@ export interface AppDeps {
   https?: boolean;
   /** SIGNUP=closed: only an operator (or an owner adding users) makes accounts. */
   signupOpen?: boolean;
+  /** Sign-ups one address may make in an hour (SIGNUP_PER_HOUR, 10). */
+  signupsPerHour?: number | undefined;
 }
 
 export interface Services extends AppDeps {
@@ -39,6 +41,6 @@ export function createServices(deps: AppDeps): Services {
     runs: new Runs(deps.temporal.client, deps.centralTaskQueue),
     relay: new DownloadRelay(),
     roles: new UserRoles(deps.db),
-    signIn: new SignInGuard(),
+    signIn: new SignInGuard({ signupsPerHour: deps.signupsPerHour }),
   };
 }

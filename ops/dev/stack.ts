@@ -142,6 +142,8 @@ async function serveApi(
     jwtTtlSeconds: opts.http.jwtTtlSeconds,
     centralTaskQueue: opts.centralTaskQueue,
     siteTokens: await SiteTokens.fromEnv(env, Number(opts.env.SITE_TOKEN_TTL_SECONDS ?? SITE_TOKEN_TTL_SECONDS)),
+    // Tests and the bench sign up a tenant per case, all from loopback.
+    signupsPerHour: Number(opts.env.SIGNUP_PER_HOUR ?? 10),
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');
@@ -219,6 +221,7 @@ export async function startScratchPlatform(opts: {
         ...(process.env.WORKFLOW_BUNDLE && { WORKFLOW_BUNDLE: process.env.WORKFLOW_BUNDLE }),
         // The tests' webhook receivers listen on loopback: allowed here as an operator allows an on-premise one.
         OUTBOUND_ALLOW: '127.0.0.1',
+        SIGNUP_PER_HOUR: '100000',
         ...opts.env,
       },
       logger: opts.logger,
