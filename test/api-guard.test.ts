@@ -92,6 +92,26 @@ describe('API guards (issue 16)', () => {
     assert.deepEqual(statuses, [201, 201, 429]);
   });
 
+  it('roles as the README states them: viewers read restores; pruning, which deletes backups, is for admins', async () => {
+    const owner = await signup(stack);
+    const tokenOf = async (role: string) => {
+      const email = `${role}-${Date.now()}@example.test`;
+      const made = await stack.api('POST', '/api/v1/users', {
+        token: owner.token,
+        body: { email, password: 'blue-kettle-orbit-57', role },
+      });
+      assert.equal(made.status, 201);
+      return (await login(email, 'blue-kettle-orbit-57')).body.token as string;
+    };
+    const viewer = await tokenOf('viewer');
+    const operator = await tokenOf('operator');
+    assert.equal((await stack.api('GET', '/api/v1/restores', { token: viewer })).status, 200);
+    assert.equal((await stack.api('GET', '/api/v1/audit', { token: operator })).status, 403);
+    const id = '00000000-0000-4000-8000-000000000000';
+    assert.equal((await stack.api('POST', `/api/v1/configs/${id}/prune`, { token: operator })).status, 403);
+    assert.equal((await stack.api('POST', `/api/v1/configs/${id}/prune`, { token: owner.token })).status, 404);
+  });
+
   it('every answer carries security headers; token answers are not cached', async () => {
     const t = await signup(stack);
     for (const res of [

@@ -206,7 +206,7 @@ function prune(r: Router, s: Services) {
     }),
     async (c) => {
       const auth = c.get('auth');
-      requireRole(auth, 'operator');
+      requireRole(auth, 'admin'); // it deletes backups: a change, not an operation
       const cfg = await owned(s, c.req.valid('param').id, auth.tenantId);
       return c.json({ workflowId: await service.prune(s, auth, cfg) }, 202);
     },
