@@ -21,6 +21,18 @@ describe('API guards (issue 16)', () => {
     await stack?.stop();
   });
 
+  /** The API in this process, on the stack's database and Temporal, with other settings. */
+  const appWith = (settings: { signupOpen?: boolean; signupsPerHour?: number }) =>
+    createApp({
+      db: stack.db.db,
+      temporal: stack.temporal,
+      logger: stack.logger,
+      jwtSecret: 'x'.repeat(40),
+      jwtTtlSeconds: 60,
+      centralTaskQueue: stack.centralTaskQueue,
+      ...settings,
+    });
+
   const login = (email: string, password: string) =>
     stack.api('POST', '/api/v1/auth/login', { body: { email, password } });
 
@@ -48,15 +60,7 @@ describe('API guards (issue 16)', () => {
   });
 
   it('a platform with sign-up closed refuses it', async () => {
-    const closed = createApp({
-      db: stack.db.db,
-      temporal: stack.temporal,
-      logger: stack.logger,
-      jwtSecret: 'x'.repeat(40),
-      jwtTtlSeconds: 60,
-      centralTaskQueue: stack.centralTaskQueue,
-      signupOpen: false,
-    });
+    const closed = appWith({ signupOpen: false });
     const res = await closed.request('/api/v1/auth/signup', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -66,15 +70,7 @@ describe('API guards (issue 16)', () => {
   });
 
   it('sign-ups from one address are limited per hour (SIGNUP_PER_HOUR)', async () => {
-    const app = createApp({
-      db: stack.db.db,
-      temporal: stack.temporal,
-      logger: stack.logger,
-      jwtSecret: 'x'.repeat(40),
-      jwtTtlSeconds: 60,
-      centralTaskQueue: stack.centralTaskQueue,
-      signupsPerHour: 2,
-    });
+    const app = appWith({ signupsPerHour: 2 });
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await app.request('/api/v1/auth/signup', {
