@@ -43,20 +43,30 @@ const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 /** File extension of each compression algorithm. */
 export const COMPRESSION_EXT = { zstd: 'zst', gzip: 'gz' } as const;
 
-/** `<database>_<yyyyMMdd>_<HHmmss>.<format>[.<compression>][.enc]`, the time in UTC. */
+/**
+ * `<database>_<yyyyMMdd>_<HHmmss>[_<run>].<format>[.<compression>][.enc]`, the time in UTC. `run` (8 hex characters
+ * of the workflow run, `runTag`) keeps apart the files of two configurations of one database, or two runs, started in
+ * the same second: without it they shared one name, and one run adopted (and its retention deleted) another's file.
+ */
 export function backupFileName(
   database: string,
   at: Date,
   format: string,
   compression?: string,
   encrypted = false,
+  run?: string,
 ): string {
   const date = `${at.getUTCFullYear()}${pad(at.getUTCMonth() + 1)}${pad(at.getUTCDate())}`;
   const time = `${pad(at.getUTCHours())}${pad(at.getUTCMinutes())}${pad(at.getUTCSeconds())}`;
-  return [`${database}_${date}_${time}`, format, compression, encrypted ? 'enc' : undefined].filter(Boolean).join('.');
+  const stem = [database, date, time, run].filter(Boolean).join('_');
+  return [stem, format, compression, encrypted ? 'enc' : undefined].filter(Boolean).join('.');
 }
 
-const FILE_RE = /^(.+)_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.([a-z0-9]+)(?:\.([a-z0-9]+))?(?:\.(enc))?$/;
+/** The part of a run id that goes into its files' names: its last 8 hex digits (random in every UUID version). */
+export const runTag = (runId: string): string => runId.replaceAll('-', '').slice(-8).toLowerCase();
+
+const FILE_RE =
+  /^(.+?)_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})(?:_([0-9a-f]{8}))?\.([a-z0-9]+)(?:\.([a-z0-9]+))?(?:\.(enc))?$/;
 
 export interface ParsedBackupFileName {
   database: string;
@@ -64,14 +74,16 @@ export interface ParsedBackupFileName {
   format: string;
   compression: string | undefined;
   encrypted: boolean;
+  /** The run's tag; undefined for files named before runs were tagged. */
+  run: string | undefined;
 }
 
 export function parseBackupFileName(name: string): ParsedBackupFileName | undefined {
   const m = FILE_RE.exec(name);
   if (!m) return undefined;
-  const [, database, y, mo, d, h, mi, s, format, compression, enc] = m;
+  const [, database, y, mo, d, h, mi, s, run, format, compression, enc] = m;
   const takenAt = new Date(Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!));
-  return { database: database!, takenAt, format: format!, compression, encrypted: enc === 'enc' };
+  return { database: database!, takenAt, format: format!, compression, encrypted: enc === 'enc', run };
 }
 
 /**

@@ -52,7 +52,7 @@ describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
     assert.equal(backup.status, 'succeeded', `backup failed: ${backup.error}`);
     assert.match(backup.sha256, /^[0-9a-f]{64}$/);
     assert.ok(backup.sizeBytes > 0);
-    assert.match(backup.fileName, new RegExp(`^${source.name}_\\d{8}_\\d{6}\\.pgdump\\.zst$`));
+    assert.match(backup.fileName, new RegExp(`^${source.name}_\\d{8}_\\d{6}_[0-9a-f]{8}\\.pgdump\\.zst$`));
     assert.equal(backup.availableForDownload, true);
     assert.equal(backup.location, `site:main-pg/${source.name}/${backup.fileName}`);
 

@@ -163,7 +163,9 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
         const ext = compression.algorithm === 'gzip' ? 'gz' : 'zst';
         assert.match(
           row.fileName,
-          new RegExp(`^${src.name}_\\d{8}_\\d{6}\\.${FORMAT[c.engine]}\\.${ext}${c.encrypt ? '\\.enc' : ''}$`),
+          new RegExp(
+            `^${src.name}_\\d{8}_\\d{6}_[0-9a-f]{8}\\.${FORMAT[c.engine]}\\.${ext}${c.encrypt ? '\\.enc' : ''}$`,
+          ),
         );
         assert.equal(row.compression, compression.algorithm);
         assert.equal(row.encrypted, c.encrypt);
@@ -232,7 +234,7 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const [row] = (await runNowAndWait(stack, token, res.body.id)) as any[];
     assert.equal(row.status, 'succeeded', row.error);
-    assert.match(row.fileName, new RegExp(`^${name.replace('.', '\\.')}_\\d{8}_\\d{6}\\.sqlite\\.zst$`));
+    assert.match(row.fileName, new RegExp(`^${name.replace('.', '\\.')}_\\d{8}_\\d{6}_[0-9a-f]{8}\\.sqlite\\.zst$`));
     assert.deepEqual(await restored(h, site, row), fingerprint);
   });
 
@@ -455,7 +457,7 @@ describe('engines and pipeline options, end to end', { concurrency: true }, () =
 
     it('names the file .enc, records encrypted and the key id, and leaves no plaintext in the file', () => {
       assert.equal(row.status, 'succeeded', row.error);
-      assert.match(row.fileName, new RegExp(`^${src.name}_\\d{8}_\\d{6}\\.pgdump\\.zst\\.enc$`));
+      assert.match(row.fileName, new RegExp(`^${src.name}_\\d{8}_\\d{6}_[0-9a-f]{8}\\.pgdump\\.zst\\.enc$`));
       assert.equal(row.encrypted, true);
       assert.equal(row.keyId, keyId(masterKey));
       assert.match(row.keyId, /^[0-9a-f]{16}$/);

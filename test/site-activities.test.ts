@@ -487,15 +487,22 @@ describe('site activities', () => {
       ['sql', undefined, false],
       ['pgdump', 'gz', true],
     ] as const) {
-      const name = backupFileName('my_db', at, fmt, comp, enc);
-      assert.deepEqual(parseBackupFileName(name), {
-        database: 'my_db',
-        takenAt: at,
-        format: fmt,
-        compression: comp,
-        encrypted: enc,
-      });
+      for (const run of [undefined, 'a1b2c3d4']) {
+        const name = backupFileName('my_db', at, fmt, comp, enc, run);
+        assert.deepEqual(parseBackupFileName(name), {
+          database: 'my_db',
+          takenAt: at,
+          format: fmt,
+          compression: comp,
+          encrypted: enc,
+          run,
+        });
+      }
     }
+    assert.equal(
+      backupFileName('my_db', at, 'pgdump', 'zst', false, 'a1b2c3d4'),
+      'my_db_20260203_040506_a1b2c3d4.pgdump.zst',
+    );
     assert.equal(parseBackupFileName('.my_db_20260203_040506.pgdump.zst.partial'), undefined);
   });
 });

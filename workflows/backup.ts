@@ -4,13 +4,14 @@ import {
   CancellationScope,
   isCancellation,
   log,
+  patched,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { BackupRef } from '../activities/central/history.ts';
 import type { BackupPlan, DryRunReport, DumpResult } from '../activities/contracts.ts';
 import { SITE_TARGET } from '../common/model.ts';
-import { backupFileName, COMPRESSION_EXT, offsiteKey, runSearchAttributes } from '../common/names.ts';
+import { backupFileName, COMPRESSION_EXT, offsiteKey, runSearchAttributes, runTag } from '../common/names.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';
 import { applyRetention } from './prune.ts';
 
@@ -74,6 +75,8 @@ async function backupDatabase(
     plan.format,
     COMPRESSION_EXT[plan.compression.algorithm],
     plan.encrypt,
+    // Runs already under way when this shipped keep the names their history has.
+    patched('run-tag-in-file-name') ? runTag(workflowInfo().runId) : undefined,
   );
   await central.recordBackupStarted({ ...ref, startedAt: startedAt.toISOString() });
   const progress: DatabaseProgress = {};
