@@ -42,7 +42,6 @@ ensure_deps() {
 
 ensure_temporal_server() {
   if [[ -n ${BP_TEMPORAL:-} ]]; then return; fi
-  command -v go >/dev/null 2>&1 || { say "no Go toolchain to build the platform's Temporal server: install Go or set BP_TEMPORAL"; exit 1; }
   BP_TEMPORAL="$(bash "$ROOT/ops/temporal-server/build.sh")"
   export BP_TEMPORAL
 }

@@ -7,8 +7,6 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${BACKUP_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/backup-platform}"
 
-command -v go >/dev/null 2>&1 || { echo "build.sh: no Go toolchain on PATH" >&2; exit 1; }
-
 # Tests do not change the binary, so they are left out of the hash; file names are in it (a rename counts).
 hash="$(
   cd "$HERE"
@@ -21,6 +19,9 @@ hash="$(
 bin="$CACHE/bin/bp-temporal-$hash"
 
 if [[ ! -x $bin ]]; then
+  # Go is needed only to build; the usual install place is tried when PATH lacks it (a CI shell, a service).
+  if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then PATH="/usr/local/go/bin:$PATH"; fi
+  command -v go >/dev/null 2>&1 || { echo "build.sh: no Go toolchain on PATH to build bp-temporal" >&2; exit 1; }
   mkdir -p "$CACHE/bin"
   tmp="$(mktemp "$CACHE/bin/.bp-temporal-build.XXXXXX")"
   trap 'rm -f "$tmp"' EXIT
