@@ -88,6 +88,46 @@ describe('API guards (issue 16)', () => {
     assert.deepEqual(statuses, [201, 201, 429]);
   });
 
+  it('no answer says whether an email has an account in another tenant (enumeration)', async () => {
+    const victim = await signup(stack);
+    const password = 'blue-kettle-orbit-57';
+    // Sign-up and user creation with the victim's email answer as for any new email.
+    const again = await stack.api('POST', '/api/v1/auth/signup', {
+      body: { tenantName: 'prober', email: victim.email, password },
+    });
+    assert.equal(again.status, 201, JSON.stringify(again.body));
+    const prober = again.body.tenant.id as string;
+    const probe = await signup(stack);
+    const made = await stack.api('POST', '/api/v1/users', {
+      token: probe.token,
+      body: { email: victim.email.toUpperCase(), password, role: 'viewer' },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    // Within one tenant an email stays unique: that answer is about the admin's own tenant.
+    const twice = await stack.api('POST', '/api/v1/users', {
+      token: probe.token,
+      body: { email: victim.email, password, role: 'viewer' },
+    });
+    assert.equal(twice.status, 409);
+    // A wrong password answers the same for an email with three accounts as for one nobody has.
+    const known = await login(victim.email, 'not the password at all');
+    const unknown = await login(`nobody-${Date.now()}@example.test`, 'not the password at all');
+    assert.deepEqual([known.status, known.body], [unknown.status, unknown.body]);
+    // Each password opens its own account; one password opening two tenants asks which.
+    const own = await login(victim.email, 'correct horse battery staple');
+    assert.equal(own.status, 200);
+    assert.equal(own.body.tenant.id, victim.tenantId);
+    const shared = await login(victim.email, password);
+    assert.equal(shared.status, 400);
+    assert.equal(shared.body.error.issues[0].field, 'tenant');
+    const named = await stack.api('POST', '/api/v1/auth/login', {
+      body: { email: victim.email, password, tenant: prober },
+    });
+    assert.equal(named.status, 200);
+    assert.equal(named.body.tenant.id, prober);
+    assert.equal(named.body.user.role, 'owner');
+  });
+
   it('roles as the README states them: viewers read restores; pruning, which deletes backups, is for admins', async () => {
     const owner = await signup(stack);
     const tokenOf = async (role: string) => {

@@ -29,7 +29,6 @@ function signup(r: Router, s: Services) {
         201: json(Session, 'Signed up'),
         400: errors[400],
         403: errors[403],
-        409: errors[409],
         429: errors[429],
       },
     }),
@@ -61,7 +60,9 @@ function login(r: Router, s: Services) {
     }),
     async (c) => {
       const input = c.req.valid('json');
-      const account = await s.signIn.signIn(c, input.email, () => service.login(s.db, input.email, input.password));
+      const account = await s.signIn.signIn(c, input.email, () =>
+        service.login(s.db, input.email, input.password, input.tenant),
+      );
       if (account instanceof Response) return account as never;
       const { tenant, user } = account;
       c.header('Cache-Control', 'no-store');

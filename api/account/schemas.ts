@@ -11,7 +11,17 @@ export const UserOut = z
 export const Signup = z
   .object({ tenantName: z.string().trim().min(1).max(100), email: Email, password: Password })
   .openapi('Signup');
-export const Login = z.object({ email: Email, password: z.string().min(1).max(200) }).openapi('Login');
+export const Login = z
+  .object({
+    email: Email,
+    password: z.string().min(1).max(200),
+    tenant: z
+      .string()
+      .uuid()
+      .optional()
+      .openapi({ description: "The tenant's id, needed only when one email and password open several tenants" }),
+  })
+  .openapi('Login');
 export const Session = z
   .object({ token: z.string(), user: UserOut, tenant: z.object({ id: z.string(), name: z.string() }) })
   .openapi('Session');

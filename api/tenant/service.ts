@@ -51,7 +51,7 @@ export async function createUser(
       return u!;
     });
   } catch (err) {
-    if (uniqueViolation(err)) throw conflict('a user with this email exists');
+    if (uniqueViolation(err)) throw conflict('this tenant already has a user with this email');
     throw err;
   }
 }

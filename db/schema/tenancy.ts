@@ -26,5 +26,9 @@ export const users = pgTable(
     role: roleEnum('role').notNull(),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex('users_email_key').on(sql`lower(${t.email})`), index('users_tenant_idx').on(t.tenantId)],
+  // An email is unique within a tenant only: a sign-up or a new user never learns that an email exists elsewhere.
+  (t) => [
+    uniqueIndex('users_tenant_email_key').on(t.tenantId, sql`lower(${t.email})`),
+    index('users_email_idx').on(sql`lower(${t.email})`),
+  ],
 );
