@@ -19,7 +19,7 @@ import type { Logger } from '../../common/logger.ts';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandles } from '../../common/temporal.ts';
 import { openDb, type DbHandle } from '../../db/client.ts';
 import { createCentralWorker } from '../../workers/central.ts';
-import { createTempDatabase } from '../services/pg.ts';
+import { createTempDatabase, startPrivatePostgres, type PrivatePostgres } from '../services/pg.ts';
 import { apiClient, type Api } from './api-client.ts';
 import { spawnSiteWorker, type SiteWorkerOptions, type SiteWorkerProcess } from './site-worker.ts';
 import { startDevServer, type DevServer, type DevServerOptions } from './temporal-dev.ts';
@@ -192,6 +192,8 @@ function trackSiteWorkers(
 export interface ScratchPlatform extends Platform {
   /** Removed at stop: the data folder, for a test's or the bench's files too. */
   tmp: string;
+  /** The metadata database's own server, when asked for one: a test can halt and start it (an outage). */
+  metadataServer?: PrivatePostgres;
 }
 
 /**
@@ -202,14 +204,27 @@ export interface ScratchPlatform extends Platform {
 export async function startScratchPlatform(opts: {
   logger: Logger;
   env?: Record<string, string>;
+  /** The metadata database on a PostgreSQL server of its own, which the caller may halt and start again. */
+  privateMetadataServer?: boolean;
 }): Promise<ScratchPlatform> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-test-'));
   const removeTmp = () => rm(tmp, { recursive: true, force: true }).catch(reportStopError);
-  const metaDb = await createTempDatabase('bp_meta').catch(async (err: unknown) => {
+  let metadataServer: PrivatePostgres | undefined;
+  const metaDb = await (async () => {
+    if (!opts.privateMetadataServer) return createTempDatabase('bp_meta');
+    metadataServer = await startPrivatePostgres();
+    const { port, user, password } = metadataServer;
+    return createTempDatabase('bp_meta', port, user, password);
+  })().catch(async (err: unknown) => {
+    await metadataServer?.stop();
     await removeTmp();
     throw err;
   });
-  const dropMetaDb = () => metaDb.drop().catch(reportStopError);
+  const dropMetaDb = async () => {
+    // A private server goes whole; on the machine's server only this platform's database is dropped.
+    if (metadataServer) await metadataServer.stop().catch(reportStopError);
+    else await metaDb.drop().catch(reportStopError);
+  };
   try {
     const platform = await startPlatform({
       dataDir: tmp,
@@ -233,7 +248,7 @@ export async function startScratchPlatform(opts: {
       await dropMetaDb();
       await removeTmp();
     };
-    return { ...platform, tmp, stop };
+    return { ...platform, tmp, stop, ...(metadataServer && { metadataServer }) };
   } catch (err) {
     await dropMetaDb();
     await removeTmp();

@@ -50,6 +50,11 @@ export interface PrivatePostgres {
   port: number;
   user: string;
   password: string;
+  /** Stops the server (a fast shutdown) and keeps its files, as an outage would; `start()` brings it back. */
+  halt(): Promise<void>;
+  /** Starts the halted server again, on the same port with the same data, and waits until it answers. */
+  start(): Promise<void>;
+  /** Stops it for good and removes its files. */
   stop(): Promise<void>;
 }
 
@@ -81,42 +86,53 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const port = await freePort();
   const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
-  const child: ChildProcess = spawn(path.join(PG_BIN, 'postgres'), args, {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    cwd: dir,
-    ...ids,
-  });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-  const exited = once(child, 'exit');
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGINT'); // fast shutdown
-      await exited;
+  let server: { child: ChildProcess; exited: Promise<unknown> } | undefined;
+  const halt = async () => {
+    const s = server;
+    server = undefined;
+    if (s && s.child.exitCode === null && s.child.signalCode === null) {
+      s.child.kill('SIGINT'); // fast shutdown: sessions are ended, as when a database server goes away
+      await s.exited;
     }
+  };
+  const stop = async () => {
+    await halt();
     await rm(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const sql = postgres(pgUrl('postgres', port, 'postgres', password), {
-      max: 1,
-      connect_timeout: 2,
-      onnotice: () => {},
-    });
-    try {
-      await sql`select 1`;
-      await sql.end();
-      break;
-    } catch (err) {
-      await sql.end({ timeout: 0 });
-      if (child.exitCode !== null || Date.now() > deadline) {
-        await stop();
-        throw new Error(`private PostgreSQL did not start: ${(err as Error).message}\n${log}`);
+  const start = async () => {
+    if (server) return;
+    const child = spawn(path.join(PG_BIN, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...ids });
+    let log = '';
+    child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
+    server = { child, exited: once(child, 'exit') };
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const sql = postgres(pgUrl('postgres', port, 'postgres', password), {
+        max: 1,
+        connect_timeout: 2,
+        onnotice: () => {},
+      });
+      try {
+        await sql`select 1`;
+        await sql.end();
+        return;
+      } catch (err) {
+        await sql.end({ timeout: 0 });
+        if (child.exitCode !== null || Date.now() > deadline) {
+          await halt();
+          throw new Error(`private PostgreSQL did not start: ${(err as Error).message}\n${log}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
       }
-      await new Promise((r) => setTimeout(r, 100));
     }
+  };
+  try {
+    await start();
+  } catch (err) {
+    await stop();
+    throw err;
   }
-  return { port, user: 'postgres', password, stop };
+  return { port, user: 'postgres', password, halt, start, stop };
 }
 
 function userIds(name: string): { uid: number; gid: number } {

@@ -15,11 +15,16 @@ export interface Stack extends ScratchPlatform {
   logger: Logger;
 }
 
-/** `opts.env` adds to (or overrides) the central worker's settings, e.g. a shorter site pick-up timeout. */
-export async function startStack(opts: { env?: Record<string, string> } = {}): Promise<Stack> {
+/**
+ * `opts.env` adds to (or overrides) the central worker's settings, e.g. a shorter site pick-up timeout;
+ * `privateMetadataServer` puts the metadata database on a server of its own that the test may halt (an outage).
+ */
+export async function startStack(
+  opts: { env?: Record<string, string>; privateMetadataServer?: boolean } = {},
+): Promise<Stack> {
   const logs = new LogCapture();
   const logger = createLogger('backup-test', logs);
-  const platform = await startScratchPlatform({ logger, ...(opts.env && { env: opts.env }) });
+  const platform = await startScratchPlatform({ logger, ...opts });
   return { ...platform, logs, logger };
 }
 
