@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTempDatabase, startPrivatePostgres, type PrivatePostgres } from '../ops/services/pg.ts';
 import { createConfig, runNowAndWait, setUpSite } from './helpers/fixtures.ts';
-import { historyText, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
+import { historyText, settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 
 describe('a wrong database password', () => {
   let stack: Stack;
@@ -25,9 +25,9 @@ describe('a wrong database password', () => {
 
   before(async () => {
     // A site that does not pick up its task within 3 s counts as offline in this file.
-    [stack, pg] = await Promise.all([
-      startStack({ env: { SITE_PICKUP_TIMEOUT_SECONDS: '3' } }),
-      startPrivatePostgres(),
+    await settleAll([
+      startStack({ env: { SITE_PICKUP_TIMEOUT_SECONDS: '3' } }).then((x) => (stack = x)),
+      startPrivatePostgres().then((x) => (pg = x)),
     ]);
     hook.listen(0, '127.0.0.1');
     await once(hook, 'listening');

@@ -31,7 +31,21 @@ export interface DevServerOptions {
   readyTimeoutMs?: number;
 }
 
+/**
+ * The server's internal services bind ports it draws at start; one drawn just as another process took it fails the
+ * start with "address already in use", and a fresh draw is all it takes. Any other failure is final.
+ */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   const binary = opts.binary ?? process.env.BP_TEMPORAL ?? 'bp-temporal';
   const port = opts.port ?? (await freePort());
   const uiPort = (opts.headless ?? true) ? undefined : (opts.uiPort ?? (await freePort()));

@@ -21,4 +21,6 @@ export WORKFLOW_BUNDLE="$ROOT/.build/workflows.js"
 node ops/setup/bundle-workflows.ts "$WORKFLOW_BUNDLE" >&2
 export LOG_LEVEL="${LOG_LEVEL:-info}"
 if (($# == 0)); then set -- "test/**/*.test.ts"; fi
-exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@"
+# --test-force-exit: a file whose tests are over ends even if something it started was left running, so one leak
+# cannot hold the whole run until CI gives up.
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 --test-force-exit "$@"

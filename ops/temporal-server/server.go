@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -171,12 +172,39 @@ func sqlConfig(dbFile, namespace string) (*config.SQL, error) {
 	return conf, nil
 }
 
-// freePort asks the kernel for a free loopback port (as the dev server does for its internal services).
+// freePort finds a free loopback port outside the kernel's ephemeral range, so an outgoing connection made between
+// now and the bind cannot take it (a port the kernel hands out as free is just as soon some client's source port).
+// Where the ephemeral range leaves no room below it, the kernel's choice is taken.
 func freePort() (int, error) {
+	low, high := 10000, ephemeralLow()
+	for i := 0; high-low > 1000 && i < 100; i++ {
+		port := low + rand.IntN(high-low)
+		if l, err := net.Listen("tcp", net.JoinHostPort(loopback, strconv.Itoa(port))); err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux), 32768 when it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
