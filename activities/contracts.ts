@@ -19,6 +19,8 @@ export interface RunTuning {
   dumpTimeoutMs: number;
   sitePickupTimeoutMs: number;
   retryInitialMs: number;
+  /** How long recording a run's outcome is retried through a metadata database outage (absent in older runs). */
+  bookkeepingTimeoutMs?: number;
 }
 
 /** What one run needs to know, read once at its start so a configuration edited mid-run does not change it. */

@@ -66,6 +66,8 @@ export const centralEnv = temporalEnv.extend(databaseEnv.shape).extend({
   DUMP_TIMEOUT_SECONDS: seconds(12 * 3600),
   SITE_PICKUP_TIMEOUT_SECONDS: seconds(30 * 60),
   RETRY_INITIAL_SECONDS: seconds(5),
+  /** How long a run waits out a metadata database outage to record what it did (its history, its copies). */
+  BOOKKEEPING_TIMEOUT_SECONDS: seconds(12 * 3600),
   WORKFLOW_BUNDLE: z.string().optional(),
   /** Non-public receivers tenants' webhooks may reach (hosts, IPs, CIDRs, comma-separated); by default none. */
   OUTBOUND_ALLOW: z.string().optional(),

@@ -16,6 +16,7 @@ export function tuningFrom(env: CentralEnv): RunTuning {
     dumpTimeoutMs: env.DUMP_TIMEOUT_SECONDS * 1000,
     sitePickupTimeoutMs: env.SITE_PICKUP_TIMEOUT_SECONDS * 1000,
     retryInitialMs: env.RETRY_INITIAL_SECONDS * 1000,
+    bookkeepingTimeoutMs: env.BOOKKEEPING_TIMEOUT_SECONDS * 1000,
   };
 }
 
@@ -37,6 +38,7 @@ export async function createCentralWorker(opts: {
       logger: opts.logger,
       tuning: tuningFrom(opts.env),
       outbound: OutboundPolicy.fromEnv(opts.env.OUTBOUND_ALLOW),
+      openTemporal: () => connectTemporal(opts.env, 'central-worker'),
     }),
   });
 }

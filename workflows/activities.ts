@@ -12,6 +12,22 @@ export const central = proxyActivities<CentralActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
 
+/** Used when a run's tuning does not say (runs started before it did), and to load the plan that carries it. */
+const BOOKKEEPING_TIMEOUT_MS = 12 * 3600_000;
+
+/**
+ * The central steps that write what a run did (its history row, its copies) and read its plan: they wait out a
+ * metadata database outage, retrying every 30 s at most, for hours, rather than fail a run whose data is safe.
+ * A failure that says it is final (bad input, a configuration deleted) still ends them at once.
+ */
+export function bookkeeping(tuning?: Pick<RunTuning, 'bookkeepingTimeoutMs'>) {
+  return proxyActivities<CentralActivities>({
+    startToCloseTimeout: '30 seconds',
+    scheduleToCloseTimeout: tuning?.bookkeepingTimeoutMs ?? BOOKKEEPING_TIMEOUT_MS,
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+}
+
 export function siteActivities(taskQueue: string, tuning: RunTuning) {
   const retry: RetryPolicy = {
     initialInterval: tuning.retryInitialMs,

@@ -12,7 +12,7 @@ import type { BackupRef } from '../activities/central/history.ts';
 import type { BackupPlan, DryRunReport, DumpResult } from '../activities/contracts.ts';
 import { SITE_TARGET } from '../common/model.ts';
 import { backupFileName, COMPRESSION_EXT, offsiteKey, runSearchAttributes, runTag } from '../common/names.ts';
-import { central, describeFailure, siteActivities } from './activities.ts';
+import { bookkeeping, central, describeFailure, siteActivities } from './activities.ts';
 import { applyRetention } from './prune.ts';
 
 export interface BackupWorkflowInput {
@@ -27,7 +27,7 @@ export interface BackupWorkflowResult {
 }
 
 export async function backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult> {
-  const plan = await central.loadBackupPlan({ configId: input.configId });
+  const plan = await bookkeeping().loadBackupPlan({ configId: input.configId });
   upsertSearchAttributes(runSearchAttributes(plan));
   const site = siteActivities(plan.taskQueue, plan.tuning);
 
@@ -78,7 +78,8 @@ async function backupDatabase(
     // Runs already under way when this shipped keep the names their history has.
     patched('run-tag-in-file-name') ? runTag(workflowInfo().runId) : undefined,
   );
-  await central.recordBackupStarted({ ...ref, startedAt: startedAt.toISOString() });
+  const ledger = bookkeeping(plan.tuning);
+  await ledger.recordBackupStarted({ ...ref, startedAt: startedAt.toISOString() });
   const progress: DatabaseProgress = {};
   try {
     const { backupId, file } = await dumpAndRecord(plan, site, ref, fileName, startedAt, progress);
@@ -99,15 +100,20 @@ async function backupDatabase(
     await CancellationScope.nonCancellable(async () => {
       // Once the dump is recorded, a failure after it (a copy, a cancel) does not unmake the backup.
       if (!progress.backupId)
-        await central.recordBackup({
+        await ledger.recordBackup({
           ...ref,
           status: cancelled ? 'cancelled' : 'failed',
           startedAt: startedAt.toISOString(),
           error,
         });
-      // A dump that finished just as the run was cancelled (or failed) was never recorded: no history row names
-      // its file, so retention would never remove it. It goes now.
-      if (!progress.backupId && progress.dumped)
+      // A dump that finished just as the run was cancelled was never recorded: no history row names its file, so
+      // retention would never remove it. It goes now. A dump that could not be recorded (the metadata database
+      // stayed down past the bookkeeping timeout) is kept: a good backup is never thrown away for want of a row.
+      // (Runs under way before this shipped removed it in both cases.)
+      const removeUnrecorded = cancelled || !patched('keep-unrecorded-dump');
+      if (!progress.backupId && progress.dumped && !removeUnrecorded)
+        log.warn('dump kept at the site although its history could not be recorded', { file: progress.dumped });
+      if (!progress.backupId && progress.dumped && removeUnrecorded)
         await site.quick
           .deleteCopies({ target: SITE_TARGET, keys: [progress.dumped] })
           .catch((e: unknown) => log.warn('unrecorded dump not removed', { error: String(e) }));
@@ -142,7 +148,7 @@ async function dumpAndRecord(
     encrypt: plan.encrypt,
   });
   progress.dumped = file.path;
-  const { backupId } = await central.recordBackup({
+  const { backupId } = await bookkeeping(plan.tuning).recordBackup({
     ...ref,
     status: 'succeeded',
     startedAt: startedAt.toISOString(),
@@ -211,12 +217,12 @@ async function copyOffsite(
         sizeBytes: b.file.sizeBytes,
         sha256: b.file.sha256,
       });
-      await central.recordCopy({ ...copy, state: 'stored', location: up.location, event: 'stored' });
+      await bookkeeping(plan.tuning).recordCopy({ ...copy, state: 'stored', location: up.location, event: 'stored' });
     } catch (err) {
       if (isCancellation(err)) throw err;
       const error = describeFailure(err, plan.siteName);
       failures.push(`${dest.name}: ${error}`);
-      await central.recordCopy({ ...copy, state: 'missing', error, event: 'missing' });
+      await bookkeeping(plan.tuning).recordCopy({ ...copy, state: 'missing', error, event: 'missing' });
     }
   }
   return failures;
@@ -245,7 +251,7 @@ async function alertQuietly(
 
 /** Checks everything a backup of this configuration needs and stores nothing; the report is the result. */
 export async function dryRunWorkflow(input: BackupWorkflowInput): Promise<DryRunReport> {
-  const plan = await central.loadBackupPlan({ configId: input.configId });
+  const plan = await bookkeeping().loadBackupPlan({ configId: input.configId });
   const site = siteActivities(plan.taskQueue, plan.tuning);
   const startedAt = workflowInfo().startTime.toISOString();
   const ref = {
@@ -275,7 +281,7 @@ export async function dryRunWorkflow(input: BackupWorkflowInput): Promise<DryRun
     };
   }
   const failed = report.checks.filter((c) => !c.ok);
-  await central.recordBackup({
+  await bookkeeping(plan.tuning).recordBackup({
     ...ref,
     kind: 'dry-run',
     status: report.ok ? 'succeeded' : 'failed',

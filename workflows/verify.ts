@@ -60,7 +60,7 @@ export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<Verify
 }
 
 /** The missed-backup watch: a configuration whose schedule stopped producing backups is as bad as a failed one. */
-export async function watchdogWorkflow(input: { now?: string } = {}): Promise<{ missed: string[] }> {
+export async function watchdogWorkflow(input: { now?: string } = {}): Promise<{ missed: string[]; stuck: string[] }> {
   const missed = await central.findMissedBackups({ now: input.now });
   for (const m of missed) {
     const since = m.lastSuccessAt ? `since ${m.lastSuccessAt}` : 'ever';
@@ -83,5 +83,21 @@ export async function watchdogWorkflow(input: { now?: string } = {}): Promise<{ 
     if (sent && patched('watchdog-marks-after-alert'))
       await central.markMissedAlerted({ configId: m.configId, now: input.now });
   }
-  return { missed: missed.map((m) => m.configName) };
+  // Rows of runs that ended without writing their outcome (terminated, or their bookkeeping gave up) are settled
+  // as failed and alerted, so the history never shows a run as running when nothing runs it.
+  const stuck = patched('settle-stuck-runs') ? await central.settleStuckRuns({ now: input.now }) : [];
+  for (const s of stuck)
+    await central
+      .alert({
+        tenantId: s.tenantId,
+        configId: s.configId,
+        configName: s.configName,
+        siteName: s.siteName,
+        serverName: s.serverName,
+        database: s.database,
+        event: s.kind === 'backup' ? 'backup.failed' : 'restore.failed',
+        message: s.error,
+      })
+      .catch(() => undefined);
+  return { missed: missed.map((m) => m.configName), stuck: stuck.map((s) => `${s.kind} ${s.database}: ${s.error}`) };
 }

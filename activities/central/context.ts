@@ -5,6 +5,7 @@ import { Context, type Info } from '@temporalio/activity';
 import { withRunLabels, type Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/client.ts';
 import { OutboundPolicy } from '../../common/outbound.ts';
+import type { TemporalHandles } from '../../common/temporal.ts';
 import type { RunTuning } from '../contracts.ts';
 
 export interface CentralDeps {
@@ -13,14 +14,17 @@ export interface CentralDeps {
   tuning: RunTuning;
   /** Which non-public addresses tenants' URLs may reach (OUTBOUND_ALLOW); by default none. */
   outbound?: OutboundPolicy;
+  /** A Temporal client for the activities that ask about runs (closed by the caller); absent, they skip. */
+  openTemporal?: () => Promise<TemporalHandles>;
 }
 
 export interface CentralContext {
   db: Db;
   tuning: RunTuning;
   outbound: OutboundPolicy;
-  /** The workflow run this activity works for. */
-  runInfo(): { workflowId: string; runId: string; info: Info };
+  openTemporal: (() => Promise<TemporalHandles>) | undefined;
+  /** The workflow run this activity works for; `activityKey` is the same on every retry of this activity. */
+  runInfo(): { workflowId: string; runId: string; activityKey: string; info: Info };
   /** The central logger with this activity's run and attempt on every line, and `labels`. */
   runLogger(labels: {
     tenant_id?: string;
@@ -34,12 +38,19 @@ export interface CentralContext {
 export function createCentralContext(deps: CentralDeps): CentralContext {
   function runInfo() {
     const info = Context.current().info;
-    return { workflowId: info.workflowExecution?.workflowId ?? '', runId: info.workflowExecution?.runId ?? '', info };
+    const runId = info.workflowExecution?.runId ?? '';
+    return {
+      workflowId: info.workflowExecution?.workflowId ?? '',
+      runId,
+      activityKey: `${runId}/${info.activityId}`,
+      info,
+    };
   }
   return {
     db: deps.db,
     tuning: deps.tuning,
     outbound: deps.outbound ?? new OutboundPolicy(),
+    openTemporal: deps.openTemporal,
     runInfo,
     runLogger(labels) {
       const { workflowId, runId, info } = runInfo();

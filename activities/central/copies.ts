@@ -33,7 +33,12 @@ export async function refreshAvailability(tx: Pick<Db, 'update' | 'select'>, bac
     .where(eq(backups.id, backupId));
 }
 
-async function writeCopy(db: Db, o: CopyOutcome, tenantId: string, workflowId: string | null): Promise<string> {
+async function writeCopy(
+  db: Db,
+  o: CopyOutcome,
+  tenantId: string,
+  run: { workflowId: string; activityKey: string } | null,
+): Promise<string> {
   return db.transaction(async (tx) => {
     const now = new Date();
     const values = {
@@ -53,7 +58,15 @@ async function writeCopy(db: Db, o: CopyOutcome, tenantId: string, workflowId: s
       .returning({ id: backupCopies.id });
     await tx
       .insert(copyEvents)
-      .values({ tenantId, copyId: row!.id, event: o.event, detail: o.error ?? null, workflowId });
+      .values({
+        tenantId,
+        copyId: row!.id,
+        event: o.event,
+        detail: o.error ?? null,
+        workflowId: run?.workflowId ?? null,
+        activityKey: run?.activityKey ?? null,
+      })
+      .onConflictDoNothing();
     await refreshAvailability(tx, o.backupId);
     return row!.id;
   });
@@ -63,15 +76,16 @@ export function createRecordCopy(central: CentralContext) {
   /** The key of a backup's copy at a destination: `<tenant>/<site>/<server>/<database>/<file>`. */
   return async function recordCopy(input: CopyOutcome & { tenantId: string }): Promise<void> {
     return asActivity(async () => {
-      const { workflowId } = central.runInfo();
-      await writeCopy(central.db, input, input.tenantId, workflowId);
+      await writeCopy(central.db, input, input.tenantId, central.runInfo());
       if (input.state !== 'stored') {
         // The dump is safe at the site, but a promised copy is not: the run is partial, and says which copy failed.
+        const failure = `copy to ${input.target} failed: ${input.error ?? input.state}`;
         await central.db
           .update(backups)
           .set({
             status: 'partial',
-            error: sql`concat_ws('; ', ${backups.error}, ${`copy to ${input.target} failed: ${input.error ?? input.state}`}::text)`,
+            // Said once: a retried recordCopy does not repeat it.
+            error: sql`case when strpos(coalesce(${backups.error}, ''), ${failure}::text) > 0 then ${backups.error} else concat_ws('; ', ${backups.error}, ${failure}::text) end`,
           })
           .where(and(eq(backups.id, input.backupId), inArray(backups.status, ['succeeded', 'partial'])));
       }
@@ -97,7 +111,7 @@ export function createRecordRepair(central: CentralContext) {
     error?: string;
   }): Promise<void> {
     return asActivity(async () => {
-      const { workflowId } = central.runInfo();
+      const run = central.runInfo();
       const [copy] = await central.db.select().from(backupCopies).where(eq(backupCopies.id, input.copyId));
       if (!copy) return;
       await writeCopy(
@@ -115,7 +129,7 @@ export function createRecordRepair(central: CentralContext) {
           error: input.ok ? `copied again from ${input.from.target}` : input.error,
         },
         copy.tenantId,
-        workflowId,
+        run,
       );
     });
   };

@@ -54,7 +54,8 @@ export function createRecordBackup(central: CentralContext) {
    */
   return async function recordBackup(input: BackupOutcome): Promise<{ backupId: string }> {
     return asActivity(async () => {
-      const { workflowId, runId } = central.runInfo();
+      const run = central.runInfo();
+      const { workflowId, runId } = run;
       const values = {
         status: input.status,
         runId,
@@ -88,8 +89,7 @@ export function createRecordBackup(central: CentralContext) {
           })
           .onConflictDoUpdate({ target: [backups.workflowId, backups.database], set: values })
           .returning({ id: backups.id });
-        if (input.status === 'succeeded' && input.siteKey)
-          await recordSiteCopy(tx, input, input.siteKey, row!.id, workflowId);
+        if (input.status === 'succeeded' && input.siteKey) await recordSiteCopy(tx, input, input.siteKey, row!.id, run);
         return row!.id;
       });
       central
@@ -117,7 +117,7 @@ async function recordSiteCopy(
   input: BackupOutcome,
   siteKey: string,
   backupId: string,
-  workflowId: string,
+  { workflowId, activityKey }: { workflowId: string; activityKey: string },
 ): Promise<void> {
   const copy = {
     objectKey: siteKey,
@@ -133,5 +133,8 @@ async function recordSiteCopy(
     .values({ tenantId: input.tenantId, backupId, target: SITE_TARGET, ...copy })
     .onConflictDoUpdate({ target: [backupCopies.backupId, backupCopies.target], set: copy })
     .returning({ id: backupCopies.id });
-  await tx.insert(copyEvents).values({ tenantId: input.tenantId, copyId: c!.id, event: 'stored', workflowId });
+  await tx
+    .insert(copyEvents)
+    .values({ tenantId: input.tenantId, copyId: c!.id, event: 'stored', workflowId, activityKey })
+    .onConflictDoNothing();
 }

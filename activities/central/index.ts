@@ -8,6 +8,7 @@ import { createRecordBackup, createRecordBackupStarted } from './history.ts';
 import { createFindMissedBackups, createMarkMissedAlerted } from './missed-backups.ts';
 import { createLoadBackupPlan, createRunTuning } from './plans.ts';
 import { createLoadRestorePlan, createPlanDrill, createRecordRestore } from './restores.ts';
+import { createSettleStuckRuns } from './stuck-runs.ts';
 
 export function createCentralActivities(deps: CentralDeps) {
   const central = createCentralContext(deps);
@@ -27,6 +28,7 @@ export function createCentralActivities(deps: CentralDeps) {
     planDrill: createPlanDrill(central),
     findMissedBackups: createFindMissedBackups(central),
     markMissedAlerted: createMarkMissedAlerted(central),
+    settleStuckRuns: createSettleStuckRuns(central),
     alert: createAlert(central),
   };
 }

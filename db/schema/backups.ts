@@ -117,7 +117,15 @@ export const copyEvents = pgTable(
     event: text('event').notNull(),
     detail: text('detail'),
     workflowId: text('workflow_id'),
+    /**
+     * The activity that wrote the event (`<run id>/<activity id>`, the same on every retry): an attempt that wrote
+     * it and then lost its answer is retried without a second event.
+     */
+    activityKey: text('activity_key'),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('copy_events_copy_idx').on(t.copyId, t.at)],
+  (t) => [
+    index('copy_events_copy_idx').on(t.copyId, t.at),
+    uniqueIndex('copy_events_activity_key').on(t.copyId, t.event, t.activityKey),
+  ],
 );
