@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { backup, DatabaseSync } from 'node:sqlite';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
+import { diskFault } from '../disk-faults.ts';
 import { fsyncDir } from '../fsync.ts';
 import type { RestoreInto } from './engine.ts';
 import {
@@ -107,7 +108,11 @@ export async function restoreDatabase(
   }
   const temp = path.join(folder, `.${database}.restore-${randomUUID().slice(0, 8)}`);
   try {
-    await pipeline(input, createWriteStream(temp, { flags: 'wx', flush: true }), { signal });
+    await pipeline(input, createWriteStream(temp, { flags: 'wx', flush: true }), { signal }).catch(async (err) => {
+      await removeWithSideFiles(temp);
+      const otherwise = `restore into a server whose folder has room and is writable`;
+      throw (await diskFault(err, { folder, otherwise })) ?? err;
+    });
     const head = Buffer.alloc(MAGIC.length);
     const fd = await open(temp, 'r');
     try {
