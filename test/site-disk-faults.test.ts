@@ -3,9 +3,14 @@
 // Backups folder, and a tmpfs remounted read-only as the Backups folder and as a local destination.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { engineFor } from '../activities/engines/index.ts';
+import type { ServerConnection } from '../activities/site-config.ts';
+import { BackupError } from '../common/errors.ts';
 import { after, before, describe, it } from 'node:test';
 import { activityPayloads, createBulkyDatabase, createConfig, runNowAndWait, setUpSite } from './helpers/fixtures.ts';
 import { settleAll, signup, startStack, type Stack } from './helpers/stack.ts';
@@ -92,5 +97,20 @@ describe('disk faults at the site', () => {
     assert.match(copy.error, new RegExp(`cannot write to ${literally(nas)}/\\S+: the folder is not writable \\(EROFS`));
     assert.match(copy.error, /choose another folder for it in the site configuration/);
     assert.deepEqual(await attemptsOf('upload'), [1], 'not retried');
+  });
+
+  it('a SQLite restore whose scratch file fills the server folder says so, and leaves nothing there', async () => {
+    const folder = await mountTmpfs('sqlite-full', '1m');
+    const conn: ServerConnection = { engine: 'sqlite', host: folder, port: undefined, user: '', password: undefined };
+    // 2 MiB of bytes to restore: the scratch file beside the target cannot hold them.
+    const input = Readable.from([randomBytes(1 << 20), randomBytes(1 << 20)]);
+    await assert.rejects(engineFor('sqlite').restore(conn, 'shop.db', input, { into: 'new' }), (e: unknown) => {
+      assert.ok(e instanceof BackupError);
+      assert.equal(e.details.code, 'DiskFull');
+      assert.equal(e.retryable, false);
+      assert.match(e.message, new RegExp(`the disk holding ${literally(folder)} is full \\(ENOSPC`));
+      return true;
+    });
+    assert.deepEqual(await readdir(folder), [], 'no scratch file left');
   });
 });
