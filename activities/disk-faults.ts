@@ -26,23 +26,26 @@ export interface WritePlace {
 export async function diskFault(err: unknown, place: WritePlace): Promise<BackupError | undefined> {
   if (err instanceof BackupError) return undefined;
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
-  if (FULL.has(code)) {
-    const free = await statfs(place.folder).then(
-      (s) => `${formatBytes(s.bavail * s.bsize)} free`,
-      () => 'free space unknown',
-    );
-    const what =
-      code === 'EDQUOT'
-        ? `the site worker's disk quota on the disk holding ${place.folder} is used up`
-        : `the disk holding ${place.folder} is full`;
-    return new BackupError(
-      'invalid',
-      `${what} (${code}; ${free} with the partial file removed): free space there, or ${place.otherwise}`,
-      { code: 'DiskFull' },
-    );
-  }
+  if (FULL.has(code)) return diskFull(place, code);
   if (NOT_WRITABLE.has(code)) return notWritable(place, code);
   return undefined;
+}
+
+/** The disk holding `place.folder` has no room left (`code` says who said so: ENOSPC, EDQUOT, SQLITE_FULL). */
+export async function diskFull(place: WritePlace, code: string): Promise<BackupError> {
+  const free = await statfs(place.folder).then(
+    (s) => `${formatBytes(s.bavail * s.bsize)} free`,
+    () => 'free space unknown',
+  );
+  const what =
+    code === 'EDQUOT'
+      ? `the site worker's disk quota on the disk holding ${place.folder} is used up`
+      : `the disk holding ${place.folder} is full`;
+  return new BackupError(
+    'invalid',
+    `${what} (${code}; ${free} with the partial file removed): free space there, or ${place.otherwise}`,
+    { code: 'DiskFull' },
+  );
 }
 
 /**

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir } from 'node:fs/promises';
+import { DatabaseSync } from 'node:sqlite';
 import { Readable } from 'node:stream';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -112,5 +113,35 @@ describe('disk faults at the site', () => {
       return true;
     });
     assert.deepEqual(await readdir(folder), [], 'no scratch file left');
+  });
+
+  it("a SQLite dump whose consistent copy fills the worker's temporary folder names that folder and TMPDIR", async () => {
+    const folder = path.join(stack.tmp, 'sqlite-server');
+    await mkdir(folder, { recursive: true });
+    const db = new DatabaseSync(path.join(folder, 'big.db'));
+    db.exec(`create table blobs (id integer primary key, data blob);
+      with recursive g(n) as (select 1 union all select n + 1 from g where n < 512)
+      insert into blobs select n, randomblob(4096) from g;`);
+    db.close();
+    const scratch = await mountTmpfs('sqlite-tmp', '1m');
+    const conn: ServerConnection = { engine: 'sqlite', host: folder, port: undefined, user: '', password: undefined };
+    const tmpdir = process.env.TMPDIR;
+    process.env.TMPDIR = scratch; // where os.tmpdir() points, as TMPDIR would for the site worker
+    try {
+      const dump = engineFor('sqlite').dump(conn, 'big.db', { excludeTableData: [] });
+      dump.stdout.resume();
+      await assert.rejects(dump.done, (e: unknown) => {
+        assert.ok(e instanceof BackupError, String(e));
+        assert.equal(e.details.code, 'DiskFull');
+        assert.equal(e.retryable, false);
+        assert.match(e.message, new RegExp(`the disk holding ${literally(scratch)} is full \\(SQLITE_FULL`));
+        assert.match(e.message, /set TMPDIR of the site worker/);
+        return true;
+      });
+    } finally {
+      if (tmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpdir;
+    }
+    assert.deepEqual(await readdir(scratch), [], 'no scratch copy left');
   });
 });
