@@ -40,8 +40,16 @@ export function siteActivities(taskQueue: string, tuning: RunTuning) {
   };
   const base = { taskQueue, scheduleToStartTimeout: tuning.sitePickupTimeoutMs, retry };
   return {
-    /** Short steps: checks, deletes. */
-    quick: proxyActivities<SiteActivities>({ ...base, startToCloseTimeout: '10 minutes' }),
+    /**
+     * Short steps: checks, deletes. They heartbeat while they work, so a worker that dies in one (cleanTables waiting
+     * for a lock) is noticed within the heartbeat timeout, not after 10 minutes. Timeouts are not part of replay's
+     * command check (only the activity's type and id are), so runs under way need no patch: their later steps get it.
+     */
+    quick: proxyActivities<SiteActivities>({
+      ...base,
+      startToCloseTimeout: '10 minutes',
+      heartbeatTimeout: tuning.dumpHeartbeatTimeoutMs,
+    }),
     /** Steps that move a whole backup: they heartbeat their bytes, so a dead worker is noticed in seconds. */
     long: proxyActivities<SiteActivities>({
       ...base,

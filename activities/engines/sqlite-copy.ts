@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { backup, DatabaseSync } from 'node:sqlite';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
+import { diskFault, diskFull } from '../disk-faults.ts';
 import { fsyncDir } from '../fsync.ts';
 import type { RestoreInto } from './engine.ts';
 import {
@@ -71,6 +72,14 @@ export async function copyDatabase(
       ]);
     }
     await pipeline(createReadStream(copy, { highWaterMark: 1 << 20 }), out, { end: false, signal });
+  } catch (err) {
+    // The consistent copy is made in the worker's temporary folder: a full one is named, and TMPDIR is the way out.
+    if (!(err instanceof BackupError && err.details.code === 'DiskFull')) throw err;
+    await rm(dir, { recursive: true, force: true });
+    throw await diskFull(
+      { folder: os.tmpdir(), otherwise: 'set TMPDIR of the site worker to a folder on a disk with room' },
+      'SQLITE_FULL',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -107,7 +116,11 @@ export async function restoreDatabase(
   }
   const temp = path.join(folder, `.${database}.restore-${randomUUID().slice(0, 8)}`);
   try {
-    await pipeline(input, createWriteStream(temp, { flags: 'wx', flush: true }), { signal });
+    await pipeline(input, createWriteStream(temp, { flags: 'wx', flush: true }), { signal }).catch(async (err) => {
+      await removeWithSideFiles(temp);
+      const otherwise = `restore into a server whose folder has room and is writable`;
+      throw (await diskFault(err, { folder, otherwise })) ?? err;
+    });
     const head = Buffer.alloc(MAGIC.length);
     const fd = await open(temp, 'r');
     try {

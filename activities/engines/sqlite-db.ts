@@ -82,6 +82,10 @@ export function classifySqliteError(err: unknown, database: string): BackupError
         `the site worker may not use SQLite database '${database}': ${message}. Check the file's and folder's permissions`,
         { code: 'PermissionDenied' },
       );
+    case 13: // FULL: no retry fills a disk less full; the caller names the folder where it knows it
+      return new BackupError('invalid', `SQLite database '${database}': the disk is full (SQLITE_FULL): ${message}`, {
+        code: 'DiskFull',
+      });
     case 19: // CONSTRAINT
       return new BackupError('invalid', `SQLite database '${database}': ${message}`, { code: 'ConstraintViolation' });
   }

@@ -95,3 +95,20 @@ export async function withHeartbeat<T>(progress: object, fn: () => Promise<T>): 
 }
 
 const heartbeatEvery = (timeoutMs: number | undefined) => Math.max(1000, Math.min(10_000, (timeoutMs ?? 30_000) / 3));
+
+/**
+ * A short activity that heartbeats while it works, so a worker that died in it (say, while a table lock was awaited)
+ * is noticed within the heartbeat timeout instead of the step's whole start-to-close timeout. A cancellation, which
+ * only a heartbeat brings, ends it at once; work still under way then is left to finish or fail on its own.
+ */
+export function heartbeating<A extends unknown[], R>(activity: (...args: A) => Promise<R>) {
+  return (...args: A): Promise<R> => {
+    const ctx = Context.current();
+    return withHeartbeat({}, () => {
+      const work = activity(...args);
+      // Once cancelled, nobody awaits the work: its later failure must not end the worker as unhandled.
+      work.catch(() => undefined);
+      return Promise.race([work, ctx.cancelled]);
+    });
+  };
+}

@@ -1,10 +1,11 @@
 // dryRun: everything a backup of a configuration needs, checked at the site without storing a byte. Each check
 // passes or says why it fails; the report is the result, not an error.
-import { mkdir, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import { BackupError } from '../../common/errors.ts';
 import type { CleanTable } from '../../common/model.ts';
 import type { DryRunCheck, DryRunReport } from '../contracts.ts';
 import type { DatabaseEngine } from '../engines/engine.ts';
+import { makeFolder } from '../disk-faults.ts';
 import { asActivity } from '../failure.ts';
 import { keyId } from '../pipeline/envelope.ts';
 import type { ServerConnection, SiteConfig } from '../site-config.ts';
@@ -143,7 +144,10 @@ async function checkFreeSpace(check: Check, config: SiteConfig, estimatedBytes: 
   await check(
     'free space at the site',
     async () => {
-      await mkdir(config.backupsDir, { recursive: true });
+      await makeFolder({
+        folder: config.backupsDir,
+        otherwise: `choose another folder as backupsDir in the site configuration (${config.sourcePath})`,
+      });
       const fs = await statfs(config.backupsDir);
       freeBytes = fs.bavail * fs.bsize;
       const usable = freeBytes - config.file.minFreeBytes;

@@ -2,7 +2,7 @@
 // then published under the backup's name in one step.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
@@ -12,6 +12,7 @@ import { DEFAULT_COMPRESSION, type Compression, type TableCount } from '../../co
 import { parseBackupFileName } from '../../common/names.ts';
 import type { DumpResult } from '../contracts.ts';
 import type { DatabaseEngine } from '../engines/engine.ts';
+import { diskFault, makeFolder, type WritePlace } from '../disk-faults.ts';
 import { asActivity } from '../failure.ts';
 import { fsyncDir } from '../fsync.ts';
 import { compressionFilter, compressStream } from '../pipeline/compression.ts';
@@ -39,6 +40,8 @@ interface DumpPlan {
   meta: Pick<DumpResult, 'compression' | 'encrypted' | 'keyId'>;
   tableCounts: TableCount[];
   dir: string;
+  /** The dump's folder, for a failure to write there. */
+  place: WritePlace;
   finalPath: string;
   /** Relative to the site's Backups folder. */
   relPath: string;
@@ -115,8 +118,12 @@ async function planDump(site: SiteContext, input: DumpInput): Promise<DumpPlan> 
   const dir = site.config.folder(input.serverName, input.database);
   const finalPath = path.join(dir, input.fileName);
   const relPath = path.relative(site.config.backupsDir, finalPath);
-  await mkdir(dir, { recursive: true });
-  return { conn, engine, compression, masterKey, meta, tableCounts, dir, finalPath, relPath };
+  const place = {
+    folder: dir,
+    otherwise: `choose another folder as backupsDir in the site configuration (${site.config.sourcePath})`,
+  };
+  await makeFolder(place);
+  return { conn, engine, compression, masterKey, meta, tableCounts, dir, place, finalPath, relPath };
 }
 
 /** The file an earlier attempt of this run finished: reported as it is on disk. */
@@ -188,7 +195,9 @@ async function writeDump(
       dump.kill();
       await rm(partial, { force: true });
       log.warn({ err, cancelled: ctx.cancellationSignal.aborted }, 'dump failed; partial file removed');
-      throw ctx.cancellationSignal.aborted ? ctx.cancellationSignal.reason : err;
+      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      // A full disk or a folder it may not write: retrying would only fill the disk again.
+      throw (await diskFault(err, plan.place)) ?? err;
     }
   });
   if (!published) return undefined;

@@ -3,7 +3,7 @@
 // barrel gives the worker (and, by type, the workflows) the set under the names the Web UI shows.
 import { createCheckCopies, createVerifyCopies } from './checks.ts';
 import { createCleanTables } from './clean-tables.ts';
-import { createSiteContext, type SiteDeps } from './context.ts';
+import { createSiteContext, heartbeating, type SiteDeps } from './context.ts';
 import { createDeleteCopies } from './delete-copies.ts';
 import { createDropDatabase } from './drop-database.ts';
 import { createDryRun } from './dry-run.ts';
@@ -16,17 +16,19 @@ import { createUpload } from './upload.ts';
 export function createSiteActivities(deps: SiteDeps) {
   const site = createSiteContext(deps);
   return {
-    cleanTables: createCleanTables(site),
+    // The short steps heartbeat too (the quick proxy has a heartbeat timeout): a worker that dies in one is noticed
+    // in seconds. The long ones heartbeat their own progress.
+    cleanTables: heartbeating(createCleanTables(site)),
     dump: createDump(site),
     upload: createUpload(site),
-    deleteCopies: createDeleteCopies(site),
+    deleteCopies: heartbeating(createDeleteCopies(site)),
     checkCopies: createCheckCopies(site),
     sendCopy: createSendCopy(site),
     restore: createRestore(site),
     verifyCopies: createVerifyCopies(site),
-    inspectRestore: createInspectRestore(site),
-    dropDatabase: createDropDatabase(site),
-    dryRun: createDryRun(site),
+    inspectRestore: heartbeating(createInspectRestore(site)),
+    dropDatabase: heartbeating(createDropDatabase(site)),
+    dryRun: heartbeating(createDryRun(site)),
   };
 }
 

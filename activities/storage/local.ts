@@ -1,12 +1,13 @@
 // A folder as a destination (a mounted disk, a NAS share, or the no-set-up default).
 // A put is written to `.<name>.partial` beside the target, fsynced, then renamed: the final name is always complete.
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { BackupError, invalid, notFound } from '../../common/errors.ts';
+import { diskFault, makeFolder } from '../disk-faults.ts';
 import { fsyncDir } from '../fsync.ts';
 import { rethrowIfAborted, sizeMismatch } from './failures.ts';
 import { probeWith } from './read-back.ts';
@@ -79,13 +80,14 @@ export function openLocal(opts: LocalOptions): Storage {
 async function putFile(target: string, source: PutSource, opts: PutOptions): Promise<PutReport> {
   const dir = path.dirname(target);
   const partial = path.join(dir, partialName(path.basename(target)));
+  const place = { folder: dir, otherwise: 'choose another folder for it in the site configuration' };
   try {
     const existing = await stat(target).catch(ifMissing(undefined));
     if (existing?.isFile() && existing.size === source.size) {
       opts.onProgress?.(source.size);
       return { bytesSent: 0, resumedFrom: source.size };
     }
-    await mkdir(dir, { recursive: true });
+    await makeFolder(place);
     let written = 0;
     const meter = new Transform({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
@@ -107,7 +109,8 @@ async function putFile(target: string, source: PutSource, opts: PutOptions): Pro
   } catch (err) {
     await rm(partial, { force: true });
     rethrowIfAborted(opts.signal);
-    throw fsError(err, target);
+    // A full disk or a folder it may not write is the operator's to mend: no retry, and the folder named.
+    throw (await diskFault(err, place)) ?? fsError(err, target);
   }
 }
 
@@ -141,13 +144,9 @@ const ifMissing =
 function fsError(err: unknown, file: string): unknown {
   if (err instanceof BackupError) return err;
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return invalid(
-      `cannot write ${file}: permission denied (${code}); check the destination folder's owner and permissions`,
-    );
+  if (code === 'EACCES' || code === 'EPERM') {
+    return invalid(`cannot read ${file}: permission denied (${code}); check the folder's owner and permissions`);
   }
-  if (code === 'ENOSPC' || code === 'EDQUOT')
-    return new BackupError('unavailable', `no space left for ${file} (${code})`, { code });
   if (code === 'EIO' || code === 'ESTALE')
     return new BackupError('unavailable', `${file}: ${(err as Error).message}`, { code });
   return err;
