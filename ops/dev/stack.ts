@@ -206,6 +206,8 @@ export async function startScratchPlatform(opts: {
   env?: Record<string, string>;
   /** The metadata database on a PostgreSQL server of its own, which the caller may halt and start again. */
   privateMetadataServer?: boolean;
+  /** Temporal keeps its state in a file, so a test may stop `devServer` and start it again (an outage). */
+  temporalStateFile?: boolean;
 }): Promise<ScratchPlatform> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-test-'));
   const removeTmp = () => rm(tmp, { recursive: true, force: true }).catch(reportStopError);
@@ -239,6 +241,7 @@ export async function startScratchPlatform(opts: {
         SIGNUP_PER_HOUR: '100000',
         ...opts.env,
       },
+      ...(opts.temporalStateFile && { devServer: { dbFile: path.join(tmp, 'temporal-state.db') } }),
       logger: opts.logger,
       centralTaskQueue: `backup-central-${randomUUID()}`,
       http: { port: 0, host: '127.0.0.1', jwtSecret: randomUUID() + randomUUID(), jwtTtlSeconds: 3600 },
