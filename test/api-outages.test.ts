@@ -4,6 +4,7 @@
 // still 503 for 29-76 s after Temporal was back.
 import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
+import { backups } from '../db/schema.ts';
 import { createConfig } from './helpers/fixtures.ts';
 import { signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 
@@ -32,6 +33,7 @@ let token: string;
 let email: string;
 let siteId: string;
 let configId: string;
+let backupId: string;
 
 /** Routes that read or write only the metadata database. */
 const databaseRoutes = (): Call[] => [
@@ -50,6 +52,13 @@ const temporalRoutes = (): Call[] => [
   { name: 'get config', method: 'GET', path: `/api/v1/configs/${configId}`, ok: [200] },
   { name: 'schedule', method: 'GET', path: `/api/v1/configs/${configId}/schedule`, ok: [200] },
   { name: 'start sync', method: 'POST', path: '/api/v1/sync', ok: [202] },
+  {
+    name: 'start restore',
+    method: 'POST',
+    path: '/api/v1/restores',
+    ok: [202],
+    body: { backupId, targetDatabase: 'shop_restored' },
+  },
 ];
 
 const credentials = () => ({ email, password: 'correct horse battery staple' });
@@ -106,7 +115,8 @@ async function expectRecovery(t: TestContext, calls: Call[], after: string) {
 describe('API outages', () => {
   before(async () => {
     stack = await startStack({ privateMetadataServer: true, temporalStateFile: true });
-    ({ token, email } = await signup(stack));
+    const tenant = await signup(stack);
+    ({ token, email } = tenant);
     const site = await stack.api('POST', '/api/v1/sites', { token, body: { name: 'outage-site' } });
     assert.equal(site.status, 201, JSON.stringify(site.body));
     siteId = site.body.id;
@@ -116,6 +126,22 @@ describe('API outages', () => {
     });
     assert.equal(server.status, 201, JSON.stringify(server.body));
     configId = (await createConfig(stack, token, { serverId: server.body.id, databases: ['shop'] })).id;
+    // A backup to restore (its restores wait for a site worker that never comes: only their start counts here).
+    const [backup] = await stack.db.db
+      .insert(backups)
+      .values({
+        tenantId: tenant.tenantId,
+        siteId,
+        serverId: server.body.id,
+        database: 'shop',
+        workflowId: 'wf-outage',
+        runId: 'r',
+        fileName: 'shop.pgdump',
+        startedAt: new Date(),
+        status: 'succeeded',
+      })
+      .returning();
+    backupId = backup!.id;
     await expectWorking([...databaseRoutes(), ...temporalRoutes()], 'all is up');
   });
   after(() => stack?.stop());
@@ -125,6 +151,9 @@ describe('API outages', () => {
     await db.halt();
     try {
       await expectUnavailable(t, [...databaseRoutes(), ...temporalRoutes()], 'the database is halted');
+      // More sign-ins than the 10 wrong passwords that lock an account: an outage is not a wrong password.
+      const signIn = databaseRoutes().find((c) => c.name === 'sign-in')!;
+      for (let i = 0; i < 11; i++) assert.equal((await call(signIn)).res.status, 503);
     } finally {
       await db.start();
     }
