@@ -4,6 +4,7 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
 import { invalid } from '../../common/errors.ts';
+import { dependencyOutage } from '../lib/errors.ts';
 import { weakPasswordReason } from './passwords.ts';
 import { ACCOUNT_RULE, ADDRESS_RULE, SIGNUP_RULE, Throttle } from './throttle.ts';
 
@@ -26,8 +27,11 @@ export class SignInGuard {
       this.#accounts.succeed(email);
       return result;
     } catch (err) {
-      this.#accounts.fail(email);
-      this.#addresses.fail(address);
+      // A database that did not answer says nothing about the password: no one is locked out by an outage.
+      if (!dependencyOutage(err)) {
+        this.#accounts.fail(email);
+        this.#addresses.fail(address);
+      }
       throw err;
     }
   }

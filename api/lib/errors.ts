@@ -1,11 +1,13 @@
-// Every error a route throws becomes its answer here, in one place: a BackupError by its kind, Temporal being away as
-// 503, anything else as a 500 whose details go only to the log, with the secrets drizzle would print taken out.
+// Every error a route throws becomes its answer here, in one place: a BackupError by its kind, the metadata database or
+// Temporal being away as 503 with Retry-After, anything else as a 500 whose details go only to the log, with the
+// secrets drizzle would print taken out.
 import { DrizzleQueryError } from 'drizzle-orm';
-import type { ErrorHandler, NotFoundHandler } from 'hono';
+import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { BackupError, type ErrorKind } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
+import { databaseUnavailable } from '../../db/outage.ts';
 import type { AppEnv } from '../auth/tokens.ts';
 import { temporalNotAnswering, temporalUnavailable } from '../temporal/errors.ts';
 
@@ -18,16 +20,16 @@ const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
   unavailable: 503,
 };
 
+/** Seconds a client is asked to wait before it tries again after a 503: a dependency that restarts is back by then. */
+export const RETRY_AFTER_SECONDS = 5;
+
 export function errorHandler(logger: Logger): ErrorHandler<AppEnv> {
   return (err, c) => {
-    if (err instanceof BackupError) {
-      const issues = err.details.field ? [{ field: err.details.field, reason: err.message }] : undefined;
-      return c.json({ error: { code: err.kind, message: err.message, ...(issues && { issues }) } }, STATUS[err.kind]);
-    }
-    if (temporalNotAnswering(err)) {
-      // Any route that starts a workflow or touches a schedule: the client may try again once Temporal is back.
-      const e = temporalUnavailable(err);
-      return c.json({ error: { code: e.kind, message: e.message } }, STATUS[e.kind]);
+    if (err instanceof BackupError) return answer(c, err);
+    const outage = dependencyOutage(err);
+    if (outage) {
+      logger.warn({ url: { path: c.req.path }, error: { message: outage.reason } }, 'dependency unavailable');
+      return answer(c, outage.error);
     }
     if (err instanceof HTTPException) {
       // Hono's own validators (e.g. a body that is not JSON) answer 400 here.
@@ -39,6 +41,28 @@ export function errorHandler(logger: Logger): ErrorHandler<AppEnv> {
     logger.error({ err: loggable(err), url: { path: c.req.path } }, 'unhandled error');
     return c.json({ error: { code: 'internal', message: 'internal error; the details are in the API log' } }, 500);
   };
+}
+
+function answer(c: Context<AppEnv>, err: BackupError): Response {
+  const issues = err.details.field ? [{ field: err.details.field, reason: err.message }] : undefined;
+  // Any route may meet a dependency that is away: the client may try again once it is back.
+  if (err.kind === 'unavailable') c.header('Retry-After', String(RETRY_AFTER_SECONDS));
+  return c.json({ error: { code: err.kind, message: err.message, ...(issues && { issues }) } }, STATUS[err.kind]);
+}
+
+/**
+ * The metadata database or Temporal did not answer (down, hung, restarting): a 503, never the API's own fault. The
+ * database's reason (its address, its words) goes to the log only.
+ */
+export function dependencyOutage(err: unknown): { error: BackupError; reason: string } | undefined {
+  if (temporalNotAnswering(err)) {
+    const error = temporalUnavailable(err);
+    return { error, reason: error.message };
+  }
+  const reason = databaseUnavailable(err);
+  if (!reason) return undefined;
+  const error = new BackupError('unavailable', 'the metadata database is unavailable; try again in a few seconds');
+  return { error, reason: `the metadata database is unavailable: ${reason}` };
 }
 
 export const noRoute: NotFoundHandler<AppEnv> = (c) =>

@@ -1,9 +1,21 @@
-// What runs before every route: the access log line, the body size limit and the refusal of NUL characters.
+// What runs before every route: the access log line, the deadline of calls to Temporal, the body size limit and the
+// refusal of NUL characters.
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { BackupError, invalid } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
+import { withTemporalCallDeadline } from '../../common/temporal.ts';
 import type { AppEnv } from '../auth/tokens.ts';
+
+/**
+ * How long a request waits for one answer from the metadata database (api/main.ts gives it to the pool) or Temporal
+ * before it answers 503 with Retry-After: a client learns within 2 s that a dependency is away, not after 20.
+ */
+export const DEPENDENCY_TIMEOUT_MS = 1500;
+
+/** Every Temporal call a request makes gets DEPENDENCY_TIMEOUT_MS (waiting for a run's result excepted). */
+export const temporalDeadlines: MiddlewareHandler<AppEnv> = (c, next) =>
+  withTemporalCallDeadline(DEPENDENCY_TIMEOUT_MS, next);
 
 /** The largest request body the API reads (the site worker's transfer PUT streams and has no limit). */
 const MAX_BODY_BYTES = 1024 * 1024;

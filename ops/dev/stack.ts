@@ -11,6 +11,7 @@ import { serve } from '@hono/node-server';
 import type { Worker } from '@temporalio/worker';
 import type { SiteConfigInput } from '../../activities/site-config.ts';
 import { createApp } from '../../api/app.ts';
+import { DEPENDENCY_TIMEOUT_MS } from '../../api/lib/middleware.ts';
 import { SiteTokens } from '../../api/agent/site-tokens.ts';
 import { SITE_TOKEN_TTL_SECONDS } from '../../common/temporal-token.ts';
 import { Schedules } from '../../api/temporal/schedules.ts';
@@ -106,7 +107,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     });
     goOn();
 
-    const baseUrl = await serveApi(opts, env, db, temporal, undo);
+    // The API's own pool, as when it runs as its own process: a hung server ends its connections after
+    // DEPENDENCY_TIMEOUT_MS, and the central worker's long queries keep theirs. PGlite has one handle only.
+    const apiDb = db.kind === 'postgres' ? await openDb(env, { answerTimeoutMs: DEPENDENCY_TIMEOUT_MS }) : db;
+    if (apiDb !== db) undo.push(() => apiDb.close());
+    const baseUrl = await serveApi(opts, env, apiDb, temporal, undo);
     const siteWorkers = trackSiteWorkers(opts.dataDir, env, undo);
     goOn();
     return {
@@ -206,6 +211,8 @@ export async function startScratchPlatform(opts: {
   env?: Record<string, string>;
   /** The metadata database on a PostgreSQL server of its own, which the caller may halt and start again. */
   privateMetadataServer?: boolean;
+  /** Temporal keeps its state in a file, so a test may stop `devServer` and start it again (an outage). */
+  temporalStateFile?: boolean;
 }): Promise<ScratchPlatform> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-test-'));
   const removeTmp = () => rm(tmp, { recursive: true, force: true }).catch(reportStopError);
@@ -239,6 +246,7 @@ export async function startScratchPlatform(opts: {
         SIGNUP_PER_HOUR: '100000',
         ...opts.env,
       },
+      ...(opts.temporalStateFile && { devServer: { dbFile: path.join(tmp, 'temporal-state.db') } }),
       logger: opts.logger,
       centralTaskQueue: `backup-central-${randomUUID()}`,
       http: { port: 0, host: '127.0.0.1', jwtSecret: randomUUID() + randomUUID(), jwtTtlSeconds: 3600 },

@@ -15,8 +15,14 @@ export interface DevServer {
   tlsCaFile: string;
   /** The platform's signing key: for the API and the central worker only. */
   signingKeyFile: string;
+  /** The server's current process (a new one after `start()`). */
   process: ChildProcess;
   stop(): Promise<void>;
+  /**
+   * Starts a stopped server again on the same port with the same TLS files and key, as after an outage; it keeps its
+   * namespace, schedules and runs only with `dbFile`. A server that is running is left as it is.
+   */
+  start(): Promise<void>;
 }
 
 export interface DevServerOptions {
@@ -31,11 +37,27 @@ export interface DevServerOptions {
   readyTimeoutMs?: number;
 }
 
+export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  let current = await startWithRetries(opts);
+  const port = Number(current.address.slice(current.address.lastIndexOf(':') + 1));
+  const uiPort = current.uiUrl ? Number(new URL(current.uiUrl).port) : undefined;
+  const server: DevServer = {
+    ...current,
+    stop: () => current.stop(),
+    async start() {
+      if (current.process.exitCode === null && current.process.signalCode === null) return;
+      current = await startWithRetries({ ...opts, port, ...(uiPort && { uiPort }) });
+      server.process = current.process;
+    },
+  };
+  return server;
+}
+
 /**
  * The server's internal services bind ports it draws at start; one drawn just as another process took it fails the
  * start with "address already in use", and a fresh draw is all it takes. Any other failure is final.
  */
-export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+async function startWithRetries(opts: DevServerOptions): Promise<Omit<DevServer, 'start'>> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(opts);
@@ -45,7 +67,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   }
 }
 
-async function startOnce(opts: DevServerOptions): Promise<DevServer> {
+async function startOnce(opts: DevServerOptions): Promise<Omit<DevServer, 'start'>> {
   const binary = opts.binary ?? process.env.BP_TEMPORAL ?? 'bp-temporal';
   const port = opts.port ?? (await freePort());
   const uiPort = (opts.headless ?? true) ? undefined : (opts.uiPort ?? (await freePort()));

@@ -3,6 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,6 +55,10 @@ export interface PrivatePostgres {
   halt(): Promise<void>;
   /** Starts the halted server again, on the same port with the same data, and waits until it answers. */
   start(): Promise<void>;
+  /** Freezes the server and its sessions (SIGSTOP): connections are accepted, nothing is answered, as by a hung host. */
+  pause(): void;
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): void;
   /** Stops it for good and removes its files. */
   stop(): Promise<void>;
 }
@@ -91,6 +96,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     const s = server;
     server = undefined;
     if (s && s.child.exitCode === null && s.child.signalCode === null) {
+      signalTree(s.child, 'SIGCONT'); // a paused server would not see the signal that stops it
       s.child.kill('SIGINT'); // fast shutdown: sessions are ended, as when a database server goes away
       await s.exited;
     }
@@ -132,7 +138,38 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     await stop();
     throw err;
   }
-  return { port, user: 'postgres', password, halt, start, stop };
+  const pause = () => signalTree(server?.child, 'SIGSTOP');
+  const resume = () => signalTree(server?.child, 'SIGCONT');
+  return { port, user: 'postgres', password, halt, start, pause, resume, stop };
+}
+
+/** Sends `signal` to a server and every process it forked (its sessions and helpers). */
+function signalTree(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
+  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  for (const pid of [child.pid, ...childPids(child.pid)]) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // It ended meanwhile.
+    }
+  }
+}
+
+/** The processes a server forked, from /proc. */
+function childPids(parent: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so the fields are read after its last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) pids.push(Number(name));
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  return pids;
 }
 
 function userIds(name: string): { uid: number; gid: number } {

@@ -17,10 +17,11 @@ export interface Stack extends ScratchPlatform {
 
 /**
  * `opts.env` adds to (or overrides) the central worker's settings, e.g. a shorter site pick-up timeout;
- * `privateMetadataServer` puts the metadata database on a server of its own that the test may halt (an outage).
+ * `privateMetadataServer` puts the metadata database on a server of its own that the test may halt (an outage);
+ * `temporalStateFile` lets a test stop Temporal and start it again with its schedules (an outage).
  */
 export async function startStack(
-  opts: { env?: Record<string, string>; privateMetadataServer?: boolean } = {},
+  opts: { env?: Record<string, string>; privateMetadataServer?: boolean; temporalStateFile?: boolean } = {},
 ): Promise<Stack> {
   const logs = new LogCapture();
   const logger = createLogger('backup-test', logs);
