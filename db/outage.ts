@@ -42,7 +42,9 @@ export function answerWatchdog(timeoutMs: number) {
   };
   return {
     socket({ host, port }: { host: string[]; port: number[] }): net.Socket {
-      const socket = net.connect(port[0]!, host[0]!);
+      // A host that is a folder is the server's Unix socket, named as libpq names it.
+      const h = host[0]!;
+      const socket = h.startsWith('/') ? net.connect(`${h}/.s.PGSQL.${port[0]}`) : net.connect(port[0]!, h);
       const w: Watched = { socket, read: 0, written: 0, owedSince: undefined };
       live.add(w);
       socket.once('close', () => live.delete(w));

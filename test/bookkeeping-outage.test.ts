@@ -108,8 +108,12 @@ describe('the metadata database down for five minutes right after a dump (issue 
         assert.equal(rows[0].status, 'succeeded');
         assert.equal(rows[0].sha256, await sha256OfFile(dumped), 'the row names the kept file');
         assert.equal(path.basename(dumped), rows[0].fileName);
-        // The API's answers during the outage are checked once it says 503 (api503).
         assert.ok(answers.length >= 4, `${answers.length} probes`);
+        for (const a of answers) {
+          assert.equal(a.status, 503, JSON.stringify(a));
+          assert.ok(a.retryAfter, 'Retry-After is set');
+          assert.ok(a.ms <= 2_500, `answered in ${a.ms} ms`);
+        }
       } finally {
         await Promise.all([holder.end({ timeout: 1 }), watcher.end({ timeout: 1 })]);
       }
