@@ -10,6 +10,7 @@ import { createDryRun } from './dry-run.ts';
 import { createDump } from './dump.ts';
 import { createInspectRestore } from './inspect-restore.ts';
 import { createRestore } from './restore.ts';
+import { createDropRestoreStaging, createSweepRestoreScratch } from './restore-scratch.ts';
 import { createSendCopy } from './send-copy.ts';
 import { createUpload } from './upload.ts';
 
@@ -26,6 +27,8 @@ export function createSiteActivities(deps: SiteDeps) {
     verifyCopies: createVerifyCopies(site),
     inspectRestore: createInspectRestore(site),
     dropDatabase: createDropDatabase(site),
+    dropRestoreStaging: createDropRestoreStaging(site),
+    sweepRestoreScratch: createSweepRestoreScratch(site),
     dryRun: createDryRun(site),
   };
 }
