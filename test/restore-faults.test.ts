@@ -159,6 +159,30 @@ describe('restores that survive their site worker', () => {
     assert.deepEqual(await pgDatabases(`bp_restore_${restoreTag(restore.id)}%`), [], 'no staging database left');
   });
 
+  it('an overwrite cancelled after its worker died leaves the old database as it was and no staging database', async () => {
+    const { source, backup } = await pgSource();
+    const src = postgres(source.url, { max: 1, onnotice: () => {} });
+    await src`delete from customers where id <= 100`;
+    await src.end();
+    const now = await pgFingerprint(source.name);
+    const restore = await startRestore({ backupId: backup.id, targetServerId: pgServer.id, overwrite: true });
+    await pgRestoreInPostData(restore.id);
+    await worker.kill();
+    // The dead worker's pg_restore dies too before it commits: its staging database is left half made.
+    await pgQuery(
+      (sql) =>
+        sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${`bp-restore-${restoreTag(restore.id)}`}`,
+    );
+    assert.equal((await pgDatabases(`bp_restore_${restoreTag(restore.id)}%`)).length, 1, 'a staging database');
+    assert.equal((await stack.api('POST', `/api/v1/restores/${restore.id}/cancel`, { token })).status, 202);
+    worker = await stack.startSiteWorker(siteConfig as never);
+
+    const row = await finished(restore);
+    assert.equal(row.status, 'cancelled', row.error);
+    assert.deepEqual(await pgFingerprint(source.name), now, 'the old database as it was');
+    assert.deepEqual(await pgDatabases(`bp_restore_${restoreTag(restore.id)}%`), [], 'no staging database left');
+  });
+
   it("MariaDB: the dead attempt's client is stopped, the retry restores again and succeeds", async () => {
     const name = `bp_mf_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
     const target = `${name}_crash`;

@@ -1,6 +1,13 @@
 // Restores and restore drills. A restore tries the stored copies the target site can read, best first: a copy that
 // proves corrupt is marked so (with an alert) and the next one is tried; any other failure ends the restore.
-import { ApplicationFailure, CancellationScope, isCancellation, log, patched } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  isCancellation,
+  log,
+  patched,
+} from '@temporalio/workflow';
 import type { DryRunCheck, RestorePlan, RestoreResult } from '../activities/contracts.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';
 
@@ -24,7 +31,9 @@ export async function restoreWorkflow(input: { restoreId: string }): Promise<Res
     });
     return done;
   } catch (err) {
-    const cancelled = isCancellation(err);
+    // A cancel that reaches an attempt whose worker died ends in that attempt's timeout: the restore was cancelled.
+    const cancelled =
+      isCancellation(err) || (CancellationScope.current().consideredCancelled && patched('restore-cancel-wins'));
     const error = describeFailure(err, plan.siteName);
     await CancellationScope.nonCancellable(async () => {
       await central.recordRestore({ restoreId: plan.restoreId, status: cancelled ? 'cancelled' : 'failed', error });
@@ -46,7 +55,7 @@ export async function restoreWorkflow(input: { restoreId: string }): Promise<Res
           .quick.dropRestoreStaging({ serverName: plan.serverName, restoreId: plan.restoreId })
           .catch((e: unknown) => log.warn('staging database not dropped', { error: String(e) }));
     });
-    if (cancelled) throw err;
+    if (cancelled) throw isCancellation(err) ? err : new CancelledFailure(error);
     throw ApplicationFailure.nonRetryable(error, 'RestoreFailed');
   }
 }
