@@ -117,22 +117,37 @@ describe('restores that survive their site worker', () => {
     );
   }
 
+  /** How many sessions the restore's pg_restore has open on the server. */
+  const toolSessions = (restoreId: string) =>
+    pgQuery(
+      async (sql) =>
+        (
+          await sql`select count(*)::int as n from pg_stat_activity where application_name = ${`bp-restore-${restoreTag(restoreId)}`}`
+        )[0]!.n as number,
+    );
+
   /** The restore activity's attempts and results: a retry that recognised the earlier attempt's finished work. */
   async function restoreActivity(workflowId: string) {
     const { attempts, results } = await activityPayloads(stack, workflowId, 'restore');
     return { attempts: Math.max(...attempts), result: results[0] };
   }
 
-  it('PostgreSQL: pg_restore outlives its worker and commits; the retry recognises it and succeeds', async () => {
+  it('PostgreSQL: pg_restore outlives its worker and commits; the retry recognises it and succeeds', async (t) => {
     const { source, backup, fingerprint } = await pgSource();
     const target = `${source.name}_crash`;
     cleanups.push(() => dropPg(target));
     const restore = await startRestore({ backupId: backup.id, targetServerId: pgServer.id, targetDatabase: target });
     await pgRestoreInPostData(restore.id);
-    await crashWorker();
+    const killedAt = Date.now();
+    await worker.kill();
+    const orphan = await toolSessions(restore.id);
+    worker = await stack.startSiteWorker(siteConfig as never);
 
     const row = await finished(restore);
     assert.equal(row.status, 'succeeded', row.error);
+    t.diagnostic(
+      `pg_restore sessions right after the kill: ${orphan}; crash to succeeded: ${Date.now() - killedAt} ms; recorded restoreSeconds ${row.restoreSeconds}`,
+    );
     assert.deepEqual(await pgFingerprint(target), fingerprint, 'every table with every row');
     const { attempts, result } = await restoreActivity(restore.workflowId);
     assert.ok(attempts >= 2, 'the restore was retried after the crash');
