@@ -174,6 +174,37 @@ describe('restores that survive their site worker', () => {
     assert.deepEqual(await pgDatabases(`bp_restore_${restoreTag(restore.id)}%`), [], 'no staging database left');
   });
 
+  it('a drill whose worker dies mid-restore passes on the retry and drops its scratch database', async () => {
+    const source = await createShopDatabase({ customers: 2000, events: 200_000 });
+    cleanups.push(() => source.drop());
+    const sql = postgres(source.url, { max: 1, onnotice: () => {} });
+    await sql.unsafe(`create index on events (payload); create index on events (kind, payload);
+      create index on events (customer_id, payload, at); create index on events (md5(payload));`);
+    await sql.end();
+    const config = await createConfig(stack, token, {
+      serverId: pgServer.id,
+      databases: [source.name],
+      drill: { schedule: { kind: 'daily', time: '05:00' }, tolerancePercent: 0, assertions: [] },
+    });
+    await runNowAndWait(stack, token, config.id);
+    const started = await stack.api('POST', `/api/v1/configs/${config.id}/drill`, { token });
+    assert.equal(started.status, 202);
+    const drill = await waitFor(
+      async () =>
+        (await stack.api('GET', `/api/v1/restores?configId=${config.id}&kind=drill`, { token })).body.items[0],
+      30_000,
+      "the drill's row",
+    );
+    cleanups.push(() => dropPg(drill.targetDatabase));
+    await pgRestoreInPostData(drill.id);
+    await crashWorker();
+
+    const result = await stack.temporal.client.workflow.getHandle(started.body.workflowId).result();
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal((await restoreActivity(started.body.workflowId)).result.recovered, true);
+    assert.deepEqual(await pgDatabases(drill.targetDatabase), [], 'the scratch database was dropped');
+  });
+
   it('an overwrite cancelled after its worker died leaves the old database as it was and no staging database', async () => {
     const { source, backup } = await pgSource();
     const src = postgres(source.url, { max: 1, onnotice: () => {} });
