@@ -118,6 +118,11 @@ export interface RestorePlan {
   /** Stored copies the target site can reach, best first. */
   candidates: (CopyRef & { copyId: string })[];
   tuning: RunTuning;
+  /**
+   * Scratch databases made before this (ISO time) belong to no running restore or drill: the site may sweep them.
+   * Absent in plans made before the sweep existed.
+   */
+  sweepMadeBefore?: string;
 }
 
 export interface DrillTarget {
@@ -168,6 +173,8 @@ export interface RestoreResult {
   rawBytes: number;
   seconds: number;
   replaced: boolean;
+  /** An earlier attempt's restore tool finished the work after its worker died: this attempt only recognised it. */
+  recovered?: boolean;
 }
 
 export interface DryRunCheck {

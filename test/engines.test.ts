@@ -15,6 +15,7 @@ import postgres from 'postgres';
 import { BackupError } from '../common/errors.ts';
 import { engineFor, engines } from '../activities/engines/index.ts';
 import type { DatabaseEngine } from '../activities/engines/engine.ts';
+import { ownerOf } from '../activities/engines/restore-mark.ts';
 import { withoutRowData } from '../activities/engines/tools.ts';
 import { classifyPgError } from '../activities/engines/postgres-sql.ts';
 import { assertionHolds } from '../activities/engines/assertions.ts';
@@ -452,6 +453,10 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
     });
 
     it('replaces a database that has tables; a replace that fails leaves the old one as it was (MariaDB cannot)', async () => {
+      // A restore of its own: other test files restore on the same server at the same time, with their own staging.
+      const owner = ownerOf(randomUUID());
+      const staging = async () =>
+        (await h.engine.listDatabases(h.conn)).filter((n) => n.startsWith(`bp_restore_${owner.tag}_`));
       // Other content first: the fixture without the rows of events.
       const partial = path.join(work, `${h.label}-replace.${h.engine.format}`);
       await dumpToFile(h.engine, h.conn, source, await h.engine.resolveTables(h.conn, source, ['events']), partial);
@@ -461,7 +466,7 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
       assert.equal(before.events?.split(':')[0], '0');
 
       await assert.rejects(
-        h.engine.restore(h.conn, target, Readable.from([Buffer.from(h.brokenDump.bytes)]), { into: 'replace' }),
+        h.engine.restore(h.conn, target, Readable.from([Buffer.from(h.brokenDump.bytes)]), { into: 'replace', owner }),
         hasCode(h.brokenDump.code),
       );
       if (h.label === 'mariadb') {
@@ -472,14 +477,10 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
         assert.deepEqual(await h.fingerprint(target), before, 'the failed replace left the old database as it was');
       }
 
-      await h.engine.restore(h.conn, target, createReadStream(fullDump), { into: 'replace' });
+      await h.engine.restore(h.conn, target, createReadStream(fullDump), { into: 'replace', owner });
       assert.deepEqual(await h.fingerprint(target), original);
       assert.equal(await h.objects(target), originalObjects);
-      assert.deepEqual(
-        (await h.engine.listDatabases(h.conn)).filter((n) => n.startsWith('bp_restore_')),
-        [],
-        'no database left from the replace',
-      );
+      assert.deepEqual(await staging(), [], 'no database left from the replace');
 
       if (h.label === 'postgresql') {
         // A login that may restore (it creates databases) but not drop the one it replaces: the old one stays as it
@@ -489,15 +490,11 @@ for (const h of [postgresHarness, mariadbHarness, sqliteHarness]) {
         try {
           const limited = { ...h.conn, user: role };
           await assert.rejects(
-            h.engine.restore(limited, target, createReadStream(partial), { into: 'replace' }),
+            h.engine.restore(limited, target, createReadStream(partial), { into: 'replace', owner }),
             hasCode('PermissionDenied'),
           );
           assert.deepEqual(await h.fingerprint(target), original, 'the old database is as it was');
-          assert.deepEqual(
-            (await h.engine.listDatabases(h.conn)).filter((n) => n.startsWith('bp_restore_')),
-            [],
-            'no restored copy left aside',
-          );
+          assert.deepEqual(await staging(), [], 'no restored copy left aside');
         } finally {
           await pgRun('postgres', (sql) => sql.unsafe(`drop role if exists ${role}`));
         }

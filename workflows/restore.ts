@@ -1,13 +1,21 @@
 // Restores and restore drills. A restore tries the stored copies the target site can read, best first: a copy that
 // proves corrupt is marked so (with an alert) and the next one is tried; any other failure ends the restore.
-import { ApplicationFailure, CancellationScope, isCancellation, log } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  isCancellation,
+  log,
+  patched,
+} from '@temporalio/workflow';
 import type { DryRunCheck, RestorePlan, RestoreResult } from '../activities/contracts.ts';
 import { central, describeFailure, siteActivities } from './activities.ts';
 
 export interface RestoreWorkflowResult {
   copyTarget: string;
   restoreSeconds: number;
-  rawBytes: number;
+  /** Unknown when a retry found the restore finished by an attempt whose worker died. */
+  rawBytes?: number;
 }
 
 export async function restoreWorkflow(input: { restoreId: string }): Promise<RestoreWorkflowResult> {
@@ -23,7 +31,9 @@ export async function restoreWorkflow(input: { restoreId: string }): Promise<Res
     });
     return done;
   } catch (err) {
-    const cancelled = isCancellation(err);
+    // A cancel that reaches an attempt whose worker died ends in that attempt's timeout: the restore was cancelled.
+    const cancelled =
+      isCancellation(err) || (CancellationScope.current().consideredCancelled && patched('restore-cancel-wins'));
     const error = describeFailure(err, plan.siteName);
     await CancellationScope.nonCancellable(async () => {
       await central.recordRestore({ restoreId: plan.restoreId, status: cancelled ? 'cancelled' : 'failed', error });
@@ -38,14 +48,25 @@ export async function restoreWorkflow(input: { restoreId: string }): Promise<Res
             message: error,
           })
           .catch(() => undefined);
+      // An attempt that died (its worker killed) cleaned nothing up: its staging database goes now, unless it is the
+      // complete restore the error asks to rename by hand. After the record, so a site that is down delays only this.
+      if (plan.overwrite && failureType(err) !== 'RenameFailed' && patched('restore-drops-staging'))
+        await siteActivities(plan.taskQueue, plan.tuning)
+          .quick.dropRestoreStaging({ serverName: plan.serverName, restoreId: plan.restoreId })
+          .catch((e: unknown) => log.warn('staging database not dropped', { error: String(e) }));
     });
-    if (cancelled) throw err;
+    if (cancelled) throw isCancellation(err) ? err : new CancelledFailure(error);
     throw ApplicationFailure.nonRetryable(error, 'RestoreFailed');
   }
 }
 
 async function restoreFromBestCopy(plan: RestorePlan): Promise<RestoreWorkflowResult> {
   const site = siteActivities(plan.taskQueue, plan.tuning);
+  // What crashed restores and drills left on this server goes first; a failure to sweep is not this restore's.
+  if (plan.sweepMadeBefore && patched('restore-sweeps-scratch'))
+    await site.quick
+      .sweepRestoreScratch({ serverName: plan.serverName, madeBefore: plan.sweepMadeBefore })
+      .catch((e: unknown) => log.warn('scratch databases not swept', { error: String(e) }));
   const refused: string[] = [];
   for (const copy of plan.candidates) {
     let result: RestoreResult;
@@ -58,6 +79,8 @@ async function restoreFromBestCopy(plan: RestorePlan): Promise<RestoreWorkflowRe
         serverName: plan.serverName,
         database: plan.database,
         overwrite: plan.overwrite,
+        restoreId: plan.restoreId,
+        drill: plan.kind === 'drill',
       });
     } catch (err) {
       if (failureType(err) !== 'CopyCorrupt') throw err;
@@ -75,7 +98,11 @@ async function restoreFromBestCopy(plan: RestorePlan): Promise<RestoreWorkflowRe
       log.warn('copy refused; trying the next one', { target: copy.target });
       continue;
     }
-    return { copyTarget: copy.target, restoreSeconds: result.seconds, rawBytes: result.rawBytes };
+    return {
+      copyTarget: copy.target,
+      restoreSeconds: result.seconds,
+      rawBytes: result.recovered ? undefined : result.rawBytes,
+    };
   }
   throw ApplicationFailure.nonRetryable(
     plan.candidates.length === 0

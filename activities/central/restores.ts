@@ -1,6 +1,6 @@
 // Restores and drills: what a restore needs (the backup, its target, the copies the target site can read, best
 // first), its outcome, and the drills a configuration plans, each a restore into a scratch database.
-import { and, desc, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, min } from 'drizzle-orm';
 import { BackupError } from '../../common/errors.ts';
 import { DUMP_FORMAT, SITE_TARGET, type DrillSpec } from '../../common/model.ts';
 import { parseBackupFileName } from '../../common/names.ts';
@@ -197,5 +197,23 @@ async function restorePlan(
     overwrite: r.overwrite,
     candidates: usable.map((c) => ({ copyId: c.id, target: c.target, key: c.objectKey })),
     tuning: central.tuning,
+    sweepMadeBefore: await sweepCutoff(central),
   };
+}
+
+/** Leeway for the site's clock, which stamps the scratch databases, against this one, which stamps the restores. */
+const CLOCK_LEEWAY_MS = 10 * 60_000;
+
+/**
+ * The start of the oldest restore or drill still running anywhere (a database server may serve several sites and
+ * tenants), less the clock leeway: a scratch database made before it cannot belong to any running one. Only a time
+ * leaves this function, nothing of another tenant's restores.
+ */
+async function sweepCutoff(central: CentralContext): Promise<string> {
+  const [row] = await central.db
+    .select({ oldest: min(restores.startedAt) })
+    .from(restores)
+    .where(eq(restores.status, 'running'));
+  const oldest = row?.oldest ? new Date(row.oldest).getTime() : Date.now();
+  return new Date(Math.min(oldest, Date.now()) - CLOCK_LEEWAY_MS).toISOString();
 }

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { BackupError } from '../../common/errors.ts';
 import type { Engine, TableCount } from '../../common/model.ts';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, type ServerConnection } from '../site-config.ts';
+import type { RestoreMark, RestoreOwner } from './restore-mark.ts';
 
 export interface DumpStream {
   /**
@@ -41,6 +42,19 @@ export interface DumpOptions {
 /** What a restore writes into: a database it creates, an existing empty one, or one whose tables it replaces. */
 export type RestoreInto = 'new' | 'existing' | 'replace';
 
+export interface RestoreOptions {
+  into: RestoreInto;
+  signal?: AbortSignal;
+  /**
+   * The restore this is. The database it writes carries its mark, a replacing restore's staging database its tag,
+   * and the tool's sessions its tag: a later attempt after a crash finds all three (engines that restore on a server).
+   */
+  owner?: RestoreOwner;
+}
+
+/** Where a restore stands in a database, by the mark on it: made by this restore and finished, or not finished. */
+export type OwnRestore = 'finished' | 'unfinished' | undefined;
+
 export interface DatabaseEngine {
   readonly name: Engine;
   /** File extension of the dump format: `pgdump`, `sql`, `sqlite`. */
@@ -54,12 +68,22 @@ export interface DatabaseEngine {
    * (and be empty). `replace`: it exists with tables and is replaced; where the engine can, the old one stays as it
    * was until the new one is complete, so a failed restore loses nothing.
    */
-  restore(
+  restore(conn: ServerConnection, database: string, input: Readable, opts: RestoreOptions): Promise<void>;
+  /** The platform's restore mark on the database, if it has one. */
+  readRestoreMark?(conn: ServerConnection, database: string): Promise<RestoreMark | undefined>;
+  /** Whether `restoreId` made this database and finished it, by its mark (and, where that proves it, its tables). */
+  ownRestore?(conn: ServerConnection, database: string, restoreId: string): Promise<OwnRestore>;
+  /**
+   * Ends the sessions of an earlier attempt's restore tool (its worker died, the tool lived on): they may finish
+   * within `graceMs` where that can complete the restore, then they are stopped. Resolves once none is left.
+   */
+  endRestoreSessions?(
     conn: ServerConnection,
-    database: string,
-    input: Readable,
-    opts: { into: RestoreInto; signal?: AbortSignal },
+    tag: string,
+    opts: { graceMs: number; signal?: AbortSignal },
   ): Promise<void>;
+  /** A complete staging database of a replacing restore takes the target's name; the old target is dropped. */
+  swapIn?(conn: ServerConnection, staging: string, database: string): Promise<void>;
   /** User databases, without the server's own (templates, `mysql`, `information_schema`, ...). */
   listDatabases(conn: ServerConnection): Promise<string[]>;
   databaseExists(conn: ServerConnection, database: string): Promise<boolean>;

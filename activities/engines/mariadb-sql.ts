@@ -1,7 +1,7 @@
 // Talking to MariaDB or MySQL through their own client: the tools and where to find them, the login in a private
 // option file, statements run in batch mode with their rows parsed, names quoted and matched, and what a client or
 // dump tool message means for the admin.
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BackupError } from '../../common/errors.ts';
@@ -105,13 +105,41 @@ export function checkDatabaseName(database: string): void {
 const optionValue = (s: string) =>
   `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t')}"`;
 
+/** Whether a process lives (EPERM: it does, under another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+let orphansRemoved: Promise<void> | undefined;
+
+/**
+ * Login folders of processes that died before their `finally` ran (a site worker killed mid-restore): the first login
+ * of a process after that removes them, so a password does not stay on disk for good. The folder names its process.
+ */
+function removeOrphanedLogins(): Promise<void> {
+  orphansRemoved ??= (async () => {
+    for (const name of await readdir(os.tmpdir()).catch(() => [] as string[])) {
+      const pid = Number(/^bp-my-(\d+)-/.exec(name)?.[1] ?? 0);
+      if (pid > 0 && pid !== process.pid && !alive(pid))
+        await rm(path.join(os.tmpdir(), name), { recursive: true, force: true }).catch(() => {});
+    }
+  })();
+  return orphansRemoved;
+}
+
 /**
  * Writes the login to a private option file for the tools run in `fn`, and removes it afterwards. The password never
  * appears on a command line (ps) or in the environment (/proc/<pid>/environ). `--defaults-file` keeps a stray
  * ~/.my.cnf of the worker's user from changing which server or user is used.
  */
 export async function withLogin<T>(conn: ServerConnection, fn: (optionFile: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'bp-my-'));
+  await removeOrphanedLogins();
+  const dir = await mkdtemp(path.join(os.tmpdir(), `bp-my-${process.pid}-`));
   try {
     await chmod(dir, 0o700);
     const file = path.join(dir, 'login.cnf');

@@ -21,6 +21,14 @@ import {
   toolEnv,
   withLogin,
 } from './mariadb-sql.ts';
+import {
+  endMariadbRestoreSessions,
+  lockArgs,
+  markMariadbDatabase,
+  ownMariadbRestore,
+  readMariadbMark,
+} from './mariadb-restore.ts';
+import { markText } from './restore-mark.ts';
 import { pipeToolInto, runTool } from './tools.ts';
 
 const SYSTEM_DATABASES = ['mysql', 'information_schema', 'performance_schema', 'sys'];
@@ -75,17 +83,20 @@ export const mariadbEngine: DatabaseEngine = {
     }, filter);
   },
 
-  async restore(conn, database, input, { into, signal }) {
+  async restore(conn, database, input, { into, signal, owner }) {
     checkDatabaseName(database);
     // MariaDB cannot rename a database and its DDL commits as it goes, so replacing one drops it first (the client
     // that restores is the one that drops: a site without it fails before anything is dropped).
     if (into === 'replace') await mariadbEngine.dropDatabase(conn, database);
     const create = into !== 'existing';
+    const at = new Date();
     if (create)
       await mariadbQuery(conn, undefined, `CREATE DATABASE ${quoteIdent(database)} CHARACTER SET utf8mb4;`, database);
+    // The mark is a help, not a condition: MySQL and MariaDB before 10.5 have no database comments.
+    if (owner) await markMariadbDatabase(conn, database, markText(owner, at)).catch(() => {});
     try {
       await withLogin(conn, (file) =>
-        runTool(clientRun(file, database, ['--batch']), {
+        runTool(clientRun(file, database, ['--batch', ...(owner ? lockArgs(owner.tag) : [])]), {
           input,
           signal,
           keepStdout: false,
@@ -98,7 +109,13 @@ export const mariadbEngine: DatabaseEngine = {
       if (create) await mariadbEngine.dropDatabase(conn, database).catch(() => {});
       throw err;
     }
+    // Without this mark a retry after a crash here restores again: it cannot tell the end of the dump was reached.
+    if (owner) await markMariadbDatabase(conn, database, markText(owner, at, true)).catch(() => {});
   },
+
+  readRestoreMark: readMariadbMark,
+  ownRestore: ownMariadbRestore,
+  endRestoreSessions: (conn, tag) => endMariadbRestoreSessions(conn, tag),
 
   async listDatabases(conn) {
     const rows = await mariadbQuery(

@@ -6,7 +6,9 @@ import type { ServerConnection } from '../site-config.ts';
 import { DEFAULT_EXACT_BELOW_ROWS, type DatabaseEngine, type DumpStream } from './engine.ts';
 import { producedDump } from './dump-stream.ts';
 import { deletePgRowsOlderThan, truncatePgTables } from './postgres-clean.ts';
+import { endPgRestoreSessions, markPgDatabase, ownPgRestore, readPgMark, swapPgStaging } from './postgres-restore.ts';
 import { classifyPgError, findTable, MAINTENANCE_DB, quoteIdent, withSql } from './postgres-sql.ts';
+import { markText, sessionName, stagingName } from './restore-mark.ts';
 import { findTool, pipeToolInto, runTool, toolMissing, type ToolRun } from './tools.ts';
 
 function toolEnv(conn: ServerConnection): NodeJS.ProcessEnv {
@@ -57,13 +59,16 @@ export const postgresEngine: DatabaseEngine = {
     }, filter);
   },
 
-  async restore(conn, database, input, { into, signal }) {
+  async restore(conn, database, input, { into, signal, owner }) {
     const cmd = pgRestore();
     if (!cmd) throw toolMissing('pg_restore', PG_HINT, 'RestoreToolMissing');
-    // Replacing: the dump goes into a database of its own first. The old one is dropped, and the new one takes its
-    // name, only once the restore has succeeded; until then the old one is as it was. (An ASCII name of fixed length:
-    // a prefix of the target's could be cut inside a character at PostgreSQL's 63 bytes.)
-    const target = into === 'replace' ? `bp_restore_${randomUUID().replaceAll('-', '').slice(0, 16)}` : database;
+    // Replacing: the dump goes into a staging database first. The old one is dropped, and the staging one takes its
+    // name, only once the restore has succeeded; until then the old one is as it was. The staging name carries the
+    // restore's tag, so a retry after a crash finds it (an ASCII name of fixed length: a prefix of the target's could
+    // be cut inside a character at PostgreSQL's 63 bytes).
+    const at = new Date();
+    const tag = owner?.tag ?? randomUUID().replaceAll('-', '').slice(0, 16);
+    const target = into === 'replace' ? stagingName(tag, at) : database;
     if (into !== 'existing') {
       // template0: objects someone added to template1 would collide with the dump's own.
       await withSql(
@@ -74,12 +79,19 @@ export const postgresEngine: DatabaseEngine = {
       );
     }
     // One transaction: a failed restore leaves the database as it was, and --exit-on-error stops at the first error.
+    // The application name lets a later attempt find this pg_restore should it outlive its worker.
     const run: ToolRun = {
       cmd,
       args: ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', ...connArgs(conn, target)],
-      env: toolEnv(conn),
+      env: { ...toolEnv(conn), ...(owner && { PGAPPNAME: sessionName(owner.tag) }) },
     };
     try {
+      // The mark says which restore wrote here; on a database this restore did not create it is only a help (the
+      // backup user may not own it), so a refusal there does not stop the restore.
+      if (owner) {
+        const marked = markPgDatabase(conn, target, markText(owner, at));
+        await (into === 'existing' ? marked.catch(() => {}) : marked);
+      }
       await runTool(run, {
         input,
         signal,
@@ -92,25 +104,22 @@ export const postgresEngine: DatabaseEngine = {
       throw err;
     }
     if (into !== 'replace') return;
-    await postgresEngine.dropDatabase(conn, database).catch(async (err: unknown) => {
+    await swapPgStaging(conn, target, database).catch(async (err: unknown) => {
       // The old database stays (sessions in it, a missing right): the new one goes, or each retry would leave one.
-      await postgresEngine.dropDatabase(conn, target).catch(() => {});
+      if (!(err instanceof BackupError && err.details.code === 'RenameFailed'))
+        await postgresEngine.dropDatabase(conn, target).catch(() => {});
       throw err;
     });
-    await withSql(
-      conn,
-      MAINTENANCE_DB,
-      (sql) => sql.unsafe(`alter database ${quoteIdent(target)} rename to ${quoteIdent(database)}`),
-      database,
-    ).catch((err: unknown) => {
-      // Not retried: a retry would find no database by the name, restore again and leave this complete one aside.
-      throw new BackupError(
-        'invalid',
-        `the restored database is complete as '${target}' but could not be renamed to '${database}' (${err instanceof Error ? err.message : String(err)}): rename it by hand`,
-        { code: 'RenameFailed' },
-      );
-    });
   },
+
+  readRestoreMark: readPgMark,
+
+  async ownRestore(conn, database, restoreId) {
+    return ownPgRestore(conn, database, restoreId, () => postgresEngine.hasTables(conn, database));
+  },
+
+  endRestoreSessions: endPgRestoreSessions,
+  swapIn: swapPgStaging,
 
   async listDatabases(conn) {
     return withSql(conn, MAINTENANCE_DB, async (sql) => {

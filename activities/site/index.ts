@@ -10,6 +10,7 @@ import { createDryRun } from './dry-run.ts';
 import { createDump } from './dump.ts';
 import { createInspectRestore } from './inspect-restore.ts';
 import { createRestore } from './restore.ts';
+import { createDropRestoreStaging, createSweepRestoreScratch } from './restore-scratch.ts';
 import { createSendCopy } from './send-copy.ts';
 import { createUpload } from './upload.ts';
 
@@ -28,6 +29,8 @@ export function createSiteActivities(deps: SiteDeps) {
     verifyCopies: createVerifyCopies(site),
     inspectRestore: heartbeating(createInspectRestore(site)),
     dropDatabase: heartbeating(createDropDatabase(site)),
+    dropRestoreStaging: heartbeating(createDropRestoreStaging(site)),
+    sweepRestoreScratch: heartbeating(createSweepRestoreScratch(site)),
     dryRun: heartbeating(createDryRun(site)),
   };
 }

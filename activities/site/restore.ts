@@ -7,6 +7,7 @@ import { SITE_TARGET, type CompressionAlgorithm } from '../../common/model.ts';
 import { parseBackupFileName } from '../../common/names.ts';
 import type { CopyRef, RestoreResult } from '../contracts.ts';
 import type { DatabaseEngine, RestoreInto } from '../engines/engine.ts';
+import { ownerOf, type RestoreOwner } from '../engines/restore-mark.ts';
 import { filterInput, filterStopped } from '../engines/tools.ts';
 import { asActivity } from '../failure.ts';
 import { decompressionFilter, decompressStream } from '../pipeline/compression.ts';
@@ -16,6 +17,7 @@ import { hashObject } from '../storage/read-back.ts';
 import { pace } from '../storage/sources.ts';
 import type { Storage } from '../storage/storage.ts';
 import { withHeartbeat, type SiteContext } from './context.ts';
+import { resumeEarlierAttempt } from './restore-resume.ts';
 import { failedFirst, meter } from './streams.ts';
 
 export interface RestoreInput {
@@ -28,6 +30,13 @@ export interface RestoreInput {
   database: string;
   /** Restore over a database that has tables (it is dropped first). Without it, such a database is refused. */
   overwrite: boolean;
+  /**
+   * The restore this is (absent in runs scheduled before it was sent): its mark on the database lets a retry after a
+   * crash recognise what an earlier attempt finished, and clean up what it left half done.
+   */
+  restoreId?: string;
+  /** A drill's restore: its database is scratch, which the mark says so a sweep may remove it after a crash. */
+  drill?: boolean;
 }
 
 /** Heartbeat details of a restore: first the copy's verification, then the restore itself. */
@@ -55,6 +64,18 @@ export function createRestore(site: SiteContext) {
           `'${input.fileName}' is a .${parsed.format} dump; server '${input.serverName}' is ${engine.name} (.${engine.format})`,
         );
       const masterKey = parsed.encrypted ? await site.requireMasterKey() : undefined;
+      const owner = input.restoreId ? ownerOf(input.restoreId, input.drill) : undefined;
+      if (owner) {
+        const earlier = await withHeartbeat({ phase: 'earlier attempt', bytes: 0, sizeBytes: input.sizeBytes }, () =>
+          resumeEarlierAttempt(conn, engine, input, owner, Context.current().cancellationSignal),
+        );
+        if (earlier.finished) {
+          // Its time is known only from when it began: an upper bound, as the crash and the retry's wait are in it.
+          const seconds = earlier.mark ? Math.max(0, (Date.now() - earlier.mark.at.getTime()) / 1000) : 0;
+          log.info({ file: { name: input.fileName }, recovered: true }, 'restore finished by an earlier attempt');
+          return { rawBytes: 0, seconds, replaced: input.overwrite, recovered: true };
+        }
+      }
       return site.withStorage(input.source.target, async (storage) => {
         const progress = { phase: 'verify', bytes: 0, sizeBytes: input.sizeBytes, rawBytes: 0 };
         await verifyCopy(storage, input, progress);
@@ -64,7 +85,7 @@ export function createRestore(site: SiteContext) {
         const limit =
           input.source.target === SITE_TARGET ? undefined : site.config.destinationLimit(input.source.target);
         const algorithm = parsed.compression === 'gz' ? 'gzip' : 'zstd';
-        await feedRestore({ storage, input, conn, engine, into, masterKey, limit, algorithm, progress });
+        await feedRestore({ storage, input, conn, engine, into, owner, masterKey, limit, algorithm, progress });
         const seconds = (Date.now() - started) / 1000;
         log.info(
           {
@@ -125,12 +146,13 @@ async function feedRestore(job: {
   conn: ServerConnection;
   engine: DatabaseEngine;
   into: RestoreInto;
+  owner: RestoreOwner | undefined;
   masterKey: Buffer | undefined;
   limit: number | undefined;
   algorithm: CompressionAlgorithm;
   progress: RestoreProgress;
 }): Promise<void> {
-  const { storage, input, conn, engine, into, masterKey, limit, algorithm, progress } = job;
+  const { storage, input, conn, engine, into, owner, masterKey, limit, algorithm, progress } = job;
   const ctx = Context.current();
   // With the site's zstd command, Node handles only the stored bytes: zstd writes into the restore tool.
   const decoder = decompressionFilter(algorithm);
@@ -155,7 +177,7 @@ async function feedRestore(job: {
   try {
     // A failing decompressor fails the restore tool's run with its own verdict (runTool waits for both).
     await withHeartbeat(progress, () =>
-      engine.restore(conn, input.database, decoded?.stdout ?? fed, { into, signal: ctx.cancellationSignal }),
+      engine.restore(conn, input.database, decoded?.stdout ?? fed, { into, owner, signal: ctx.cancellationSignal }),
     );
   } catch (err) {
     decoded?.kill();
