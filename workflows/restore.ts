@@ -9,7 +9,7 @@ import {
   patched,
 } from '@temporalio/workflow';
 import type { DryRunCheck, RestorePlan, RestoreResult } from '../activities/contracts.ts';
-import { central, describeFailure, siteActivities } from './activities.ts';
+import { bookkeeping, central, describeFailure, siteActivities } from './activities.ts';
 
 export interface RestoreWorkflowResult {
   copyTarget: string;
@@ -19,10 +19,10 @@ export interface RestoreWorkflowResult {
 }
 
 export async function restoreWorkflow(input: { restoreId: string }): Promise<RestoreWorkflowResult> {
-  const plan = await central.loadRestorePlan({ restoreId: input.restoreId });
+  const plan = await bookkeeping().loadRestorePlan({ restoreId: input.restoreId });
   try {
     const done = await restoreFromBestCopy(plan);
-    await central.recordRestore({
+    await bookkeeping(plan.tuning).recordRestore({
       restoreId: plan.restoreId,
       status: 'succeeded',
       copyTarget: done.copyTarget,
@@ -36,7 +36,11 @@ export async function restoreWorkflow(input: { restoreId: string }): Promise<Res
       isCancellation(err) || (CancellationScope.current().consideredCancelled && patched('restore-cancel-wins'));
     const error = describeFailure(err, plan.siteName);
     await CancellationScope.nonCancellable(async () => {
-      await central.recordRestore({ restoreId: plan.restoreId, status: cancelled ? 'cancelled' : 'failed', error });
+      await bookkeeping(plan.tuning).recordRestore({
+        restoreId: plan.restoreId,
+        status: cancelled ? 'cancelled' : 'failed',
+        error,
+      });
       if (!cancelled)
         await central
           .alert({
@@ -170,7 +174,7 @@ export async function drillWorkflow(input: { configId: string }): Promise<DrillW
       await site.quick
         .dropDatabase({ serverName: plan.serverName, database: plan.database })
         .catch((e: unknown) => log.warn('scratch database not dropped', { error: String(e) }));
-      await central.recordRestore({
+      await bookkeeping(plan.tuning).recordRestore({
         restoreId: plan.restoreId,
         status: ok ? 'succeeded' : 'failed',
         checks,
@@ -207,5 +211,5 @@ async function cleanUp(
   error: string,
 ): Promise<void> {
   await site.quick.dropDatabase({ serverName: plan.serverName, database: plan.database }).catch(() => undefined);
-  await central.recordRestore({ restoreId: plan.restoreId, status, error });
+  await bookkeeping(plan.tuning).recordRestore({ restoreId: plan.restoreId, status, error });
 }
