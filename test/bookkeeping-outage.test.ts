@@ -121,6 +121,16 @@ describe('the metadata database down for five minutes right after a dump (issue 
   );
 });
 
+/** A site and a PostgreSQL server registered in the API, with no worker running for them. */
+async function siteWithoutWorker(stack: Stack, token: string) {
+  const site = await stack.api('POST', '/api/v1/sites', { token, body: { name: `site-${randomUUID().slice(0, 6)}` } });
+  const server = await stack.api('POST', '/api/v1/servers', {
+    token,
+    body: { siteId: site.body.id, name: 'pg', engine: 'postgresql' },
+  });
+  return { site: site.body as { id: string }, server: server.body as { id: string } };
+}
+
 describe('rows of runs that ended without writing their outcome', () => {
   let stack: Stack;
   let webhook: Awaited<ReturnType<typeof startWebhook>>;
@@ -139,16 +149,9 @@ describe('rows of runs that ended without writing their outcome', () => {
       200,
     );
     // No site worker: the run waits for one, its row says running.
-    const site = await stack.api('POST', '/api/v1/sites', {
-      token,
-      body: { name: `site-${randomUUID().slice(0, 6)}` },
-    });
-    const server = await stack.api('POST', '/api/v1/servers', {
-      token,
-      body: { siteId: site.body.id, name: 'pg', engine: 'postgresql' },
-    });
-    const stuck = await createConfig(stack, token, { serverId: server.body.id, databases: ['gone'] });
-    const live = await createConfig(stack, token, { serverId: server.body.id, databases: ['waiting'] });
+    const { server } = await siteWithoutWorker(stack, token);
+    const stuck = await createConfig(stack, token, { serverId: server.id, databases: ['gone'] });
+    const live = await createConfig(stack, token, { serverId: server.id, databases: ['waiting'] });
     const rowOf = async (configId: string) =>
       ((await stack.api('GET', `/api/v1/backups?configId=${configId}`, { token })).body.items as any[])[0];
     for (const c of [stuck, live])
@@ -185,15 +188,8 @@ describe('rows of runs that ended without writing their outcome', () => {
 
   it('a bookkeeping step retried after it wrote (its answer lost) writes its rows and events once', async () => {
     const { tenantId, token } = await signup(stack);
-    const site = await stack.api('POST', '/api/v1/sites', {
-      token,
-      body: { name: `site-${randomUUID().slice(0, 6)}` },
-    });
-    const server = await stack.api('POST', '/api/v1/servers', {
-      token,
-      body: { siteId: site.body.id, name: 'pg', engine: 'postgresql' },
-    });
-    const config = await createConfig(stack, token, { serverId: server.body.id, databases: ['db1'] });
+    const { site, server } = await siteWithoutWorker(stack, token);
+    const config = await createConfig(stack, token, { serverId: server.id, databases: ['db1'] });
     const acts = createCentralActivities({
       db: stack.db.db,
       logger: stack.logger,
@@ -206,7 +202,7 @@ describe('rows of runs that ended without writing their outcome', () => {
         attempt: n,
         workflowExecution: { workflowId, runId: 'run-1' },
       } as any);
-    const ref = { tenantId, configId: config.id, siteId: site.body.id, serverId: server.body.id, database: 'db1' };
+    const ref = { tenantId, configId: config.id, siteId: site.id, serverId: server.id, database: 'db1' };
     const outcome = {
       ...ref,
       status: 'succeeded' as const,

@@ -79,8 +79,8 @@ export async function endPgRestoreSessions(
   });
 }
 
-/** The old target goes and the staging database takes its name. */
-export async function swapPgStaging(conn: ServerConnection, staging: string, database: string): Promise<void> {
+/** Drops a database; sessions left open by a crashed restore or drill must not keep it alive (FORCE from 13 on). */
+export async function dropPgDatabase(conn: ServerConnection, database: string): Promise<void> {
   await withSql(
     conn,
     MAINTENANCE_DB,
@@ -90,6 +90,11 @@ export async function swapPgStaging(conn: ServerConnection, staging: string, dat
     },
     database,
   );
+}
+
+/** The old target goes and the staging database takes its name. */
+export async function swapPgStaging(conn: ServerConnection, staging: string, database: string): Promise<void> {
+  await dropPgDatabase(conn, database);
   await withSql(
     conn,
     MAINTENANCE_DB,

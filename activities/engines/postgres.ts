@@ -6,7 +6,14 @@ import type { ServerConnection } from '../site-config.ts';
 import { DEFAULT_EXACT_BELOW_ROWS, type DatabaseEngine, type DumpStream } from './engine.ts';
 import { producedDump } from './dump-stream.ts';
 import { deletePgRowsOlderThan, truncatePgTables } from './postgres-clean.ts';
-import { endPgRestoreSessions, markPgDatabase, ownPgRestore, readPgMark, swapPgStaging } from './postgres-restore.ts';
+import {
+  dropPgDatabase,
+  endPgRestoreSessions,
+  markPgDatabase,
+  ownPgRestore,
+  readPgMark,
+  swapPgStaging,
+} from './postgres-restore.ts';
 import { classifyPgError, findTable, MAINTENANCE_DB, quoteIdent, withSql } from './postgres-sql.ts';
 import { markText, sessionName, stagingName } from './restore-mark.ts';
 import { findTool, pipeToolInto, runTool, toolMissing, type ToolRun } from './tools.ts';
@@ -153,16 +160,7 @@ export const postgresEngine: DatabaseEngine = {
   },
 
   async dropDatabase(conn, database) {
-    await withSql(
-      conn,
-      MAINTENANCE_DB,
-      async (sql) => {
-        const [v] = await sql<{ num: number }[]>`select current_setting('server_version_num')::int as num`;
-        // Sessions left open by a crashed drill must not keep its scratch database alive (FORCE exists from 13 on).
-        await sql.unsafe(`drop database if exists ${quoteIdent(database)}${v!.num >= 130000 ? ' with (force)' : ''}`);
-      },
-      database,
-    );
+    await dropPgDatabase(conn, database);
   },
 
   async estimateSize(conn, database) {
