@@ -3,7 +3,7 @@
 import { requireUser } from './auth/tokens.ts';
 import { mountDocs } from './lib/docs.ts';
 import { errorHandler, noRoute } from './lib/errors.ts';
-import { accessLog, limitBodies, refuseNul, temporalDeadlines } from './lib/middleware.ts';
+import { accessLog, DEPENDENCY_TIMEOUT_MS, limitBodies, refuseNul, temporalDeadlines } from './lib/middleware.ts';
 import { securityHeaders } from './guard/headers.ts';
 import { router } from './lib/router.ts';
 import { createServices, type AppDeps } from './lib/services.ts';
@@ -24,7 +24,7 @@ export function createApp(deps: AppDeps) {
   const app = router();
   app.use('*', accessLog(deps.logger));
   app.use('*', securityHeaders({ https: deps.https ?? false }));
-  app.use('*', temporalDeadlines);
+  app.use('*', temporalDeadlines(deps.dependencyTimeoutMs ?? DEPENDENCY_TIMEOUT_MS));
   app.use('/api/v1/*', limitBodies());
   app.use('/api/v1/*', refuseNul);
   app.onError(errorHandler(deps.logger));

@@ -8,14 +8,13 @@ import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
 import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
 import { openDb } from '../db/client.ts';
 import { createApp } from './app.ts';
-import { DEPENDENCY_TIMEOUT_MS } from './lib/middleware.ts';
 import { SiteTokens } from './agent/site-tokens.ts';
 import { Schedules } from './temporal/schedules.ts';
 
 const env = parseEnv(apiEnv);
 if (!env.JWT_SECRET) throw new Error('JWT_SECRET is not set: give the API a random secret of at least 32 characters');
 const logger = createLogger('backup-api');
-const handle = await openDb(env, { migrate: true, answerTimeoutMs: DEPENDENCY_TIMEOUT_MS });
+const handle = await openDb(env, { migrate: true, answerTimeoutMs: env.DEPENDENCY_TIMEOUT_MS });
 const temporal = await connectTemporal(env);
 await ensureSearchAttributes(temporal);
 await new Schedules(temporal.client, CENTRAL_TASK_QUEUE).ensureSync(env.SYNC_INTERVAL_HOURS * 3600_000);
@@ -30,6 +29,7 @@ const app = createApp({
   https: Boolean(env.TLS_CERT_FILE),
   signupOpen: env.SIGNUP === 'open',
   signupsPerHour: env.SIGNUP_PER_HOUR,
+  dependencyTimeoutMs: env.DEPENDENCY_TIMEOUT_MS,
 });
 if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE))
   throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither');

@@ -57,6 +57,8 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   TLS_CERT_FILE: z.string().min(1).optional(),
   TLS_KEY_FILE: z.string().min(1).optional(),
   SITE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(2).max(300).default(300),
+  /** How long a request waits for one answer from the metadata database or Temporal before it answers 503. */
+  DEPENDENCY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(1500),
 });
 export type ApiEnv = z.infer<typeof apiEnv>;
 

@@ -7,6 +7,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { backups } from '../db/schema.ts';
 import { createConfig } from './helpers/fixtures.ts';
 import { signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
+import { DEPENDENCY_TIMEOUT_MS } from '../api/lib/middleware.ts';
 
 /** The API gives each dependency call 1.5 s; the bound leaves room for a loaded machine. */
 const ANSWER_LIMIT_MS = 4000;
@@ -114,7 +115,12 @@ async function expectRecovery(t: TestContext, calls: Call[], after: string) {
 
 describe('API outages', () => {
   before(async () => {
-    stack = await startStack({ privateMetadataServer: true, temporalStateFile: true });
+    // The production limit (the scratch platform allows a loaded machine more).
+    stack = await startStack({
+      privateMetadataServer: true,
+      temporalStateFile: true,
+      env: { DEPENDENCY_TIMEOUT_MS: String(DEPENDENCY_TIMEOUT_MS) },
+    });
     const tenant = await signup(stack);
     ({ token, email } = tenant);
     const site = await stack.api('POST', '/api/v1/sites', { token, body: { name: 'outage-site' } });

@@ -15,6 +15,7 @@ import { createCentralActivities } from '../activities/central/index.ts';
 import { backupCopies, backups, copyEvents } from '../db/schema.ts';
 import { createConfig, createShopDatabase, setUpSite, sha256OfFile, startWebhook } from './helpers/fixtures.ts';
 import { settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
+import { DEPENDENCY_TIMEOUT_MS } from '../api/lib/middleware.ts';
 
 const OUTAGE_MS = 5 * 60_000;
 
@@ -29,7 +30,9 @@ describe('the metadata database down for five minutes right after a dump (issue 
 
   before(async () => {
     await settleAll([
-      startStack({ privateMetadataServer: true }).then((x) => (stack = x)),
+      startStack({ privateMetadataServer: true, env: { DEPENDENCY_TIMEOUT_MS: String(DEPENDENCY_TIMEOUT_MS) } }).then(
+        (x) => (stack = x),
+      ),
       createShopDatabase().then((x) => (source = x)),
     ]);
   });

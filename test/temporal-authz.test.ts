@@ -210,7 +210,8 @@ describe('Temporal and the sites (issue 16)', () => {
 
     await handle.update((prev) => ({ ...prev, spec: { intervals: [{ every: '1 minute' }] } }));
     const retimed = await schedule();
-    assert.ok(retimed.body.found.some((f: string) => /timing was changed outside the API: put back/.test(f)));
+    assert.equal(retimed.status, 200, JSON.stringify(retimed.body));
+    assert.ok(retimed.body.found?.some((f: string) => /timing was changed outside the API: put back/.test(f)));
     assert.equal((await handle.describe()).spec.intervals?.length ?? 0, 0, 'the configuration’s timing is back');
 
     await handle.delete();

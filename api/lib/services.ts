@@ -24,6 +24,8 @@ export interface AppDeps {
   signupOpen?: boolean;
   /** Sign-ups one address may make in an hour (SIGNUP_PER_HOUR, 10). */
   signupsPerHour?: number | undefined;
+  /** DEPENDENCY_TIMEOUT_MS: each Temporal call of a request gets this long before the request answers 503. */
+  dependencyTimeoutMs?: number | undefined;
 }
 
 export interface Services extends AppDeps {

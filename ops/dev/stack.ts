@@ -25,6 +25,9 @@ import { apiClient, type Api } from './api-client.ts';
 import { spawnSiteWorker, type SiteWorkerOptions, type SiteWorkerProcess } from './site-worker.ts';
 import { startDevServer, type DevServer, type DevServerOptions } from './temporal-dev.ts';
 
+/** How long the API waits for one answer from the metadata database or Temporal (DEPENDENCY_TIMEOUT_MS). */
+const dependencyTimeoutMs = (opts: PlatformOptions) => Number(opts.env.DEPENDENCY_TIMEOUT_MS ?? DEPENDENCY_TIMEOUT_MS);
+
 export interface PlatformOptions {
   /** An existing folder: PGlite's files when there is no DATABASE_URL; site worker configurations given as objects. */
   dataDir: string;
@@ -109,7 +112,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
     // The API's own pool, as when it runs as its own process: a hung server ends its connections after
     // DEPENDENCY_TIMEOUT_MS, and the central worker's long queries keep theirs. PGlite has one handle only.
-    const apiDb = db.kind === 'postgres' ? await openDb(env, { answerTimeoutMs: DEPENDENCY_TIMEOUT_MS }) : db;
+    const apiDb = db.kind === 'postgres' ? await openDb(env, { answerTimeoutMs: dependencyTimeoutMs(opts) }) : db;
     if (apiDb !== db) undo.push(() => apiDb.close());
     const baseUrl = await serveApi(opts, env, apiDb, temporal, undo);
     const siteWorkers = trackSiteWorkers(opts.dataDir, env, undo);
@@ -149,6 +152,7 @@ async function serveApi(
     siteTokens: await SiteTokens.fromEnv(env, Number(opts.env.SITE_TOKEN_TTL_SECONDS ?? SITE_TOKEN_TTL_SECONDS)),
     // Tests and the bench sign up a tenant per case, all from loopback.
     signupsPerHour: Number(opts.env.SIGNUP_PER_HOUR ?? 10),
+    dependencyTimeoutMs: dependencyTimeoutMs(opts),
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');
@@ -244,6 +248,9 @@ export async function startScratchPlatform(opts: {
         // The tests' webhook receivers listen on loopback: allowed here as an operator allows an on-premise one.
         OUTBOUND_ALLOW: '127.0.0.1',
         SIGNUP_PER_HOUR: '100000',
+        // Two test files share two cores with their Temporal servers: a call may take seconds without anything being
+        // away. The outage tests set the production value.
+        DEPENDENCY_TIMEOUT_MS: '5000',
         ...opts.env,
       },
       ...(opts.temporalStateFile && { devServer: { dbFile: path.join(tmp, 'temporal-state.db') } }),
