@@ -19,7 +19,11 @@ function ephemeralLow(): number {
 async function canBind(port: number): Promise<number | undefined> {
   const server = net.createServer();
   server.listen(port, '127.0.0.1');
-  const ok = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)]);
+  // Not events.once: it rejects on 'error', and a taken port is an answer here, not a failure.
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('listening', () => resolve(true));
+    server.once('error', () => resolve(false));
+  });
   const bound = ok ? (server.address() as net.AddressInfo).port : undefined;
   if (ok) {
     server.close();
