@@ -40,6 +40,8 @@ export interface PlatformOptions {
   onStopError?: (err: unknown) => void;
   /** Calls the start off (Ctrl-C during it): what has started is stopped after the step under way. */
   signal?: AbortSignal;
+  /** false: no central worker in this process; the caller runs one elsewhere (ops/dev/central-process.ts). */
+  inProcessCentralWorker?: boolean;
 }
 
 export interface Platform {
@@ -50,6 +52,8 @@ export interface Platform {
   devServer: DevServer | undefined;
   db: DbHandle;
   centralTaskQueue: string;
+  /** The central worker's settings (secrets included): what a central worker in another process needs. */
+  centralEnv: CentralEnv;
   /** A configuration object is written into the data folder; a string is the path of one already written. */
   startSiteWorker(
     config: SiteConfigInput | string,
@@ -92,18 +96,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     if (opts.syncIntervalMs)
       await new Schedules(temporal.client, opts.centralTaskQueue).ensureSync(opts.syncIntervalMs);
 
-    const worker: Worker = await createCentralWorker({
-      env,
-      db: db.db,
-      logger: opts.logger,
-      taskQueue: opts.centralTaskQueue,
-    });
-    const running = worker.run();
-    undo.push(async () => {
-      worker.shutdown();
-      await running;
-      await worker.connection?.close();
-    });
+    if (opts.inProcessCentralWorker ?? true) await runCentralWorker(opts, env, db, undo);
     goOn();
 
     const baseUrl = await serveApi(opts, env, db, temporal, undo);
@@ -116,6 +109,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       devServer,
       db,
       centralTaskQueue: opts.centralTaskQueue,
+      centralEnv: env,
       ...siteWorkers,
       stop,
     };
@@ -123,6 +117,26 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await stop();
     throw err;
   }
+}
+
+async function runCentralWorker(
+  opts: PlatformOptions,
+  env: CentralEnv,
+  db: DbHandle,
+  undo: (() => Promise<unknown>)[],
+): Promise<void> {
+  const worker: Worker = await createCentralWorker({
+    env,
+    db: db.db,
+    logger: opts.logger,
+    taskQueue: opts.centralTaskQueue,
+  });
+  const running = worker.run();
+  undo.push(async () => {
+    worker.shutdown();
+    await running;
+    await worker.connection?.close();
+  });
 }
 
 const reportStopError = (err: unknown) => console.error('cleanup failed:', err);
@@ -206,6 +220,8 @@ export async function startScratchPlatform(opts: {
   env?: Record<string, string>;
   /** The metadata database on a PostgreSQL server of its own, which the caller may halt and start again. */
   privateMetadataServer?: boolean;
+  /** false: the caller runs the central worker (e.g. as a child process it can kill). */
+  inProcessCentralWorker?: boolean;
 }): Promise<ScratchPlatform> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-test-'));
   const removeTmp = () => rm(tmp, { recursive: true, force: true }).catch(reportStopError);
@@ -240,6 +256,7 @@ export async function startScratchPlatform(opts: {
         ...opts.env,
       },
       logger: opts.logger,
+      ...(opts.inProcessCentralWorker === false && { inProcessCentralWorker: false }),
       centralTaskQueue: `backup-central-${randomUUID()}`,
       http: { port: 0, host: '127.0.0.1', jwtSecret: randomUUID() + randomUUID(), jwtTtlSeconds: 3600 },
     });

@@ -1,0 +1,62 @@
+// The runner: one platform for the whole suite (each scenario has a tenant, a site and folders of its own, so their
+// counts do not mix), scenarios one after another, and the platform made whole again after each, whatever it broke.
+import type { FaultContext, Source } from './context.ts';
+import { createSource } from './context.ts';
+import { startFaultPlatform, type FaultPlatform } from './platform.ts';
+import type { Scenario, ScenarioResult } from './scenario.ts';
+import { allScenarios } from './scenarios.ts';
+
+export interface SuiteOptions {
+  quick: boolean;
+  /** Scenarios whose name contains one of these (all when empty). */
+  only?: string[];
+  log: (msg: string) => void;
+}
+
+export function pickScenarios(opts: Pick<SuiteOptions, 'quick' | 'only'>): Scenario[] {
+  return allScenarios().filter(
+    (s) => (!opts.quick || s.quick) && (!opts.only?.length || opts.only.some((o) => s.name.includes(o))),
+  );
+}
+
+export async function runSuite(opts: SuiteOptions): Promise<ScenarioResult[]> {
+  const scenarios = pickScenarios(opts);
+  if (scenarios.length === 0) throw new Error(`no scenario matches --only ${opts.only?.join(',')}`);
+  const fp = await startFaultPlatform();
+  const sources: Source[] = [];
+  try {
+    // Big enough that its dump takes seconds and passes the byte offsets the site kills wait for.
+    const big = await createSource(opts.quick ? 60_000 : 150_000);
+    sources.push(big);
+    const small = await createSource(500);
+    sources.push(small);
+    const ctx: FaultContext = { fp, quick: opts.quick, log: opts.log, big, small };
+    const results: ScenarioResult[] = [];
+    for (const s of scenarios) {
+      const t0 = performance.now();
+      opts.log(`${s.name}…`);
+      let r: Omit<ScenarioResult, 'seconds'>;
+      try {
+        r = await s.run(ctx);
+      } catch (err) {
+        r = { name: s.name, audit: undefined, problems: [`did not finish: ${errorText(err)}`], notes: [] };
+      }
+      await heal(fp);
+      results.push({ ...r, seconds: (performance.now() - t0) / 1000 });
+    }
+    return results;
+  } finally {
+    for (const s of sources) await s.drop().catch(() => {});
+    await fp.stop();
+  }
+}
+
+/** Whatever a scenario stopped (even one that threw half way) runs again before the next one starts. */
+async function heal(fp: FaultPlatform): Promise<void> {
+  await fp.startTemporal();
+  await fp.stack.metadataServer?.start();
+  const c = fp.central().child;
+  if (c.exitCode !== null || c.signalCode !== null) await fp.startCentral();
+}
+
+export const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
