@@ -5,7 +5,7 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { sha256File } from '../../activities/site/files.ts';
 import { backupCopies } from '../../db/schema.ts';
-import { backupRows, restoreRows, workflowRunning, type FaultContext, type Tenant } from './context.ts';
+import { backupRows, isNotFound, restoreRows, workflowRunning, type FaultContext, type Tenant } from './context.ts';
 
 export interface Audit {
   /** Backup runs (workflows) the history knows. */
@@ -94,7 +94,14 @@ async function dumpsThrownAway(
 ): Promise<number> {
   let lost = 0;
   for (const workflowId of new Set(rows.map((r) => r.workflowId))) {
-    const history = await ctx.fp.stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+    const history = await ctx.fp.stack.temporal.client.workflow
+      .getHandle(workflowId)
+      .fetchHistory()
+      .catch((err: unknown) => {
+        // A row whose workflow Temporal never had made no dump; the stuck count sees the row.
+        if (isNotFound(err)) return { events: [] };
+        throw err;
+      });
     const events = history.events ?? [];
     const dumpIds = new Set(
       events

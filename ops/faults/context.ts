@@ -128,27 +128,26 @@ export async function workflowRunning(ctx: FaultContext, workflowId: string): Pr
     const d = await ctx.fp.stack.temporal.client.workflow.getHandle(workflowId).describe();
     return d.status.name === 'RUNNING';
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
-    return true;
+    return !isNotFound(err);
   }
 }
 
-/**
- * Waits until the tenant has at least `rows` backup rows, and every run it has (backups and restores) has ended in
- * Temporal. A row left `running` after its run ended is not waited for: the audit counts it as stuck.
- */
+/** Temporal does not know the workflow (the client's own error, or the service's NOT_FOUND status). */
+export const isNotFound = (err: unknown) =>
+  err instanceof WorkflowNotFoundError || (err as { code?: number }).code === 5 || /NOT_FOUND/.test(String(err));
+
+/** Whether the tenant has at least `rows` backup rows and every run it has (backups and restores) has ended. */
+export async function runsEnded(ctx: FaultContext, t: Tenant, rows = 1): Promise<boolean> {
+  const b = await backupRows(ctx, t);
+  if (b.length < rows) return false;
+  const ids = new Set([...b.map((r) => r.workflowId), ...(await restoreRows(ctx, t)).map((r) => r.workflowId)]);
+  for (const id of ids) if (await workflowRunning(ctx, id)) return false;
+  return true;
+}
+
+/** A row left `running` after its run ended is not waited for: the audit counts it as stuck. */
 export async function waitRunsEnded(ctx: FaultContext, t: Tenant, rows = 1, timeoutMs = 240_000): Promise<void> {
-  await waitFor(
-    async () => {
-      const b = await backupRows(ctx, t);
-      if (b.length < rows) return false;
-      const ids = new Set([...b.map((r) => r.workflowId), ...(await restoreRows(ctx, t)).map((r) => r.workflowId)]);
-      for (const id of ids) if (await workflowRunning(ctx, id)) return false;
-      return true;
-    },
-    timeoutMs,
-    `the runs of tenant ${t.tenantId} to end`,
-  );
+  await waitFor(() => runsEnded(ctx, t, rows), timeoutMs, `the runs of tenant ${t.tenantId} to end`);
 }
 
 /** The folder a server's dumps of one database land in at the site. */

@@ -29,10 +29,13 @@ async function main(): Promise<number> {
     .map((s) => s.trim())
     .filter(Boolean);
   const started = new Date();
-  const results = await runSuite({ quick: values.quick, log, ...(only && { only }) });
+  const { auditMissed, results } = await runSuite({ quick: values.quick, log, ...(only && { only }) });
   console.log(`fault suite ${values.quick ? '--quick ' : ''}${started.toISOString()}`);
   console.log(formatTable(results));
-  return results.every(passed) ? 0 : 1;
+  for (const m of auditMissed) console.log(`AUDIT SELF-CHECK FAILED: ${m}`);
+  if (auditMissed.length === 0)
+    console.log('audit self-check: damage made on purpose was counted (lost, orphan, duplicate, stuck)');
+  return auditMissed.length === 0 && results.every(passed) ? 0 : 1;
 }
 
 try {

@@ -5,8 +5,8 @@ import type { FaultContext, Tenant } from './context.ts';
 
 export interface Scenario {
   name: string;
-  /** Part of `--quick` (and of `npm test`). */
-  quick: boolean;
+  /** Which suite runs it: `--quick` (part of `npm test`), the full one, or both. */
+  mode: 'both' | 'quick' | 'full';
   run(ctx: FaultContext): Promise<Omit<ScenarioResult, 'seconds'>>;
 }
 

@@ -39,7 +39,6 @@ const POINTS: Point[] = [
   { name: 'dump at 8 MiB', reached: async (_c, t, db) => (await partialBytes(dumpDir(t, db))) >= 8 * MiB },
   {
     name: 'dump published',
-    quick: true,
     reached: async (ctx, t, db) => (await hasFinalFile(dumpDir(t, db))) && (await rowStatus(ctx, t)) === 'running',
   },
   { name: 'dump recorded', reached: async (ctx, t) => (await rowStatus(ctx, t)) === 'succeeded' },
@@ -69,7 +68,7 @@ function killAt(point: Point): Scenario {
   const name = `site worker killed: ${point.name}`;
   return {
     name,
-    quick: !!point.quick,
+    mode: point.quick ? 'both' : 'full',
     async run(ctx) {
       const slug = point.name.replaceAll(/\W+/g, '-');
       const t = await newTenant(ctx, `site-kill-${slug}`, {

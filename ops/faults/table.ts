@@ -27,7 +27,7 @@ export function formatTable(results: ScenarioResult[]): string {
     sum((r) => r.audit?.stuck),
     sum((r) => r.audit?.lost),
     failed ? `${failed} FAIL` : 'ok',
-    sum((r) => r.seconds).replace(/\..*/, ''),
+    String(Math.round(results.reduce((s, r) => s + r.seconds, 0))),
   ]);
   const widths = COLUMNS.map((c, i) => Math.max(c.length, ...lines.map((l) => l[i]!.length)));
   const row = (cells: readonly string[]) =>

@@ -3,7 +3,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backupRows, type FaultContext, type Tenant } from './context.ts';
+import { runsEnded, type FaultContext, type Tenant } from './context.ts';
 
 export async function watch(
   ctx: FaultContext,
@@ -16,10 +16,7 @@ export async function watch(
   for (let i = 0; ; i++) {
     if (await check()) return true;
     // Every tenth look: has every run ended (then the point was passed unseen)?
-    if (i % 10 === 9) {
-      const rows = await backupRows(ctx, t);
-      if (rows.length > 0 && rows.every((r) => r.status !== 'running')) return false;
-    }
+    if (i % 10 === 9 && (await runsEnded(ctx, t))) return false;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(15);
   }
