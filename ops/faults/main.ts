@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { errorText, runSuite } from './suite.ts';
 import { passed } from './scenario.ts';
 import { formatTable } from './table.ts';
+import { undoAll } from './undo.ts';
 
 const USAGE = `usage: npm run faults -- [--quick] [--only a,b]
   --quick  the subset npm test runs (minutes; the metadata outage lasts 20 s instead of 5 min)
@@ -24,6 +25,16 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = (msg: string) => console.error(`[faults ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+  // Ctrl-C: the mounts, the platform and the databases the suite made go before the process does.
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping, undoing what the suite made`);
+    void undoAll(log).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const only = values.only
     ?.split(',')
     .map((s) => s.trim())

@@ -3,13 +3,14 @@
 import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { needsUndo } from './undo.ts';
 
 const exec = promisify(execFile);
 
 export async function mountTmpfs(dir: string, sizeBytes: number): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true });
   await exec('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes}`, 'tmpfs', dir]);
-  return () => unmount(dir);
+  return needsUndo(`tmpfs on ${dir}`, () => unmount(dir));
 }
 
 export async function mountReadOnly(dir: string): Promise<() => Promise<void>> {
@@ -21,7 +22,7 @@ export async function mountReadOnly(dir: string): Promise<() => Promise<void>> {
     await unmount(dir);
     throw err;
   }
-  return () => unmount(dir);
+  return needsUndo(`read-only mount on ${dir}`, () => unmount(dir));
 }
 
 /** A file still open (a worker that has not let go yet) must not leave the mount behind: lazy as a last resort. */

@@ -15,6 +15,7 @@ import {
   type Tenant,
 } from './context.ts';
 import { outcome, type Scenario } from './scenario.ts';
+import { needsUndo } from './undo.ts';
 import { watch } from './watch.ts';
 
 /** Rows and a digest of every row in order: equal data has equal fingerprints. */
@@ -43,6 +44,10 @@ const restoreKilled: Scenario = {
       throw new Error(`the backup to restore ended ${backup?.status}: ${backup?.error}`);
     const target = `${ctx.big.name}_r`;
     const admin = postgres(pgUrl('postgres'), { max: 1, onnotice: () => {} });
+    const dropTarget = needsUndo(`database ${target}`, async () => {
+      const sql = postgres(pgUrl('postgres'), { max: 1, onnotice: () => {} });
+      await sql.unsafe(`drop database if exists "${target}" with (force)`).finally(() => sql.end());
+    });
     try {
       const started = await ctx.fp.stack.api('POST', '/api/v1/restores', {
         token: t.token,
@@ -71,8 +76,8 @@ const restoreKilled: Scenario = {
       await t.worker.stop();
       return await outcome(ctx, this.name, t, { runs: 1, good: 1 }, { problems, notes });
     } finally {
-      await admin.unsafe(`drop database if exists "${target}" with (force)`);
       await admin.end();
+      await dropTarget();
     }
   },
 };
