@@ -152,3 +152,22 @@ export async function waitRunsEnded(ctx: FaultContext, t: Tenant, rows = 1, time
 
 /** The folder a server's dumps of one database land in at the site. */
 export const dumpDir = (t: Tenant, database: string) => path.join(t.backupsDir, 'main-pg', database);
+
+/**
+ * The highest attempt Temporal started for an activity type in a run (0 when it never started): 2 or more proves the
+ * fault interrupted that activity and it was retried, rather than falling between two steps.
+ */
+export async function highestAttempt(ctx: FaultContext, workflowId: string, activityType: string): Promise<number> {
+  const events = (await ctx.fp.stack.temporal.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const scheduled = new Set(
+    events
+      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType)
+      .map((e) => Number(e.eventId)),
+  );
+  let highest = 0;
+  for (const e of events) {
+    const started = e.activityTaskStartedEventAttributes;
+    if (started && scheduled.has(Number(started.scheduledEventId))) highest = Math.max(highest, started.attempt ?? 0);
+  }
+  return highest;
+}

@@ -6,6 +6,7 @@ import { pgUrl } from '../services/pg.ts';
 import {
   backupRows,
   configFor,
+  highestAttempt,
   newTenant,
   restoreRows,
   runNow,
@@ -68,6 +69,8 @@ const restoreKilled: Scenario = {
       const id = started.body.id as string;
       const problems: string[] = [];
       const [row] = await waitEnded(ctx, t, id);
+      if (seen && row && (await highestAttempt(ctx, row.workflowId, 'restore')) < 2)
+        problems.push('the restore activity was not retried: the kill missed it');
       if (row?.status !== 'succeeded') problems.push(`the restore ended ${row?.status}: ${row?.error}`);
       else {
         const [want, got] = [await fingerprint(ctx.big.name), await fingerprint(target)];

@@ -6,6 +6,7 @@ import { and, eq } from 'drizzle-orm';
 import { backupCopies } from '../../db/schema.ts';
 import {
   backupRows,
+  highestAttempt,
   configFor,
   dumpDir,
   newTenant,
@@ -22,6 +23,8 @@ const MiB = 1024 * 1024;
 interface Point {
   name: string;
   quick?: boolean;
+  /** The site activity a kill at this point interrupts: it must have been retried. */
+  interrupts?: 'dump' | 'upload';
   reached(ctx: FaultContext, t: Tenant, database: string): Promise<boolean>;
 }
 
@@ -33,18 +36,32 @@ const POINTS: Point[] = [
     name: 'before the dump',
     reached: async (ctx, t, db) => (await rowStatus(ctx, t)) === 'running' && (await partialBytes(dumpDir(t, db))) < 0,
   },
-  { name: 'dump started', reached: async (_c, t, db) => (await partialBytes(dumpDir(t, db))) >= 0 },
-  { name: 'dump at 1 MiB', quick: true, reached: async (_c, t, db) => (await partialBytes(dumpDir(t, db))) >= MiB },
-  { name: 'dump at 4 MiB', reached: async (_c, t, db) => (await partialBytes(dumpDir(t, db))) >= 4 * MiB },
-  { name: 'dump at 8 MiB', reached: async (_c, t, db) => (await partialBytes(dumpDir(t, db))) >= 8 * MiB },
+  { name: 'dump started', interrupts: 'dump', reached: async (_c, t, db) => (await partialBytes(dumpDir(t, db))) >= 0 },
+  {
+    name: 'dump at 1 MiB',
+    interrupts: 'dump',
+    quick: true,
+    reached: async (_c, t, db) => (await partialBytes(dumpDir(t, db))) >= MiB,
+  },
+  {
+    name: 'dump at 4 MiB',
+    interrupts: 'dump',
+    reached: async (_c, t, db) => (await partialBytes(dumpDir(t, db))) >= 4 * MiB,
+  },
+  {
+    name: 'dump at 8 MiB',
+    interrupts: 'dump',
+    reached: async (_c, t, db) => (await partialBytes(dumpDir(t, db))) >= 8 * MiB,
+  },
   {
     name: 'dump published',
     reached: async (ctx, t, db) => (await hasFinalFile(dumpDir(t, db))) && (await rowStatus(ctx, t)) === 'running',
   },
   { name: 'dump recorded', reached: async (ctx, t) => (await rowStatus(ctx, t)) === 'succeeded' },
-  { name: 'upload started', reached: async (_c, t) => (await partialBytes(nas(t))) >= 0 },
+  { name: 'upload started', interrupts: 'upload', reached: async (_c, t) => (await partialBytes(nas(t))) >= 0 },
   {
     name: 'upload half way',
+    interrupts: 'upload',
     quick: true,
     reached: async (ctx, t) => {
       const size = (await backupRows(ctx, t))[0]?.sizeBytes;
@@ -81,9 +98,13 @@ function killAt(point: Point): Scenario {
       const notes = seen ? [] : [`the run passed '${point.name}' between two looks: not killed there`];
       await t.restartWorker();
       await waitRunsEnded(ctx, t);
-      const problems = (await backupRows(ctx, t))
-        .filter((r) => r.status !== 'succeeded')
-        .map((r) => `run ended ${r.status}: ${r.error}`);
+      const rows = await backupRows(ctx, t);
+      const problems = rows.filter((r) => r.status !== 'succeeded').map((r) => `run ended ${r.status}: ${r.error}`);
+      if (seen && point.interrupts && rows[0]) {
+        const attempt = await highestAttempt(ctx, rows[0].workflowId, point.interrupts);
+        if (attempt < 2)
+          problems.push(`the ${point.interrupts} was not retried (attempt ${attempt}): the kill missed it`);
+      }
       await t.worker.stop();
       return outcome(ctx, name, t, { runs: 1, good: 1 }, { problems, notes });
     },

@@ -5,7 +5,16 @@ import { and, eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import { backupCopies } from '../../db/schema.ts';
 import { pgUrl } from '../services/pg.ts';
-import { backupRows, configFor, dumpDir, newTenant, runNow, waitRunsEnded, type Tenant } from './context.ts';
+import {
+  backupRows,
+  configFor,
+  dumpDir,
+  highestAttempt,
+  newTenant,
+  runNow,
+  waitRunsEnded,
+  type Tenant,
+} from './context.ts';
 import { mountReadOnly, mountTmpfs } from './mounts.ts';
 import { outcome, type Scenario } from './scenario.ts';
 import { partialBytes, watch } from './watch.ts';
@@ -19,6 +28,7 @@ const sourceTerminated: Scenario = {
     const t = await newTenant(ctx, 'source-terminated');
     await runNow(ctx, t, await configFor(ctx, t, ctx.big.name));
     const notes: string[] = [];
+    let terminated = false;
     const seen = await watch(
       ctx,
       t,
@@ -31,13 +41,15 @@ const sourceTerminated: Scenario = {
       const killed = await sql`select pg_terminate_backend(pid) as ok from pg_stat_activity
         where datname = ${ctx.big.name} and application_name = 'backup-site-worker' and query ilike 'copy %'`;
       if (!seen || killed.length === 0) notes.push('pg_dump had finished: no backend to terminate');
+      terminated = killed.length > 0;
     } finally {
       await sql.end();
     }
     await waitRunsEnded(ctx, t);
-    const problems = (await backupRows(ctx, t))
-      .filter((r) => r.status !== 'succeeded')
-      .map((r) => `run ended ${r.status}: ${r.error}`);
+    const rows = await backupRows(ctx, t);
+    const problems = rows.filter((r) => r.status !== 'succeeded').map((r) => `run ended ${r.status}: ${r.error}`);
+    if (terminated && rows[0] && (await highestAttempt(ctx, rows[0].workflowId, 'dump')) < 2)
+      problems.push('the dump whose session was terminated was not retried');
     await t.worker.stop();
     return outcome(ctx, this.name, t, { runs: 1, good: 1 }, { problems, notes });
   },
