@@ -68,6 +68,25 @@ const centralKilledDuringUpload: Scenario = {
   },
 };
 
+/** The dump is published and its row not yet good: recordBackup is under way (or next) on the worker killed. */
+const centralKilledAtRecord: Scenario = {
+  name: 'central worker killed at recordBackup',
+  mode: 'full',
+  async run(ctx) {
+    const { t, notes } = await runCaughtMidDump(ctx, 'central-kill-record');
+    const seen = await watch(
+      ctx,
+      t,
+      'the dump published, not yet recorded',
+      async () => (await hasFinalFile(dumpDir(t, ctx.big.name))) && (await backupRows(ctx, t))[0]?.status === 'running',
+    );
+    if (!seen) notes.push('the dump was recorded before the suite saw it published');
+    await ctx.fp.killCentral();
+    await ctx.fp.startCentral();
+    return oneGoodRun(ctx, this.name, t, notes);
+  },
+};
+
 const temporalRestarted: Scenario = {
   name: 'Temporal stopped and started mid-dump',
   mode: 'both',
@@ -102,6 +121,7 @@ function metadataOutage(seconds: number, mode: Scenario['mode']): Scenario {
 
 export const processScenarios: Scenario[] = [
   centralKilledMidDump,
+  centralKilledAtRecord,
   centralKilledDuringUpload,
   temporalRestarted,
   metadataOutage(20, 'quick'),
