@@ -147,7 +147,29 @@ export async function runsEnded(ctx: FaultContext, t: Tenant, rows = 1): Promise
 
 /** A row left `running` after its run ended is not waited for: the audit counts it as stuck. */
 export async function waitRunsEnded(ctx: FaultContext, t: Tenant, rows = 1, timeoutMs = 240_000): Promise<void> {
-  await waitFor(() => runsEnded(ctx, t, rows), timeoutMs, `the runs of tenant ${t.tenantId} to end`);
+  try {
+    await waitFor(() => runsEnded(ctx, t, rows), timeoutMs, `the runs of tenant ${t.tenantId} to end`);
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; ${await whatRunsWaitOn(ctx, t)}`);
+  }
+}
+
+/** A run that does not end: which activity it waits on, in which attempt, and since when. */
+async function whatRunsWaitOn(ctx: FaultContext, t: Tenant): Promise<string> {
+  const waits: string[] = [];
+  for (const id of new Set((await backupRows(ctx, t)).map((r) => r.workflowId))) {
+    const d = await ctx.fp.stack.temporal.client.workflow
+      .getHandle(id)
+      .describe()
+      .catch(() => undefined);
+    for (const a of d?.raw.pendingActivities ?? []) {
+      const since = a.lastStartedTime?.seconds ? new Date(Number(a.lastStartedTime.seconds) * 1000) : undefined;
+      waits.push(
+        `${id} waits on ${a.activityType?.name} (attempt ${a.attempt}, started ${since?.toISOString() ?? 'never'})`,
+      );
+    }
+  }
+  return waits.join('; ') || 'no pending activity';
 }
 
 /** The folder a server's dumps of one database land in at the site. */
