@@ -44,6 +44,8 @@ export interface PlatformOptions {
   onStopError?: (err: unknown) => void;
   /** Calls the start off (Ctrl-C during it): what has started is stopped after the step under way. */
   signal?: AbortSignal;
+  /** false: no central worker in this process; the caller runs one elsewhere (ops/dev/central-process.ts). */
+  inProcessCentralWorker?: boolean;
 }
 
 export interface Platform {
@@ -54,6 +56,8 @@ export interface Platform {
   devServer: DevServer | undefined;
   db: DbHandle;
   centralTaskQueue: string;
+  /** The central worker's settings (secrets included): what a central worker in another process needs. */
+  centralEnv: CentralEnv;
   /** A configuration object is written into the data folder; a string is the path of one already written. */
   startSiteWorker(
     config: SiteConfigInput | string,
@@ -96,18 +100,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     if (opts.syncIntervalMs)
       await new Schedules(temporal.client, opts.centralTaskQueue).ensureSync(opts.syncIntervalMs);
 
-    const worker: Worker = await createCentralWorker({
-      env,
-      db: db.db,
-      logger: opts.logger,
-      taskQueue: opts.centralTaskQueue,
-    });
-    const running = worker.run();
-    undo.push(async () => {
-      worker.shutdown();
-      await running;
-      await worker.connection?.close();
-    });
+    if (opts.inProcessCentralWorker ?? true) await runCentralWorker(opts, env, db, undo);
     goOn();
 
     // The API's own pool, as when it runs as its own process: a hung server ends its connections after
@@ -124,6 +117,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       devServer,
       db,
       centralTaskQueue: opts.centralTaskQueue,
+      centralEnv: env,
       ...siteWorkers,
       stop,
     };
@@ -131,6 +125,26 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await stop();
     throw err;
   }
+}
+
+async function runCentralWorker(
+  opts: PlatformOptions,
+  env: CentralEnv,
+  db: DbHandle,
+  undo: (() => Promise<unknown>)[],
+): Promise<void> {
+  const worker: Worker = await createCentralWorker({
+    env,
+    db: db.db,
+    logger: opts.logger,
+    taskQueue: opts.centralTaskQueue,
+  });
+  const running = worker.run();
+  undo.push(async () => {
+    worker.shutdown();
+    await running;
+    await worker.connection?.close();
+  });
 }
 
 const reportStopError = (err: unknown) => console.error('cleanup failed:', err);
@@ -217,6 +231,8 @@ export async function startScratchPlatform(opts: {
   privateMetadataServer?: boolean;
   /** Temporal keeps its state in a file, so a test may stop `devServer` and start it again (an outage). */
   temporalStateFile?: boolean;
+  /** false: the caller runs the central worker (e.g. as a child process it can kill). */
+  inProcessCentralWorker?: boolean;
 }): Promise<ScratchPlatform> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-test-'));
   const removeTmp = () => rm(tmp, { recursive: true, force: true }).catch(reportStopError);
@@ -255,6 +271,7 @@ export async function startScratchPlatform(opts: {
       },
       ...(opts.temporalStateFile && { devServer: { dbFile: path.join(tmp, 'temporal-state.db') } }),
       logger: opts.logger,
+      ...(opts.inProcessCentralWorker === false && { inProcessCentralWorker: false }),
       centralTaskQueue: `backup-central-${randomUUID()}`,
       http: { port: 0, host: '127.0.0.1', jwtSecret: randomUUID() + randomUUID(), jwtTtlSeconds: 3600 },
     });
