@@ -18,6 +18,7 @@ import { destinationRoutes } from './destinations/routes.ts';
 import { syncRoutes } from './sync/routes.ts';
 import { restoreRoutes } from './restores/routes.ts';
 import { checkRoutes } from './checks/routes.ts';
+import { statisticsRoutes } from './statistics/routes.ts';
 
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', syncRoutes(services));
   app.route('/api/v1', restoreRoutes(services));
   app.route('/api/v1', checkRoutes(services));
+  app.route('/api/v1', statisticsRoutes(services));
   return app;
 }
 
