@@ -18,6 +18,7 @@ import { destinationRoutes } from './destinations/routes.ts';
 import { syncRoutes } from './sync/routes.ts';
 import { restoreRoutes } from './restores/routes.ts';
 import { checkRoutes } from './checks/routes.ts';
+import { consoleRoutes } from './console/routes.ts';
 import { statisticsRoutes } from './statistics/routes.ts';
 
 export function createApp(deps: AppDeps) {
@@ -30,6 +31,13 @@ export function createApp(deps: AppDeps) {
   app.onError(errorHandler(deps.logger));
   app.notFound(noRoute);
   mountDocs(app);
+  app.route(
+    '/',
+    consoleRoutes({
+      temporalUi: deps.temporalUiUrl ?? 'http://127.0.0.1:8233',
+      namespace: deps.temporal.namespace,
+    }),
+  );
 
   // Open routes first; everything else under /api/v1 needs a signed-in user.
   app.route('/api/v1', accountRoutes(services));

@@ -24,6 +24,8 @@ export interface AppDeps {
   signupOpen?: boolean;
   /** Sign-ups one address may make in an hour (SIGNUP_PER_HOUR, 10). */
   signupsPerHour?: number | undefined;
+  /** The Temporal Web UI operators open (TEMPORAL_UI_URL): the console links each run to it. */
+  temporalUiUrl?: string | undefined;
 }
 
 export interface Services extends AppDeps {

@@ -106,7 +106,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     });
     goOn();
 
-    const baseUrl = await serveApi(opts, env, db, temporal, undo);
+    const baseUrl = await serveApi(opts, env, db, temporal, undo, devServer?.uiUrl);
     const siteWorkers = trackSiteWorkers(opts.dataDir, env, undo);
     goOn();
     return {
@@ -133,6 +133,7 @@ async function serveApi(
   db: DbHandle,
   temporal: TemporalHandles,
   undo: (() => Promise<unknown>)[],
+  temporalUiUrl: string | undefined,
 ): Promise<string> {
   const app = createApp({
     db: db.db,
@@ -144,6 +145,7 @@ async function serveApi(
     siteTokens: await SiteTokens.fromEnv(env, Number(opts.env.SITE_TOKEN_TTL_SECONDS ?? SITE_TOKEN_TTL_SECONDS)),
     // Tests and the bench sign up a tenant per case, all from loopback.
     signupsPerHour: Number(opts.env.SIGNUP_PER_HOUR ?? 10),
+    temporalUiUrl: temporalUiUrl ?? opts.env.TEMPORAL_UI_URL,
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');
