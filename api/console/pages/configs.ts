@@ -5,7 +5,7 @@ import { COMPRESSIONS } from '../../../common/model.ts';
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
 export const overview = () => html`
-  <table id="health-table">
+  <table id="health-table" tabindex="0">
     <caption>
       Health per configuration
     </caption>
@@ -25,7 +25,7 @@ export const overview = () => html`
 
 export const configs = () => html`
   <p><a href="/console/config" class="button">New configuration</a></p>
-  <table id="configs-table">
+  <table id="configs-table" tabindex="0">
     <caption>
       Backup configurations
     </caption>

@@ -28,7 +28,7 @@ export const backups = () => html`
     <input id="f-to" name="to" type="date" />
     <button type="submit">Filter</button>
   </form>
-  <table id="backups-table">
+  <table id="backups-table" tabindex="0">
     <caption>
       Backups, newest first
     </caption>
@@ -48,7 +48,7 @@ export const backup = () => html`
     <button type="button" id="download" disabled>Download</button>
     <a id="temporal-link" target="_blank" rel="noopener">Open the run in the Temporal Web UI</a>
   </p>
-  <table id="copies-table">
+  <table id="copies-table" tabindex="0">
     <caption>
       Copies and what happened to them
     </caption>
@@ -78,7 +78,7 @@ export const backup = () => html`
 `;
 
 export const restores = () => html`
-  <table id="restores-table">
+  <table id="restores-table" tabindex="0">
     <caption>
       Restores and drills, newest first
     </caption>

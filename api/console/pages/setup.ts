@@ -21,7 +21,7 @@ export const sites = () => html`
     <label for="site-snippet">Configuration file (site-worker.json)</label>
     <textarea id="site-snippet" readonly rows="14"></textarea>
   </section>
-  <table id="sites-table">
+  <table id="sites-table" tabindex="0">
     <caption>
       Sites
     </caption>
@@ -51,7 +51,7 @@ export const servers = () => html`
     </select>
     <button type="submit">Add server</button>
   </form>
-  <table id="servers-table">
+  <table id="servers-table" tabindex="0">
     <caption>
       Servers
     </caption>
@@ -79,7 +79,7 @@ export const destinations = () => html`
     </select>
     <button type="submit">Add destination</button>
   </form>
-  <table id="destinations-table">
+  <table id="destinations-table" tabindex="0">
     <caption>
       Destinations (their settings and secrets stay in the site's configuration)
     </caption>

@@ -26,7 +26,7 @@ export const users = () => html`
     </select>
     <button type="submit">Add user</button>
   </form>
-  <table id="users-table">
+  <table id="users-table" tabindex="0">
     <caption>
       Users and roles
     </caption>
@@ -43,7 +43,7 @@ export const users = () => html`
 `;
 
 export const audit = () => html`
-  <table id="audit-table">
+  <table id="audit-table" tabindex="0">
     <caption>
       Audit log, newest first
     </caption>
@@ -85,7 +85,7 @@ export const statistics = () => html`
     ${chart('chart-outcomes', 'Succeeded and failed backups per day')}
     ${chart('chart-storage', 'Storage used per destination (bytes)')}
   </div>
-  <table id="drills-table">
+  <table id="drills-table" tabindex="0">
     <caption>
       Last successful restore drill per configuration
     </caption>
