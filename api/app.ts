@@ -20,6 +20,8 @@ import { restoreRoutes } from './restores/routes.ts';
 import { checkRoutes } from './checks/routes.ts';
 import { consoleRoutes } from './console/routes.ts';
 import { statisticsRoutes } from './statistics/routes.ts';
+import { domainRoutes } from './domains/routes.ts';
+import { resolveHost } from './domains/hosts.ts';
 
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
@@ -28,6 +30,7 @@ export function createApp(deps: AppDeps) {
   app.use('*', securityHeaders({ https: deps.https ?? false }));
   app.use('/api/v1/*', limitBodies());
   app.use('/api/v1/*', refuseNul);
+  app.use('/api/v1/*', resolveHost(services.hosts));
   app.onError(errorHandler(deps.logger));
   app.notFound(noRoute);
   mountDocs(app);
@@ -53,6 +56,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', restoreRoutes(services));
   app.route('/api/v1', checkRoutes(services));
   app.route('/api/v1', statisticsRoutes(services));
+  app.route('/api/v1', domainRoutes(services));
   return app;
 }
 

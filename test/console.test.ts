@@ -22,9 +22,9 @@ describe('web console (chromium, whole platform)', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
 
   before(async () => {
-    stack = await startStack();
+    stack = await startStack({ env: { BASE_DOMAIN: 'console.test' } });
     work = await mkdtemp(path.join(os.tmpdir(), 'bp-console-'));
-    b = await openBrowser(stack.baseUrl);
+    b = await openBrowser(stack.baseUrl, { hostsDomain: 'console.test' });
   });
   after(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
@@ -156,6 +156,33 @@ describe('web console (chromium, whole platform)', () => {
     assert.ok(chart.drawn > 1000, `the canvas has ${chart.drawn} drawn pixels`);
 
     assert.deepEqual(problems, [], 'no script error and no CSP refusal on any page');
+  });
+
+  it("signs in through the tenant's own address, to that tenant only", async () => {
+    const { page, problems } = b;
+    const email = `${randomUUID().slice(0, 8)}@example.test`;
+    const password = 'correct horse battery staple';
+    const mine = await stack.api('POST', '/api/v1/auth/signup', { body: { tenantName: 'Globex', email, password } });
+    // The same email and password open a second tenant: only the address tells them apart.
+    const other = await stack.api('POST', '/api/v1/auth/signup', { body: { tenantName: 'Initech', email, password } });
+    const domains = await stack.api('GET', '/api/v1/tenant/domains', { token: mine.body.token });
+    assert.match(domains.body.address, /^globex(-[0-9a-f]{6})?\.console\.test$/);
+    const port = new URL(stack.baseUrl).port;
+
+    await page.goto(`http://${domains.body.address}:${port}/console/signin`);
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`http://${domains.body.address}:${port}/console/`);
+    await page.locator('body[data-ready="1"]').waitFor();
+    assert.match(await page.locator('#who').innerText(), /· Globex$/);
+    const token = await consoleToken(page);
+    assert.equal((await stack.api('GET', '/api/v1/tenant', { token })).body.id, mine.body.tenant.id);
+    assert.notEqual(other.body.tenant.id, mine.body.tenant.id);
+
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByText(`Your tenant's address: ${domains.body.address}`).waitFor();
+    assert.deepEqual(problems, []);
   });
 });
 

@@ -146,6 +146,7 @@ async function serveApi(
     // Tests and the bench sign up a tenant per case, all from loopback.
     signupsPerHour: Number(opts.env.SIGNUP_PER_HOUR ?? 10),
     temporalUiUrl: temporalUiUrl ?? opts.env.TEMPORAL_UI_URL,
+    baseDomain: opts.env.BASE_DOMAIN,
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');

@@ -12,6 +12,27 @@ export const settings = () => html`
     <input id="webhook" name="webhookUrl" type="url" />
     <button type="submit">Save settings</button>
   </form>
+  <h2>Domains</h2>
+  <p id="address"></p>
+  <form id="domain-form" class="card inline">
+    <label for="domain">Your own domain</label>
+    <input id="domain" name="domain" placeholder="backups.example.com" required />
+    <button type="submit">Claim domain</button>
+  </form>
+  <table id="domains-table" tabindex="0">
+    <caption>
+      Domains: add the TXT record at your DNS provider, then verify
+    </caption>
+    <thead>
+      <tr>
+        <th scope="col">Domain</th>
+        <th scope="col">State</th>
+        <th scope="col">TXT record</th>
+        <th scope="col">Actions</th>
+      </tr>
+    </thead>
+    <tbody></tbody>
+  </table>
 `;
 
 export const users = () => html`
