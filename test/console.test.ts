@@ -88,6 +88,18 @@ describe('web console (chromium, whole platform)', () => {
     assert.deepEqual(cfg.schedule, { kind: 'monthly', time: '02:30', dayOfMonth: 5 });
     assert.deepEqual(cfg.cleanTables, [{ table: 'events', mode: 'exclude' }]);
 
+    // A dry run answers its report; pause and resume flip the schedule.
+    await page.getByRole('link', { name: 'Configurations' }).click();
+    await page.getByRole('button', { name: 'Dry run nightly shop' }).click();
+    await page.getByText('Dry run of nightly shop done.').waitFor({ timeout: 60_000 });
+    assert.match(await page.locator('#dry-run-summary').innerText(), /^nightly shop: ready to back up/);
+    assert.ok((await page.locator('#dry-run-checks li').count()) > 0, 'the report lists its checks');
+    await page.getByRole('button', { name: 'Pause nightly shop' }).click();
+    await page.getByRole('button', { name: 'Resume nightly shop' }).waitFor();
+    assert.equal((await stack.api('GET', `/api/v1/configs/${configId}`, { token })).body.paused, true);
+    await page.getByRole('button', { name: 'Resume nightly shop' }).click();
+    await page.getByRole('button', { name: 'Pause nightly shop' }).waitFor();
+
     // Run it now; the row appears in the history and turns succeeded.
     await page.getByRole('link', { name: 'Configurations' }).click();
     await page.getByRole('button', { name: 'Run nightly shop now' }).click();
@@ -154,6 +166,13 @@ describe('web console (chromium, whole platform)', () => {
     );
     assert.deepEqual(chart.data, [stats.days.map((d: any) => d.bytes)]);
     assert.ok(chart.drawn > 1000, `the canvas has ${chart.drawn} drawn pixels`);
+
+    // Key rotation, once confirmed: the new key is shown once, and it is another.
+    await page.getByRole('link', { name: 'Sites' }).click();
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Rotate key of branch-office' }).click();
+    await page.getByText('New key for branch-office').waitFor();
+    assert.notEqual(await page.getByLabel('Connection key').inputValue(), snippet.siteKey);
 
     assert.deepEqual(problems, [], 'no script error and no CSP refusal on any page');
   });
