@@ -12,6 +12,8 @@ const HISTORY_ROWS = 1_000_000;
 const CONFIGS = 1000;
 const CONFIG_CONCURRENCY = 10;
 const LOAD_CONNECTIONS = 50;
+/** Issue 17: the statistics endpoint under 20 connections. */
+const STATS_CONNECTIONS = 20;
 const LOAD_SECONDS = 10;
 
 export async function runApiCases(ctx: BenchContext, stack: ScratchPlatform): Promise<void> {
@@ -57,7 +59,34 @@ export async function runApiCases(ctx: BenchContext, stack: ScratchPlatform): Pr
   }
 
   await quiet(ctx);
+  await statisticsLoad(ctx, stack, tenant.token, config.id);
+  await quiet(ctx);
   await rounds(ctx.results, ctx.runs, [createConfigs(stack, tenant.token, server.body.id)], ctx.log);
+}
+
+/**
+ * Issue 17: GET /statistics on the same million rows (one every 2 minutes: 21,600 in the console's default 30 days,
+ * 262,800 in a year), per configuration, under 20 connections.
+ */
+async function statisticsLoad(ctx: BenchContext, stack: ScratchPlatform, token: string, configId: string) {
+  for (const days of [30, 365]) {
+    const from = new Date(Date.now() - days * 86_400_000).toISOString();
+    const path = `/api/v1/statistics?configId=${configId}&from=${encodeURIComponent(from)}`;
+    const first = await stack.api('GET', path, { token });
+    if (first.status !== 200) throw new Error(`statistics: HTTP ${first.status} ${JSON.stringify(first.body)}`);
+    const url = `${stack.baseUrl}${path}`;
+    await load(ctx, url, token, 3, STATS_CONNECTIONS);
+    for (let r = 0; r < ctx.runs; r++) {
+      const out = await load(ctx, url, token, LOAD_SECONDS, STATS_CONNECTIONS);
+      const what = `(17) GET /statistics, ${days} days of 1M rows, ${STATS_CONNECTIONS} connections`;
+      ctx.results.figure(`api-stats-${days}-p50`, `${what} p50`, 'ms', out.p50);
+      ctx.results.figure(`api-stats-${days}-p99`, `${what} p99`, 'ms', out.p99);
+      ctx.results.figure(`api-stats-${days}-failed`, `${what} failed or timed out`, 'count', out.failed);
+      ctx.log(
+        `  statistics, ${days} days [${r + 1}/${ctx.runs}]: p50 ${out.p50} ms, p99 ${out.p99} ms, ${out.rps.toFixed(0)} req/s`,
+      );
+    }
+  }
 }
 
 /** Many configurations at once, as an import or a big tenant's set-up makes them: each writes its Schedule. */
@@ -151,12 +180,13 @@ async function load(
   url: string,
   token: string,
   seconds: number,
+  connections = LOAD_CONNECTIONS,
 ): Promise<{ p50: number; p99: number; rps: number; failed: number }> {
   const cli = createRequire(import.meta.url).resolve('autocannon');
   const r = await mustRun(
     ctx.cleanup,
     process.execPath,
-    [cli, '-c', String(LOAD_CONNECTIONS), '-d', String(seconds), '-j', '-H', `authorization=Bearer ${token}`, url],
+    [cli, '-c', String(connections), '-d', String(seconds), '-j', '-H', `authorization=Bearer ${token}`, url],
     { keepStdout: true },
   );
   const out = JSON.parse(r.stdout) as {
