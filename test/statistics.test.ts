@@ -3,6 +3,7 @@
 // the metadata database so days, sizes and durations are known exactly.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { eq } from 'drizzle-orm';
 import { backupCopies, backups, restores } from '../db/schema.ts';
 import { createConfig } from './helpers/fixtures.ts';
 import { signup, startStack, type Stack } from './helpers/stack.ts';
@@ -115,11 +116,28 @@ describe('statistics endpoint', () => {
     ]);
     assert.deepEqual(all.body.drills, [{ configId: a.id, at: '2026-11-01T00:00:00.000Z', restoreSeconds: 12.5 }]);
 
+    // A run is counted when it ends, once: a running row, then the same row succeeded.
+    const [running] = await stack.db.db
+      .insert(backups)
+      .values({ ...row(b, `${day2}T10:00:00Z`, 20, 500), status: 'running', sizeBytes: null, finishedAt: null })
+      .returning({ id: backups.id });
+    assert.deepEqual(
+      (await api(`/statistics?${range}`)).body.days,
+      all.body.days,
+      'a running backup counts nowhere yet',
+    );
+    await stack.db.db
+      .update(backups)
+      .set({ status: 'succeeded', sizeBytes: 500, finishedAt: new Date(`${day2}T10:00:20Z`) })
+      .where(eq(backups.id, running!.id));
+    const ended = await api(`/statistics?${range}`);
+    assert.deepEqual(ended.body.days[1], { ...all.body.days[1], succeeded: 2, bytes: 1500, avgSeconds: 30 });
+
     // Per server (and per configuration): only its rows, its copies.
     const perServer = await api(`/statistics?${range}&serverId=${pg2.id}`);
     assert.deepEqual(
       perServer.body.days.map((d: any) => [d.day, d.bytes]),
-      [[day2, 1000]],
+      [[day2, 1500]],
     );
     assert.deepEqual(perServer.body.storage, [{ target: 'site', copies: 1, bytes: 1000 }]);
     const perConfig = await api(`/statistics?${range}&configId=${a.id}`);
