@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { sql } from 'drizzle-orm';
 import { createConfig, signup } from '../dev/fixtures.ts';
 import type { ScratchPlatform } from '../dev/stack.ts';
+import { historyFirstPaint } from './console-paint.ts';
 import type { BenchContext } from './context.ts';
 import { backgroundCpu, formatBytes, mustRun } from './lib.ts';
 import { CONTENTION_PERCENT, rounds, type Variant } from './report.ts';
@@ -60,6 +61,7 @@ export async function runApiCases(ctx: BenchContext, stack: ScratchPlatform): Pr
 
   await quiet(ctx);
   await statisticsLoad(ctx, stack, tenant.token, config.id);
+  await historyFirstPaint(ctx, stack.baseUrl, tenant);
   await quiet(ctx);
   await rounds(ctx.results, ctx.runs, [createConfigs(stack, tenant.token, server.body.id)], ctx.log);
 }
