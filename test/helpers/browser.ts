@@ -22,6 +22,9 @@ export async function openBrowser(
   try {
     const context = await browser.newContext({ baseURL, acceptDownloads: true, viewport });
     const page = await context.newPage();
+    // Each wait is on a condition; on a 2-core machine shared with other test files a step (a Temporal call behind a
+    // click) can take longer than playwright's 30 s default without anything being wrong.
+    page.setDefaultTimeout(90_000);
     const problems: string[] = [];
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
     page.on('console', (msg) => {
