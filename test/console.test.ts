@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
 import { PG_HOST, PG_PORT, PG_USER } from '../ops/services/pg.ts';
-import { consoleToken, openBrowser, type ConsoleBrowser } from './helpers/browser.ts';
+import { consoleToken, openBrowser, said, type ConsoleBrowser } from './helpers/browser.ts';
 import { createShopDatabase, sha256OfFile } from './helpers/fixtures.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 
@@ -77,21 +77,35 @@ describe('web console (chromium, whole platform)', () => {
     await page.getByLabel('Name', { exact: true }).fill('nightly shop');
     await page.getByLabel('Databases').fill(source.name);
     await page.getByLabel('Kind').selectOption('monthly');
-    await page.getByLabel('Day of the month (1-28)').fill('5');
+    await page.getByLabel('Day of the month (1-28)', { exact: true }).fill('5');
     await page.getByLabel('Time zone').fill('Europe/Berlin');
     await page.getByLabel(/One table per line/).fill('events');
     await page.getByRole('button', { name: 'Save configuration' }).click();
-    await page.getByText('Configuration nightly shop saved.').waitFor();
+    await said(page, 'Configuration nightly shop saved.');
     assert.match(await page.locator('#next-runs').innerText(), /^Next runs: .*5/);
     const configId = new URL(page.url()).searchParams.get('id')!;
     const cfg = (await stack.api('GET', `/api/v1/configs/${configId}`, { token })).body;
     assert.deepEqual(cfg.schedule, { kind: 'monthly', time: '02:30', dayOfMonth: 5 });
     assert.deepEqual(cfg.cleanTables, [{ table: 'events', mode: 'exclude' }]);
+    assert.equal(cfg.drill, null);
+
+    // Edited: a monthly restore drill; what else it has stays.
+    await page.getByLabel(/^Restore the newest backup/).check();
+    await page.getByLabel('Drill day of the month (1-28)').fill('9');
+    await page.getByRole('button', { name: 'Save configuration' }).click();
+    await said(page, 'Configuration nightly shop saved.');
+    const edited = (await stack.api('GET', `/api/v1/configs/${configId}`, { token })).body;
+    assert.deepEqual(edited.drill, {
+      schedule: { kind: 'monthly', time: '05:00', dayOfMonth: 9 },
+      tolerancePercent: 0,
+      assertions: [],
+    });
+    assert.deepEqual([edited.schedule, edited.verification], [cfg.schedule, null]);
 
     // A dry run answers its report; pause and resume flip the schedule.
     await page.getByRole('link', { name: 'Configurations' }).click();
     await page.getByRole('button', { name: 'Dry run nightly shop' }).click();
-    await page.getByText('Dry run of nightly shop done.').waitFor({ timeout: 60_000 });
+    await said(page, 'Dry run of nightly shop done.');
     assert.match(await page.locator('#dry-run-summary').innerText(), /^nightly shop: ready to back up/);
     assert.ok((await page.locator('#dry-run-checks li').count()) > 0, 'the report lists its checks');
     await page.getByRole('button', { name: 'Pause nightly shop' }).click();
@@ -103,7 +117,7 @@ describe('web console (chromium, whole platform)', () => {
     // Run it now; the row appears in the history and turns succeeded.
     await page.getByRole('link', { name: 'Configurations' }).click();
     await page.getByRole('button', { name: 'Run nightly shop now' }).click();
-    await page.getByText('Backup of nightly shop started.').waitFor();
+    await said(page, 'Backup of nightly shop started.');
     await page.getByRole('link', { name: 'History of nightly shop' }).click();
     const row = page.locator('#backups-table tbody tr', { hasText: source.name });
     await row.locator('td', { hasText: /^succeeded$/ }).waitFor({ timeout: 120_000 });
@@ -171,7 +185,7 @@ describe('web console (chromium, whole platform)', () => {
     await page.getByRole('link', { name: 'Sites' }).click();
     page.once('dialog', (d) => void d.accept());
     await page.getByRole('button', { name: 'Rotate key of branch-office' }).click();
-    await page.getByText('New key for branch-office').waitFor();
+    await said(page, 'New key for branch-office');
     assert.notEqual(await page.getByLabel('Connection key').inputValue(), snippet.siteKey);
 
     assert.deepEqual(problems, [], 'no script error and no CSP refusal on any page');

@@ -44,3 +44,17 @@ export async function openBrowser(
 export async function consoleToken(page: Page): Promise<string> {
   return page.evaluate(() => JSON.parse(sessionStorage.getItem('bp.session') ?? '{}').token as string);
 }
+
+/**
+ * Waits until the page's status line says `text`, or says an error: then fails with the console's own message, so a
+ * refused step explains itself instead of timing out.
+ */
+export async function said(page: Page, text: string): Promise<void> {
+  await page.waitForFunction((t) => {
+    const s = (globalThis as any).document.getElementById('status');
+    return s.textContent.includes(t) || s.dataset.kind === 'error';
+  }, text);
+  const status = page.locator('#status');
+  if ((await status.getAttribute('data-kind')) === 'error')
+    throw new Error(`waiting for "${text}", the console said: ${await status.innerText()}`);
+}

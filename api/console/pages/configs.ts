@@ -54,6 +54,25 @@ const retentionFields = html`<fieldset id="destinations-fieldset">
   <div id="destination-rows"></div>
 </fieldset>`;
 
+const checkFields = html`<fieldset id="checks">
+  <legend>Verification and restore drills</legend>
+  <div class="check">
+    <input id="verifyOn" name="verifyOn" type="checkbox" />
+    <label for="verifyOn">Read every copy back end to end every day</label>
+  </div>
+  <label for="verifyTime">Verification time (HH:MM)</label>
+  <input id="verifyTime" name="verifyTime" value="04:00" pattern="[0-2][0-9]:[0-5][0-9]" />
+  <div class="check">
+    <input id="drillOn" name="drillOn" type="checkbox" />
+    <label for="drillOn">Restore the newest backup into a scratch database every month and check it</label>
+  </div>
+  <label for="drillDay">Drill day of the month (1-28)</label>
+  <input id="drillDay" name="drillDay" type="number" min="1" max="28" value="1" />
+  <label for="drillTime">Drill time (HH:MM)</label>
+  <input id="drillTime" name="drillTime" value="05:00" pattern="[0-2][0-9]:[0-5][0-9]" />
+  <p id="checks-note"></p>
+</fieldset>`;
+
 export const config = () => html`
   <form id="config-form" class="card">
     <label for="name">Name</label>
@@ -115,7 +134,7 @@ export const config = () => html`
       <label for="keepLocal">Copies kept at the site</label>
       <input id="keepLocal" name="keepLocal" type="number" min="1" max="1000" value="7" />
     </fieldset>
-    ${retentionFields}
+    ${retentionFields} ${checkFields}
     <button type="submit">Save configuration</button>
   </form>
   <section id="retention-preview" class="card" hidden aria-labelledby="preview-title">

@@ -89,6 +89,8 @@ export function fill(table, items, columns, empty = 'Nothing yet.') {
 export function onSubmit(form, handler) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
+    // The last outcome goes at once: the next message said is this submission's.
+    say('');
     const button = form.querySelector('button[type=submit]');
     if (button) button.disabled = true;
     try {

@@ -90,6 +90,37 @@ async function preview(d) {
   $('retention-preview').hidden = false;
 }
 
+/**
+ * Verification and drill as the form sets them (daily; monthly). A schedule of another kind set through the API is
+ * left alone unless this part of the form was touched, so saving a name does not replace it.
+ */
+let checksTouched = false;
+function checks(f) {
+  if (current && !checksTouched) return {};
+  return {
+    verification: f.verifyOn ? { schedule: { kind: 'daily', time: f.verifyTime } } : null,
+    drill: f.drillOn
+      ? {
+          schedule: { kind: 'monthly', time: f.drillTime, dayOfMonth: Number(f.drillDay) },
+          tolerancePercent: current?.drill?.tolerancePercent ?? 0,
+          assertions: current?.drill?.assertions ?? [],
+        }
+      : null,
+  };
+}
+
+function fillChecks(c) {
+  const v = c.verification?.schedule;
+  const d = c.drill?.schedule;
+  $('verifyOn').checked = !!v;
+  if (v?.time) $('verifyTime').value = v.time;
+  $('drillOn').checked = !!d;
+  if (d?.time) $('drillTime').value = d.time;
+  if (d?.dayOfMonth) $('drillDay').value = d.dayOfMonth;
+  const other = [v, d].some((s) => s && s.kind !== (s === v ? 'daily' : 'monthly'));
+  $('checks-note').textContent = other ? 'A schedule set through the API is kept unless you change these fields.' : '';
+}
+
 function body(f) {
   const kind = f.kind;
   const schedule =
@@ -117,6 +148,7 @@ function body(f) {
     compression: { algorithm: f.algorithm, level: Number(f.level) },
     encrypt: Boolean(f.encrypt),
     keepLocal: Number(f.keepLocal),
+    ...checks(f),
     destinations: [...document.querySelectorAll('fieldset.destination')]
       .filter((fs) => $(`d-${fs.dataset.id}-on`).checked)
       .map((fs) => ({ destinationId: fs.dataset.id, retention: retentionOf(fs.dataset.id) })),
@@ -143,6 +175,7 @@ function fillForm(c) {
   $('algorithm').value = c.compression.algorithm;
   $('level').value = c.compression.level;
   $('encrypt').checked = c.encrypt;
+  fillChecks(c);
 }
 
 page(async () => {
@@ -156,6 +189,7 @@ page(async () => {
   showScheduleFields();
   destinationRows(servers);
   $('kind').addEventListener('change', showScheduleFields);
+  $('checks').addEventListener('change', () => (checksTouched = true));
   $('serverId').addEventListener('change', () => destinationRows(servers));
   await nextRuns();
   onSubmit($('config-form'), async (f) => {
@@ -166,6 +200,7 @@ page(async () => {
       history.replaceState(null, '', `/console/config?id=${current.id}`);
     }
     fillForm(current);
+    checksTouched = false;
     destinationRows(servers);
     await nextRuns();
     say(`Configuration ${current.name} saved.`);
