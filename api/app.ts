@@ -18,6 +18,10 @@ import { destinationRoutes } from './destinations/routes.ts';
 import { syncRoutes } from './sync/routes.ts';
 import { restoreRoutes } from './restores/routes.ts';
 import { checkRoutes } from './checks/routes.ts';
+import { consoleRoutes } from './console/routes.ts';
+import { statisticsRoutes } from './statistics/routes.ts';
+import { domainRoutes } from './domains/routes.ts';
+import { resolveHost } from './domains/hosts.ts';
 
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
@@ -27,9 +31,17 @@ export function createApp(deps: AppDeps) {
   app.use('*', temporalDeadlines(deps.dependencyTimeoutMs ?? DEPENDENCY_TIMEOUT_MS));
   app.use('/api/v1/*', limitBodies());
   app.use('/api/v1/*', refuseNul);
+  app.use('/api/v1/*', resolveHost(services.hosts));
   app.onError(errorHandler(deps.logger));
   app.notFound(noRoute);
   mountDocs(app);
+  app.route(
+    '/',
+    consoleRoutes({
+      temporalUi: deps.temporalUiUrl ?? 'http://127.0.0.1:8233',
+      namespace: deps.temporal.namespace,
+    }),
+  );
 
   // Open routes first; everything else under /api/v1 needs a signed-in user.
   app.route('/api/v1', accountRoutes(services));
@@ -44,6 +56,8 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', syncRoutes(services));
   app.route('/api/v1', restoreRoutes(services));
   app.route('/api/v1', checkRoutes(services));
+  app.route('/api/v1', statisticsRoutes(services));
+  app.route('/api/v1', domainRoutes(services));
   return app;
 }
 

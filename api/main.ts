@@ -30,6 +30,8 @@ const app = createApp({
   signupOpen: env.SIGNUP === 'open',
   signupsPerHour: env.SIGNUP_PER_HOUR,
   dependencyTimeoutMs: env.DEPENDENCY_TIMEOUT_MS,
+  temporalUiUrl: env.TEMPORAL_UI_URL,
+  baseDomain: env.BASE_DOMAIN,
 });
 if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE))
   throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither');

@@ -53,6 +53,10 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   /** `closed`: the public sign-up route refuses; accounts are made by an operator or a tenant's owner. */
   SIGNUP: z.enum(['open', 'closed']).default('open'),
   SIGNUP_PER_HOUR: z.coerce.number().int().min(1).default(10),
+  /** The Temporal Web UI operators open; the console links each run there. */
+  TEMPORAL_UI_URL: z.string().url().optional(),
+  /** Each tenant's console and API are also at `<slug>.<BASE_DOMAIN>` (a wildcard DNS record points there). */
+  BASE_DOMAIN: z.string().min(1).optional(),
   /** HTTPS: the certificate chain and key (PEM files). Without them the API speaks plain HTTP (behind a proxy). */
   TLS_CERT_FILE: z.string().min(1).optional(),
   TLS_KEY_FILE: z.string().min(1).optional(),

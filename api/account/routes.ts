@@ -36,6 +36,8 @@ function signup(r: Router, s: Services) {
       if (s.signupOpen === false)
         throw new BackupError('forbidden', 'sign-up is closed on this platform: ask its operator for an account');
       const input = c.req.valid('json');
+      if (c.get('hostTenant'))
+        throw new BackupError('forbidden', "this is a tenant's address: sign up on the platform's own address");
       requireStrongPassword(input.password, input);
       const account = await s.signIn.signUp(c, () => service.signup(s.db, input));
       if (account instanceof Response) return account as never;
@@ -60,8 +62,12 @@ function login(r: Router, s: Services) {
     }),
     async (c) => {
       const input = c.req.valid('json');
+      // On a tenant's address only that tenant's accounts sign in; another tenant named there matches no account.
+      const hostTenant = c.get('hostTenant');
+      if (hostTenant && input.tenant && input.tenant !== hostTenant)
+        throw new BackupError('auth', 'wrong email or password');
       const account = await s.signIn.signIn(c, input.email, () =>
-        service.login(s.db, input.email, input.password, input.tenant),
+        service.login(s.db, input.email, input.password, hostTenant ?? input.tenant),
       );
       if (account instanceof Response) return account as never;
       const { tenant, user } = account;

@@ -2,7 +2,8 @@
 // email has no account, one, or several (one per tenant).
 import { and, asc, eq, sql } from 'drizzle-orm';
 import { BackupError } from '../../common/errors.ts';
-import type { Db } from '../../db/client.ts';
+import type { Db, Tx } from '../../db/client.ts';
+import { randomBytes } from 'node:crypto';
 import { tenants, users } from '../../db/schema.ts';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from '../auth/passwords.ts';
 import { audit } from '../lib/tenancy.ts';
@@ -13,7 +14,10 @@ export async function signup(db: Db, input: { tenantName: string; email: string;
   const passwordHash = await hashPassword(input.password);
   // A new tenant's first user cannot collide with anything: an email that has accounts elsewhere gets one more.
   return await db.transaction(async (tx) => {
-    const [tenant] = await tx.insert(tenants).values({ name: input.tenantName }).returning();
+    const [tenant] = await tx
+      .insert(tenants)
+      .values({ name: input.tenantName, slug: await freeSlug(tx, input.tenantName) })
+      .returning();
     const [user] = await tx
       .insert(users)
       .values({ tenantId: tenant!.id, email: input.email, passwordHash, role: 'owner' })
@@ -24,6 +28,22 @@ export async function signup(db: Db, input: { tenantName: string; email: string;
     });
     return { tenant: tenant!, user: user! };
   });
+}
+
+/**
+ * The tenant's address label: its name in lower-case letters, digits and dashes; with a random suffix when taken (two
+ * sign-ups racing for one name make the second one fail on the unique key and retry as the client does).
+ */
+async function freeSlug(tx: Tx, name: string): Promise<string> {
+  const base =
+    name
+      .normalize('NFKD')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'tenant';
+  const [taken] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.slug, base));
+  return taken ? `${base}-${randomBytes(3).toString('hex')}` : base;
 }
 
 /** How many accounts of one email a sign-in compares, always: the time taken says nothing about how many exist. */

@@ -10,7 +10,8 @@ export interface AuthContext {
   role: Role;
 }
 
-export type AppEnv = { Variables: { auth: AuthContext } };
+/** `hostTenant`: the tenant whose address (domain) the request came to, when it came to one (api/domains/hosts.ts). */
+export type AppEnv = { Variables: { auth: AuthContext; hostTenant?: string } };
 
 // Session tokens are JWTs (RFC 7519) signed with HMAC-SHA256 by node:crypto: every API request checks one, and a
 // synchronous HMAC costs a few microseconds where WebCrypto's promise round trip cost several times that under load.
@@ -94,6 +95,10 @@ export function requireUser(secret: string, roles: RoleSource): MiddlewareHandle
       verified.delete(token);
       throw new BackupError('auth', 'the token is invalid or expired: sign in again');
     }
+    // On a tenant's own address only that tenant's sessions count.
+    const hostTenant = c.get('hostTenant');
+    if (hostTenant && hostTenant !== known.auth.tenantId)
+      throw new BackupError('auth', "this session belongs to another tenant's address: sign in here");
     // The role in the token is the one the user had at sign-in; the database's is the one they have now.
     const auth = await roles.current(known.auth.tenantId, known.auth.userId, nowMs);
     if (!auth) throw new BackupError('auth', 'this user is no longer a member of the tenant');

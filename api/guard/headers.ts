@@ -1,5 +1,6 @@
 // Security headers on every answer. The API answers JSON and files, which no browser should run, frame or cache;
-// the docs page runs only this origin's scripts (served from the installed package; no inline script).
+// the docs page and the console run only this origin's scripts (served from the installed packages and the console's
+// own files; no inline script), and the console no inline style either.
 import type { MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 
@@ -30,9 +31,24 @@ export function securityHeaders(opts: { https: boolean }): MiddlewareHandler {
       formAction: ["'self'"],
     },
   });
+  const consolePage = secureHeaders({
+    ...common,
+    contentSecurityPolicy: {
+      defaultSrc: ["'none'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'"],
+      imgSrc: ["'self'", 'data:'],
+      connectSrc: ["'self'"],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+      formAction: ["'self'"],
+    },
+  });
   return async (c, next) => {
-    const isPage = c.req.path === '/docs' || c.req.path.startsWith('/docs/');
-    await (isPage ? page : api)(c, async () => {
+    const p = c.req.path;
+    const isConsole = p === '/' || p === '/console' || p.startsWith('/console/');
+    const isPage = isConsole || p === '/docs' || p.startsWith('/docs/');
+    await (isConsole ? consolePage : isPage ? page : api)(c, async () => {
       await next();
       // Answers carry tenant data and tokens: nothing between the API and the admin keeps a copy.
       if (!isPage && !c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');

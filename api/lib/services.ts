@@ -5,6 +5,8 @@ import type { Db } from '../../db/client.ts';
 import { DownloadRelay } from '../agent/relay.ts';
 import type { SiteTokens } from '../agent/site-tokens.ts';
 import { UserRoles } from '../auth/roles.ts';
+import { TenantHosts } from '../domains/hosts.ts';
+import type { TxtResolver } from '../domains/service.ts';
 import { SignInGuard } from '../guard/sign-in.ts';
 import { Runs } from '../temporal/runs.ts';
 import { Schedules } from '../temporal/schedules.ts';
@@ -26,6 +28,12 @@ export interface AppDeps {
   signupsPerHour?: number | undefined;
   /** DEPENDENCY_TIMEOUT_MS: each Temporal call of a request gets this long before the request answers 503. */
   dependencyTimeoutMs?: number | undefined;
+  /** The Temporal Web UI operators open (TEMPORAL_UI_URL): the console links each run to it. */
+  temporalUiUrl?: string | undefined;
+  /** BASE_DOMAIN: each tenant's console and API are also at `<slug>.<BASE_DOMAIN>`. */
+  baseDomain?: string | undefined;
+  /** DNS TXT look-ups proving a tenant's own domain (node's resolver unless a test gives one). */
+  resolveTxt?: TxtResolver | undefined;
 }
 
 export interface Services extends AppDeps {
@@ -34,6 +42,7 @@ export interface Services extends AppDeps {
   relay: DownloadRelay;
   roles: UserRoles;
   signIn: SignInGuard;
+  hosts: TenantHosts;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -44,5 +53,6 @@ export function createServices(deps: AppDeps): Services {
     relay: new DownloadRelay(),
     roles: new UserRoles(deps.db),
     signIn: new SignInGuard({ signupsPerHour: deps.signupsPerHour }),
+    hosts: new TenantHosts(deps.db, deps.baseDomain),
   };
 }

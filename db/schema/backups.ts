@@ -2,6 +2,10 @@
 import {
   bigint,
   boolean,
+  date,
+  doublePrecision,
+  integer,
+  primaryKey,
   index,
   jsonb,
   pgEnum,
@@ -128,4 +132,26 @@ export const copyEvents = pgTable(
     index('copy_events_copy_idx').on(t.copyId, t.at),
     uniqueIndex('copy_events_activity_key').on(t.copyId, t.event, t.activityKey),
   ],
+);
+
+/**
+ * Backups per UTC day, configuration and server, kept by a trigger on `backups` (migration 0011): the statistics read
+ * a month from here as a few dozen rows instead of aggregating every history row. `config_key` is the configuration's
+ * id, or the zero UUID once the configuration is deleted. Only `kind = 'backup'` rows count.
+ */
+export const backupDaily = pgTable(
+  'backup_daily',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    day: date('day').notNull(),
+    configKey: uuid('config_key').notNull(),
+    serverId: uuid('server_id').notNull(),
+    succeeded: integer('succeeded').notNull().default(0),
+    failed: integer('failed').notNull().default(0),
+    bytes: doublePrecision('bytes').notNull().default(0),
+    /** Seconds of the succeeded backups that have finished, and how many they are: their mean is the quotient. */
+    seconds: doublePrecision('seconds').notNull().default(0),
+    timed: integer('timed').notNull().default(0),
+  },
+  (t) => [primaryKey({ name: 'backup_daily_pkey', columns: [t.tenantId, t.day, t.configKey, t.serverId] })],
 );

@@ -94,6 +94,18 @@ function platformTargets(r: Results, check: Check): void {
       `p99 ${p.toFixed(1)} ms, p50 ${r.value('api-list-p50')?.toFixed(1)} ms, ${r.value('api-list-rps')?.toFixed(0)} req/s${failed ? `; ${failed} requests failed or timed out per run (median)` : ''}`,
     ],
   );
+  check(
+    'api-stats-p99',
+    '(17) statistics p99 < 100 ms (30 days of 1M rows, 20 connections)',
+    [r.value('api-stats-30-p99'), r.value('api-stats-30-failed')],
+    (p, failed) => [p < 100 && failed === 0, `p99 ${p.toFixed(1)} ms${failed ? `; ${failed} failed` : ''}`],
+  );
+  check(
+    'console-history',
+    '(17) history page: 25 rows drawn < 1 s after navigation (1M rows, chromium)',
+    [r.value('console-history-rows')],
+    (ms) => [ms < 1000, `${ms.toFixed(0)} ms, first paint ${r.value('console-history-fcp')?.toFixed(0)} ms`],
+  );
   check('api-configs', '(8) 1,000 configurations (schedules) < 60 s', [r.seconds('api-configs')], (t) => [
     t < 60,
     s(t),

@@ -107,7 +107,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     // DEPENDENCY_TIMEOUT_MS, and the central worker's long queries keep theirs. PGlite has one handle only.
     const apiDb = db.kind === 'postgres' ? await openDb(env, { answerTimeoutMs: dependencyTimeoutMs(opts) }) : db;
     if (apiDb !== db) undo.push(() => apiDb.close());
-    const baseUrl = await serveApi(opts, env, apiDb, temporal, undo);
+    const baseUrl = await serveApi(opts, env, apiDb, temporal, undo, devServer?.uiUrl);
     const siteWorkers = trackSiteWorkers(opts.dataDir, env, undo);
     goOn();
     return {
@@ -155,6 +155,7 @@ async function serveApi(
   db: DbHandle,
   temporal: TemporalHandles,
   undo: (() => Promise<unknown>)[],
+  temporalUiUrl: string | undefined,
 ): Promise<string> {
   const app = createApp({
     db: db.db,
@@ -167,6 +168,8 @@ async function serveApi(
     // Tests and the bench sign up a tenant per case, all from loopback.
     signupsPerHour: Number(opts.env.SIGNUP_PER_HOUR ?? 10),
     dependencyTimeoutMs: dependencyTimeoutMs(opts),
+    temporalUiUrl: temporalUiUrl ?? opts.env.TEMPORAL_UI_URL,
+    baseDomain: opts.env.BASE_DOMAIN,
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');

@@ -60,3 +60,12 @@ ensure_sshd() {
   [[ $had_policy -eq 1 ]] || rm -f "$policy"
   return $rc
 }
+
+# Chromium for the console's browser tests (Debian's package, driven by playwright-core with executablePath): nothing
+# is downloaded from a browser vendor. CHROMIUM names another binary.
+ensure_chromium() {
+  [[ -x ${CHROMIUM:-/usr/bin/chromium} ]] && return
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then say "no /usr/bin/chromium: install Debian's chromium"; exit 1; fi
+  say "installing chromium from Debian (for the console's browser tests)"
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
+}

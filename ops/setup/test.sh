@@ -6,6 +6,7 @@ ensure_node
 ensure_deps
 ensure_temporal_server
 ensure_sshd
+ensure_chromium
 cd "$ROOT"
 echo "[test] type-check" >&2
 node node_modules/typescript/bin/tsc -p .
