@@ -43,23 +43,30 @@ describe('a site worker killed in a short step', () => {
         select pid from pg_locks where relation = 'events'::regclass and not granted and pid <> pg_backend_pid()`
     ).map((r) => r.pid);
 
-  it('cleanTables waiting for a lock is taken over by the restarted worker, and the run ends soon after', async () => {
+  /**
+   * A site whose configuration truncates `events`, a session holding `events` as an application's long transaction
+   * would, and a run started that waits for it in cleanTables. The caller commits or rolls back `holder`.
+   */
+  async function runBehindLock(folder: string) {
     const { token } = await signup(stack);
-    const backupsDir = path.join(stack.tmp, 'heartbeat-backups');
-    const { server, worker, siteConfig } = await setUpSite(stack, token, { backupsDir });
+    const backupsDir = path.join(stack.tmp, folder);
+    const site = await setUpSite(stack, token, { backupsDir });
     const config = await createConfig(stack, token, {
-      serverId: server.id,
+      serverId: site.server.id,
       databases: [source.name],
       cleanTables: [{ table: 'events', mode: 'truncate' }],
       confirmDestructiveCleaning: true,
     });
-
-    // Another session holds the table, as an application's long transaction would.
     const holder = await sql!.reserve();
+    await holder`begin`;
+    await holder`lock table events in access exclusive mode`;
+    assert.equal((await stack.api('POST', `/api/v1/configs/${config.id}/run`, { token })).status, 202);
+    return { ...site, token, backupsDir, config, holder };
+  }
+
+  it('cleanTables waiting for a lock is taken over by the restarted worker, and the run ends soon after', async () => {
+    const { token, backupsDir, worker, siteConfig, config, holder } = await runBehindLock('heartbeat-backups');
     try {
-      await holder`begin`;
-      await holder`lock table events in access exclusive mode`;
-      assert.equal((await stack.api('POST', `/api/v1/configs/${config.id}/run`, { token })).status, 202);
       const first = await waitFor(
         async () => ((await waiters()).length > 0 ? await waiters() : undefined),
         60_000,
@@ -96,19 +103,8 @@ describe('a site worker killed in a short step', () => {
   });
 
   it('cleanTables that waits longer than the heartbeat timeout on a live worker is not cut off', async () => {
-    const { token } = await signup(stack);
-    const { server } = await setUpSite(stack, token, { backupsDir: path.join(stack.tmp, 'patient-backups') });
-    const config = await createConfig(stack, token, {
-      serverId: server.id,
-      databases: [source.name],
-      cleanTables: [{ table: 'events', mode: 'truncate' }],
-      confirmDestructiveCleaning: true,
-    });
-    const holder = await sql!.reserve();
+    const { token, config, holder } = await runBehindLock('patient-backups');
     try {
-      await holder`begin`;
-      await holder`lock table events in access exclusive mode`;
-      assert.equal((await stack.api('POST', `/api/v1/configs/${config.id}/run`, { token })).status, 202);
       // Held until the step has waited well past the 3 s heartbeat timeout: only its heartbeats keep it alive.
       await waitFor(
         async () =>
