@@ -20,11 +20,21 @@ describe('web console (chromium, whole platform)', () => {
   let b: ConsoleBrowser;
   let work: string;
   const cleanups: (() => Promise<unknown>)[] = [];
+  // A tenant's own domain: its TXT proof is answered by this stand-in for DNS, its name resolved to loopback.
+  const ownDomain = `backups.globex-${randomUUID().slice(0, 6)}.example`;
+  const txt = new Map<string, string[][]>();
 
   before(async () => {
-    stack = await startStack({ env: { BASE_DOMAIN: 'console.test' } });
+    stack = await startStack({
+      env: { BASE_DOMAIN: 'console.test' },
+      resolveTxt: async (name) => {
+        const found = txt.get(name);
+        if (!found) throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+        return found;
+      },
+    });
     work = await mkdtemp(path.join(os.tmpdir(), 'bp-console-'));
-    b = await openBrowser(stack.baseUrl, { hostsDomain: 'console.test' });
+    b = await openBrowser(stack.baseUrl, { hostsDomain: 'console.test', hosts: [ownDomain] });
   });
   after(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
@@ -191,7 +201,7 @@ describe('web console (chromium, whole platform)', () => {
     assert.deepEqual(problems, [], 'no script error and no CSP refusal on any page');
   });
 
-  it("signs in through the tenant's own address, to that tenant only", async () => {
+  it("signs in through the tenant's address and its own proven domain, to that tenant only", async () => {
     const { page, problems } = b;
     const email = `${randomUUID().slice(0, 8)}@example.test`;
     const password = 'correct horse battery staple';
@@ -215,6 +225,22 @@ describe('web console (chromium, whole platform)', () => {
 
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByText(`Your tenant's address: ${domains.body.address}`).waitFor();
+
+    // Its own domain, proven by a TXT record, signs in to it too (a new origin: a fresh session).
+    const claimed = await stack.api('POST', '/api/v1/tenant/domains', { token, body: { domain: ownDomain } });
+    assert.equal(claimed.status, 201, JSON.stringify(claimed.body));
+    txt.set(claimed.body.txtName, [[claimed.body.txtValue]]);
+    const proven = await stack.api('POST', `/api/v1/tenant/domains/${claimed.body.id}/verify`, { token });
+    assert.equal(proven.status, 200, JSON.stringify(proven.body));
+    await page.goto(`http://${ownDomain}:${port}/console/signin`);
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`http://${ownDomain}:${port}/console/`);
+    await page.locator('body[data-ready="1"]').waitFor();
+    assert.match(await page.locator('#who').innerText(), /· Globex$/);
+    const onDomain = await consoleToken(page);
+    assert.equal((await stack.api('GET', '/api/v1/tenant', { token: onDomain })).body.id, mine.body.tenant.id);
     assert.deepEqual(problems, []);
   });
 });

@@ -13,6 +13,7 @@ import type { SiteConfigInput } from '../../activities/site-config.ts';
 import { createApp } from '../../api/app.ts';
 import { DEPENDENCY_TIMEOUT_MS } from '../../api/lib/middleware.ts';
 import { SiteTokens } from '../../api/agent/site-tokens.ts';
+import type { TxtResolver } from '../../api/domains/service.ts';
 import { SITE_TOKEN_TTL_SECONDS } from '../../common/temporal-token.ts';
 import { Schedules } from '../../api/temporal/schedules.ts';
 import { centralEnv, parseEnv, type CentralEnv } from '../../common/config.ts';
@@ -44,6 +45,8 @@ export interface PlatformOptions {
   onStopError?: (err: unknown) => void;
   /** Calls the start off (Ctrl-C during it): what has started is stopped after the step under way. */
   signal?: AbortSignal;
+  /** How the API looks up the TXT records that prove tenants' domains (the system's resolver unless given). */
+  resolveTxt?: TxtResolver;
   /** false: no central worker in this process; the caller runs one elsewhere (ops/dev/central-process.ts). */
   inProcessCentralWorker?: boolean;
 }
@@ -170,6 +173,7 @@ async function serveApi(
     dependencyTimeoutMs: dependencyTimeoutMs(opts),
     temporalUiUrl: temporalUiUrl ?? opts.env.TEMPORAL_UI_URL,
     baseDomain: opts.env.BASE_DOMAIN,
+    resolveTxt: opts.resolveTxt,
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');
@@ -236,6 +240,8 @@ export async function startScratchPlatform(opts: {
   temporalStateFile?: boolean;
   /** false: the caller runs the central worker (e.g. as a child process it can kill). */
   inProcessCentralWorker?: boolean;
+  /** A stand-in for DNS TXT look-ups, so a test can prove a domain it does not own. */
+  resolveTxt?: TxtResolver;
 }): Promise<ScratchPlatform> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-test-'));
   const removeTmp = () => rm(tmp, { recursive: true, force: true }).catch(reportStopError);
@@ -275,6 +281,7 @@ export async function startScratchPlatform(opts: {
       ...(opts.temporalStateFile && { devServer: { dbFile: path.join(tmp, 'temporal-state.db') } }),
       logger: opts.logger,
       ...(opts.inProcessCentralWorker === false && { inProcessCentralWorker: false }),
+      ...(opts.resolveTxt && { resolveTxt: opts.resolveTxt }),
       centralTaskQueue: `backup-central-${randomUUID()}`,
       http: { port: 0, host: '127.0.0.1', jwtSecret: randomUUID() + randomUUID(), jwtTtlSeconds: 3600 },
     });

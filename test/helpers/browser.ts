@@ -11,13 +11,20 @@ export interface ConsoleBrowser {
   close(): Promise<void>;
 }
 
-/** Names under `hostsDomain` (a tenant's address) resolve to loopback in this browser, as a wildcard DNS record would. */
+/**
+ * Names under `hostsDomain` (tenants' addresses) and the names in `hosts` (tenants' own domains) resolve to loopback in
+ * this browser, as their DNS records would point at the platform.
+ */
 export async function openBrowser(
   baseURL: string,
-  opts: { viewport?: { width: number; height: number }; hostsDomain?: string } = {},
+  opts: { viewport?: { width: number; height: number }; hostsDomain?: string; hosts?: string[] } = {},
 ): Promise<ConsoleBrowser> {
   const viewport = opts.viewport ?? { width: 1280, height: 900 };
-  const args = opts.hostsDomain ? [`--host-resolver-rules=MAP *.${opts.hostsDomain} 127.0.0.1`] : [];
+  const rules = [
+    ...(opts.hostsDomain ? [`MAP *.${opts.hostsDomain} 127.0.0.1`] : []),
+    ...(opts.hosts ?? []).map((h) => `MAP ${h} 127.0.0.1`),
+  ];
+  const args = rules.length ? [`--host-resolver-rules=${rules.join(', ')}`] : [];
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args });
   try {
     const context = await browser.newContext({ baseURL, acceptDownloads: true, viewport });

@@ -21,7 +21,7 @@ export interface Stack extends ScratchPlatform {
  * `temporalStateFile` lets a test stop Temporal and start it again with its schedules (an outage).
  */
 export async function startStack(
-  opts: { env?: Record<string, string>; privateMetadataServer?: boolean; temporalStateFile?: boolean } = {},
+  opts: Omit<Parameters<typeof startScratchPlatform>[0], 'logger'> = {},
 ): Promise<Stack> {
   const logs = new LogCapture();
   const logger = createLogger('backup-test', logs);
