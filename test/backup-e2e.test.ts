@@ -14,7 +14,9 @@ import {
   setUpSite,
   sha256OfFile,
   unzstd,
+  waitForRuns,
 } from './helpers/fixtures.ts';
+import { scheduleId } from '../common/names.ts';
 import { historyText, signup, startStack, type Stack } from './helpers/stack.ts';
 
 describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
@@ -128,5 +130,23 @@ describe('backup end to end (PostgreSQL, Temporal dev server)', () => {
     assert.equal((await stack.api('DELETE', `/api/v1/configs/${config.id}`, { token: b.token })).status, 404);
     assert.deepEqual((await stack.api('GET', '/api/v1/backups', { token: b.token })).body.items, []);
     assert.deepEqual((await stack.api('GET', '/api/v1/sites', { token: b.token })).body.items, []);
+  });
+
+  it('the history says who started a run: the user who asked (run now), or its schedule', async () => {
+    const a = await signup(stack);
+    const { server } = await setUpSite(stack, a.token, { backupsDir: path.join(stack.tmp, 'trigger-backups') });
+    const config = await createConfig(stack, a.token, { serverId: server.id, databases: [source.name] });
+    const [asked] = (await runNowAndWait(stack, a.token, config.id)) as any[];
+    assert.equal(asked.status, 'succeeded', asked.error);
+    assert.equal(asked.triggeredBy, a.email);
+    const one = await stack.api('GET', `/api/v1/backups/${asked.id}`, { token: a.token });
+    assert.equal(one.body.triggeredBy, a.email);
+
+    // The schedule starting a run on its own (as at its time): nobody asked.
+    await stack.temporal.client.schedule.getHandle(scheduleId(config.id)).trigger();
+    const rows = (await waitForRuns(stack, a.token, config.id, 2)) as any[];
+    const scheduled = rows.find((r) => r.id !== asked.id);
+    assert.equal(scheduled.status, 'succeeded', scheduled.error);
+    assert.equal(scheduled.triggeredBy, null);
   });
 });

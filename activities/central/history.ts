@@ -1,7 +1,8 @@
 // A run's history: one row per database of the run, written as running when it starts and with its outcome at the
 // end, plus the site copy's row when the dump succeeded. Running either twice gives the same rows.
+import { sql } from 'drizzle-orm';
 import { SITE_TARGET, type BackupKind, type BackupStatus, type TableCount } from '../../common/model.ts';
-import { backupCopies, backups, copyEvents } from '../../db/schema.ts';
+import { backupCopies, backups, copyEvents, runTriggers } from '../../db/schema.ts';
 import type { Db } from '../../db/client.ts';
 import type { RowsRemoved } from '../contracts.ts';
 import { asActivity } from '../failure.ts';
@@ -34,6 +35,12 @@ export interface BackupOutcome extends BackupRef {
   error?: string;
 }
 
+/** The user who asked for this run (run now), as the API recorded it; null for a scheduled run. */
+const triggeredBy = (workflowId: string) =>
+  sql<
+    string | null
+  >`(select ${runTriggers.triggeredBy} from ${runTriggers} where ${runTriggers.workflowId} = ${workflowId})`;
+
 export function createRecordBackupStarted(central: CentralContext) {
   /** Writes the history row of one database in this run as running; a retry leaves it as it is. */
   return async function recordBackupStarted(input: BackupRef & { startedAt: string }): Promise<void> {
@@ -41,7 +48,14 @@ export function createRecordBackupStarted(central: CentralContext) {
       const { workflowId, runId } = central.runInfo();
       await central.db
         .insert(backups)
-        .values({ ...input, workflowId, runId, startedAt: new Date(input.startedAt), status: 'running' })
+        .values({
+          ...input,
+          workflowId,
+          runId,
+          startedAt: new Date(input.startedAt),
+          status: 'running',
+          triggeredBy: triggeredBy(workflowId),
+        })
         .onConflictDoNothing({ target: [backups.workflowId, backups.database] });
     });
   };
@@ -86,8 +100,13 @@ export function createRecordBackup(central: CentralContext) {
             workflowId,
             startedAt: new Date(input.startedAt),
             ...values,
+            triggeredBy: triggeredBy(workflowId),
           })
-          .onConflictDoUpdate({ target: [backups.workflowId, backups.database], set: values })
+          .onConflictDoUpdate({
+            target: [backups.workflowId, backups.database],
+            // Who asked for the run, if the API recorded it after the row's start.
+            set: { ...values, triggeredBy: sql`coalesce(${backups.triggeredBy}, ${triggeredBy(workflowId)})` },
+          })
           .returning({ id: backups.id });
         if (input.status === 'succeeded' && input.siteKey) await recordSiteCopy(tx, input, input.siteKey, row!.id, run);
         return row!.id;

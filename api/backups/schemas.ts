@@ -32,6 +32,9 @@ export const Backup = z
       .record(z.string(), z.unknown())
       .nullable()
       .openapi({ description: 'a dry run: each check, passed or failed with why' }),
+    triggeredBy: z.string().nullable().openapi({
+      description: 'the email of the user who asked for this run (run now); null when its schedule started it',
+    }),
   })
   .openapi('Backup');
 export const Query = z.object({
@@ -71,6 +74,7 @@ export const backupOut = (b: typeof backups.$inferSelect) => ({
   tableCounts: b.tableCounts,
   rowsRemoved: b.rowsRemoved,
   report: b.report,
+  triggeredBy: b.triggeredBy,
 });
 
 export type BackupQuery = z.infer<typeof Query>;

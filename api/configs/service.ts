@@ -7,7 +7,7 @@ import { SITE_TARGET, type ConfigDestination, type RetentionPolicy } from '../..
 import { describePolicy } from '../../common/retention.ts';
 import type { Db, Tx } from '../../db/client.ts';
 import { planTargetRetention } from '../../db/retention.ts';
-import { backupConfigs, destinations, servers } from '../../db/schema.ts';
+import { backupConfigs, backups, destinations, runTriggers, servers, users } from '../../db/schema.ts';
 import type { AuthContext } from '../auth/tokens.ts';
 import { uniqueViolation } from '../lib/errors.ts';
 import type { Services } from '../lib/services.ts';
@@ -120,10 +120,26 @@ export async function dryRun(s: Services, auth: AuthContext, cfg: ConfigRow) {
   return { ...(await handle.result()), workflowId };
 }
 
-/** A backup now, through the schedule so that a run in progress is not doubled. */
+/**
+ * A backup now, through the schedule so that a run in progress is not doubled. The run's history says who asked for
+ * it: the trigger is kept by workflow id, and rows the run already wrote take it now (later ones take it themselves).
+ */
 export async function runNow(s: Services, auth: AuthContext, cfg: ConfigRow): Promise<void> {
-  await s.schedules.runNow(cfg.id);
-  await audit(s.db, auth, 'config.run', { type: 'backup_config', id: cfg.id });
+  const workflowId = await s.schedules.runNow(cfg.id);
+  const [user] = await s.db.select({ email: users.email }).from(users).where(eq(users.id, auth.userId));
+  if (workflowId && user) {
+    await s.db.transaction(async (tx) => {
+      await tx
+        .insert(runTriggers)
+        .values({ workflowId, tenantId: auth.tenantId, triggeredBy: user.email })
+        .onConflictDoNothing();
+      await tx
+        .update(backups)
+        .set({ triggeredBy: user.email })
+        .where(and(eq(backups.workflowId, workflowId), eq(backups.tenantId, auth.tenantId)));
+    });
+  }
+  await audit(s.db, auth, 'config.run', { type: 'backup_config', id: cfg.id }, { workflowId: workflowId ?? null });
 }
 
 export async function prune(s: Services, auth: AuthContext, cfg: ConfigRow): Promise<string> {

@@ -1,6 +1,7 @@
 // One Temporal Schedule per backup configuration (and one each for its verification and drill), kept in step with
 // the database, and the platform's own schedules. The rules that turn a configuration's schedule into a Temporal spec
 // are common/schedule.ts's.
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
@@ -204,19 +205,34 @@ export class Schedules {
       await this.removeSchedule(id, writes);
   }
 
-  /** Starts a run now through the schedule, so the overlap policy (SKIP) applies to it as to scheduled runs. */
-  async runNow(configId: string): Promise<void> {
+  /**
+   * Starts a run now through the schedule, so the overlap policy (SKIP) applies to it as to scheduled runs. Answers
+   * the run's workflow id once the schedule shows it started (within `waitMs`), undefined if it has not by then.
+   */
+  async runNow(configId: string, waitMs = 3000): Promise<string | undefined> {
     const handle = this.client.schedule.getHandle(scheduleId(configId));
-    const desc = await handle.describe().catch((e: unknown) => {
-      throw scheduleError(e);
-    });
+    const describe = () =>
+      handle.describe().catch((e: unknown) => {
+        throw scheduleError(e);
+      });
+    const desc = await describe();
     const running = desc.info.runningActions[0];
     if (running)
       throw new BackupError(
         'conflict',
         `a run of this configuration is in progress (${running.workflow.workflowId}); it was not started twice`,
       );
+    const known = new Set(desc.info.recentActions.map((a) => a.action.workflow.workflowId));
     await handle.trigger(ScheduleOverlapPolicy.SKIP);
+    // The schedule starts the run a moment later; its new action names the workflow.
+    for (const until = Date.now() + waitMs; Date.now() < until; await sleep(100)) {
+      const { info } = await describe();
+      const started = [...info.runningActions, ...info.recentActions.map((a) => a.action)].find(
+        (a) => !known.has(a.workflow.workflowId),
+      );
+      if (started) return started.workflow.workflowId;
+    }
+    return undefined;
   }
 
   async describe(configId: string) {

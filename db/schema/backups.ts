@@ -63,6 +63,8 @@ export const backups = pgTable(
     /** Where the copy lives, e.g. `site:<server>/<database>/<file>`. Null once no copy is left. */
     location: text('location'),
     availableForDownload: boolean('available_for_download').notNull().default(false),
+    /** Who asked for this run (run now), as their email was then; null for a run its schedule started. */
+    triggeredBy: text('triggered_by'),
   },
   (t) => [
     uniqueIndex('backups_run_database_key').on(t.workflowId, t.database),
@@ -106,6 +108,19 @@ export const backupCopies = pgTable(
     index('backup_copies_tenant_state_idx').on(t.tenantId, t.state),
   ],
 );
+
+/**
+ * Runs a user asked for (run now): the API learns the run's workflow id once the schedule has started it, and the
+ * run's history rows take the user from here, whichever of the two is written first.
+ */
+export const runTriggers = pgTable('run_triggers', {
+  workflowId: text('workflow_id').primaryKey(),
+  tenantId: uuid('tenant_id')
+    .notNull()
+    .references(() => tenants.id, { onDelete: 'cascade' }),
+  triggeredBy: text('triggered_by').notNull(),
+  at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+});
 
 /** What happened to a copy, in order: stored, missing, corrupt, repaired, deleted, verified. */
 export const copyEvents = pgTable(

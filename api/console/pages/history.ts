@@ -34,7 +34,7 @@ export const backups = () => html`
     </caption>
     <thead>
       <tr>
-        ${th('Started', 'Database', 'Server', 'Status', 'Size', 'Duration', 'File', 'Run')}
+        ${th('Started', 'Database', 'Server', 'Status', 'Size', 'Duration', 'File', 'Started by', 'Run')}
       </tr>
     </thead>
     <tbody></tbody>

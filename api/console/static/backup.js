@@ -10,6 +10,7 @@ function fields(b, serverName) {
     ['Status', b.status],
     ['Started', fmt.date(b.startedAt)],
     ['Finished', fmt.date(b.finishedAt)],
+    ['Started by', b.triggeredBy ?? 'its schedule'],
     ['Size', `${fmt.bytes(b.sizeBytes)} (${b.sizeBytes ?? '—'} bytes)`],
     ['SHA-256', b.sha256 ?? '—'],
     ['File', b.fileName ?? '—'],

@@ -31,6 +31,7 @@ function render() {
       (b) => fmt.bytes(b.sizeBytes),
       (b) => fmt.seconds(b.startedAt, b.finishedAt),
       (b) => b.fileName ?? '—',
+      (b) => b.triggeredBy ?? 'schedule',
       (b) => temporalLink(b.workflowId, b.runId, `Run of ${b.database} in Temporal`),
     ],
     'No backups match.',
