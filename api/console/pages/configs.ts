@@ -1,6 +1,6 @@
 // Backup configurations: the list with its actions (run now, dry run, pause/resume), health, and the editor.
 import { html } from 'hono/html';
-import { COMPRESSIONS } from '../../../common/model.ts';
+import { COMPRESSIONS, DEFAULT_COMPRESSION } from '../../../common/model.ts';
 
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
@@ -126,7 +126,7 @@ export const config = () => html`
         ${COMPRESSIONS.map((c) => html`<option value="${c}">${c}</option>`)}
       </select>
       <label for="level">Level</label>
-      <input id="level" name="level" type="number" min="1" max="19" value="3" />
+      <input id="level" name="level" type="number" min="1" max="19" value="${DEFAULT_COMPRESSION.level}" />
       <div class="check">
         <input id="encrypt" name="encrypt" type="checkbox" />
         <label for="encrypt">Encrypt (AES-256-GCM; the tenant key lives in the site's configuration)</label>

@@ -145,7 +145,14 @@ function body(f) {
     timezone: f.timezone,
     cleanTables,
     confirmDestructiveCleaning: Boolean(f.confirmDestructiveCleaning),
-    compression: { algorithm: f.algorithm, level: Number(f.level) },
+    compression: {
+      algorithm: f.algorithm,
+      level: Number(f.level),
+      // zstd's long-distance matching has no control here: an edit keeps what the configuration had.
+      ...(f.algorithm === 'zstd' && typeof current?.compression?.long === 'boolean'
+        ? { long: current.compression.long }
+        : {}),
+    },
     encrypt: Boolean(f.encrypt),
     keepLocal: Number(f.keepLocal),
     ...checks(f),
