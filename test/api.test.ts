@@ -617,7 +617,7 @@ describe('HTTP API contract', () => {
       serverId: server.id,
       database: i % 2 ? 'odd' : 'even',
       workflowId: `wf-${i}`,
-      runId: 'r',
+      runId: `r-${i}`,
       startedAt: new Date(t0 + Math.floor(i / 2) * 3_600_000),
       status: (i % 10 === 0 ? 'failed' : 'succeeded') as 'failed' | 'succeeded',
     }));
@@ -711,7 +711,7 @@ describe('HTTP API contract', () => {
     // Rows a few microseconds apart, in one millisecond: a page boundary between them loses neither.
     await stack.db.db
       .execute(sql`insert into backups (tenant_id, site_id, server_id, database, workflow_id, run_id, started_at, status)
-      select ${tenantId}, ${site.id}, ${server.id}, 'micro', 'wf-micro-' || g, 'r', timestamptz '2025-06-01 00:00:00.123456+00' - g * interval '100 microseconds', 'succeeded'
+      select ${tenantId}, ${site.id}, ${server.id}, 'micro', 'wf-micro-' || g, 'r-micro-' || g, timestamptz '2025-06-01 00:00:00.123456+00' - g * interval '100 microseconds', 'succeeded'
       from generate_series(0, 4) g`);
     const micro: string[] = [];
     for (let c: string | null = '', n = 0; c !== null && n < 10; n++) {

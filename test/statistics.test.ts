@@ -47,7 +47,7 @@ describe('statistics endpoint', () => {
       serverId: cfg.serverId,
       database: 'db',
       workflowId: `wf-${++n}`,
-      runId: 'r',
+      runId: `r-${n}`,
       sizeBytes: status === 'succeeded' ? size : null,
       startedAt: new Date(start),
       finishedAt: new Date(Date.parse(start) + seconds * 1000),

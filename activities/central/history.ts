@@ -36,10 +36,8 @@ export interface BackupOutcome extends BackupRef {
 }
 
 /** The user who asked for this run (run now), as the API recorded it; null for a scheduled run. */
-const triggeredBy = (workflowId: string) =>
-  sql<
-    string | null
-  >`(select ${runTriggers.triggeredBy} from ${runTriggers} where ${runTriggers.workflowId} = ${workflowId})`;
+const triggeredBy = (runId: string) =>
+  sql<string | null>`(select ${runTriggers.triggeredBy} from ${runTriggers} where ${runTriggers.runId} = ${runId})`;
 
 export function createRecordBackupStarted(central: CentralContext) {
   /** Writes the history row of one database in this run as running; a retry leaves it as it is. */
@@ -54,9 +52,9 @@ export function createRecordBackupStarted(central: CentralContext) {
           runId,
           startedAt: new Date(input.startedAt),
           status: 'running',
-          triggeredBy: triggeredBy(workflowId),
+          triggeredBy: triggeredBy(runId),
         })
-        .onConflictDoNothing({ target: [backups.workflowId, backups.database] });
+        .onConflictDoNothing({ target: [backups.runId, backups.database] });
     });
   };
 }
@@ -100,12 +98,12 @@ export function createRecordBackup(central: CentralContext) {
             workflowId,
             startedAt: new Date(input.startedAt),
             ...values,
-            triggeredBy: triggeredBy(workflowId),
+            triggeredBy: triggeredBy(runId),
           })
           .onConflictDoUpdate({
-            target: [backups.workflowId, backups.database],
+            target: [backups.runId, backups.database],
             // Who asked for the run, if the API recorded it after the row's start.
-            set: { ...values, triggeredBy: sql`coalesce(${backups.triggeredBy}, ${triggeredBy(workflowId)})` },
+            set: { ...values, triggeredBy: sql`coalesce(${backups.triggeredBy}, ${triggeredBy(runId)})` },
           })
           .returning({ id: backups.id });
         if (input.status === 'succeeded' && input.siteKey) await recordSiteCopy(tx, input, input.siteKey, row!.id, run);

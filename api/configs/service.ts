@@ -125,21 +125,21 @@ export async function dryRun(s: Services, auth: AuthContext, cfg: ConfigRow) {
  * it: the trigger is kept by workflow id, and rows the run already wrote take it now (later ones take it themselves).
  */
 export async function runNow(s: Services, auth: AuthContext, cfg: ConfigRow): Promise<void> {
-  const workflowId = await s.schedules.runNow(cfg.id);
+  const run = await s.schedules.runNow(cfg.id);
   const [user] = await s.db.select({ email: users.email }).from(users).where(eq(users.id, auth.userId));
-  if (workflowId && user) {
+  if (run && user) {
     await s.db.transaction(async (tx) => {
       await tx
         .insert(runTriggers)
-        .values({ workflowId, tenantId: auth.tenantId, triggeredBy: user.email })
+        .values({ runId: run.runId, tenantId: auth.tenantId, triggeredBy: user.email })
         .onConflictDoNothing();
       await tx
         .update(backups)
         .set({ triggeredBy: user.email })
-        .where(and(eq(backups.workflowId, workflowId), eq(backups.tenantId, auth.tenantId)));
+        .where(and(eq(backups.runId, run.runId), eq(backups.tenantId, auth.tenantId)));
     });
   }
-  await audit(s.db, auth, 'config.run', { type: 'backup_config', id: cfg.id }, { workflowId: workflowId ?? null });
+  await audit(s.db, auth, 'config.run', { type: 'backup_config', id: cfg.id }, { workflowId: run?.workflowId ?? null });
 }
 
 export async function prune(s: Services, auth: AuthContext, cfg: ConfigRow): Promise<string> {

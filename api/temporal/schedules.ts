@@ -207,9 +207,9 @@ export class Schedules {
 
   /**
    * Starts a run now through the schedule, so the overlap policy (SKIP) applies to it as to scheduled runs. Answers
-   * the run's workflow id once the schedule shows it started (within `waitMs`), undefined if it has not by then.
+   * the run once the schedule shows it started (within `waitMs`), undefined if it has not by then.
    */
-  async runNow(configId: string, waitMs = 3000): Promise<string | undefined> {
+  async runNow(configId: string, waitMs = 3000): Promise<{ workflowId: string; runId: string } | undefined> {
     const handle = this.client.schedule.getHandle(scheduleId(configId));
     const describe = () =>
       handle.describe().catch((e: unknown) => {
@@ -222,15 +222,17 @@ export class Schedules {
         'conflict',
         `a run of this configuration is in progress (${running.workflow.workflowId}); it was not started twice`,
       );
-    const known = new Set(desc.info.recentActions.map((a) => a.action.workflow.workflowId));
+    // By run id: the schedule names workflows to the second, so a run started in the same second as the last one
+    // has its workflow id.
+    const known = new Set(desc.info.recentActions.map((a) => a.action.workflow.firstExecutionRunId));
     await handle.trigger(ScheduleOverlapPolicy.SKIP);
     // The schedule starts the run a moment later; its new action names the workflow.
     for (const until = Date.now() + waitMs; Date.now() < until; await sleep(100)) {
       const { info } = await describe();
       const started = [...info.runningActions, ...info.recentActions.map((a) => a.action)].find(
-        (a) => !known.has(a.workflow.workflowId),
+        (a) => !known.has(a.workflow.firstExecutionRunId),
       );
-      if (started) return started.workflow.workflowId;
+      if (started) return { workflowId: started.workflow.workflowId, runId: started.workflow.firstExecutionRunId };
     }
     return undefined;
   }

@@ -22,7 +22,7 @@ import { tenants } from './tenancy.ts';
 
 export const backupStatusEnum = pgEnum('backup_status', BACKUP_STATUSES);
 
-/** One row per database per run; written by the central worker, keyed by (workflow id, database). */
+/** One row per database per run; written by the central worker, keyed by (run id, database). */
 export const backups = pgTable(
   'backups',
   {
@@ -67,7 +67,9 @@ export const backups = pgTable(
     triggeredBy: text('triggered_by'),
   },
   (t) => [
-    uniqueIndex('backups_run_database_key').on(t.workflowId, t.database),
+    // A run is its run id: the schedule names its workflows to the second, so two runs of one configuration started
+    // in the same second (a run now just after another ended) share a workflow id, never a run id.
+    uniqueIndex('backups_run_database_key').on(t.runId, t.database),
     // NULLS FIRST is what `ORDER BY ... DESC` means: an index in another null order cannot serve the query's order.
     index('backups_tenant_started_idx').on(t.tenantId, t.startedAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
     index('backups_config_started_idx').on(t.configId, t.startedAt.desc().nullsFirst()),
@@ -110,11 +112,11 @@ export const backupCopies = pgTable(
 );
 
 /**
- * Runs a user asked for (run now): the API learns the run's workflow id once the schedule has started it, and the
- * run's history rows take the user from here, whichever of the two is written first.
+ * Runs a user asked for (run now): the API learns the run's id once the schedule has started it, and the run's
+ * history rows take the user from here, whichever of the two is written first.
  */
 export const runTriggers = pgTable('run_triggers', {
-  workflowId: text('workflow_id').primaryKey(),
+  runId: text('run_id').primaryKey(),
   tenantId: uuid('tenant_id')
     .notNull()
     .references(() => tenants.id, { onDelete: 'cascade' }),
