@@ -1,4 +1,5 @@
 // One logger for every process: pino with the ECS format, so each line can go to Elasticsearch as it is.
+import path from 'node:path';
 import { ecsFormat } from '@elastic/ecs-pino-format';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
@@ -53,9 +54,21 @@ export function createLogger(service: string, destination?: DestinationStream): 
       censor: '[redacted]',
     },
   };
-  // Standard output written asynchronously: lines that come while a write is under way go out together in the next
-  // one, so a busy API does not make a system call per request; pino writes what is left when the process exits.
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
+  return pino(options, destination ?? defaultDestination(service));
+}
+
+/**
+ * Standard output, or LOG_FILE, or LOG_DIR/<service>.log (e.g. /var/log/backup-platform/backup-api.log). Rotation is
+ * logrotate's (ops/elk/logrotate.conf): it renames the file and sends SIGHUP, and the process opens the file anew;
+ * Filebeat follows a renamed file to its end, so no line is lost. Either way written asynchronously: lines that come
+ * while a write is under way go out together in the next one, and pino writes what is left when the process exits.
+ */
+function defaultDestination(service: string): DestinationStream {
+  const file = process.env.LOG_FILE || (process.env.LOG_DIR && path.join(process.env.LOG_DIR, `${service}.log`));
+  if (!file) return pino.destination({ dest: 1, sync: false });
+  const dest = pino.destination({ dest: file, sync: false, mkdir: true });
+  process.on('SIGHUP', () => dest.reopen());
+  return dest;
 }
 
 /** ECS has no fields for Temporal; `labels` is its place for flat custom keywords, searchable in Kibana. */
