@@ -113,11 +113,48 @@ describe('ECS log lines', () => {
     assert.ok(dumped, 'the site logged its dump');
     assert.equal(dumped.labels.site_id, site.site.id);
     assert.ok(dumped.labels.tenant_id && dumped.labels.workflow_id && dumped.labels.run_id);
+    // What ops/elk maps and shows, every field of it written by the runs above, with the type ecs-fields.json gives.
+    const seen = new Set(lines.flatMap(({ raw }) => [...flatten(JSON.parse(raw)).keys()]));
+    const template = JSON.parse(await readFile(new URL('../ops/elk/index-template.json', import.meta.url), 'utf8'));
+    const mapped = templateFields(template);
+    for (const [name, type] of mapped) {
+      assert.ok(seen.has(name), `the index template maps ${name}, which no line has`);
+      assert.equal(type, typeOf(name), `the index template's type of ${name}`);
+    }
+    const shown = kibanaFields(await readFile(new URL('../ops/elk/kibana.ndjson', import.meta.url), 'utf8'));
+    for (const name of shown) assert.ok(seen.has(name), `Kibana shows ${name}, which no line has`);
+    assert.ok(shown.size >= 10 && mapped.size >= 20);
     console.log(
       `ecs lines checked: ${lines.length} (central ${stack.logs.raw.length}, site ${worker.logs.raw.length})`,
     );
   });
 });
+
+/** The index template's explicit fields, by dotted name, with their types. */
+function templateFields(template: any): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (props: Record<string, any>, prefix: string) => {
+    for (const [k, v] of Object.entries(props)) {
+      if (v.properties) walk(v.properties, `${prefix}${k}.`);
+      else out.set(`${prefix}${k}`, v.type);
+    }
+  };
+  walk(template.template.mappings.properties, '');
+  return out;
+}
+
+/** The fields the saved searches show as columns or query on. */
+function kibanaFields(ndjson: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of ndjson.split('\n').filter(Boolean)) {
+    const o = JSON.parse(line);
+    if (o.type !== 'search') continue;
+    for (const c of o.attributes.columns) out.add(c);
+    const { query } = JSON.parse(o.attributes.kibanaSavedObjectMeta.searchSourceJSON).query;
+    for (const m of (query as string).matchAll(/([\w.@]+)\s*:/g)) out.add(m[1]!);
+  }
+  return out;
+}
 
 async function dropPg(name: string) {
   const sql = postgres(`postgres://${PG_USER}@${PG_HOST}:${PG_PORT}/postgres`, { max: 1, onnotice: () => {} });
