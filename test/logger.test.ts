@@ -42,12 +42,26 @@ describe('logger', () => {
         destination: { sftp: { auth: { passphrase: 'p6', privateKey: 'p7' } } },
         azure: { sasToken: 'p8', accountKey: 'p9' },
         env: { PGPASSWORD: 'p10' },
+        a1: { b: { c: { token: 'p11' } } },
       },
       'x',
     );
     const raw = out.raw.join('\n');
-    for (const s of ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9', 'p10'])
+    for (const s of ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9', 'p10', 'p11'])
       assert.ok(!raw.includes(`"${s}"`) && !raw.includes(`Bearer ${s}`), `${s} leaked: ${raw}`);
     assert.match(raw, /\[redacted\]/);
+    // Not an ECS field set: moved under the platform's namespace, and redacted there as well.
+    assert.equal((out.lines[0] as any).backup.password, '[redacted]');
+  });
+
+  it("writes one labels object a line, merging the parents', the child's and the call's", () => {
+    const out = new LogCapture();
+    const site = withRunLabels(createLogger('backup-site-worker', out), { tenant_id: 't1', site_id: 's1' });
+    withRunLabels(site, { workflow_id: 'wf', attempt: 2 }).info({ labels: { target: 'nas' }, raw_bytes: 5 }, 'x');
+    assert.equal(out.raw[0]!.match(/"labels":/g)!.length, 1, out.raw[0]);
+    const [line] = out.lines as any[];
+    assert.deepEqual(line.labels, { tenant_id: 't1', site_id: 's1', workflow_id: 'wf', attempt: '2', target: 'nas' });
+    assert.deepEqual(line.backup, { raw_bytes: 5 });
+    assert.throws(() => site.child({ labels: { x: 'y' } }), /withRunLabels/);
   });
 });

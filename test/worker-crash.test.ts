@@ -117,7 +117,7 @@ describe('cancelling a run during a dump', () => {
     await waitFor(
       () =>
         worker.logs.lines.some(
-          (l) => l.message === 'dump failed; partial file removed' && (l as any).cancelled === true,
+          (l) => l.message === 'dump failed; partial file removed' && (l as any).backup?.cancelled === true,
         ),
       30_000,
       'the cancellation at the site',

@@ -28,7 +28,7 @@ export function installTemporalRuntime(logger: Logger): void {
     WARN: 'warn',
     ERROR: 'error',
   };
-  const log = (level: LogLevel, message: string, meta?: LogMetadata) => sdk[levels[level]]({ temporal: meta }, message);
+  const log = (level: LogLevel, message: string, meta?: LogMetadata) => sdk[levels[level]](sdkFields(meta), message);
   Runtime.install({
     logger: {
       log,
@@ -40,6 +40,28 @@ export function installTemporalRuntime(logger: Logger): void {
     },
   });
 }
+
+/** The SDK's metadata as ECS: an error as `error.*`, a duration as `event.duration`, the rest as labels. */
+function sdkFields(meta: LogMetadata | undefined): Record<string, unknown> {
+  const { error, durationMs, ...rest } = meta ?? {};
+  const labels = Object.fromEntries(
+    Object.entries(rest)
+      // The task token identifies a task to the server only; it is noise in a log.
+      .filter(([k]) => k !== 'taskToken')
+      .map(([k, v]) => [SDK_LABELS[k] ?? snakeCase(k), v]),
+  );
+  return {
+    labels,
+    ...(error instanceof Error && { err: error }),
+    ...(error !== undefined && !(error instanceof Error) && { error: { message: String(error) } }),
+    ...(typeof durationMs === 'number' && { event: { duration: Math.round(durationMs * 1e6) } }),
+  };
+}
+
+/** The SDK's names for what our own lines call otherwise (see RunLabels). */
+const SDK_LABELS: Record<string, string> = { workflowRunId: 'run_id', runId: 'run_id', activityType: 'activity' };
+
+const snakeCase = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 export function workflowCodeOption(
   bundlePath: string | undefined,

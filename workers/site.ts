@@ -2,7 +2,7 @@
 import { Worker } from '@temporalio/worker';
 import { temporalConnectionOptions } from '../common/temporal.ts';
 import { parseEnv, siteEnv, type TemporalEnv } from '../common/config.ts';
-import { createLogger, type Logger } from '../common/logger.ts';
+import { createLogger, withRunLabels, type Logger } from '../common/logger.ts';
 import { createSiteActivities } from '../activities/site/index.ts';
 import { SiteConfig } from '../activities/site-config.ts';
 import { checkIn, type CheckIn } from './check-in.ts';
@@ -36,7 +36,7 @@ if (import.meta.main) {
   const logger = createLogger('backup-site-worker');
   const config = await SiteConfig.load(env.SITE_CONFIG);
   const identity = await checkIn(config);
-  const siteLogger = logger.child({ labels: { tenant_id: identity.tenantId, site_id: identity.siteId } });
+  const siteLogger = withRunLabels(logger, { tenant_id: identity.tenantId, site_id: identity.siteId });
   const renewal = new TokenRenewal(config, identity, siteLogger);
   const worker = await createSiteWorker({ env, config, identity, logger: siteLogger, token: renewal.token });
   renewal.start(worker);

@@ -86,7 +86,7 @@ export function createRecordBackup(central: CentralContext) {
         rowsRemoved: input.rowsRemoved ?? null,
         report: input.report ?? null,
       };
-      const backupId = await central.db.transaction(async (tx) => {
+      const { backupId, user } = await central.db.transaction(async (tx) => {
         const [row] = await tx
           .insert(backups)
           .values({
@@ -105,9 +105,9 @@ export function createRecordBackup(central: CentralContext) {
             // Who asked for the run, if the API recorded it after the row's start.
             set: { ...values, triggeredBy: sql`coalesce(${backups.triggeredBy}, ${triggeredBy(runId)})` },
           })
-          .returning({ id: backups.id });
+          .returning({ id: backups.id, triggeredBy: backups.triggeredBy });
         if (input.status === 'succeeded' && input.siteKey) await recordSiteCopy(tx, input, input.siteKey, row!.id, run);
-        return row!.id;
+        return { backupId: row!.id, user: row!.triggeredBy };
       });
       central
         .runLogger({
@@ -117,9 +117,13 @@ export function createRecordBackup(central: CentralContext) {
           config_id: input.configId,
         })
         .info(
+          // The backup outcome line the Kibana dashboard (ops/elk/kibana.ndjson) is drawn from.
           {
-            event: { outcome: input.status === 'succeeded' ? 'success' : 'failure' },
-            file: { name: input.fileName, size: input.sizeBytes },
+            event: { action: 'backup', outcome: input.status === 'succeeded' ? 'success' : 'failure' },
+            file: { name: input.fileName, size: input.sizeBytes, path: input.location, hash: { sha256: input.sha256 } },
+            ...(user && { user: { email: user } }),
+            ...(input.error && { error: { message: input.error } }),
+            labels: { backup_kind: input.kind ?? 'backup', server_id: input.serverId, encrypted: !!input.encrypted },
           },
           `backup ${input.status}`,
         );
