@@ -4,8 +4,10 @@
 // Why the query stays cheap with a million history rows: it walks the configurations (a few hundred at most) and,
 // for each, takes its latest succeeded backup through the (config_id, started_at desc) index with LIMIT 1, its latest
 // drill through (config_id, kind, started_at desc), and the copies of that one backup through (backup_id, target).
-// No aggregate ever touches the whole history. Copies are counted for the latest succeeded backup only: "is the
-// newest backup stored everywhere" is what an alert wants, and counting every copy ever made would scan it all.
+// No aggregate ever touches the whole history; the walk reads back only the failures since the last success (a
+// partial index on succeeded rows would bound even that, at the price of a migration). Copies are counted for the
+// latest succeeded backup only: "is the newest backup stored everywhere" is what an alert wants, and counting every
+// copy ever made would scan them all.
 import { sql } from 'drizzle-orm';
 import { Gauge, Registry } from 'prom-client';
 import { COPY_STATES } from '../../common/model.ts';
@@ -23,7 +25,7 @@ interface ConfigRow {
   copies: Record<string, number> | string | null;
 }
 
-const query = sql`
+export const CONFIG_METRICS_QUERY = sql`
   select c.tenant_id, c.id as config_id, c.name as config_name,
          extract(epoch from b.finished_at) as finished,
          extract(epoch from b.finished_at - b.started_at) as seconds,
@@ -45,7 +47,7 @@ const query = sql`
   ) d on true`;
 
 async function loadRows(db: Db): Promise<ConfigRow[]> {
-  const result = (await db.execute(query)) as unknown as ConfigRow[] | { rows: ConfigRow[] };
+  const result = (await db.execute(CONFIG_METRICS_QUERY)) as unknown as ConfigRow[] | { rows: ConfigRow[] };
   return Array.isArray(result) ? result : result.rows;
 }
 
