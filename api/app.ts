@@ -22,11 +22,13 @@ import { consoleRoutes } from './console/routes.ts';
 import { statisticsRoutes } from './statistics/routes.ts';
 import { domainRoutes } from './domains/routes.ts';
 import { resolveHost } from './domains/hosts.ts';
+import { mountMetrics, requestLatency } from './metrics/routes.ts';
 
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
   const app = router();
   app.use('*', accessLog(deps.logger));
+  app.use('*', requestLatency());
   app.use('*', securityHeaders({ https: deps.https ?? false }));
   app.use('*', temporalDeadlines(deps.dependencyTimeoutMs ?? DEPENDENCY_TIMEOUT_MS));
   app.use('/api/v1/*', limitBodies());
@@ -35,6 +37,7 @@ export function createApp(deps: AppDeps) {
   app.onError(errorHandler(deps.logger));
   app.notFound(noRoute);
   mountDocs(app);
+  mountMetrics(app, deps.db, deps.metricsToken);
   app.route(
     '/',
     consoleRoutes({

@@ -35,6 +35,12 @@ export const temporalEnv = z.object({
 });
 export type TemporalEnv = z.infer<typeof temporalEnv>;
 
+/** A worker's own /metrics listener, only when METRICS_PORT is set (0: any free port); on loopback by default. */
+const metricsEnv = {
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+};
+
 export const databaseEnv = z.object({
   /** A PostgreSQL URL. When unset, an embedded PostgreSQL (PGlite) keeps its files in DATA_DIR. */
   DATABASE_URL: z.string().url().optional(),
@@ -63,11 +69,14 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   SITE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(2).max(300).default(300),
   /** How long a request waits for one answer from the metadata database or Temporal before it answers 503. */
   DEPENDENCY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(1500),
+  /** GET /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; unset, there is no /metrics (404). */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 export type ApiEnv = z.infer<typeof apiEnv>;
 
 /** Timeouts the central worker hands to each run: production values by default, short ones in tests. */
 export const centralEnv = temporalEnv.extend(databaseEnv.shape).extend({
+  ...metricsEnv,
   DUMP_HEARTBEAT_TIMEOUT_SECONDS: seconds(60),
   DUMP_TIMEOUT_SECONDS: seconds(12 * 3600),
   SITE_PICKUP_TIMEOUT_SECONDS: seconds(30 * 60),
@@ -81,6 +90,7 @@ export const centralEnv = temporalEnv.extend(databaseEnv.shape).extend({
 export type CentralEnv = z.infer<typeof centralEnv>;
 
 export const siteEnv = temporalEnv.extend({
+  ...metricsEnv,
   SITE_CONFIG: z.string().min(1, 'path of the site worker configuration file'),
 });
 export type SiteEnv = z.infer<typeof siteEnv>;

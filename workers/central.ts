@@ -8,7 +8,14 @@ import { connectTemporal, ensureSearchAttributes, temporalConnectionOptions } fr
 import { createCentralActivities } from '../activities/central/index.ts';
 import type { RunTuning } from '../activities/contracts.ts';
 import { openDb, type Db } from '../db/client.ts';
-import { connectWorker, installTemporalRuntime, runUntilSignal, workflowCodeOption } from './runtime.ts';
+import { serveMetrics } from '../common/metrics.ts';
+import {
+  connectWorker,
+  countActivities,
+  installTemporalRuntime,
+  runUntilSignal,
+  workflowCodeOption,
+} from './runtime.ts';
 
 export function tuningFrom(env: CentralEnv): RunTuning {
   return {
@@ -32,6 +39,7 @@ export async function createCentralWorker(opts: {
     connection,
     namespace: opts.env.TEMPORAL_NAMESPACE,
     taskQueue: opts.taskQueue ?? CENTRAL_TASK_QUEUE,
+    interceptors: { activity: [countActivities] },
     ...workflowCodeOption(opts.env.WORKFLOW_BUNDLE),
     activities: createCentralActivities({
       db: opts.db,
@@ -50,6 +58,11 @@ if (import.meta.main) {
   await ensureSearchAttributes(temporal);
   await temporal.connection.close();
   const handle = await openDb(env);
+  const metrics =
+    env.METRICS_PORT === undefined ? undefined : await serveMetrics(env.METRICS_PORT, env.METRICS_HOST, logger);
   const worker = await createCentralWorker({ env, db: handle.db, logger });
-  await runUntilSignal(worker, logger, () => handle.close());
+  await runUntilSignal(worker, logger, async () => {
+    metrics?.close();
+    await handle.close();
+  });
 }

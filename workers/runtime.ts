@@ -2,7 +2,16 @@
 // is either bundled now or loaded from a bundle made ahead of time (WORKFLOW_BUNDLE), which starts much faster.
 import { fileURLToPath } from 'node:url';
 import type { LogLevel, LogMetadata } from '@temporalio/common';
-import { bundleWorkflowCode, NativeConnection, Runtime, type Worker, type WorkerOptions } from '@temporalio/worker';
+import { CancelledFailure } from '@temporalio/common';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Runtime,
+  type ActivityInterceptorsFactory,
+  type Worker,
+  type WorkerOptions,
+} from '@temporalio/worker';
+import { activitiesTotal } from '../common/metrics.ts';
 import type { Logger } from '../common/logger.ts';
 import type { TemporalConnectionOptions } from '../common/temporal.ts';
 
@@ -113,3 +122,20 @@ export async function connectWorker(options: TemporalConnectionOptions): Promise
   }
   return connection;
 }
+
+/** Counts each activity execution on this worker by type and outcome (backup_platform_activities_total). */
+export const countActivities: ActivityInterceptorsFactory = (ctx) => ({
+  inbound: {
+    async execute(input, next) {
+      const activity = ctx.info.activityType;
+      try {
+        const result: unknown = await next(input);
+        activitiesTotal.inc({ activity, outcome: 'success' });
+        return result;
+      } catch (err) {
+        activitiesTotal.inc({ activity, outcome: err instanceof CancelledFailure ? 'cancelled' : 'failure' });
+        throw err;
+      }
+    },
+  },
+});

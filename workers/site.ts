@@ -6,7 +6,8 @@ import { createLogger, withRunLabels, type Logger } from '../common/logger.ts';
 import { createSiteActivities } from '../activities/site/index.ts';
 import { SiteConfig } from '../activities/site-config.ts';
 import { checkIn, type CheckIn } from './check-in.ts';
-import { connectWorker, installTemporalRuntime, runUntilSignal } from './runtime.ts';
+import { serveMetrics } from '../common/metrics.ts';
+import { connectWorker, countActivities, installTemporalRuntime, runUntilSignal } from './runtime.ts';
 import { TokenRenewal } from './token-renewal.ts';
 
 export async function createSiteWorker(opts: {
@@ -25,6 +26,7 @@ export async function createSiteWorker(opts: {
     connection,
     namespace: opts.env.TEMPORAL_NAMESPACE,
     taskQueue: opts.identity.taskQueue,
+    interceptors: { activity: [countActivities] },
     activities: createSiteActivities({ config: opts.config, identity: opts.identity, logger: opts.logger }),
     // A site does few, long, disk- and network-bound tasks; a handful at once is plenty.
     maxConcurrentActivityTaskExecutions: 4,
@@ -40,5 +42,10 @@ if (import.meta.main) {
   const renewal = new TokenRenewal(config, identity, siteLogger);
   const worker = await createSiteWorker({ env, config, identity, logger: siteLogger, token: renewal.token });
   renewal.start(worker);
-  await runUntilSignal(worker, siteLogger, async () => renewal.stop());
+  const metrics =
+    env.METRICS_PORT === undefined ? undefined : await serveMetrics(env.METRICS_PORT, env.METRICS_HOST, siteLogger);
+  await runUntilSignal(worker, siteLogger, async () => {
+    renewal.stop();
+    metrics?.close();
+  });
 }

@@ -6,6 +6,7 @@ import { backupCopies, backups, copyEvents, runTriggers } from '../../db/schema.
 import type { Db } from '../../db/client.ts';
 import type { RowsRemoved } from '../contracts.ts';
 import { asActivity } from '../failure.ts';
+import { runsTotal } from '../../common/metrics.ts';
 import type { CentralContext } from './context.ts';
 
 export interface BackupRef {
@@ -109,6 +110,7 @@ export function createRecordBackup(central: CentralContext) {
         if (input.status === 'succeeded' && input.siteKey) await recordSiteCopy(tx, input, input.siteKey, row!.id, run);
         return { backupId: row!.id, user: row!.triggeredBy };
       });
+      runsTotal.inc({ outcome: input.status });
       central
         .runLogger({
           tenant_id: input.tenantId,

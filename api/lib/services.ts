@@ -34,6 +34,8 @@ export interface AppDeps {
   baseDomain?: string | undefined;
   /** DNS TXT look-ups proving a tenant's own domain (node's resolver unless a test gives one). */
   resolveTxt?: TxtResolver | undefined;
+  /** METRICS_TOKEN: Prometheus sends it as a bearer token to GET /metrics; without it there is no /metrics. */
+  metricsToken?: string | undefined;
 }
 
 export interface Services extends AppDeps {

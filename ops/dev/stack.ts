@@ -174,6 +174,7 @@ async function serveApi(
     temporalUiUrl: temporalUiUrl ?? opts.env.TEMPORAL_UI_URL,
     baseDomain: opts.env.BASE_DOMAIN,
     resolveTxt: opts.resolveTxt,
+    metricsToken: opts.env.METRICS_TOKEN,
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');
