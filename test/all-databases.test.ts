@@ -14,7 +14,7 @@ import {
   MARIADB_HOST,
   MARIADB_PORT,
 } from './helpers/mariadb.ts';
-import { settleAll, signup, startStack, type Stack } from './helpers/stack.ts';
+import { settleAll, signup, startStack, waitFor, type Stack } from './helpers/stack.ts';
 
 type Row = { database: string; status: string; workflowId: string; tableCounts?: { table: string; rows: number }[] };
 
@@ -30,6 +30,29 @@ function runRows(rows: Row[], workflowId: string): Record<string, string> {
       .map((r) => [r.database, r.status])
       .sort(([a], [b]) => a!.localeCompare(b!)),
   );
+}
+
+/** When each configuration was last run, to the second. */
+const lastRun = new Map<string, number>();
+
+/**
+ * Run now and wait for `expected` rows; a timeout says which rows there were, and why. A run's workflow id carries
+ * its start to the second, and a second run-now within the same second would take the same id (and rows): the
+ * next run waits for the next second.
+ */
+async function runAndWait(stack: Stack, token: string, configId: string, expected: number): Promise<Row[]> {
+  const second = () => Math.floor(Date.now() / 1000);
+  await waitFor(() => second() > (lastRun.get(configId) ?? 0), 5_000, 'the next second');
+  lastRun.set(configId, second());
+  try {
+    return (await runNowAndWait(stack, token, configId, expected)) as Row[];
+  } catch (err) {
+    const { body } = await stack.api('GET', `/api/v1/backups?configId=${configId}`, { token });
+    const seen = (body.items as { database: string; status: string; error?: string }[]).map(
+      (r) => `${r.database} ${r.status} ${r.error ?? ''}`,
+    );
+    throw new Error(`${(err as Error).message}; rows: ${seen.join(' | ')}`);
+  }
 }
 
 /** The workflow ids of the runs, oldest first, from the history rows (newest first). */
@@ -119,7 +142,7 @@ describe('databases "*": every database of a server', () => {
       });
 
       // Run 1: the private cluster has a and b (and the excluded one; postgres and the templates are left out).
-      let rows = (await runNowAndWait(stack, token, config.id, 2)) as Row[];
+      let rows = await runAndWait(stack, token, config.id, 2);
       const [run1] = runIds(rows);
       assert.deepEqual(runRows(rows, run1!), { [a.name]: 'succeeded', [b.name]: 'succeeded' });
       assert.equal(rowsOf(rows, a.name, 'public.items'), 7);
@@ -127,7 +150,7 @@ describe('databases "*": every database of a server', () => {
       // Run 2: c is new, b was dropped: c is backed up, b reported.
       const c = await made('bp_all_c');
       await b.drop();
-      rows = (await runNowAndWait(stack, token, config.id, 4)) as Row[];
+      rows = await runAndWait(stack, token, config.id, 4);
       const run2 = runIds(rows)[1]!;
       assert.deepEqual(runRows(rows, run2), { [a.name]: 'succeeded', [c.name]: 'succeeded' });
       const vanished = () => hook.received.filter((x) => x.type === 'database.vanished');
@@ -137,7 +160,7 @@ describe('databases "*": every database of a server', () => {
       assert.equal(hook.received.filter((x) => x.type === 'backup.failed').length, 0);
 
       // Run 3: b is still gone and not reported again.
-      rows = (await runNowAndWait(stack, token, config.id, 6)) as Row[];
+      rows = await runAndWait(stack, token, config.id, 6);
       const run3 = runIds(rows)[2]!;
       assert.deepEqual(runRows(rows, run3), { [a.name]: 'succeeded', [c.name]: 'succeeded' });
       assert.equal(vanished().length, 1);
@@ -158,6 +181,29 @@ describe('databases "*": every database of a server', () => {
     } finally {
       await site.worker.stop();
       await Promise.all([a.drop(), skipped.drop()]);
+    }
+  });
+
+  it('a server whose databases cannot be listed fails the run once, with a history row for "*" and an alert', async () => {
+    const { token } = await signup(stack);
+    assert.equal((await stack.api('PATCH', '/api/v1/tenant', { token, body: { webhookUrl: hook.url } })).status, 200);
+    const site = await setUpEngineSite(stack, token, {
+      backupsDir: path.join(stack.tmp, 'all-locked'),
+      servers: {
+        locked: { engine: 'postgresql', host: '127.0.0.1', port: pg.port, user: pg.user, password: 'not-the-password' },
+      },
+    });
+    try {
+      const config = await createConfig(stack, token, { serverId: site.servers.locked!.id, databases: '*' });
+      const rows = await runAndWait(stack, token, config.id, 1);
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.database, '*');
+      assert.equal(rows[0]!.status, 'failed');
+      const row = rows[0] as Row & { error: string };
+      assert.match(row.error, /could not list the databases of server 'locked': .*refused the login/);
+      assert.ok(hook.received.some((x) => x.type === 'backup.failed' && x.configId === config.id));
+    } finally {
+      await site.worker.stop();
     }
   });
 
@@ -185,12 +231,12 @@ describe('databases "*": every database of a server', () => {
     });
     try {
       const config = await createConfig(stack, token, { serverId: site.servers.maria!.id, databases: ['*'] });
-      let rows = (await runNowAndWait(stack, token, config.id, 2)) as Row[];
+      let rows = await runAndWait(stack, token, config.id, 2);
       assert.deepEqual(runRows(rows, runIds(rows)[0]!), { [m1.name]: 'succeeded', [m2.name]: 'succeeded' });
       assert.equal(rowsOf(rows, m1.name, 't'), 2);
 
       await mariadbAdmin(`CREATE DATABASE \`${m3}\`;`);
-      rows = (await runNowAndWait(stack, token, config.id, 5)) as Row[];
+      rows = await runAndWait(stack, token, config.id, 5);
       assert.deepEqual(runRows(rows, runIds(rows)[1]!), {
         [m1.name]: 'succeeded',
         [m2.name]: 'succeeded',
