@@ -177,6 +177,15 @@ describe('databases "*": every database of a server', () => {
         [a.name],
       );
       assert.ok(preview.body.keep.some((k: { database: string }) => k.database === b.name));
+      // A drill checks the databases backed up that the server still has: not the dropped one, nor the excluded.
+      const drill = await stack.api('POST', `/api/v1/configs/${config.id}/drill`, { token });
+      assert.equal(drill.status, 202, JSON.stringify(drill.body));
+      const drilled = await stack.temporal.client.workflow.getHandle(drill.body.workflowId).result();
+      assert.deepEqual(
+        drilled.databases.map((d: { database: string; ok: boolean }) => `${d.database} ${d.ok}`),
+        [`${a.name} true`, `${c.name} true`],
+        JSON.stringify(drilled),
+      );
       await c.drop();
     } finally {
       await site.worker.stop();
