@@ -34,7 +34,9 @@ export interface BackupPlan {
   serverId: string;
   serverName: string;
   engine: Engine;
+  /** Names, or `["*"]`: the run discovers the server's databases at the site (less `excludeDatabases`). */
   databases: string[];
+  excludeDatabases: string[];
   cleanTables: CleanTable[];
   keepLocal: number;
   timezone: string;

@@ -85,3 +85,12 @@ export interface ConfigDestination {
   destinationId: string;
   retention: RetentionPolicy;
 }
+
+/**
+ * A configuration's `databases: ["*"]`: every database the server has at the time of each run, less its
+ * `excludeDatabases`. The engines leave out system databases (templates and `postgres`; MariaDB's mysql, sys and the
+ * schemas).
+ */
+export const ALL_DATABASES = '*';
+export const isAllDatabases = (databases: readonly string[]): boolean =>
+  databases.length === 1 && databases[0] === ALL_DATABASES;

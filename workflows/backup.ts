@@ -10,9 +10,11 @@ import {
 } from '@temporalio/workflow';
 import type { BackupRef } from '../activities/central/history.ts';
 import type { BackupPlan, DryRunReport, DumpResult } from '../activities/contracts.ts';
-import { SITE_TARGET } from '../common/model.ts';
+import { isAllDatabases, SITE_TARGET } from '../common/model.ts';
 import { backupFileName, COMPRESSION_EXT, offsiteKey, runSearchAttributes, runTag } from '../common/names.ts';
-import { bookkeeping, central, describeFailure, siteActivities } from './activities.ts';
+import { bookkeeping, describeFailure, siteActivities } from './activities.ts';
+import { alertQuietly } from './alert.ts';
+import { runDatabases } from './databases.ts';
 import { applyRetention } from './prune.ts';
 
 export interface BackupWorkflowInput {
@@ -33,15 +35,16 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
 
   const startedAt = workflowInfo().startTime;
   const result: BackupWorkflowResult = { succeeded: [], partial: [], failed: [] };
-  for (const database of plan.databases) await backupDatabase(plan, site, database, startedAt, result);
+  const databases = await runDatabases(plan, site, startedAt);
+  for (const database of databases) await backupDatabase(plan, site, database, startedAt, result);
 
   await applyRetention(plan, site);
 
-  if (result.failed.length > 0 || result.partial.length > 0) throw runFailure(plan, result);
+  if (result.failed.length > 0 || result.partial.length > 0) throw runFailure(databases.length, result);
   return result;
 }
 
-type SiteStubs = ReturnType<typeof siteActivities>;
+export type SiteStubs = ReturnType<typeof siteActivities>;
 
 /** How far one database's run got: what a failure after it must record or remove depends on it. */
 interface DatabaseProgress {
@@ -168,15 +171,15 @@ async function dumpAndRecord(
 }
 
 /** The run fails when a database failed or lacks an off-site copy; the failure carries the whole result. */
-function runFailure(plan: BackupPlan, result: BackupWorkflowResult): ApplicationFailure {
+function runFailure(total: number, result: BackupWorkflowResult): ApplicationFailure {
   const problems = [
     ...result.failed.map((f) => `${f.database}: ${f.error}`),
     ...result.partial.map((p) => `${p.database}: copies failed (${p.failedCopies.join('; ')})`),
   ];
   const what =
     result.failed.length > 0
-      ? `${result.failed.length} of ${plan.databases.length} database backups failed`
-      : `${result.partial.length} of ${plan.databases.length} backups are missing off-site copies`;
+      ? `${result.failed.length} of ${total} database backups failed`
+      : `${result.partial.length} of ${total} backups are missing off-site copies`;
   return ApplicationFailure.nonRetryable(
     `${what}: ${problems.join('; ')}`,
     result.failed.length > 0 ? 'BackupFailed' : 'BackupPartial',
@@ -228,27 +231,6 @@ async function copyOffsite(
   return failures;
 }
 
-/** An unreachable webhook must not cost the other databases their backups; the alert is logged either way. */
-async function alertQuietly(
-  plan: BackupPlan,
-  database: string,
-  message: string,
-  event: 'backup.failed' | 'backup.partial',
-): Promise<void> {
-  await central
-    .alert({
-      tenantId: plan.tenantId,
-      configId: plan.configId,
-      configName: plan.configName,
-      serverName: plan.serverName,
-      siteName: plan.siteName,
-      database,
-      message,
-      event,
-    })
-    .catch((e: unknown) => log.warn('alert not delivered', { error: String(e) }));
-}
-
 /** Checks everything a backup of this configuration needs and stores nothing; the report is the result. */
 export async function dryRunWorkflow(input: BackupWorkflowInput): Promise<DryRunReport> {
   const plan = await bookkeeping().loadBackupPlan({ configId: input.configId });
@@ -263,9 +245,14 @@ export async function dryRunWorkflow(input: BackupWorkflowInput): Promise<DryRun
   };
   let report: DryRunReport;
   try {
+    // With "*", the databases a run would back up now (nothing is reported as gone: a dry run changes nothing).
+    const databases =
+      isAllDatabases(plan.databases) && patched('discover-databases')
+        ? await site.quick.discoverDatabases({ serverName: plan.serverName, exclude: plan.excludeDatabases })
+        : plan.databases;
     report = await site.quick.dryRun({
       serverName: plan.serverName,
-      databases: plan.databases,
+      databases,
       tables: plan.cleanTables,
       destinations: plan.destinations.map((d) => d.name),
       encrypt: plan.encrypt,

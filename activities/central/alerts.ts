@@ -23,7 +23,8 @@ export interface AlertInput {
     | 'copy.corrupt'
     | 'drill.failed'
     | 'restore.failed'
-    | 'backup.missed';
+    | 'backup.missed'
+    | 'database.vanished';
 }
 
 export function createAlert(central: CentralContext) {

@@ -9,6 +9,7 @@ import { createFindMissedBackups, createMarkMissedAlerted } from './missed-backu
 import { createLoadBackupPlan, createRunTuning } from './plans.ts';
 import { createLoadRestorePlan, createPlanDrill, createRecordRestore } from './restores.ts';
 import { createSettleStuckRuns } from './stuck-runs.ts';
+import { createFindVanishedDatabases, createMarkVanishedDatabases } from './vanished-databases.ts';
 
 export function createCentralActivities(deps: CentralDeps) {
   const central = createCentralContext(deps);
@@ -29,6 +30,8 @@ export function createCentralActivities(deps: CentralDeps) {
     findMissedBackups: createFindMissedBackups(central),
     markMissedAlerted: createMarkMissedAlerted(central),
     settleStuckRuns: createSettleStuckRuns(central),
+    findVanishedDatabases: createFindVanishedDatabases(central),
+    markVanishedDatabases: createMarkVanishedDatabases(central),
     alert: createAlert(central),
   };
 }

@@ -30,6 +30,7 @@ export function createLoadBackupPlan(central: CentralContext) {
         serverName: row.server.name,
         engine: row.server.engine,
         databases: row.config.databases,
+        excludeDatabases: row.config.excludeDatabases,
         cleanTables: row.config.cleanTables,
         keepLocal: row.config.keepLocal,
         timezone: row.config.timezone,

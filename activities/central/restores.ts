@@ -2,7 +2,7 @@
 // first), its outcome, and the drills a configuration plans, each a restore into a scratch database.
 import { and, desc, eq, inArray, min } from 'drizzle-orm';
 import { BackupError } from '../../common/errors.ts';
-import { DUMP_FORMAT, SITE_TARGET, type DrillSpec } from '../../common/model.ts';
+import { DUMP_FORMAT, isAllDatabases, SITE_TARGET, type DrillSpec } from '../../common/model.ts';
 import { parseBackupFileName } from '../../common/names.ts';
 import { backupCopies, backups, restores, servers, sites } from '../../db/schema.ts';
 import type { DrillTarget, DryRunCheck, RestorePlan } from '../contracts.ts';
@@ -11,6 +11,32 @@ import type { CentralContext } from './context.ts';
 import { configWithServer } from './plans.ts';
 
 const parseFormat = (fileName: string) => parseBackupFileName(fileName)?.format;
+
+/**
+ * The databases a drill checks: the configuration's names, or with "*" those it has backed up that the server still
+ * has (not the ones reported gone, nor the ones excluded since).
+ */
+async function drillDatabases(
+  central: CentralContext,
+  config: { id: string; databases: string[]; excludeDatabases: string[]; vanishedDatabases: string[] },
+): Promise<string[]> {
+  if (!isAllDatabases(config.databases)) return config.databases;
+  const rows = await central.db
+    .selectDistinct({ database: backups.database })
+    .from(backups)
+    .where(
+      and(
+        eq(backups.configId, config.id),
+        eq(backups.kind, 'backup'),
+        inArray(backups.status, ['succeeded', 'partial']),
+      ),
+    );
+  const skip = [...config.excludeDatabases, ...config.vanishedDatabases];
+  return rows
+    .map((r) => r.database)
+    .filter((d) => !skip.includes(d))
+    .sort();
+}
 
 export function createLoadRestorePlan(central: CentralContext) {
   /** What a restore needs: the backup, the target, and every stored copy the target site can read, best first. */
@@ -82,7 +108,7 @@ export function createPlanDrill(central: CentralContext) {
       };
       const out: DrillTarget[] = [];
       const stamp = workflowId.replace(/[^0-9]/g, '').slice(-14) || String(Date.now());
-      for (const database of row.config.databases) {
+      for (const database of await drillDatabases(central, row.config)) {
         const [b] = await central.db
           .select()
           .from(backups)

@@ -5,6 +5,7 @@ import { createCheckCopies, createVerifyCopies } from './checks.ts';
 import { createCleanTables } from './clean-tables.ts';
 import { createSiteContext, heartbeating, type SiteDeps } from './context.ts';
 import { createDeleteCopies } from './delete-copies.ts';
+import { createDiscoverDatabases } from './discover-databases.ts';
 import { createDropDatabase } from './drop-database.ts';
 import { createDryRun } from './dry-run.ts';
 import { createDump } from './dump.ts';
@@ -32,6 +33,7 @@ export function createSiteActivities(deps: SiteDeps) {
     dropRestoreStaging: heartbeating(createDropRestoreStaging(site)),
     sweepRestoreScratch: heartbeating(createSweepRestoreScratch(site)),
     dryRun: heartbeating(createDryRun(site)),
+    discoverDatabases: heartbeating(createDiscoverDatabases(site)),
   };
 }
 

@@ -1,7 +1,13 @@
 // The shapes of a backup configuration: what an admin sends to create or change one, and what the API answers.
 // Every object is strict: an unknown key (a typo, a field of another kind of schedule) is refused, not dropped.
 import { z } from '@hono/zod-openapi';
-import { COMPRESSIONS, DEFAULT_COMPRESSION, type Compression } from '../../common/model.ts';
+import {
+  ALL_DATABASES,
+  COMPRESSIONS,
+  DEFAULT_COMPRESSION,
+  isAllDatabases,
+  type Compression,
+} from '../../common/model.ts';
 import { DATABASE_NAME_RE, scheduleId, TABLE_NAME_RE } from '../../common/names.ts';
 import { RetentionPolicySchema } from '../../common/retention.ts';
 import { cronProblem, isValidTimeZone } from '../../common/schedule.ts';
@@ -126,17 +132,32 @@ const Drill = z
   .openapi('Drill', {
     description: 'restore the newest backup into a scratch database and check it, on this schedule',
   });
+const DATABASE_NAME_RULE = 'a database name: letters, digits, _ $ - . (a SQLite database is its file name)';
+const DatabaseName = z.string().regex(DATABASE_NAME_RE, DATABASE_NAME_RULE);
+const DatabaseNames = z.array(DatabaseName);
+/** A list of names, or "*" (also ["*"]) for every database of the server; stored as ["*"]. */
+const Databases = z
+  .union([z.literal(ALL_DATABASES), z.array(z.string()).min(1).max(50)])
+  .transform((d) => (typeof d === 'string' ? [d] : d))
+  .superRefine((d, ctx) => {
+    if (isAllDatabases(d)) return;
+    if (d.includes(ALL_DATABASES))
+      return ctx.addIssue({ code: 'custom', message: 'either "*" alone (every database) or database names' });
+    d.forEach((name, i) => {
+      if (!DATABASE_NAME_RE.test(name)) ctx.addIssue({ code: 'custom', path: [i], message: DATABASE_NAME_RULE });
+    });
+    if (new Set(d).size !== d.length) ctx.addIssue({ code: 'custom', message: 'each database once' });
+  })
+  .openapi({
+    description: 'database names, or "*" for every database of the server (discovered at the site on each run)',
+  });
 const ConfigFields = z.object({
   name: z.string().trim().min(1).max(100),
-  databases: z
-    .array(
-      z
-        .string()
-        .regex(DATABASE_NAME_RE, 'a database name: letters, digits, _ $ - . (a SQLite database is its file name)'),
-    )
-    .min(1)
-    .max(50)
-    .refine((d) => new Set(d).size === d.length, 'each database once'),
+  databases: Databases,
+  excludeDatabases: DatabaseNames.max(100)
+    .refine((d) => new Set(d).size === d.length, 'each database once')
+    .default([])
+    .openapi({ description: 'with databases "*": the databases each run leaves out' }),
   schedule: Schedule,
   timezone: z.string().refine(isValidTimeZone, 'an IANA time zone such as Europe/Berlin or UTC'),
   cleanTables: z.array(CleanTable).max(100).default([]),
@@ -162,11 +183,24 @@ const ConfigFields = z.object({
   }),
   paused: z.boolean().default(false),
 });
-export const ConfigCreate = ConfigFields.extend({ serverId: z.string().uuid() }).strict().openapi('BackupConfigCreate');
+export const ConfigCreate = ConfigFields.extend({ serverId: z.string().uuid() })
+  .strict()
+  .superRefine((c, ctx) => {
+    const problem = exclusionProblem(c.databases, c.excludeDatabases);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['excludeDatabases'], message: problem });
+  })
+  .openapi('BackupConfigCreate');
+
+/** Exclusions only mean something beside "*"; with a list of names, the list itself says what to leave out. */
+export function exclusionProblem(databases: string[], exclude: string[]): string | undefined {
+  if (exclude.length > 0 && !isAllDatabases(databases))
+    return 'only with databases "*": with a list of names, leave the database out of the list';
+}
 export const ConfigPatch = z
   .object({
     name: ConfigFields.shape.name,
     databases: ConfigFields.shape.databases,
+    excludeDatabases: DatabaseNames.max(100),
     schedule: Schedule,
     timezone: ConfigFields.shape.timezone,
     cleanTables: z.array(CleanTable).max(100),
@@ -189,6 +223,7 @@ export const Config = z
     name: z.string(),
     serverId: z.string(),
     databases: z.array(z.string()),
+    excludeDatabases: z.array(z.string()),
     schedule: Schedule,
     timezone: z.string(),
     cleanTables: z.array(CleanTable),
@@ -224,6 +259,7 @@ export const configOut = (x: ConfigRow) => ({
   name: x.name,
   serverId: x.serverId,
   databases: x.databases,
+  excludeDatabases: x.excludeDatabases,
   schedule: x.schedule,
   timezone: x.timezone,
   cleanTables: x.cleanTables,

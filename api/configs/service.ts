@@ -13,7 +13,7 @@ import { uniqueViolation } from '../lib/errors.ts';
 import type { Services } from '../lib/services.ts';
 import { audit, findOwned } from '../lib/tenancy.ts';
 import { withScheduleWrites, type ScheduleWrites } from '../temporal/schedule-writes.ts';
-import type { ConfigCreateInput, ConfigRow } from './schemas.ts';
+import { exclusionProblem, type ConfigCreateInput, type ConfigRow } from './schemas.ts';
 
 const duplicate = (err: unknown) =>
   uniqueViolation(err) ? conflict('a backup configuration with this name exists') : err;
@@ -96,6 +96,9 @@ export async function change(
       .set({ ...patch, updatedAt: new Date() })
       .where(eq(backupConfigs.id, id))
       .returning();
+    // The row as it would be: a PATCH of either field alone may leave exclusions beside a list of names.
+    const problem = exclusionProblem(row!.databases, row!.excludeDatabases);
+    if (problem) throw invalid(problem, 'excludeDatabases');
     await audit(tx, auth, action, { type: 'backup_config', id }, details);
     await syncSchedule(s, tx, row!, writes);
     return row!;

@@ -23,7 +23,12 @@ export const backupConfigs = pgTable(
       .notNull()
       .references(() => servers.id, { onDelete: 'restrict' }),
     name: text('name').notNull(),
+    /** Names, or `["*"]`: every database of the server, discovered at the site on each run. */
     databases: text('databases').array().notNull(),
+    /** With `["*"]`: the databases a run leaves out. */
+    excludeDatabases: text('exclude_databases').array().notNull().default([]),
+    /** With `["*"]`: databases this configuration backed up that have left the server, already reported once. */
+    vanishedDatabases: text('vanished_databases').array().notNull().default([]),
     schedule: jsonb('schedule').$type<ScheduleSpec>().notNull(),
     timezone: text('timezone').notNull(),
     cleanTables: jsonb('clean_tables').$type<CleanTable[]>().notNull().default([]),

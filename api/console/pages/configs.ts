@@ -79,7 +79,7 @@ export const config = () => html`
     <input id="name" name="name" required maxlength="100" />
     <label for="serverId">Server</label>
     <select id="serverId" name="serverId" required></select>
-    <label for="databases">Databases <small>(comma-separated)</small></label>
+    <label for="databases">Databases <small>(comma-separated, or * for every database of the server)</small></label>
     <input id="databases" name="databases" required />
     <fieldset>
       <legend>Schedule</legend>

@@ -1,0 +1,2 @@
+ALTER TABLE "backup_configs" ADD COLUMN "exclude_databases" text[] DEFAULT '{}' NOT NULL;--> statement-breakpoint
+ALTER TABLE "backup_configs" ADD COLUMN "vanished_databases" text[] DEFAULT '{}' NOT NULL;
