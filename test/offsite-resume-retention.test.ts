@@ -1,7 +1,7 @@
 // Issue 3: an Azure upload killed midway resumes with only the missing blocks; retention's preview lists exactly what
 // the prune then deletes, across a simulated year of daily backups.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -148,7 +148,7 @@ describe('off-site copies: resumable Azure upload and retention', () => {
           serverId: server.id,
           database: 'simdb',
           workflowId: `sim-${r.fileName}`,
-          runId: 'sim',
+          runId: randomUUID(),
           fileName: r.fileName,
           sizeBytes: r.fileName.length,
           sha256: sha,
@@ -265,7 +265,7 @@ describe('off-site copies: resumable Azure upload and retention', () => {
           serverId: server.id,
           database: 'simdb',
           workflowId: `fail-${fileName}`,
-          runId: 'sim',
+          runId: randomUUID(),
           fileName,
           sizeBytes: 1,
           sha256: 'a'.repeat(64),
@@ -307,7 +307,7 @@ describe('off-site copies: resumable Azure upload and retention', () => {
         serverId: server.id,
         database: 'simdb',
         workflowId: `fail-${fileName}`,
-        runId: 'sim',
+        runId: randomUUID(),
         fileName,
         sizeBytes: 1,
         sha256: 'a'.repeat(64),

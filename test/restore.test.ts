@@ -391,7 +391,7 @@ describe('restores, verification, drills, missed backups', () => {
     await stack.db.db.delete(restores).where(eq(restores.workflowId, `drill-config-${config.id}-20260101030000`));
 
     // A false assertion fails the drill and the alert names it.
-    await stack.api('PATCH', `/api/v1/configs/${config.id}`, {
+    const patched = await stack.api('PATCH', `/api/v1/configs/${config.id}`, {
       token: t.token,
       body: {
         drill: {
@@ -401,6 +401,7 @@ describe('restores, verification, drills, missed backups', () => {
         },
       },
     });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
     const bad = await drillNow();
     assert.equal(bad.ok, false);
     const alert = await waitFor(

@@ -276,7 +276,7 @@ export async function startScratchPlatform(opts: {
         SIGNUP_PER_HOUR: '100000',
         // Two test files share two cores with their Temporal servers: a call may take seconds without anything being
         // away. The outage tests set the production value.
-        DEPENDENCY_TIMEOUT_MS: '5000',
+        DEPENDENCY_TIMEOUT_MS: '15000',
         ...opts.env,
       },
       ...(opts.temporalStateFile && { devServer: { dbFile: path.join(tmp, 'temporal-state.db') } }),

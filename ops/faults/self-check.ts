@@ -29,9 +29,13 @@ export async function checkTheAudit(ctx: FaultContext): Promise<string[]> {
     await appendFile(path.join(nas, copy.objectKey), 'x');
     await writeFile(path.join(dumpDir(t, ctx.small.name), `.${row.fileName}.9.partial`), 'half');
     // Another row naming the same file, left running by a workflow Temporal never had.
-    await ctx.fp.stack.db.db
-      .insert(backups)
-      .values({ ...row, id: randomUUID(), workflowId: `self-check-${randomUUID()}`, status: 'running' });
+    await ctx.fp.stack.db.db.insert(backups).values({
+      ...row,
+      id: randomUUID(),
+      workflowId: `self-check-${randomUUID()}`,
+      runId: randomUUID(),
+      status: 'running',
+    });
 
     const damaged = await audit(ctx, t);
     const want = { lost: 1, orphans: 1, duplicates: 1, stuck: 1, good: 0 };
