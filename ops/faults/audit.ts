@@ -31,7 +31,8 @@ export async function audit(ctx: FaultContext, t: Tenant): Promise<Audit> {
   const copies = await ctx.fp.stack.db.db.select().from(backupCopies).where(eq(backupCopies.tenantId, t.tenantId));
   const details: string[] = [];
   const a: Audit = {
-    runs: new Set(rows.map((r) => r.workflowId)).size,
+    // Runs by run id: the schedule names its workflows to the second, so runs started in one second share a workflow id.
+    runs: new Set(rows.map((r) => r.runId)).size,
     good: 0,
     duplicates: 0,
     orphans: 0,
@@ -40,7 +41,7 @@ export async function audit(ctx: FaultContext, t: Tenant): Promise<Audit> {
     details,
   };
 
-  const perRunDb = countBy(rows.map((r) => `${r.workflowId} ${r.database}`));
+  const perRunDb = countBy(rows.map((r) => `${r.workflowId} (run ${r.runId}) ${r.database}`));
   const perFile = countBy(rows.flatMap((r) => (r.fileName ? [r.fileName] : [])));
   for (const [key, n] of [...perRunDb, ...perFile]) {
     if (n < 2) continue;
@@ -89,13 +90,14 @@ export async function audit(ctx: FaultContext, t: Tenant): Promise<Audit> {
 /** A run whose dump activity completed but that recorded fewer good rows than dumps made a backup and deleted it. */
 async function dumpsThrownAway(
   ctx: FaultContext,
-  rows: { workflowId: string; status: string }[],
+  rows: { workflowId: string; runId: string; status: string }[],
   details: string[],
 ): Promise<number> {
   let lost = 0;
-  for (const workflowId of new Set(rows.map((r) => r.workflowId))) {
+  const runs = new Map(rows.map((r) => [r.runId, r.workflowId]));
+  for (const [runId, workflowId] of runs) {
     const history = await ctx.fp.stack.temporal.client.workflow
-      .getHandle(workflowId)
+      .getHandle(workflowId, runId)
       .fetchHistory()
       .catch((err: unknown) => {
         // A row whose workflow Temporal never had made no dump; the stuck count sees the row.
@@ -113,7 +115,7 @@ async function dumpsThrownAway(
         e.activityTaskCompletedEventAttributes &&
         dumpIds.has(Number(e.activityTaskCompletedEventAttributes.scheduledEventId)),
     ).length;
-    const kept = rows.filter((r) => r.workflowId === workflowId && GOOD.has(r.status)).length;
+    const kept = rows.filter((r) => r.runId === runId && GOOD.has(r.status)).length;
     if (dumped > kept) {
       lost += dumped - kept;
       details.push(`lost: ${workflowId} completed ${dumped} dump(s) but recorded ${kept} good`);
