@@ -71,6 +71,8 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   DEPENDENCY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(1500),
   /** GET /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; unset, there is no /metrics (404). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** The Ed25519 key (PEM) that signs erasure reports: the API publishes its public half. */
+  ERASURE_SIGNING_KEY_FILE: file,
 });
 export type ApiEnv = z.infer<typeof apiEnv>;
 
@@ -86,6 +88,8 @@ export const centralEnv = temporalEnv.extend(databaseEnv.shape).extend({
   WORKFLOW_BUNDLE: z.string().optional(),
   /** Non-public receivers tenants' webhooks may reach (hosts, IPs, CIDRs, comma-separated); by default none. */
   OUTBOUND_ALLOW: z.string().optional(),
+  /** The Ed25519 key (PEM) that signs erasure reports (the API's, whose public half it publishes). */
+  ERASURE_SIGNING_KEY_FILE: file,
 });
 export type CentralEnv = z.infer<typeof centralEnv>;
 
