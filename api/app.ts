@@ -23,6 +23,7 @@ import { statisticsRoutes } from './statistics/routes.ts';
 import { domainRoutes } from './domains/routes.ts';
 import { resolveHost } from './domains/hosts.ts';
 import { mountMetrics, requestLatency } from './metrics/routes.ts';
+import { privacyOpenRoutes, privacyRoutes } from './privacy/routes.ts';
 
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
@@ -49,6 +50,7 @@ export function createApp(deps: AppDeps) {
   // Open routes first; everything else under /api/v1 needs a signed-in user.
   app.route('/api/v1', accountRoutes(services));
   app.route('/api/v1', siteWorkerRoutes(services));
+  app.route('/api/v1', privacyOpenRoutes(services));
   app.use('/api/v1/*', requireUser(deps.jwtSecret, services.roles));
   app.route('/api/v1', tenantRoutes(services));
   app.route('/api/v1', siteRoutes(services));
@@ -61,6 +63,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', checkRoutes(services));
   app.route('/api/v1', statisticsRoutes(services));
   app.route('/api/v1', domainRoutes(services));
+  app.route('/api/v1', privacyRoutes(services));
   return app;
 }
 

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import { serve } from '@hono/node-server';
 import { apiEnv, parseEnv } from '../common/config.ts';
+import { erasurePublicKey } from '../common/erasure.ts';
 import { createLogger } from '../common/logger.ts';
 import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
 import { connectTemporal, ensureSearchAttributes } from '../common/temporal.ts';
@@ -33,6 +34,7 @@ const app = createApp({
   temporalUiUrl: env.TEMPORAL_UI_URL,
   baseDomain: env.BASE_DOMAIN,
   metricsToken: env.METRICS_TOKEN,
+  erasurePublicKey: await erasurePublicKey(env.ERASURE_SIGNING_KEY_FILE),
 });
 if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE))
   throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither');

@@ -47,6 +47,7 @@ export async function createCentralWorker(opts: {
       tuning: tuningFrom(opts.env),
       outbound: OutboundPolicy.fromEnv(opts.env.OUTBOUND_ALLOW),
       openTemporal: () => connectTemporal(opts.env, 'central-worker'),
+      erasureSigningKeyFile: opts.env.ERASURE_SIGNING_KEY_FILE,
     }),
   });
 }

@@ -16,6 +16,8 @@ export interface CentralDeps {
   outbound?: OutboundPolicy;
   /** A Temporal client for the activities that ask about runs (closed by the caller); absent, they skip. */
   openTemporal?: () => Promise<TemporalHandles>;
+  /** The platform's Ed25519 key that signs erasure reports (ERASURE_SIGNING_KEY_FILE). */
+  erasureSigningKeyFile?: string | undefined;
 }
 
 export interface CentralContext {

@@ -2,6 +2,8 @@
 // per concern; this barrel gives the worker (and, by type, the workflows) the set under the names the Web UI shows.
 import { createAlert } from './alerts.ts';
 import { createCentralContext, type CentralDeps } from './context.ts';
+import { createEraseTenantSchedules, createEraseTenantWorkflows, createPlanTenantErasure } from './erasure.ts';
+import { createDeleteTenantRows, createFinishTenantErasure } from './erasure-rows.ts';
 import { createListCopiesToCheck, createRecordCheckResults } from './copy-checks.ts';
 import { createMarkCopiesDeleted, createPlanPrune, createRecordCopy, createRecordRepair } from './copies.ts';
 import { createRecordBackup, createRecordBackupStarted } from './history.ts';
@@ -33,6 +35,11 @@ export function createCentralActivities(deps: CentralDeps) {
     findVanishedDatabases: createFindVanishedDatabases(central),
     markVanishedDatabases: createMarkVanishedDatabases(central),
     alert: createAlert(central),
+    eraseTenantSchedules: createEraseTenantSchedules(central),
+    eraseTenantWorkflows: createEraseTenantWorkflows(central),
+    planTenantErasure: createPlanTenantErasure(central),
+    deleteTenantRows: createDeleteTenantRows(central),
+    finishTenantErasure: createFinishTenantErasure(central, deps.erasureSigningKeyFile),
   };
 }
 

@@ -13,6 +13,7 @@ import { createInspectRestore } from './inspect-restore.ts';
 import { createRestore } from './restore.ts';
 import { createDropRestoreStaging, createSweepRestoreScratch } from './restore-scratch.ts';
 import { createSendCopy } from './send-copy.ts';
+import { createSweepTenantFiles } from './sweep-tenant.ts';
 import { createUpload } from './upload.ts';
 
 export function createSiteActivities(deps: SiteDeps) {
@@ -34,6 +35,7 @@ export function createSiteActivities(deps: SiteDeps) {
     sweepRestoreScratch: heartbeating(createSweepRestoreScratch(site)),
     dryRun: heartbeating(createDryRun(site)),
     discoverDatabases: heartbeating(createDiscoverDatabases(site)),
+    sweepTenantFiles: heartbeating(createSweepTenantFiles(site)),
   };
 }
 

@@ -36,6 +36,8 @@ export interface AppDeps {
   resolveTxt?: TxtResolver | undefined;
   /** METRICS_TOKEN: Prometheus sends it as a bearer token to GET /metrics; without it there is no /metrics. */
   metricsToken?: string | undefined;
+  /** The public half (PEM) of the key that signs erasure reports, published at /api/v1/privacy/erasure-key. */
+  erasurePublicKey?: string | undefined;
 }
 
 export interface Services extends AppDeps {

@@ -92,6 +92,14 @@ export class Runs {
     return this.#start('transferWorkflow', { workflowId: transferWorkflowId(input.transferId), args: [input] });
   }
 
+  /** Erases a tenant (workflows/erase-tenant.ts); one erasure per tenant, under the id `erase-tenant-<tenant>`. */
+  async startTenantErasure(input: Parameters<Workflows['eraseTenantWorkflow']>[0]): Promise<string> {
+    // No tenant search attribute: the erasure deletes every execution that carries one, and must not delete itself.
+    const workflowId = `erase-tenant-${input.tenantId}`;
+    await this.#start('eraseTenantWorkflow', { workflowId, args: [input] });
+    return workflowId;
+  }
+
   /** The step a run is at and its last heartbeat (bytes so far), or null when it has none or cannot be asked. */
   async progress(workflowId: string): Promise<Record<string, unknown> | null> {
     const d = await this.#client.workflow

@@ -17,6 +17,7 @@ import type { TxtResolver } from '../../api/domains/service.ts';
 import { SITE_TOKEN_TTL_SECONDS } from '../../common/temporal-token.ts';
 import { Schedules } from '../../api/temporal/schedules.ts';
 import { centralEnv, parseEnv, type CentralEnv } from '../../common/config.ts';
+import { devErasureKey, erasurePublicKey } from '../../common/erasure.ts';
 import type { Logger } from '../../common/logger.ts';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandles } from '../../common/temporal.ts';
 import { openDb, type DbHandle } from '../../db/client.ts';
@@ -84,6 +85,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       devServer = dev;
     }
     const env = parseEnv(centralEnv, {
+      ERASURE_SIGNING_KEY_FILE: opts.env.ERASURE_SIGNING_KEY_FILE ?? (await devErasureKey(opts.dataDir)),
       ...opts.env,
       ...(devServer && {
         TEMPORAL_ADDRESS: devServer.address,
@@ -96,18 +98,15 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     undo.push(() => temporal.connection.close());
     await ensureSearchAttributes(temporal);
     goOn();
-
     const db = await openDb(env, { migrate: true });
     undo.push(() => db.close());
     goOn();
     if (opts.syncIntervalMs)
       await new Schedules(temporal.client, opts.centralTaskQueue).ensureSync(opts.syncIntervalMs);
-
     if (opts.inProcessCentralWorker ?? true) await runCentralWorker(opts, env, db, undo);
     goOn();
-
-    // The API's own pool, as when it runs as its own process: a hung server ends its connections after
-    // DEPENDENCY_TIMEOUT_MS, and the central worker's long queries keep theirs. PGlite has one handle only.
+    // The API's own pool, as in a process of its own: a hung server ends its connections after DEPENDENCY_TIMEOUT_MS,
+    // and the central worker's long queries keep theirs. PGlite has one handle only.
     const apiDb = db.kind === 'postgres' ? await openDb(env, { answerTimeoutMs: dependencyTimeoutMs(opts) }) : db;
     if (apiDb !== db) undo.push(() => apiDb.close());
     const baseUrl = await serveApi(opts, env, apiDb, temporal, undo, devServer?.uiUrl);
@@ -175,6 +174,7 @@ async function serveApi(
     baseDomain: opts.env.BASE_DOMAIN,
     resolveTxt: opts.resolveTxt,
     metricsToken: opts.env.METRICS_TOKEN,
+    erasurePublicKey: await erasurePublicKey(env.ERASURE_SIGNING_KEY_FILE),
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');
