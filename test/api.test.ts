@@ -27,7 +27,12 @@ describe('HTTP API contract', () => {
   it('answers 401 on every endpoint of the OpenAPI document without a token, except sign-up, login and check-in', async () => {
     const doc = (await stack.api('GET', '/openapi.json')).body;
     assert.equal(doc.openapi, '3.1.0');
-    const open = new Set(['/api/v1/auth/signup', '/api/v1/auth/login', '/api/v1/agent/check-in']);
+    const open = new Set([
+      '/api/v1/auth/signup',
+      '/api/v1/auth/login',
+      '/api/v1/agent/check-in',
+      '/api/v1/privacy/erasure-key',
+    ]);
     let checked = 0;
     for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
       for (const method of Object.keys(ops)) {
