@@ -11,7 +11,10 @@ import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { createZstdDecompress } from 'node:zlib';
 import postgres from 'postgres';
+import { applyPgDatabase, applyPgRoles } from '../activities/engines/postgres-globals-apply.ts';
+import { GLOBALS_FORMAT, parsePgGlobals, type PgGlobals } from '../activities/engines/postgres-globals.ts';
 import { openSealed } from '../activities/pipeline/envelope.ts';
+import type { ServerConnection } from '../activities/site-config.ts';
 import { createTempDatabase, pgUrl, startPrivatePostgres, type PrivatePostgres } from '../ops/services/pg.ts';
 import { createConfig, runNowAndWait } from './helpers/fixtures.ts';
 import { historyText, setUpEngineSite, siteKeyOf, type EngineSite } from './helpers/engine-sites.ts';
@@ -255,6 +258,26 @@ describe('PostgreSQL globals: roles, memberships and grants backed up and applie
     assert.equal(res.status, 400);
     assert.equal(res.body.error.issues[0].field, 'applyGlobals');
     assert.match(res.body.error.issues[0].reason, /has no globals/);
+
+    const lite = await stack.api('POST', '/api/v1/servers', {
+      token,
+      body: { siteId: site.site.id, name: `lite-${randomBytes(3).toString('hex')}`, engine: 'sqlite' },
+    });
+    assert.equal(lite.status, 201, JSON.stringify(lite.body));
+    const onSqlite = await stack.api('POST', '/api/v1/configs', {
+      token,
+      body: {
+        name: `lite-${randomBytes(3).toString('hex')}`,
+        serverId: lite.body.id,
+        databases: ['app.db'],
+        schedule: { kind: 'daily', time: '03:00' },
+        timezone: 'UTC',
+        globals: {},
+      },
+    });
+    assert.equal(onSqlite.status, 400, JSON.stringify(onSqlite.body));
+    assert.equal(onSqlite.body.error.issues[0].field, 'globals');
+    assert.match(onSqlite.body.error.issues[0].reason, /PostgreSQL's roles and grants; this server is sqlite/);
   });
 
   it('role passwords: refused without encryption (400); with it, in the encrypted file only, and restored', async () => {
@@ -325,5 +348,110 @@ describe('PostgreSQL globals: roles, memberships and grants backed up and applie
       ['site:deleted'],
     );
     await assert.rejects(readFile(path.join(backupsDir(), siteKeyOf(g))), /ENOENT/);
+  });
+
+  it("a hostile globals file: refused unless it has the platform's shape; names quoted, code-loading settings skipped", async () => {
+    const uniq = randomBytes(5).toString('hex');
+    const evil = `bp_evil_${uniq}" superuser; create role "bp_pwn_${uniq}`;
+    const plainRole = {
+      superuser: false,
+      inherit: true,
+      createRole: false,
+      createDb: false,
+      login: false,
+      replication: false,
+      bypassRls: false,
+      connectionLimit: -1,
+      validUntil: null,
+    };
+    const doc: PgGlobals = {
+      format: GLOBALS_FORMAT,
+      version: 1,
+      serverVersion: '15',
+      rolePasswords: false,
+      roles: [{ name: evil, ...plainRole }],
+      memberships: [],
+      roleSettings: [
+        {
+          role: evil,
+          database: null,
+          settings: ['session_preload_libraries=evil', "bp.note=x'; drop role postgres; --"],
+        },
+      ],
+      tablespaces: [{ name: `bp_ts_${uniq}`, owner: 'postgres', location: '/etc', acl: null }],
+      databases: [],
+    };
+    // What the platform did not write is refused before anything runs.
+    const tampered = (change: (d: any) => void) => {
+      const d = structuredClone(doc) as any;
+      change(d);
+      return () => parsePgGlobals(JSON.stringify(d));
+    };
+    assert.throws(
+      tampered((d) => (d.roles[0].sql = 'drop database x')),
+      /BadGlobals|not one this platform wrote/,
+    );
+    assert.throws(
+      tampered((d) => (d.roles[0].password = 'plain text')),
+      /a password hash/,
+    );
+    assert.throws(
+      tampered((d) => (d.roleSettings[0].settings = ['x; drop=1'])),
+      /a setting/,
+    );
+    assert.throws(
+      tampered((d) => (d.version = 2)),
+      /not one this platform wrote/,
+    );
+    assert.throws(() => parsePgGlobals('select 1'), /not JSON/);
+
+    const conn: ServerConnection = {
+      engine: 'postgresql',
+      host: '127.0.0.1',
+      port: pg.port,
+      user: pg.user,
+      password: pg.password,
+    };
+    cleanups.push(() => dropRoles([evil, `bp_pwn_${uniq}`]));
+    const db = await createTempDatabase('bp_glob_evil', pg.port, pg.user, pg.password);
+    cleanups.push(() => db.drop());
+    const applied = await applyPgRoles(conn, parsePgGlobals(JSON.stringify(doc)));
+    assert.deepEqual(applied.created, [evil]);
+    assert.deepEqual(applied.skippedSettings, [`${evil}: session_preload_libraries`]);
+    assert.deepEqual(applied.missingTablespaces, [`bp_ts_${uniq}`]);
+    const found = await su(
+      (sql) => sql<{ name: string; superuser: boolean; config: string[] | null }[]>`
+        select rolname as name, rolsuper as superuser, rolconfig as config from pg_roles where rolname like ${`bp_%${uniq}%`}`,
+    );
+    assert.deepEqual(
+      [...found].map((r) => [r.name, r.superuser, r.config]),
+      [[evil, false, ["bp.note=x'; drop role postgres; --"]]],
+      'one role, named literally, no superuser, no second role, the setting a value',
+    );
+    assert.equal((await su((sql) => sql`select 1 from pg_tablespace where spcname = ${`bp_ts_${uniq}`}`)).length, 0);
+    // Run twice, it changes nothing: the role exists and is kept.
+    assert.deepEqual((await applyPgRoles(conn, doc)).kept, [evil]);
+
+    // Database grants to such a name are quoted too; an unknown privilege letter is refused.
+    const withDb = {
+      ...doc,
+      databases: [{ name: 'src', owner: evil, acl: [`"${evil.replaceAll('"', '""')}"=c/postgres`], settings: [] }],
+    };
+    const dbApplied = await applyPgDatabase(conn, withDb, 'src', db.name);
+    assert.equal(dbApplied.owner, evil);
+    assert.equal(dbApplied.grants, 1);
+    const [can] = await su(
+      (sql) => sql<{ c: boolean }[]>`select has_database_privilege(${evil}, ${db.name}, 'CONNECT') as c`,
+    );
+    assert.equal(can!.c, true);
+    await assert.rejects(
+      applyPgDatabase(
+        conn,
+        { ...withDb, databases: [{ ...withDb.databases[0]!, acl: ['x=cX/postgres'] }] },
+        'src',
+        db.name,
+      ),
+      /unknown database privilege/,
+    );
   });
 });
