@@ -1,6 +1,6 @@
 // A PostgreSQL server's globals in a backup run: one file per run beside the dumps, dumped at the site.
 import type { BackupPlan, DumpResult } from '../activities/contracts.ts';
-import type { SiteStubs } from './backup.ts';
+import type { siteActivities } from './activities.ts';
 
 /** The run's globals: dumped as a file of their own, with the owners, grants and settings of these databases. */
 export interface GlobalsJob {
@@ -9,7 +9,7 @@ export interface GlobalsJob {
 
 export function dumpGlobals(
   plan: BackupPlan,
-  site: SiteStubs,
+  site: ReturnType<typeof siteActivities>,
   fileName: string,
   databases: string[],
 ): Promise<DumpResult> {
