@@ -8,6 +8,7 @@ import type {
   DestinationKind,
   DrillSpec,
   Engine,
+  GlobalsSpec,
   RestoreKind,
   RetentionPolicy,
   TableCount,
@@ -44,6 +45,8 @@ export interface BackupPlan {
   format: string;
   compression: Compression;
   encrypt: boolean;
+  /** PostgreSQL: the run also dumps the server's globals (absent in plans made before they existed, and when off). */
+  globals?: GlobalsSpec | null;
   /** Off-site targets, each with its own retention; the site's own copy keeps `keepLocal`. */
   destinations: PlanDestination[];
   tuning: RunTuning;
@@ -119,6 +122,19 @@ export interface RestorePlan {
   overwrite: boolean;
   /** Stored copies the target site can reach, best first. */
   candidates: (CopyRef & { copyId: string })[];
+  /**
+   * The globals of the backup's run, applied around the restore (roles before, the database's owner and grants
+   * after), which then keeps the dump's owners and privileges. Absent: restored without them (--no-owner).
+   */
+  globals?: {
+    backupId: string;
+    fileName: string;
+    sizeBytes: number;
+    sha256: string;
+    /** The database as it was named at backup time: its entry in the globals file. */
+    sourceDatabase: string;
+    candidates: (CopyRef & { copyId: string })[];
+  };
   tuning: RunTuning;
   /**
    * Scratch databases made before this (ISO time) belong to no running restore or drill: the site may sweep them.

@@ -69,8 +69,19 @@ export interface DrillSpec {
 export const RESTORE_KINDS = ['restore', 'drill'] as const;
 export type RestoreKind = (typeof RESTORE_KINDS)[number];
 
-export const BACKUP_KINDS = ['backup', 'dry-run'] as const;
+/** `globals`: a PostgreSQL server's roles, memberships, tablespaces and database grants, one per run (GLOBALS_DATABASE). */
+export const BACKUP_KINDS = ['backup', 'dry-run', 'globals'] as const;
 export type BackupKind = (typeof BACKUP_KINDS)[number];
+
+/**
+ * The `database` of a run's globals row and the folder of its files: not a name a configuration accepts
+ * (DATABASE_NAME_RE), so it cannot be taken for one of the server's databases.
+ */
+export const GLOBALS_DATABASE = '@globals';
+/** A configuration's PostgreSQL globals; null: none. Role passwords (their hashes) only in encrypted backups. */
+export interface GlobalsSpec {
+  rolePasswords: boolean;
+}
 
 export interface TableCount {
   table: string;

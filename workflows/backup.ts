@@ -9,12 +9,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { BackupRef } from '../activities/central/history.ts';
-import type { BackupPlan, DryRunReport, DumpResult } from '../activities/contracts.ts';
-import { isAllDatabases, SITE_TARGET } from '../common/model.ts';
+import type { BackupPlan, DryRunReport, DumpResult, RowsRemoved } from '../activities/contracts.ts';
+import { GLOBALS_DATABASE, isAllDatabases, SITE_TARGET } from '../common/model.ts';
 import { backupFileName, COMPRESSION_EXT, offsiteKey, runSearchAttributes, runTag } from '../common/names.ts';
 import { bookkeeping, describeFailure, siteActivities } from './activities.ts';
 import { alertQuietly } from './alert.ts';
 import { runDatabases } from './databases.ts';
+import { dumpGlobals, type GlobalsJob } from './globals.ts';
 import { applyRetention } from './prune.ts';
 
 export interface BackupWorkflowInput {
@@ -36,6 +37,9 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   const startedAt = workflowInfo().startTime;
   const result: BackupWorkflowResult = { succeeded: [], partial: [], failed: [] };
   const databases = await runDatabases(plan, site, startedAt);
+  // The server's roles and grants first: a restore needs them before the databases. Their own history row and file.
+  if (plan.globals && patched('pg-globals'))
+    await backupDatabase(plan, site, GLOBALS_DATABASE, startedAt, result, { databases });
   for (const database of databases) await backupDatabase(plan, site, database, startedAt, result);
 
   await applyRetention(plan, site);
@@ -57,6 +61,7 @@ interface DatabaseProgress {
 /**
  * One database of the run, start to end: its history row, the dump, its off-site copies; the outcome goes into
  * `result`. A failure is recorded and alerted, and the run goes on with the next database; a cancellation ends it.
+ * With `globals`, the same for the server's globals (history kind `globals`, database GLOBALS_DATABASE).
  */
 async function backupDatabase(
   plan: BackupPlan,
@@ -64,6 +69,7 @@ async function backupDatabase(
   database: string,
   startedAt: Date,
   result: BackupWorkflowResult,
+  globals?: GlobalsJob,
 ): Promise<void> {
   const ref: BackupRef = {
     tenantId: plan.tenantId,
@@ -75,17 +81,18 @@ async function backupDatabase(
   const fileName = backupFileName(
     database,
     startedAt,
-    plan.format,
+    globals ? 'json' : plan.format,
     COMPRESSION_EXT[plan.compression.algorithm],
     plan.encrypt,
     // Runs already under way when this shipped keep the names their history has.
     patched('run-tag-in-file-name') ? runTag(workflowInfo().runId) : undefined,
   );
   const ledger = bookkeeping(plan.tuning);
-  await ledger.recordBackupStarted({ ...ref, startedAt: startedAt.toISOString() });
+  const kind = globals ? ('globals' as const) : undefined;
+  await ledger.recordBackupStarted({ ...ref, ...(kind && { kind }), startedAt: startedAt.toISOString() });
   const progress: DatabaseProgress = {};
   try {
-    const { backupId, file } = await dumpAndRecord(plan, site, ref, fileName, startedAt, progress);
+    const { backupId, file } = await dumpAndRecord(plan, site, ref, fileName, startedAt, progress, globals);
     const failedCopies = await copyOffsite(plan, site, { backupId, database, file });
     if (failedCopies.length === 0) result.succeeded.push(database);
     else {
@@ -105,6 +112,7 @@ async function backupDatabase(
       if (!progress.backupId)
         await ledger.recordBackup({
           ...ref,
+          ...(kind && { kind }),
           status: cancelled ? 'cancelled' : 'failed',
           startedAt: startedAt.toISOString(),
           error,
@@ -127,7 +135,10 @@ async function backupDatabase(
   }
 }
 
-/** Cleans the tables, dumps the database at the site, and records the dump as the backup's history row. */
+/**
+ * Cleans the tables, dumps the database at the site (or, with `globals`, the server's globals), and records the dump
+ * as the backup's history row.
+ */
 async function dumpAndRecord(
   plan: BackupPlan,
   site: SiteStubs,
@@ -135,24 +146,28 @@ async function dumpAndRecord(
   fileName: string,
   startedAt: Date,
   progress: DatabaseProgress,
+  globals?: GlobalsJob,
 ): Promise<{ backupId: string; file: DumpResult }> {
   const { database } = ref;
-  const { excludeTableData, rowsRemoved } = await site.quick.cleanTables({
-    serverName: plan.serverName,
-    database,
-    tables: plan.cleanTables,
-  });
-  const file = await site.long.dump({
-    serverName: plan.serverName,
-    database,
-    fileName,
-    excludeTableData,
-    compression: plan.compression,
-    encrypt: plan.encrypt,
-  });
+  let file: DumpResult;
+  let rowsRemoved: RowsRemoved[] | undefined;
+  if (globals) file = await dumpGlobals(plan, site, fileName, globals.databases);
+  else {
+    const cleaned = await site.quick.cleanTables({ serverName: plan.serverName, database, tables: plan.cleanTables });
+    rowsRemoved = cleaned.rowsRemoved;
+    file = await site.long.dump({
+      serverName: plan.serverName,
+      database,
+      fileName,
+      excludeTableData: cleaned.excludeTableData,
+      compression: plan.compression,
+      encrypt: plan.encrypt,
+    });
+  }
   progress.dumped = file.path;
   const { backupId } = await bookkeeping(plan.tuning).recordBackup({
     ...ref,
+    ...(globals && { kind: 'globals' as const }),
     status: 'succeeded',
     startedAt: startedAt.toISOString(),
     fileName: file.fileName,

@@ -71,6 +71,10 @@ async function restoreFromBestCopy(plan: RestorePlan): Promise<RestoreWorkflowRe
     await site.quick
       .sweepRestoreScratch({ serverName: plan.serverName, madeBefore: plan.sweepMadeBefore })
       .catch((e: unknown) => log.warn('scratch databases not swept', { error: String(e) }));
+  // With globals: the roles first (owners and grantees must exist), the dump with its owners and privileges, then
+  // the database's own owner, grants and settings.
+  const globals = plan.globals && patched('apply-globals') ? plan.globals : undefined;
+  if (globals) await applyGlobalsStep(plan, globals, 'roles');
   const refused: string[] = [];
   for (const copy of plan.candidates) {
     let result: RestoreResult;
@@ -85,6 +89,7 @@ async function restoreFromBestCopy(plan: RestorePlan): Promise<RestoreWorkflowRe
         overwrite: plan.overwrite,
         restoreId: plan.restoreId,
         drill: plan.kind === 'drill',
+        ...(globals && { keepOwners: true }),
       });
     } catch (err) {
       if (failureType(err) !== 'CopyCorrupt') throw err;
@@ -102,6 +107,7 @@ async function restoreFromBestCopy(plan: RestorePlan): Promise<RestoreWorkflowRe
       log.warn('copy refused; trying the next one', { target: copy.target });
       continue;
     }
+    if (globals) await applyGlobalsStep(plan, globals, 'database');
     return {
       copyTarget: copy.target,
       restoreSeconds: result.seconds,
@@ -112,6 +118,42 @@ async function restoreFromBestCopy(plan: RestorePlan): Promise<RestoreWorkflowRe
     plan.candidates.length === 0
       ? `no stored copy of ${plan.fileName} is readable from site '${plan.siteName}'`
       : `every copy of ${plan.fileName} was refused: ${refused.join('; ')}`,
+    'NoGoodCopy',
+  );
+}
+
+/** One step of applying the run's globals, from the first copy that proves good (a corrupt one is marked so). */
+async function applyGlobalsStep(
+  plan: RestorePlan,
+  globals: NonNullable<RestorePlan['globals']>,
+  step: 'roles' | 'database',
+): Promise<void> {
+  const site = siteActivities(plan.taskQueue, plan.tuning);
+  const refused: string[] = [];
+  for (const copy of globals.candidates) {
+    try {
+      await site.quick.applyGlobals({
+        source: { target: copy.target, key: copy.key },
+        sizeBytes: globals.sizeBytes,
+        sha256: globals.sha256,
+        fileName: globals.fileName,
+        serverName: plan.serverName,
+        step,
+        sourceDatabase: globals.sourceDatabase,
+        database: plan.database,
+      });
+      return;
+    } catch (err) {
+      if (failureType(err) !== 'CopyCorrupt') throw err;
+      const detail = describeFailure(err, plan.siteName);
+      refused.push(`${copy.target}: ${detail}`);
+      await central.recordCheckResults({ results: [{ copyId: copy.copyId, state: 'corrupt', detail }] });
+    }
+  }
+  throw ApplicationFailure.nonRetryable(
+    globals.candidates.length === 0
+      ? `no stored copy of the globals ${globals.fileName} is readable from site '${plan.siteName}': restore without applyGlobals`
+      : `every copy of the globals ${globals.fileName} was refused: ${refused.join('; ')}`,
     'NoGoodCopy',
   );
 }

@@ -42,7 +42,9 @@ const triggeredBy = (runId: string) =>
 
 export function createRecordBackupStarted(central: CentralContext) {
   /** Writes the history row of one database in this run as running; a retry leaves it as it is. */
-  return async function recordBackupStarted(input: BackupRef & { startedAt: string }): Promise<void> {
+  return async function recordBackupStarted(
+    input: BackupRef & { startedAt: string; kind?: BackupKind },
+  ): Promise<void> {
     return asActivity(async () => {
       const { workflowId, runId } = central.runInfo();
       await central.db

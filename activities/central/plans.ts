@@ -37,6 +37,7 @@ export function createLoadBackupPlan(central: CentralContext) {
         format: DUMP_FORMAT[row.server.engine],
         compression: row.config.compression,
         encrypt: row.config.encrypt,
+        ...(row.config.globals && row.server.engine === 'postgresql' && { globals: row.config.globals }),
         destinations: await planDestinations(central, row.config.destinations, row.site.id),
         tuning: central.tuning,
       };

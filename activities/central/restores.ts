@@ -198,15 +198,8 @@ async function restorePlan(
       code: 'EngineMismatch',
     });
   }
-  const copies = await central.db
-    .select()
-    .from(backupCopies)
-    .where(and(eq(backupCopies.backupId, b.id), eq(backupCopies.state, 'stored')));
-  // The site's own copy is only readable by its own site; destinations by any site that has them configured.
-  const usable = copies.filter((c) => c.target !== SITE_TARGET || b.siteId === site.id);
-  usable.sort(
-    (x, y) => Number(y.target === SITE_TARGET) - Number(x.target === SITE_TARGET) || x.target.localeCompare(y.target),
-  );
+  const usable = await readableCopies(central, b, site.id);
+  const globals = r.globalsBackupId ? await globalsPlan(central, r.globalsBackupId, b.database, site.id) : undefined;
   return {
     restoreId: r.id,
     tenantId: r.tenantId,
@@ -221,9 +214,46 @@ async function restorePlan(
     serverName: server.name,
     database: r.targetDatabase,
     overwrite: r.overwrite,
-    candidates: usable.map((c) => ({ copyId: c.id, target: c.target, key: c.objectKey })),
+    candidates: usable,
+    ...(globals && { globals }),
     tuning: central.tuning,
     sweepMadeBefore: await sweepCutoff(central),
+  };
+}
+
+/** The stored copies of a backup that a site can read, best first (its own folder, then destinations by name). */
+async function readableCopies(central: CentralContext, b: BackupRow, siteId: string) {
+  const copies = await central.db
+    .select()
+    .from(backupCopies)
+    .where(and(eq(backupCopies.backupId, b.id), eq(backupCopies.state, 'stored')));
+  // The site's own copy is only readable by its own site; destinations by any site that has them configured.
+  const usable = copies.filter((c) => c.target !== SITE_TARGET || b.siteId === siteId);
+  usable.sort(
+    (x, y) => Number(y.target === SITE_TARGET) - Number(x.target === SITE_TARGET) || x.target.localeCompare(y.target),
+  );
+  return usable.map((c) => ({ copyId: c.id, target: c.target, key: c.objectKey }));
+}
+
+/** The globals a restore applies: the file of the backup's run and the copies the target site can read. */
+async function globalsPlan(
+  central: CentralContext,
+  globalsBackupId: string,
+  sourceDatabase: string,
+  siteId: string,
+): Promise<NonNullable<RestorePlan['globals']>> {
+  const [g] = await central.db.select().from(backups).where(eq(backups.id, globalsBackupId));
+  if (!g?.fileName || g.sizeBytes === null || !g.sha256)
+    throw new BackupError('invalid', 'the globals of this backup have no file any more: restore without applyGlobals', {
+      code: 'NothingToRestore',
+    });
+  return {
+    backupId: g.id,
+    fileName: g.fileName,
+    sizeBytes: g.sizeBytes,
+    sha256: g.sha256,
+    sourceDatabase,
+    candidates: await readableCopies(central, g, siteId),
   };
 }
 

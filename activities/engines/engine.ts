@@ -50,6 +50,11 @@ export interface RestoreOptions {
    * and the tool's sessions its tag: a later attempt after a crash finds all three (engines that restore on a server).
    */
   owner?: RestoreOwner;
+  /**
+   * Keep the dump's owners and privileges (PostgreSQL; its roles were made first from the run's globals). Without it
+   * everything restored belongs to the site's login and carries no grants.
+   */
+  keepOwners?: boolean;
 }
 
 /** Where a restore stands in a database, by the mark on it: made by this restore and finished, or not finished. */

@@ -66,7 +66,7 @@ export const postgresEngine: DatabaseEngine = {
     }, filter);
   },
 
-  async restore(conn, database, input, { into, signal, owner }) {
+  async restore(conn, database, input, { into, signal, owner, keepOwners }) {
     const cmd = pgRestore();
     if (!cmd) throw toolMissing('pg_restore', PG_HINT, 'RestoreToolMissing');
     // Replacing: the dump goes into a staging database first. The old one is dropped, and the staging one takes its
@@ -89,7 +89,12 @@ export const postgresEngine: DatabaseEngine = {
     // The application name lets a later attempt find this pg_restore should it outlive its worker.
     const run: ToolRun = {
       cmd,
-      args: ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', ...connArgs(conn, target)],
+      args: [
+        ...(keepOwners ? [] : ['--no-owner', '--no-privileges']),
+        '--exit-on-error',
+        '--single-transaction',
+        ...connArgs(conn, target),
+      ],
       env: { ...toolEnv(conn), ...(owner && { PGAPPNAME: sessionName(owner.tag) }) },
     };
     try {

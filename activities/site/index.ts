@@ -1,6 +1,7 @@
 // Activities that run at a site, on the site's task queue: they touch its databases and disks. Each takes names
 // (server, database, file), never credentials, and returns references, never data. One file per activity; this
 // barrel gives the worker (and, by type, the workflows) the set under the names the Web UI shows.
+import { createApplyGlobals } from './apply-globals.ts';
 import { createCheckCopies, createVerifyCopies } from './checks.ts';
 import { createCleanTables } from './clean-tables.ts';
 import { createSiteContext, heartbeating, type SiteDeps } from './context.ts';
@@ -9,6 +10,7 @@ import { createDiscoverDatabases } from './discover-databases.ts';
 import { createDropDatabase } from './drop-database.ts';
 import { createDryRun } from './dry-run.ts';
 import { createDump } from './dump.ts';
+import { createDumpGlobals } from './dump-globals.ts';
 import { createInspectRestore } from './inspect-restore.ts';
 import { createRestore } from './restore.ts';
 import { createDropRestoreStaging, createSweepRestoreScratch } from './restore-scratch.ts';
@@ -36,6 +38,8 @@ export function createSiteActivities(deps: SiteDeps) {
     dryRun: heartbeating(createDryRun(site)),
     discoverDatabases: heartbeating(createDiscoverDatabases(site)),
     sweepTenantFiles: heartbeating(createSweepTenantFiles(site)),
+    dumpGlobals: heartbeating(createDumpGlobals(site)),
+    applyGlobals: heartbeating(createApplyGlobals(site)),
   };
 }
 

@@ -37,6 +37,8 @@ export interface RestoreInput {
   restoreId?: string;
   /** A drill's restore: its database is scratch, which the mark says so a sweep may remove it after a crash. */
   drill?: boolean;
+  /** Keep the dump's owners and privileges (the roles were made from the run's globals); default: left out. */
+  keepOwners?: boolean;
 }
 
 /** Heartbeat details of a restore: first the copy's verification, then the restore itself. */
@@ -177,7 +179,12 @@ async function feedRestore(job: {
   try {
     // A failing decompressor fails the restore tool's run with its own verdict (runTool waits for both).
     await withHeartbeat(progress, () =>
-      engine.restore(conn, input.database, decoded?.stdout ?? fed, { into, owner, signal: ctx.cancellationSignal }),
+      engine.restore(conn, input.database, decoded?.stdout ?? fed, {
+        into,
+        owner,
+        signal: ctx.cancellationSignal,
+        keepOwners: input.keepOwners === true,
+      }),
     );
   } catch (err) {
     decoded?.kill();

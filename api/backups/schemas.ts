@@ -43,7 +43,9 @@ export const Query = z.object({
   configId: z.string().uuid().optional(),
   database: z.string().max(63).optional(),
   status: z.enum(BACKUP_STATUSES).optional(),
-  kind: z.enum(BACKUP_KINDS).default('backup').openapi({ description: 'backups (default) or dry runs' }),
+  kind: z.enum(BACKUP_KINDS).default('backup').openapi({
+    description: 'backups (default), dry runs, or globals (a PostgreSQL server’s roles and grants, one per run)',
+  }),
   from: Instant.optional().openapi({ description: 'started at or after (ISO 8601)' }),
   to: Instant.optional().openapi({ description: 'started before (ISO 8601)' }),
   limit: z.coerce.number().int().min(1).max(500).default(50),

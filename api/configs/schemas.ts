@@ -132,6 +132,18 @@ const Drill = z
   .openapi('Drill', {
     description: 'restore the newest backup into a scratch database and check it, on this schedule',
   });
+const Globals = z
+  .object({
+    rolePasswords: z.boolean().default(false).openapi({
+      description: 'also the roles’ password hashes (SCRAM/MD5 verifiers, as pg_authid keeps them); only with encrypt',
+    }),
+  })
+  .strict()
+  .nullable()
+  .openapi('Globals', {
+    description:
+      'PostgreSQL: each run also backs up the server’s roles, memberships, role settings, tablespaces and the owner, grants and settings of its databases, as a file of its own (history kind "globals")',
+  });
 const DATABASE_NAME_RULE = 'a database name: letters, digits, _ $ - . (a SQLite database is its file name)';
 const DatabaseName = z.string().regex(DATABASE_NAME_RE, DATABASE_NAME_RULE);
 const DatabaseNames = z.array(DatabaseName);
@@ -169,6 +181,7 @@ const ConfigFields = z.object({
   encrypt: z.boolean().default(false).openapi({
     description: 'AES-256-GCM with a fresh key per backup, wrapped by the tenant key in the site configuration',
   }),
+  globals: Globals.default(null),
   verification: Verification.default(null),
   drill: Drill.default(null),
   keepLocal: z
@@ -207,6 +220,7 @@ export const ConfigPatch = z
     confirmDestructiveCleaning: z.boolean(),
     compression: CompressionSchema,
     encrypt: z.boolean(),
+    globals: Globals,
     verification: Verification,
     drill: Drill,
     keepLocal: z.number().int().min(1).max(1000),
@@ -230,6 +244,7 @@ export const Config = z
     confirmDestructiveCleaning: z.boolean(),
     compression: CompressionSchema,
     encrypt: z.boolean(),
+    globals: Globals,
     verification: Verification,
     drill: Drill,
     keepLocal: z.number(),
@@ -266,6 +281,7 @@ export const configOut = (x: ConfigRow) => ({
   confirmDestructiveCleaning: x.confirmDestructiveCleaning,
   compression: x.compression,
   encrypt: x.encrypt,
+  globals: x.globals ?? null,
   verification: x.verification ?? null,
   drill: x.drill ?? null,
   keepLocal: x.keepLocal,

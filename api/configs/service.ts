@@ -39,8 +39,25 @@ async function syncSchedule(s: Services, tx: Tx, row: ConfigRow, writes: Schedul
       'confirmDestructiveCleaning',
     );
   }
+  const globals = globalsProblem(row, server!.engine);
+  if (globals) throw invalid(globals.reason, globals.field);
   await s.schedules.upsert({ ...row, siteId: server!.siteId, serverName: server!.name }, writes);
   await s.schedules.upsertChecks({ ...row, siteId: server!.siteId, serverName: server!.name }, writes);
+}
+
+/** Globals are PostgreSQL's; role password hashes go only into encrypted backups. */
+export function globalsProblem(
+  row: Pick<ConfigRow, 'globals' | 'encrypt'>,
+  engine: string,
+): { field: string; reason: string } | undefined {
+  if (!row.globals) return undefined;
+  if (engine !== 'postgresql')
+    return { field: 'globals', reason: `globals are PostgreSQL's roles and grants; this server is ${engine}` };
+  if (row.globals.rolePasswords && !row.encrypt)
+    return {
+      field: 'globals.rolePasswords',
+      reason: 'role password hashes go only into encrypted backups: set encrypt to true, or rolePasswords to false',
+    };
 }
 
 /** A configuration sends copies only to destinations of the site its server is at: that site holds their secrets. */

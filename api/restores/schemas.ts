@@ -17,6 +17,9 @@ export const Restore = z
     targetServerId: z.string(),
     targetDatabase: z.string(),
     overwrite: z.boolean(),
+    globalsBackupId: z.string().nullable().openapi({
+      description: 'the globals (history kind "globals") applied with this restore; null: restored without them',
+    }),
     copyTarget: z.string().nullable(),
     workflowId: z.string(),
     status: z.enum(BACKUP_STATUSES),
@@ -51,6 +54,10 @@ export const RestoreCreate = z
       .boolean()
       .default(false)
       .openapi({ description: 'replace a database that has tables; without it such a database is refused' }),
+    applyGlobals: z.boolean().default(false).openapi({
+      description:
+        'PostgreSQL: first make the roles of the backup’s run (globals) that the server lacks, with their memberships; then restore keeping owners and privileges, and give the database the owner, grants and settings it had. Existing roles are left as they are.',
+    }),
   })
   .openapi('RestoreCreate');
 
@@ -64,6 +71,7 @@ export const restoreOut = (r: typeof restores.$inferSelect) => ({
   targetServerId: r.targetServerId,
   targetDatabase: r.targetDatabase,
   overwrite: r.overwrite,
+  globalsBackupId: r.globalsBackupId,
   copyTarget: r.copyTarget,
   workflowId: r.workflowId,
   status: r.status,

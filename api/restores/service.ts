@@ -1,6 +1,6 @@
 // Restores in the database and in Temporal: a restore row is written before its workflow starts, so every run has a
 // row, and a row whose workflow could not start says so instead of staying "running".
-import { and, desc, eq, lt } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt } from 'drizzle-orm';
 import { BackupError, invalid } from '../../common/errors.ts';
 import { restoreWorkflowId } from '../../common/names.ts';
 import type { Db } from '../../db/client.ts';
@@ -25,6 +25,7 @@ export async function start(s: Services, auth: AuthContext, input: RestoreCreate
       `the backup is a ${source.engine} dump; server '${server.name}' is ${server.engine}`,
       'targetServerId',
     );
+  const globals = input.applyGlobals ? await globalsOfRun(s.db, backup, server.engine) : undefined;
   const id = crypto.randomUUID();
   const workflowId = restoreWorkflowId(id);
   const [row] = await s.db
@@ -39,6 +40,7 @@ export async function start(s: Services, auth: AuthContext, input: RestoreCreate
       targetServerId: server.id,
       targetDatabase: input.targetDatabase ?? backup.database,
       overwrite: input.overwrite,
+      globalsBackupId: globals?.id ?? null,
       workflowId,
       status: 'running',
     })
@@ -48,7 +50,13 @@ export async function start(s: Services, auth: AuthContext, input: RestoreCreate
     auth,
     'restore.start',
     { type: 'restore', id },
-    { backupId: backup.id, server: server.name, database: row!.targetDatabase, overwrite: input.overwrite },
+    {
+      backupId: backup.id,
+      server: server.name,
+      database: row!.targetDatabase,
+      overwrite: input.overwrite,
+      ...(globals && { globalsBackupId: globals.id }),
+    },
   );
   try {
     await s.runs.startRestore(id);
@@ -62,6 +70,30 @@ export async function start(s: Services, auth: AuthContext, input: RestoreCreate
     throw failure;
   }
   return row!;
+}
+
+/** The globals dumped by the backup's own run, with a file; a restore that asks for them and finds none is refused. */
+async function globalsOfRun(db: Db, backup: typeof backups.$inferSelect, engine: string) {
+  if (engine !== 'postgresql')
+    throw invalid(`globals are PostgreSQL's roles and grants; the target server is ${engine}`, 'applyGlobals');
+  const [row] = await db
+    .select()
+    .from(backups)
+    .where(
+      and(
+        eq(backups.tenantId, backup.tenantId),
+        eq(backups.runId, backup.runId),
+        eq(backups.kind, 'globals'),
+        inArray(backups.status, ['succeeded', 'partial']),
+        eq(backups.availableForDownload, true),
+      ),
+    );
+  if (!row?.fileName)
+    throw invalid(
+      'the run of this backup has no globals with a stored copy: turn on globals in the backup configuration (they are dumped from its next run on), or restore without applyGlobals',
+      'applyGlobals',
+    );
+  return row;
 }
 
 export function list(db: Db, tenantId: string, q: RestoreListQuery): Promise<RestoreRow[]> {

@@ -6,6 +6,7 @@ import {
   type Compression,
   type ConfigDestination,
   type DrillSpec,
+  type GlobalsSpec,
   type ScheduleSpec,
 } from '../../common/model.ts';
 import { createdAt } from './columns.ts';
@@ -37,6 +38,8 @@ export const backupConfigs = pgTable(
     compression: jsonb('compression').$type<Compression>().notNull().default(DEFAULT_COMPRESSION),
     /** AES-256-GCM with a fresh data key per backup, wrapped by the tenant key the site holds. */
     encrypt: boolean('encrypt').notNull().default(false),
+    /** PostgreSQL: each run also dumps the server's roles, memberships, tablespaces and database grants; null: not. */
+    globals: jsonb('globals').$type<GlobalsSpec | null>(),
     /** Re-read every copy end to end on this schedule (`verify-config-<id>`); null: only on demand. */
     verification: jsonb('verification').$type<{ schedule: ScheduleSpec } | null>(),
     /** Restore the newest backup into a scratch database and check it, on this schedule (`drill-config-<id>`). */

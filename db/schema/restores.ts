@@ -26,6 +26,8 @@ export const restores = pgTable(
       .references(() => servers.id, { onDelete: 'restrict' }),
     targetDatabase: text('target_database').notNull(),
     overwrite: boolean('overwrite').notNull().default(false),
+    /** The run's globals applied first (roles made, then owners and grants kept); null: restored without them. */
+    globalsBackupId: uuid('globals_backup_id').references(() => backups.id, { onDelete: 'set null' }),
     /** The copy that was restored (`site` or a destination name). */
     copyTarget: text('copy_target'),
     workflowId: text('workflow_id').notNull(),
