@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { ENGINES } from '../common/model.ts';
-import { SERVER_NAME_RE } from '../common/names.ts';
+import { ENGINES, GLOBALS_DATABASE } from '../common/model.ts';
+import { DATABASE_NAME_RE, SERVER_NAME_RE } from '../common/names.ts';
 import { BackupError, invalid } from '../common/errors.ts';
 import { destinationSettingsSchema, type DestinationSettings } from './storage/index.ts';
 import { parseMasterKey } from './pipeline/crypto.ts';
@@ -172,6 +172,8 @@ export class SiteConfig {
   /** The folder of one database's backups at this site. */
   folder(serverName: string, database: string): string {
     if (!SERVER_NAME_RE.test(serverName)) throw new BackupError('invalid', `bad server name '${serverName}'`);
+    if (database !== GLOBALS_DATABASE && !DATABASE_NAME_RE.test(database))
+      throw new BackupError('invalid', `bad database name ${JSON.stringify(database)}`);
     return path.join(this.backupsDir, serverName, database);
   }
 }

@@ -147,12 +147,18 @@ describe('databases "*": every database of a server', () => {
       assert.deepEqual(runRows(rows, run1!), { [a.name]: 'succeeded', [b.name]: 'succeeded' });
       assert.equal(rowsOf(rows, a.name, 'public.items'), 7);
 
-      // Run 2: c is new, b was dropped: c is backed up, b reported.
+      // Run 2: c is new, b was dropped: c is backed up, b reported. A database whose name is no path the platform
+      // can store (it would climb out of the site's Backups folder) is left out, not dumped.
       const c = await made('bp_all_c');
       await b.drop();
+      const hostile = `../${path.basename(c.name)}_x`;
+      const server = postgres(pgUrl('postgres', pg.port, pg.user, pg.password), { max: 1, onnotice: () => {} });
+      await server.unsafe(`create database "${hostile}"`);
       rows = await runAndWait(stack, token, config.id, 4);
       const run2 = runIds(rows)[1]!;
       assert.deepEqual(runRows(rows, run2), { [a.name]: 'succeeded', [c.name]: 'succeeded' });
+      await server.unsafe(`drop database "${hostile}"`);
+      await server.end();
       const vanished = () => hook.received.filter((x) => x.type === 'database.vanished');
       assert.equal(vanished().length, 1, JSON.stringify(hook.received));
       assert.equal(vanished()[0]!.database, b.name);
