@@ -33,6 +33,7 @@ const app = createApp({
   temporalUiUrl: env.TEMPORAL_UI_URL,
   baseDomain: env.BASE_DOMAIN,
   metricsToken: env.METRICS_TOKEN,
+  cloudReadFile: env.CLOUD_READ_FILE,
 });
 if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE))
   throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither');

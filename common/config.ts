@@ -71,6 +71,8 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   DEPENDENCY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(1500),
   /** GET /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; unset, there is no /metrics (404). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Delegated read-only credentials of cloud destinations (JSON, api/backups/cloud-read.ts): downloads without the site. */
+  CLOUD_READ_FILE: file,
 });
 export type ApiEnv = z.infer<typeof apiEnv>;
 

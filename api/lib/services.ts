@@ -36,6 +36,8 @@ export interface AppDeps {
   resolveTxt?: TxtResolver | undefined;
   /** METRICS_TOKEN: Prometheus sends it as a bearer token to GET /metrics; without it there is no /metrics. */
   metricsToken?: string | undefined;
+  /** CLOUD_READ_FILE: delegated read-only credentials of destinations, for downloads without the site. */
+  cloudReadFile?: string | undefined;
 }
 
 export interface Services extends AppDeps {
