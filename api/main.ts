@@ -35,6 +35,7 @@ const app = createApp({
   baseDomain: env.BASE_DOMAIN,
   metricsToken: env.METRICS_TOKEN,
   erasurePublicKey: await erasurePublicKey(env.ERASURE_SIGNING_KEY_FILE),
+  cloudReadFile: env.CLOUD_READ_FILE,
 });
 if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE))
   throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither');

@@ -73,6 +73,8 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** The Ed25519 key (PEM) that signs erasure reports: the API publishes its public half. */
   ERASURE_SIGNING_KEY_FILE: file,
+  /** Delegated read-only credentials of cloud destinations (JSON, api/backups/cloud-read.ts): downloads without the site. */
+  CLOUD_READ_FILE: file,
 });
 export type ApiEnv = z.infer<typeof apiEnv>;
 

@@ -10,7 +10,7 @@ export type Engine = (typeof ENGINES)[number];
 export const BACKUP_STATUSES = ['running', 'succeeded', 'partial', 'failed', 'cancelled'] as const;
 export type BackupStatus = (typeof BACKUP_STATUSES)[number];
 
-export const DESTINATION_KINDS = ['local', 'azure', 'sftp'] as const;
+export const DESTINATION_KINDS = ['local', 'azure', 'sftp', 's3'] as const;
 export type DestinationKind = (typeof DESTINATION_KINDS)[number];
 /** What the platform knows of one copy of a backup. `missing`: it should exist and does not (an upload failed, or
  * the object vanished); `corrupt`: it exists but its size or SHA-256 differs; `deleted`: retention removed it. */

@@ -18,13 +18,18 @@ import { BackupError } from '../common/errors.ts';
 import { openStorage, type DestinationSettings } from '../activities/storage/index.ts';
 import { blockId } from '../activities/storage/azure-blocks.ts';
 import { hashObject } from '../activities/storage/read-back.ts';
+import { DeleteObjectCommand, GetObjectRetentionCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { bufferSource, fileSource, storageSource, throttled } from '../activities/storage/sources.ts';
 import type { PutSource, Storage } from '../activities/storage/storage.ts';
 import { startAzurite, type Azurite } from '../ops/services/azurite.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
+import { startS3Server, type S3Server } from './helpers/s3-server.ts';
+import { countingProxy } from './helpers/counting-proxy.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const BLOCK = 64 * 1024;
+/** S3's smallest part but the last (AWS and SeaweedFS refuse smaller ones when the upload completes). */
+const PART = 5 * 1024 * 1024;
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -65,16 +70,19 @@ interface Backend {
   /** Strings that must never show in a location or an error message. */
   secrets: string[];
   locationPattern: RegExp;
+  /** Bytes of the main test object: enough for several of the backend's pieces (17 Azure blocks by default). */
+  dataSize?: number;
 }
 
 /** What every backend promises; `setup` runs once for the describe block. */
 function contract(name: string, setup: () => Promise<Backend>) {
   describe(`storage contract: ${name}`, () => {
     let b: Backend;
+    let data: Buffer;
     const run = randomUUID().slice(0, 8);
-    const data = randomBytes(17 * BLOCK + 1234); // several Azure blocks, the last one short
     before(async () => {
       b = await setup();
+      data = randomBytes(b.dataSize ?? 17 * BLOCK + 1234); // several blocks or parts, the last one short
     });
 
     it('put, stat, get and get from an offset give back the same bytes', async () => {
@@ -207,6 +215,7 @@ function contract(name: string, setup: () => Promise<Backend>) {
 describe('storage', () => {
   let azurite: Azurite;
   let sshd: Sshd;
+  let s3: S3Server;
   let tmp: string;
   before(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'bp-storage-'));
@@ -214,11 +223,12 @@ describe('storage', () => {
     const started = await Promise.allSettled([
       startAzurite().then((a) => (azurite = a)),
       startSshd().then((s) => (sshd = s)),
+      startS3Server().then((s) => (s3 = s)),
     ]);
     for (const s of started) if (s.status === 'rejected') throw s.reason;
   });
   after(async () => {
-    await Promise.all([azurite?.stop(), sshd?.stop(), tmp && rm(tmp, { recursive: true, force: true })]);
+    await Promise.all([azurite?.stop(), sshd?.stop(), s3?.stop(), tmp && rm(tmp, { recursive: true, force: true })]);
   });
 
   const azureSettings = (
@@ -243,6 +253,25 @@ describe('storage', () => {
     ...extra,
   });
 
+  const s3Settings = async (
+    extra: Partial<Extract<DestinationSettings, { type: 's3' }>> = {},
+  ): Promise<DestinationSettings> => {
+    const bucket = `b-${randomUUID().slice(0, 8)}`;
+    await s3.createBucket(bucket);
+    return {
+      type: 's3',
+      endpoint: s3.endpoint,
+      region: s3.region,
+      bucket,
+      forcePathStyle: true,
+      accessKeyId: s3.admin.accessKeyId,
+      secretAccessKey: s3.admin.secretAccessKey,
+      partSize: PART,
+      maxTries: 1,
+      ...extra,
+    };
+  };
+
   contract('local folder', async () => ({
     storage: openStorage({ type: 'local', path: path.join(tmp, 'local') }),
     secrets: [],
@@ -265,6 +294,13 @@ describe('storage', () => {
       ),
     };
   });
+
+  contract('s3 (SeaweedFS)', async () => ({
+    storage: openStorage(await s3Settings({ prefix: 'offsite/copies' })),
+    secrets: [s3.admin.secretAccessKey],
+    locationPattern: /^s3:\/\/b-[0-9a-f]{8}\/offsite\/copies\/[^/]+\/a\/b\.bin$/,
+    dataSize: 2 * PART + 1234, // three parts, the last one short
+  }));
 
   describe('local folder', () => {
     it('a failed put leaves neither the final name nor a partial file', async () => {
@@ -436,6 +472,116 @@ describe('storage', () => {
       } finally {
         await own.stop();
       }
+    });
+  });
+
+  describe('s3', () => {
+    it('a put that failed midway resumes: only the missing parts are sent (counted on the wire)', async () => {
+      const proxy = await countingProxy(s3.endpoint);
+      try {
+        const settings = await s3Settings({ endpoint: proxy.endpoint });
+        const storage = openStorage(settings);
+        const parts = 6;
+        const data = randomBytes((parts - 1) * PART + 100);
+        const failAt = Math.floor(3.5 * PART);
+        await assert.rejects(storage.put('t/s/srv/db/resume.bin', failingSource(data, failAt)), /simulated/);
+        assert.equal(await storage.stat('t/s/srv/db/resume.bin'), undefined, 'nothing is visible before completion');
+        const sentBefore = proxy.partsSent();
+        assert.equal(sentBefore, Math.floor(failAt / PART), 'every whole part read before the failure was sent');
+
+        // A new storage, as a retried activity on a restarted worker would open: the upload is found by its key.
+        const again = openStorage(settings);
+        const second = await again.put('t/s/srv/db/resume.bin', bufferSource(data));
+        const missing = parts - sentBefore;
+        assert.equal(proxy.partsSent() - sentBefore, missing, 'only the missing parts went over the wire');
+        assert.equal(second.resumedFrom, sentBefore * PART);
+        assert.equal(second.bytesSent, data.length - sentBefore * PART);
+        assert.deepEqual(await hashObject(again, 't/s/srv/db/resume.bin'), { size: data.length, sha256: sha256(data) });
+        await Promise.all([storage.close(), again.close()]);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('a put cancelled through its signal resumes from the parts already sent', async () => {
+      const storage = openStorage(await s3Settings({ concurrency: 2 }));
+      const data = randomBytes(8 * PART);
+      const ac = new AbortController();
+      const reason = new Error('cancelled by the workflow');
+      const first = storage.put('t/abort.bin', bufferSource(data), {
+        signal: ac.signal,
+        onProgress: (n) => n >= 2 * PART && ac.abort(reason),
+      });
+      await assert.rejects(first, (err) => err === reason);
+      const second = await storage.put('t/abort.bin', bufferSource(data));
+      assert.ok(
+        second.resumedFrom >= 2 * PART && second.resumedFrom < data.length,
+        `resumed from ${second.resumedFrom}`,
+      );
+      assert.equal(second.bytesSent + second.resumedFrom, data.length);
+      assert.equal((await hashObject(storage, 't/abort.bin')).sha256, sha256(data));
+      await storage.close();
+    });
+
+    it('a wrong secret is refused as auth without the secret in the message; a missing bucket is invalid', async () => {
+      const settings = await s3Settings();
+      const wrong = randomBytes(30).toString('base64');
+      const bad = openStorage({ ...settings, secretAccessKey: wrong } as DestinationSettings);
+      const err = await rejectsWith(bad.put('k/x.bin', bufferSource(Buffer.from('x'))), 'auth', /access key/);
+      assert.ok(!err.message.includes(wrong));
+      const none = openStorage({ ...settings, bucket: 'no-such-bucket-here' } as DestinationSettings);
+      await rejectsWith(none.put('k/x.bin', bufferSource(Buffer.from('x'))), 'invalid', /does not exist/);
+      await Promise.all([bad.close(), none.close()]);
+    });
+
+    it('the read-only identity can read but neither write nor delete', async () => {
+      const bucket = s3.readerBucket;
+      await s3.createBucket(bucket);
+      const base = { ...(await s3Settings()), bucket } as DestinationSettings;
+      const writer = openStorage(base);
+      await writer.put('r/file.bin', bufferSource(Buffer.from('kept')));
+      const reader = openStorage({
+        ...base,
+        accessKeyId: s3.reader.accessKeyId,
+        secretAccessKey: s3.reader.secretAccessKey,
+      } as DestinationSettings);
+      assert.equal((await readAll(await reader.get('r/file.bin'))).toString(), 'kept');
+      await rejectsWith(reader.put('r/other.bin', bufferSource(Buffer.from('no'))), 'auth');
+      await rejectsWith(reader.delete('r/file.bin'), 'auth');
+      assert.equal((await writer.stat('r/file.bin'))?.size, 4, 'still there');
+      await Promise.all([writer.close(), reader.close()]);
+    });
+
+    it('object lock: objects are retained until the set date; a bucket without lock is refused', async () => {
+      const bucket = `lock-${randomUUID().slice(0, 8)}`;
+      await s3.createBucket(bucket, { objectLock: true });
+      const settings = { ...(await s3Settings()), bucket, objectLock: { mode: 'GOVERNANCE', days: 1 } } as const;
+      const storage = openStorage(settings as DestinationSettings);
+      const retainUntil = new Date(Date.now() + 3600_000);
+      await storage.put('w/one.bin', bufferSource(randomBytes(1000)), { retainUntil });
+      await storage.put('w/two.bin', bufferSource(randomBytes(PART + 1))); // a multipart upload
+      const one = await s3.client.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: 'w/one.bin' }));
+      assert.equal(one.Retention?.Mode, 'GOVERNANCE');
+      assert.equal(one.Retention?.RetainUntilDate?.getTime(), Math.floor(retainUntil.getTime() / 1000) * 1000);
+      const two = await s3.client.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: 'w/two.bin' }));
+      const day = Date.now() + 86_400_000;
+      assert.ok(Math.abs(two.Retention!.RetainUntilDate!.getTime() - day) < 5 * 60_000, 'a day from now');
+      // A plain delete only hides a locked object behind a delete marker; its version stays until the date.
+      await storage.delete('w/one.bin');
+      const versions = await s3.client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'w/one.bin' }));
+      const kept = versions.Versions?.find((v) => v.Key === 'w/one.bin');
+      assert.ok(kept?.VersionId, 'the locked version is still there');
+      await assert.rejects(
+        s3.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'w/one.bin', VersionId: kept.VersionId })),
+        'the locked version cannot be deleted',
+      );
+
+      const unlocked = openStorage({
+        ...(await s3Settings()),
+        objectLock: { mode: 'COMPLIANCE', days: 1 },
+      } as DestinationSettings);
+      await rejectsWith(unlocked.put('w/x.bin', bufferSource(Buffer.from('x'))), 'invalid', /no object lock/);
+      await Promise.all([storage.close(), unlocked.close()]);
     });
   });
 

@@ -12,11 +12,14 @@ const MAX_BLOCKS = 50_000;
 /** All ids of a blob must have the same length: a fixed-width index, 12 bytes, so base64 without padding. */
 export const blockId = (index: number) => Buffer.from(`block-${String(index).padStart(6, '0')}`).toString('base64');
 
-interface Block {
+/** A piece of the source that is sent on its own (an Azure block, an S3 part). */
+export interface Piece {
   index: number;
-  id: string;
   offset: number;
   length: number;
+}
+interface Block extends Piece {
+  id: string;
 }
 /** The blocks a source of `size` bytes takes; more than the service allows is the admin's to fix. */
 export function blockCount(size: number, blockSize: number): number {
@@ -118,14 +121,17 @@ async function stageBlocks(
 }
 
 /** A block's bytes: in memory, or a way to stream them from the source (called again if the SDK retries the request). */
-type BlockBody = Buffer | (() => Readable);
+export type BlockBody = Buffer | (() => Readable);
 
 /**
  * The body of each missing block, in order. A source that can be sliced streams each block from its place, so the
  * blocks in flight cost no memory and no copy; any other is read in order, one stream per run of consecutive blocks,
  * each block gathered into a buffer.
  */
-async function* blockBodies(source: PutSource, missing: Block[]): AsyncGenerator<{ block: Block; body: BlockBody }> {
+export async function* blockBodies<B extends Piece>(
+  source: PutSource,
+  missing: B[],
+): AsyncGenerator<{ block: B; body: BlockBody }> {
   const slice = source.slice?.bind(source);
   if (slice) {
     for (const block of missing) yield { block, body: () => slice(block.offset, block.length) };
@@ -151,8 +157,8 @@ async function* blockBodies(source: PutSource, missing: Block[]): AsyncGenerator
 }
 
 /** Groups blocks (sorted by index) into runs of consecutive indices: each run is one sequential read of the source. */
-function runsOf(blocks: Block[]): Block[][] {
-  const runs: Block[][] = [];
+function runsOf<B extends Piece>(blocks: B[]): B[][] {
+  const runs: B[][] = [];
   for (const b of blocks) {
     const run = runs[runs.length - 1];
     const prev = run?.[run.length - 1];

@@ -8,6 +8,7 @@ import { invalid } from '../../common/errors.ts';
 import { secret } from '../secrets.ts';
 import { openAzure, type AzureCredential } from './azure.ts';
 import { openLocal } from './local.ts';
+import { openS3 } from './s3.ts';
 import { openSftp } from './sftp.ts';
 import type { Storage } from './storage.ts';
 
@@ -87,6 +88,69 @@ export const azureDestinationSchema = z
       });
   });
 
+export const s3DestinationSchema = z
+  .object({
+    type: z.literal('s3'),
+    /** The service's URL, e.g. https://s3.eu-central-1.amazonaws.com or https://minio.example:9000; AWS when absent. */
+    endpoint: z.string().url().optional(),
+    region: z.string().min(1).default('us-east-1'),
+    bucket: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+        'a bucket name is 3-63 lower-case letters, digits, dots and hyphens',
+      ),
+    /** A folder inside the bucket for every key. */
+    prefix: z
+      .string()
+      .regex(/^[^/](?:.*[^/])?$/, 'a relative folder, without a leading or trailing /')
+      .optional(),
+    /** Path-style addressing (https://host/bucket/key): MinIO, Ceph and most others want it. */
+    forcePathStyle: z.boolean().optional(),
+    accessKeyId: z.string().min(1).optional(),
+    accessKeyIdEnv: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+    secretAccessKeyEnv: z.string().min(1).optional(),
+    secretAccessKeyFile: z.string().min(1).optional(),
+    /** STANDARD, STANDARD_IA, GLACIER_IR, ...: a class that can be read at once (read-back verification needs it). */
+    storageClass: z
+      .string()
+      .regex(/^[A-Z_]+$/, 'an S3 storage class such as STANDARD or STANDARD_IA')
+      .refine((c) => c !== 'GLACIER' && c !== 'DEEP_ARCHIVE', 'archive classes cannot be read back: use GLACIER_IR')
+      .optional(),
+    /** WORM: each object is locked for `days` after its upload; the bucket must have object lock enabled. */
+    objectLock: z
+      .object({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: z.number().int().min(1).max(36_500) })
+      .strict()
+      .optional(),
+    /** S3 wants every part but the last to be at least 5 MiB. */
+    partSize: z
+      .number()
+      .int()
+      .min(5 * MiB)
+      .max(5 * 1024 * MiB)
+      .optional(),
+    concurrency: z.number().int().min(1).max(64).optional(),
+    maxTries: z.number().int().min(1).max(10).optional(),
+  })
+  .superRefine((s, ctx) => {
+    if ((s.accessKeyId === undefined) === (s.accessKeyIdEnv === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['accessKeyId'],
+        message: 'give exactly one of accessKeyId, accessKeyIdEnv',
+      });
+    const secrets = (['secretAccessKey', 'secretAccessKeyEnv', 'secretAccessKeyFile'] as const).filter(
+      (k) => s[k] !== undefined,
+    );
+    if (secrets.length !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secretAccessKey'],
+        message: 'give exactly one of secretAccessKey, secretAccessKeyEnv, secretAccessKeyFile',
+      });
+  });
+
 const SSH_KEYS = ['privateKey', 'privateKeyFile', 'privateKeyEnv'] as const;
 
 export const sftpDestinationSchema = z
@@ -121,11 +185,13 @@ export const destinationSettingsSchema = z.discriminatedUnion('type', [
   localDestinationSchema,
   azureDestinationSchema,
   sftpDestinationSchema,
+  s3DestinationSchema,
 ]);
 export type DestinationSettings = z.infer<typeof destinationSettingsSchema>;
 export type LocalDestinationSettings = z.infer<typeof localDestinationSchema>;
 export type AzureDestinationSettings = z.infer<typeof azureDestinationSchema>;
 export type SftpDestinationSettings = z.infer<typeof sftpDestinationSchema>;
+export type S3DestinationSettings = z.infer<typeof s3DestinationSchema>;
 
 /** Opens a destination; its secrets are read now. Settings are checked again, as they may come from a file. */
 export function openStorage(settings: DestinationSettings): Storage {
@@ -144,6 +210,23 @@ export function openStorage(settings: DestinationSettings): Storage {
         ...(s.prefix !== undefined && { prefix: s.prefix }),
         credential: azureCredential(s),
         ...(s.blockSize !== undefined && { blockSize: s.blockSize }),
+        ...(s.concurrency !== undefined && { concurrency: s.concurrency }),
+        ...(s.maxTries !== undefined && { maxTries: s.maxTries }),
+      });
+    case 's3':
+      return openS3({
+        ...(s.endpoint !== undefined && { endpoint: s.endpoint }),
+        region: s.region,
+        bucket: s.bucket,
+        ...(s.prefix !== undefined && { prefix: s.prefix }),
+        ...(s.forcePathStyle !== undefined && { forcePathStyle: s.forcePathStyle }),
+        credential: {
+          accessKeyId: secret('accessKeyId', s.accessKeyId, s.accessKeyIdEnv, undefined)!,
+          secretAccessKey: secret('secretAccessKey', s.secretAccessKey, s.secretAccessKeyEnv, s.secretAccessKeyFile)!,
+        },
+        ...(s.storageClass !== undefined && { storageClass: s.storageClass }),
+        ...(s.objectLock !== undefined && { objectLock: s.objectLock }),
+        ...(s.partSize !== undefined && { partSize: s.partSize }),
         ...(s.concurrency !== undefined && { concurrency: s.concurrency }),
         ...(s.maxTries !== undefined && { maxTries: s.maxTries }),
       });

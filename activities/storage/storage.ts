@@ -1,4 +1,4 @@
-// One storage interface for every place an off-site copy can live: a local folder, Azure Blob, an SFTP host.
+// One storage interface for every place an off-site copy can live: a local folder, Azure Blob, S3, an SFTP host.
 // Keys are `/`-separated relative paths (`<tenant>/<site>/<server>/<database>/<file>`); each backend maps them.
 // Objects whose file name starts with `.` are the backends' own work files (partial uploads, write probes):
 // `list` leaves them out.
@@ -27,6 +27,8 @@ export interface PutOptions {
   signal?: AbortSignal;
   /** Called as bytes are confirmed stored (for heartbeats); counts bytes skipped because already stored. */
   onProgress?: (bytesDone: number) => void;
+  /** Until when a backend with object lock (S3) keeps the object undeletable; else its own default, if any. */
+  retainUntil?: Date;
 }
 
 export interface PutReport {
@@ -37,7 +39,7 @@ export interface PutReport {
 }
 
 export interface Storage {
-  readonly kind: 'local' | 'azure' | 'sftp';
+  readonly kind: 'local' | 'azure' | 'sftp' | 's3';
   /** Where a key lives, for history rows and logs; never contains a secret. e.g. azure://account/container/key */
   locationOf(key: string): string;
   put(key: string, source: PutSource, opts?: PutOptions): Promise<PutReport>;

@@ -1,5 +1,5 @@
 // Backup history: one row per database per run, newest first, filtered and paginated with a keyset cursor; a
-// backup's copies; and its download.
+// backup's copies; and its download (streamed, or a short-lived presigned URL of an S3 copy).
 import { createRoute, z } from '@hono/zod-openapi';
 import { backups } from '../../db/schema.ts';
 import { errors, IdParam, json } from '../lib/http.ts';
@@ -7,7 +7,7 @@ import { router, type Router } from '../lib/router.ts';
 import type { Services } from '../lib/services.ts';
 import { findOwned } from '../lib/tenancy.ts';
 import { BackupListing } from './listing.ts';
-import { Backup, backupOut, Copy, Query } from './schemas.ts';
+import { Backup, backupOut, Copy, DownloadUrl, Query } from './schemas.ts';
 import * as service from './service.ts';
 
 export function backupRoutes(s: Services) {
@@ -16,6 +16,7 @@ export function backupRoutes(s: Services) {
   get(r, s);
   copies(r, s);
   download(r, s);
+  downloadUrl(r, s);
   return r;
 }
 
@@ -111,6 +112,27 @@ function download(r: Router, s: Services) {
           'x-backup-copy': sent.target,
         },
       });
+    },
+  );
+}
+
+/** Long enough to start a download, short enough that a leaked link is soon worthless. */
+const DOWNLOAD_URL_SECONDS = 300;
+
+function downloadUrl(r: Router, s: Services) {
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/backups/{id}/download-url',
+      tags: ['backups'],
+      summary:
+        "A presigned URL of an S3 copy, valid for 5 minutes, signed with the destination's delegated read-only key (CLOUD_READ_FILE); works with the site offline",
+      request: { params: IdParam },
+      responses: { 200: json(DownloadUrl), 404: errors[404], 409: errors[409] },
+    }),
+    async (c) => {
+      const b = await findOwned(s.db, backups, c.req.valid('param').id, c.get('auth').tenantId, 'backup');
+      return c.json(await service.downloadUrl(s, b, DOWNLOAD_URL_SECONDS), 200);
     },
   );
 }

@@ -102,3 +102,14 @@ export const Copy = z
     events: z.array(CopyEvent),
   })
   .openapi('BackupCopy');
+
+export const DownloadUrl = z
+  .object({
+    url: z.string().url(),
+    expiresAt: z.string(),
+    /** The destination whose copy the URL reads. */
+    target: z.string(),
+    sizeBytes: z.number().int(),
+    sha256: z.string(),
+  })
+  .openapi('DownloadUrl');

@@ -1,12 +1,16 @@
-// A backup's copies as the history records them, and its download: the site worker streams the best copy it can
-// read through the API's relay (agent/relay.ts), started by a transfer workflow.
+// A backup's copies as the history records them, and its download: straight from a cloud copy with a delegated read
+// credential (cloud-read.ts), else the site worker streams the best copy it can read through the API's relay
+// (agent/relay.ts), started by a transfer workflow.
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { BackupError } from '../../common/errors.ts';
 import { SITE_TARGET } from '../../common/model.ts';
 import type { Db } from '../../db/client.ts';
 import { backupCopies, backups, copyEvents, sites } from '../../db/schema.ts';
+import { ONLINE_WINDOW_MS, siteLastSeen } from '../../common/temporal.ts';
 import { iso } from '../lib/http.ts';
 import type { Services } from '../lib/services.ts';
+import { openCloudCopy, readCloudReadFile, streamVerified } from './cloud-read.ts';
+import { presignS3Get } from './presign.ts';
 
 type BackupRow = typeof backups.$inferSelect;
 
@@ -55,25 +59,43 @@ export interface Download {
   sha256: string;
 }
 
-/** The backup's bytes from its best stored copy (the site's first); if the site cannot read one, the next. */
+/**
+ * The backup's bytes. First from a cloud copy whose destination has a delegated read credential (cloud-read.ts): that
+ * needs neither the site nor Temporal, and works with the site burned down. Else the site streams its best copy,
+ * and if it cannot read that one (gone since it was last checked), the next. 409 says why no copy could be had.
+ */
 export async function download(s: Services, b: BackupRow): Promise<Download> {
-  const stored = await s.db
-    .select()
-    .from(backupCopies)
-    .where(and(eq(backupCopies.backupId, b.id), eq(backupCopies.state, 'stored')))
-    .orderBy(sql`${backupCopies.target} = ${SITE_TARGET} desc`, desc(backupCopies.checkedAt));
-  if (stored.length === 0 || !b.sha256 || b.sizeBytes === null || !b.fileName)
-    throw new BackupError('conflict', 'this backup has no stored copy to download');
-  const [site] = await s.db.select().from(sites).where(eq(sites.id, b.siteId));
-  // The best copy first; if the site cannot read it (gone since it was last checked), the next one.
+  const { stored, sizeBytes, sha256, fileName } = await storedCopies(s.db, b);
   const problems: string[] = [];
+  const delegated = await readCloudReadFile(s.cloudReadFile);
+  for (const copy of stored) {
+    if (copy.target === SITE_TARGET || !copy.destinationId || !delegated[copy.destinationId]) continue;
+    const opened = openCloudCopy(delegated, copy);
+    if ('reason' in opened) {
+      problems.push(opened.reason);
+      continue;
+    }
+    try {
+      const body = await streamVerified(opened.storage, copy, { sizeBytes, sha256 });
+      return { body, target: copy.target, fileName, sizeBytes, sha256 };
+    } catch (e) {
+      await opened.storage.close();
+      problems.push(`${copy.target}: ${(e as Error).message}`);
+    }
+  }
+  const [site] = await s.db.select().from(sites).where(eq(sites.id, b.siteId));
+  const lastSeen = await siteLastSeen(s.temporal, site!.taskQueue).catch(() => undefined);
+  if (!lastSeen || Date.now() - lastSeen.getTime() > ONLINE_WINDOW_MS) {
+    problems.push(`site ${site!.name} is offline (last seen ${lastSeen?.toISOString() ?? 'never'})`);
+    throw new BackupError('conflict', `no copy of this backup can be reached: ${problems.join('; ')}`);
+  }
   for (const copy of stored) {
     const transfer = s.relay.open(b.siteId, 60_000);
     const handle = await s.runs.startTransfer({
       transferId: transfer.id,
       taskQueue: site!.taskQueue,
       copy: { target: copy.target, key: copy.objectKey },
-      sizeBytes: b.sizeBytes,
+      sizeBytes,
       heartbeatTimeoutMs: 30_000,
     });
     // Either the site starts sending, or the workflow says why it cannot (the copy is gone, the site is offline).
@@ -86,10 +108,59 @@ export async function download(s: Services, b: BackupRow): Promise<Download> {
     );
     try {
       const body = await Promise.race([transfer.body, failed]);
-      return { body, target: copy.target, fileName: b.fileName, sizeBytes: b.sizeBytes, sha256: b.sha256 };
+      return { body, target: copy.target, fileName, sizeBytes, sha256 };
     } catch (e) {
-      problems.push((e as Error).message);
+      problems.push(`site ${site!.name}: ${(e as Error).message}`);
     }
   }
-  throw new BackupError('unavailable', `the site could not send any copy of this backup: ${problems.join('; ')}`);
+  throw new BackupError('conflict', `no copy of this backup can be reached: ${problems.join('; ')}`);
+}
+
+/** A short-lived presigned URL of an S3 copy, signed with its destination's delegated read-only key. */
+export async function downloadUrl(s: Services, b: BackupRow, expiresSeconds: number) {
+  const { stored, sizeBytes, sha256, fileName } = await storedCopies(s.db, b);
+  const delegated = await readCloudReadFile(s.cloudReadFile);
+  const problems: string[] = [];
+  for (const copy of stored) {
+    if (copy.target === SITE_TARGET) continue;
+    const opened = openCloudCopy(delegated, copy);
+    if ('reason' in opened) {
+      problems.push(opened.reason);
+      continue;
+    }
+    try {
+      if (opened.settings.type !== 's3') {
+        problems.push(`${copy.target}: only S3 copies have presigned URLs; download it through /download`);
+        continue;
+      }
+      const st = await opened.storage.stat(copy.objectKey);
+      if (st?.size !== sizeBytes) {
+        problems.push(
+          `${copy.target}: ${st ? `the stored copy has ${st.size} bytes` : 'the copy is not in the bucket'}`,
+        );
+        continue;
+      }
+      const signed = presignS3Get(opened.settings, copy.objectKey, { expiresSeconds, fileName });
+      return { url: signed.url, expiresAt: signed.expiresAt.toISOString(), target: copy.target, sizeBytes, sha256 };
+    } catch (e) {
+      problems.push(`${copy.target}: ${(e as Error).message}`);
+    } finally {
+      await opened.storage.close();
+    }
+  }
+  throw new BackupError(
+    'conflict',
+    `no S3 copy of this backup can be handed out: ${problems.join('; ') || 'it has no off-site copy'}`,
+  );
+}
+
+async function storedCopies(db: Db, b: BackupRow) {
+  const stored = await db
+    .select()
+    .from(backupCopies)
+    .where(and(eq(backupCopies.backupId, b.id), eq(backupCopies.state, 'stored')))
+    .orderBy(sql`${backupCopies.target} = ${SITE_TARGET} desc`, desc(backupCopies.checkedAt));
+  if (stored.length === 0 || !b.sha256 || b.sizeBytes === null || !b.fileName)
+    throw new BackupError('conflict', 'this backup has no stored copy to download');
+  return { stored, sizeBytes: b.sizeBytes, sha256: b.sha256, fileName: b.fileName };
 }

@@ -38,6 +38,8 @@ export interface AppDeps {
   metricsToken?: string | undefined;
   /** The public half (PEM) of the key that signs erasure reports, published at /api/v1/privacy/erasure-key. */
   erasurePublicKey?: string | undefined;
+  /** CLOUD_READ_FILE: delegated read-only credentials of destinations, for downloads without the site. */
+  cloudReadFile?: string | undefined;
 }
 
 export interface Services extends AppDeps {

@@ -167,14 +167,14 @@ async function serveApi(
     jwtTtlSeconds: opts.http.jwtTtlSeconds,
     centralTaskQueue: opts.centralTaskQueue,
     siteTokens: await SiteTokens.fromEnv(env, Number(opts.env.SITE_TOKEN_TTL_SECONDS ?? SITE_TOKEN_TTL_SECONDS)),
-    // Tests and the bench sign up a tenant per case, all from loopback.
-    signupsPerHour: Number(opts.env.SIGNUP_PER_HOUR ?? 10),
+    signupsPerHour: Number(opts.env.SIGNUP_PER_HOUR ?? 10), // tests and the bench sign up a tenant per case
     dependencyTimeoutMs: dependencyTimeoutMs(opts),
     temporalUiUrl: temporalUiUrl ?? opts.env.TEMPORAL_UI_URL,
     baseDomain: opts.env.BASE_DOMAIN,
     resolveTxt: opts.resolveTxt,
     metricsToken: opts.env.METRICS_TOKEN,
     erasurePublicKey: await erasurePublicKey(env.ERASURE_SIGNING_KEY_FILE),
+    cloudReadFile: opts.env.CLOUD_READ_FILE,
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');

@@ -3,6 +3,7 @@
 # - node_modules: installed from package-lock.json whenever it changed since the last install.
 # - the platform's Temporal server (only when asked): BP_TEMPORAL, else ops/temporal-server built from the Go module
 #   proxy once and cached by the hash of its sources.
+# - SeaweedFS for the S3 tests: SEAWEEDFS, else built from the Go module proxy once and cached by version.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -44,6 +45,14 @@ ensure_temporal_server() {
   if [[ -n ${BP_TEMPORAL:-} ]]; then return; fi
   BP_TEMPORAL="$(bash "$ROOT/ops/temporal-server/build.sh")"
   export BP_TEMPORAL
+}
+
+# SeaweedFS, the S3-compatible server of the S3 tests: SEAWEEDFS, else built from the Go module proxy once and cached
+# by version (ops/seaweedfs/build.sh).
+ensure_seaweedfs() {
+  if [[ -n ${SEAWEEDFS:-} ]]; then return; fi
+  SEAWEEDFS="$(bash "$ROOT/ops/seaweedfs/build.sh")"
+  export SEAWEEDFS
 }
 
 # OpenSSH server for the SFTP tests (Debian's openssh-server). The tests start their own sshd on a loopback port;
