@@ -170,7 +170,8 @@ describe('ansible: site worker role, restore and drill playbooks', () => {
   );
 
   it("the unit's command, run as written with its environment file, comes online in the API", async () => {
-    const unit = await readUnit(path.join(prefix(), 'etc/systemd/system/backup-platform-site-worker.service'));
+    const unitFile = path.join(prefix(), 'etc/systemd/system/backup-platform-site-worker.service');
+    const unit = await readUnit(unitFile);
     // Hardened as asked: its own user, no new privileges, a read-only system, restarted on failure.
     const hardening: [string, string][] = [
       ['NoNewPrivileges', 'yes'],
@@ -179,6 +180,10 @@ describe('ansible: site worker role, restore and drill playbooks', () => {
     ];
     for (const [key, value] of hardening) assert.deepEqual(unit.settings[key], [value], key);
     assert.ok(unit.user);
+    // systemd itself reads the installed unit without a complaint (its command exists now, under the prefix).
+    const verify = await runCommand('systemd-analyze', ['verify', '--man=no', unitFile], { cwd: tmp, env: {} });
+    assert.equal(verify.code, 0, verify.output);
+    assert.equal(verify.output.trim(), '');
     const env = await unitEnvironment(unit);
     assert.equal(env.LOG_DIR, path.join(prefix(), 'var/log/backup-platform'));
     const [cmd] = unit.execStart;
