@@ -78,3 +78,12 @@ ensure_chromium() {
   say "installing chromium from Debian (for the console's browser tests)"
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
 }
+
+# Ansible for the deployment test (Debian's ansible and ansible-lint: ansible-core 2.14 with the community
+# collections on bookworm, ansible-lint 6.13). ops/ansible's playbooks are written for that version.
+ensure_ansible() {
+  command -v ansible-playbook >/dev/null && command -v ansible-lint >/dev/null && return
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then say "no ansible-playbook: install Debian's ansible and ansible-lint"; exit 1; fi
+  say "installing ansible and ansible-lint from Debian (for the deployment test)"
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ansible ansible-lint >&2
+}

@@ -8,6 +8,7 @@ ensure_temporal_server
 ensure_seaweedfs
 ensure_sshd
 ensure_chromium
+ensure_ansible
 cd "$ROOT"
 echo "[test] type-check" >&2
 node node_modules/typescript/bin/tsc -p .
@@ -17,6 +18,8 @@ if [[ ${LINT:-} == 1 || ( $# -eq 0 && ${LINT:-} != 0 ) ]]; then
   echo "[test] prettier --check, eslint" >&2
   node node_modules/prettier/bin/prettier.cjs --check --log-level warn .
   node node_modules/eslint/bin/eslint.js .
+  echo "[test] ansible-lint ops/ansible" >&2
+  (cd ops/ansible && ansible-lint --offline --nocolor -q)
 fi
 echo "[test] bundle workflows" >&2
 export WORKFLOW_BUNDLE="$ROOT/.build/workflows.js"
