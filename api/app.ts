@@ -23,6 +23,7 @@ import { statisticsRoutes } from './statistics/routes.ts';
 import { domainRoutes } from './domains/routes.ts';
 import { resolveHost } from './domains/hosts.ts';
 import { mountMetrics, requestLatency } from './metrics/routes.ts';
+import { mirrorRoutes } from './mirrors/routes.ts';
 
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
@@ -61,6 +62,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', checkRoutes(services));
   app.route('/api/v1', statisticsRoutes(services));
   app.route('/api/v1', domainRoutes(services));
+  app.route('/api/v1', mirrorRoutes(services));
   return app;
 }
 

@@ -5,6 +5,13 @@ import { createCentralContext, type CentralDeps } from './context.ts';
 import { createListCopiesToCheck, createRecordCheckResults } from './copy-checks.ts';
 import { createMarkCopiesDeleted, createPlanPrune, createRecordCopy, createRecordRepair } from './copies.ts';
 import { createRecordBackup, createRecordBackupStarted } from './history.ts';
+import {
+  createLoadMirrorPlan,
+  createMarkMirrorAlerted,
+  createRecordMirrorBatch,
+  createRecordMirrorDeletions,
+  createRecordMirrorRun,
+} from './mirrors.ts';
 import { createFindMissedBackups, createMarkMissedAlerted } from './missed-backups.ts';
 import { createLoadBackupPlan, createRunTuning } from './plans.ts';
 import { createLoadRestorePlan, createPlanDrill, createRecordRestore } from './restores.ts';
@@ -33,6 +40,11 @@ export function createCentralActivities(deps: CentralDeps) {
     findVanishedDatabases: createFindVanishedDatabases(central),
     markVanishedDatabases: createMarkVanishedDatabases(central),
     alert: createAlert(central),
+    loadMirrorPlan: createLoadMirrorPlan(central),
+    recordMirrorRun: createRecordMirrorRun(central),
+    recordMirrorBatch: createRecordMirrorBatch(central),
+    recordMirrorDeletions: createRecordMirrorDeletions(central),
+    markMirrorAlerted: createMarkMirrorAlerted(central),
   };
 }
 

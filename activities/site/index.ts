@@ -10,6 +10,7 @@ import { createDropDatabase } from './drop-database.ts';
 import { createDryRun } from './dry-run.ts';
 import { createDump } from './dump.ts';
 import { createInspectRestore } from './inspect-restore.ts';
+import { createApplyMirrorDeletions, createMirrorObjects } from './mirror.ts';
 import { createRestore } from './restore.ts';
 import { createDropRestoreStaging, createSweepRestoreScratch } from './restore-scratch.ts';
 import { createSendCopy } from './send-copy.ts';
@@ -34,6 +35,8 @@ export function createSiteActivities(deps: SiteDeps) {
     sweepRestoreScratch: heartbeating(createSweepRestoreScratch(site)),
     dryRun: heartbeating(createDryRun(site)),
     discoverDatabases: heartbeating(createDiscoverDatabases(site)),
+    mirrorObjects: createMirrorObjects(site),
+    applyMirrorDeletions: heartbeating(createApplyMirrorDeletions(site)),
   };
 }
 
