@@ -3,7 +3,7 @@
 // bytes differ from the hash, or that cannot be fetched, leaves nothing behind.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -23,8 +23,9 @@ export type FetchOutcome =
 export interface FetchOptions {
   url: string;
   sha256: string;
-  /** The final file; its folder is created. */
+  /** The final file; its folder is created (and removed again, up to `root`, if nothing is stored in it). */
   file: string;
+  root: string;
   policy: OutboundPolicy;
   signal: AbortSignal;
   /** A shared bandwidth limit for every fetch of the run, when there is one. */
@@ -115,18 +116,32 @@ async function store(body: Readable, opts: FetchOptions): Promise<FetchOutcome> 
       signal: opts.signal,
     });
     const sha256 = hash.digest('hex');
-    if (sha256 !== opts.sha256)
+    if (sha256 !== opts.sha256) {
+      await rm(work, { force: true });
+      await removeEmptyFolders(dir, opts.root);
       return {
         ok: false,
         failure: 'hash',
         error: `the content's SHA-256 is ${sha256}, the application recorded ${opts.sha256}: not stored`,
       };
+    }
     const storedBytes = (await stat(work)).size;
     await rename(work, opts.file);
     await fsyncDir(dir);
     return { ok: true, sourceBytes, storedBytes, sha256 };
   } finally {
     await rm(work, { force: true });
+  }
+}
+
+/** The folders made for a version that was not stored, from the deepest up to (not including) the mirror root. */
+export async function removeEmptyFolders(dir: string, root: string): Promise<void> {
+  for (let d = dir; d.startsWith(root + path.sep); d = path.dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return; // not empty (another version is there), or already gone
+    }
   }
 }
 

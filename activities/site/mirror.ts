@@ -4,7 +4,7 @@
 // finished by an earlier attempt and is not fetched again: a worker killed mid-batch resumes where it stood.
 // applyMirrorDeletions: the application's deletions, once older than the grace period, remove the file's versions.
 import { Context } from '@temporalio/activity';
-import { readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BackupError } from '../../common/errors.ts';
 import {
@@ -20,7 +20,7 @@ import { OutboundPolicy } from '../../common/outbound.ts';
 import { asActivity } from '../failure.ts';
 import type { SiteConfig } from '../site-config.ts';
 import { withHeartbeat, type SiteContext } from './context.ts';
-import { fetchVersion, sharedPace } from './mirror-fetch.ts';
+import { fetchVersion, removeEmptyFolders, sharedPace } from './mirror-fetch.ts';
 import { readDueDeletions, readNewFiles, type SourceFile } from './mirror-source.ts';
 
 export interface MirrorBatchInput {
@@ -36,9 +36,11 @@ export interface MirrorBatchInput {
 
 const VERSION_FILE = /^v(\d+)\.gzip$/;
 
+const rootOf = (config: SiteConfig) => path.resolve(config.file.mirrorRoot ?? config.backupsDir);
+
 /** The mirror root, and a key's file under it; a key that would leave the root is refused whatever made it. */
 function fileOf(config: SiteConfig, key: string): string {
-  const root = path.resolve(config.file.mirrorRoot ?? config.backupsDir);
+  const root = rootOf(config);
   const file = path.resolve(root, key);
   if (!file.startsWith(root + path.sep)) throw new BackupError('invalid', `refused: '${key}' leaves the mirror root`);
   return file;
@@ -97,6 +99,7 @@ export function createMirrorObjects(site: SiteContext) {
 function versionMirror(site: SiteContext, input: MirrorBatchInput, signal: AbortSignal, onBytes: (n: number) => void) {
   const policy = new OutboundPolicy(site.config.file.mirrorAllow);
   const pace = input.maxBytesPerSecond ? sharedPace(input.maxBytesPerSecond) : undefined;
+  const root = rootOf(site.config);
   return async (row: SourceFile): Promise<MirrorVersionResult> => {
     const base = { fileId: row.id, bucket: row.storage, path: row.path, version: row.version };
     const failed = (failure: MirrorVersionResult['failure'], error: string, key?: string): MirrorVersionResult => ({
@@ -116,8 +119,11 @@ function versionMirror(site: SiteContext, input: MirrorBatchInput, signal: Abort
     const newer = (await storedVersions(path.dirname(file))).filter((v) => v > row.version);
     if (input.keepVersions && newer.length >= input.keepVersions) return { ...base, key: k.key, state: 'superseded' };
     await removeWorkFiles(file);
-    const got = await fetchVersion({ url: row.url ?? '', sha256, file, policy, signal, pace, onBytes });
-    if (!got.ok) return failed(got.failure, got.error, k.key);
+    const got = await fetchVersion({ url: row.url ?? '', sha256, file, root, policy, signal, pace, onBytes });
+    if (!got.ok) {
+      await removeEmptyFolders(path.dirname(file), root);
+      return failed(got.failure, got.error, k.key);
+    }
     return { ...base, key: k.key, state: 'stored', sourceBytes: got.sourceBytes, storedBytes: got.storedBytes, sha256 };
   };
 }
@@ -175,7 +181,7 @@ export function createApplyMirrorDeletions(site: SiteContext) {
             await rm(path.join(dir, `v${v}.gzip`), { force: true });
             files++;
           }
-        await rmdir(dir).catch(() => undefined); // only when empty
+        await removeEmptyFolders(dir, rootOf(site.config));
         removed.push({ bucket: d.storage, path: d.path, version: d.version, files });
       }
       const last = due.at(-1)?.deletedAt;
