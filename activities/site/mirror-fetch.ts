@@ -14,7 +14,6 @@ import { createGzip } from 'node:zlib';
 import { BackupError } from '../../common/errors.ts';
 import type { MirrorFailure } from '../../common/mirror.ts';
 import { outboundTarget, type OutboundPolicy } from '../../common/outbound.ts';
-import { fsyncDir } from '../fsync.ts';
 
 export type FetchOutcome =
   | { ok: true; sourceBytes: number; storedBytes: number; sha256: string }
@@ -26,6 +25,11 @@ export interface FetchOptions {
   /** The final file; its folder is created (and removed again, up to `root`, if nothing is stored in it). */
   file: string;
   root: string;
+  /**
+   * Folders whose new entries the caller fsyncs before it reports the versions stored (once per folder per batch,
+   * not once per object). A rename lost to a crash before that only means the version is fetched again.
+   */
+  unsyncedDirs: Set<string>;
   policy: OutboundPolicy;
   signal: AbortSignal;
   /** A shared bandwidth limit for every fetch of the run, when there is one. */
@@ -127,10 +131,11 @@ async function store(body: Readable, opts: FetchOptions): Promise<FetchOutcome> 
     }
     const storedBytes = (await stat(work)).size;
     await rename(work, opts.file);
-    await fsyncDir(dir);
+    opts.unsyncedDirs.add(dir);
     return { ok: true, sourceBytes, storedBytes, sha256 };
-  } finally {
+  } catch (err) {
     await rm(work, { force: true });
+    throw err;
   }
 }
 

@@ -18,6 +18,7 @@ import {
 } from '../../common/mirror.ts';
 import { OutboundPolicy } from '../../common/outbound.ts';
 import { asActivity } from '../failure.ts';
+import { fsyncDir } from '../fsync.ts';
 import type { SiteConfig } from '../site-config.ts';
 import { withHeartbeat, type SiteContext } from './context.ts';
 import { fetchVersion, removeEmptyFolders, sharedPace } from './mirror-fetch.ts';
@@ -64,7 +65,8 @@ export function createMirrorObjects(site: SiteContext) {
       const rows = await readNewFiles(conn, input.database, input.layout, input.cursor, input.limit);
       const progress = { cursor: input.cursor, rows: rows.length, done: 0, bytes: 0 };
       const ctx = Context.current();
-      const version = versionMirror(site, input, ctx.cancellationSignal, (n) => (progress.bytes += n));
+      const unsynced = new Set<string>();
+      const version = versionMirror(site, input, unsynced, ctx.cancellationSignal, (n) => (progress.bytes += n));
       const results = await withHeartbeat(progress, async () => {
         const out: MirrorVersionResult[] = new Array<MirrorVersionResult>(rows.length);
         let next = 0;
@@ -76,6 +78,8 @@ export function createMirrorObjects(site: SiteContext) {
           }
         });
         await Promise.all(lanes);
+        // The renames reach the disk before the batch is reported (and the cursor moves past it).
+        for (const dir of unsynced) await fsyncDir(dir);
         return out;
       });
       const pruned = input.keepVersions ? await prune(site.config, results, input.keepVersions) : [];
@@ -96,7 +100,13 @@ export function createMirrorObjects(site: SiteContext) {
 }
 
 /** What happens to one row: refused, already stored, superseded by newer stored versions, or fetched now. */
-function versionMirror(site: SiteContext, input: MirrorBatchInput, signal: AbortSignal, onBytes: (n: number) => void) {
+function versionMirror(
+  site: SiteContext,
+  input: MirrorBatchInput,
+  unsyncedDirs: Set<string>,
+  signal: AbortSignal,
+  onBytes: (n: number) => void,
+) {
   const policy = new OutboundPolicy(site.config.file.mirrorAllow);
   const pace = input.maxBytesPerSecond ? sharedPace(input.maxBytesPerSecond) : undefined;
   const root = rootOf(site.config);
@@ -119,7 +129,17 @@ function versionMirror(site: SiteContext, input: MirrorBatchInput, signal: Abort
     const newer = (await storedVersions(path.dirname(file))).filter((v) => v > row.version);
     if (input.keepVersions && newer.length >= input.keepVersions) return { ...base, key: k.key, state: 'superseded' };
     await removeWorkFiles(file);
-    const got = await fetchVersion({ url: row.url ?? '', sha256, file, root, policy, signal, pace, onBytes });
+    const got = await fetchVersion({
+      url: row.url ?? '',
+      sha256,
+      file,
+      root,
+      unsyncedDirs,
+      policy,
+      signal,
+      pace,
+      onBytes,
+    });
     if (!got.ok) {
       await removeEmptyFolders(path.dirname(file), root);
       return failed(got.failure, got.error, k.key);
