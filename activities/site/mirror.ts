@@ -126,9 +126,12 @@ function versionMirror(
     const file = fileOf(site.config, k.key);
     const done = await stat(file).catch(() => undefined);
     if (done) return { ...base, key: k.key, state: 'stored', storedBytes: done.size, sha256, reused: true };
-    const newer = (await storedVersions(path.dirname(file))).filter((v) => v > row.version);
-    if (input.keepVersions && newer.length >= input.keepVersions) return { ...base, key: k.key, state: 'superseded' };
-    await removeWorkFiles(file);
+    if (input.keepVersions) {
+      const newer = (await storedVersions(path.dirname(file))).filter((v) => v > row.version);
+      if (newer.length >= input.keepVersions) return { ...base, key: k.key, state: 'superseded' };
+    }
+    // Only a retried batch can find work files an earlier attempt left.
+    if (Context.current().info.attempt > 1) await removeWorkFiles(file);
     const got = await fetchVersion({
       url: row.url ?? '',
       sha256,
