@@ -5,9 +5,12 @@ import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import postgres from 'postgres';
+import { sharedPace } from '../activities/site/mirror-fetch.ts';
 import { readDueDeletions, readNewFiles } from '../activities/site/mirror-source.ts';
 import { mariadbQuery } from '../activities/engines/mariadb-sql.ts';
 import { DEFAULT_MIRROR_LAYOUT, mirrorKey, normalizeSha256 } from '../common/mirror.ts';
@@ -365,5 +368,24 @@ describe('object mirror: a MariaDB source read by a read-only user', () => {
       mariadbQuery(conn, db.name, 'INSERT INTO ObjectStorageDeleteLog (FileId, DeletedAt) VALUES (9, NOW());'),
       /denied/i,
     );
+  });
+});
+
+describe('object mirror: one bandwidth limit for every fetch of a run', () => {
+  it('two concurrent streams through one shared pace take the time the limit gives their sum', async () => {
+    const pace = sharedPace(256 * 1024);
+    const stream = async () => {
+      let n = 0;
+      await pipeline(Readable.from([Buffer.alloc(128 * 1024), Buffer.alloc(128 * 1024)]), pace(), async (src) => {
+        for await (const c of src) n += (c as Buffer).length;
+      });
+      return n;
+    };
+    const t0 = performance.now();
+    const sizes = await Promise.all([stream(), stream()]);
+    const seconds = (performance.now() - t0) / 1000;
+    assert.deepEqual(sizes, [256 * 1024, 256 * 1024]);
+    // 512 KiB at 256 KiB/s: about 2 s together (each alone would be allowed 1 s).
+    assert.ok(seconds >= 1.8, `took ${seconds.toFixed(2)} s`);
   });
 });
