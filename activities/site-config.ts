@@ -59,6 +59,13 @@ export const siteConfigSchema = z.object({
     z.string().regex(SERVER_NAME_RE, 'server names are lower-case letters, digits, . _ -'),
     serverSchema,
   ),
+  /**
+   * Object mirrors fetch the signed URLs an application wrote into its own table: only public addresses, unless
+   * listed here (hostnames, IPs or CIDR ranges of an object store on the site's own network).
+   */
+  mirrorAllow: z.array(z.string().min(1)).default([]),
+  /** Where object mirrors keep their versions (`<root>/<bucket>/…`); backupsDir unless given. */
+  mirrorRoot: z.string().min(1).optional(),
   /** Off-site places this site sends copies to, by the name the API knows them by; secrets stay here. */
   destinations: z
     .record(
@@ -115,6 +122,7 @@ export class SiteConfig {
     }
     const cfg = parsed.data;
     cfg.backupsDir = path.resolve(path.dirname(file), cfg.backupsDir);
+    cfg.mirrorRoot = path.resolve(path.dirname(file), cfg.mirrorRoot ?? cfg.backupsDir);
     for (const s of Object.values(cfg.servers)) if (s.folder) s.folder = path.resolve(path.dirname(file), s.folder);
     return new SiteConfig(cfg, file);
   }

@@ -24,6 +24,7 @@ import { domainRoutes } from './domains/routes.ts';
 import { resolveHost } from './domains/hosts.ts';
 import { mountMetrics, requestLatency } from './metrics/routes.ts';
 import { privacyOpenRoutes, privacyRoutes } from './privacy/routes.ts';
+import { mirrorRoutes } from './mirrors/routes.ts';
 
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
@@ -64,6 +65,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', statisticsRoutes(services));
   app.route('/api/v1', domainRoutes(services));
   app.route('/api/v1', privacyRoutes(services));
+  app.route('/api/v1', mirrorRoutes(services));
   return app;
 }
 

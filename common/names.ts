@@ -5,6 +5,8 @@ export const CENTRAL_TASK_QUEUE = 'backup-central';
 
 export const siteTaskQueue = (siteId: string): string => `site-${siteId}`;
 export const scheduleId = (configId: string): string => `backup-config-${configId}`;
+/** The Temporal Schedule of an object mirror. */
+export const mirrorScheduleId = (mirrorId: string) => `mirror-config-${mirrorId}`;
 /** The schedule appends its own timestamp to this id for each run it starts. */
 export const backupWorkflowIdPrefix = (configId: string): string => `backup-${configId}`;
 

@@ -123,6 +123,15 @@ export async function outboundRequest(
   req: OutboundRequest,
   policy: OutboundPolicy,
 ): Promise<OutboundResponse> {
+  const { url, lookup } = outboundTarget(target, policy);
+  return send(url, req, lookup);
+}
+
+/**
+ * A tenant's URL checked against the policy, with the resolver to connect through: it refuses a host that resolves
+ * to an address the policy does not allow, at connection time. For callers that stream the answer themselves.
+ */
+export function outboundTarget(target: string, policy: OutboundPolicy): { url: URL; lookup: net.LookupFunction } {
   const url = new URL(target);
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refused(url, 'only http and https are sent to');
   if (url.username || url.password) throw refused(url, 'credentials in the URL are not sent');
@@ -138,7 +147,7 @@ export async function outboundRequest(
       callback(null, ok[0]!.address, ok[0]!.family);
     });
   };
-  return send(url, req, lookup);
+  return { url, lookup };
 }
 
 function send(url: URL, req: OutboundRequest, lookup: net.LookupFunction): Promise<OutboundResponse> {

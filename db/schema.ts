@@ -8,3 +8,4 @@ export * from './schema/backups.ts';
 export * from './schema/restores.ts';
 export * from './schema/audit.ts';
 export * from './schema/erasure.ts';
+export * from './schema/mirrors.ts';

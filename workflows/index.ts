@@ -5,3 +5,4 @@ export { syncWorkflow } from './sync.ts';
 export { transferWorkflow } from './transfer.ts';
 export { verifyWorkflow, watchdogWorkflow } from './verify.ts';
 export { eraseTenantWorkflow } from './erase-tenant.ts';
+export { mirrorWorkflow } from './mirror.ts';

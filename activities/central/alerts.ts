@@ -24,7 +24,8 @@ export interface AlertInput {
     | 'drill.failed'
     | 'restore.failed'
     | 'backup.missed'
-    | 'database.vanished';
+    | 'database.vanished'
+    | 'mirror.failed';
 }
 
 export function createAlert(central: CentralContext) {

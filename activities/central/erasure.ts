@@ -9,12 +9,13 @@ import { SITE_TARGET } from '../../common/model.ts';
 import {
   backupWorkflowIdPrefix,
   drillScheduleId,
+  mirrorScheduleId,
   scheduleId,
   SearchAttr,
   verifyScheduleId,
 } from '../../common/names.ts';
 import type { TemporalHandles } from '../../common/temporal.ts';
-import { backupConfigs, backupCopies, backups, destinations, restores, sites } from '../../db/schema.ts';
+import { backupConfigs, backupCopies, backups, destinations, objectMirrors, restores, sites } from '../../db/schema.ts';
 import { asActivity } from '../failure.ts';
 import type { CentralContext } from './context.ts';
 
@@ -42,14 +43,21 @@ const configIdsOf = async (central: CentralContext, tenantId: string) =>
   ).map((r) => r.id);
 
 export function createEraseTenantSchedules(central: CentralContext) {
-  /** Pauses every schedule of the tenant's configurations, then deletes them; answers the ids deleted. */
+  /** Pauses every schedule of the tenant's configurations and mirrors, then deletes them; answers the ids deleted. */
   return async function eraseTenantSchedules(input: { tenantId: string }): Promise<{ schedules: string[] }> {
     return asActivity(async () => {
-      const ids = (await configIdsOf(central, input.tenantId)).flatMap((c) => [
-        scheduleId(c),
-        verifyScheduleId(c),
-        drillScheduleId(c),
-      ]);
+      const mirrors = await central.db
+        .select({ id: objectMirrors.id })
+        .from(objectMirrors)
+        .where(eq(objectMirrors.tenantId, input.tenantId));
+      const ids = [
+        ...(await configIdsOf(central, input.tenantId)).flatMap((c) => [
+          scheduleId(c),
+          verifyScheduleId(c),
+          drillScheduleId(c),
+        ]),
+        ...mirrors.map((m) => mirrorScheduleId(m.id)),
+      ];
       return withTemporal(central, async ({ client }) => {
         const present: string[] = [];
         for (const id of ids) {

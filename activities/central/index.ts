@@ -7,6 +7,13 @@ import { createDeleteTenantRows, createFinishTenantErasure } from './erasure-row
 import { createListCopiesToCheck, createRecordCheckResults } from './copy-checks.ts';
 import { createMarkCopiesDeleted, createPlanPrune, createRecordCopy, createRecordRepair } from './copies.ts';
 import { createRecordBackup, createRecordBackupStarted } from './history.ts';
+import {
+  createLoadMirrorPlan,
+  createMarkMirrorAlerted,
+  createRecordMirrorBatch,
+  createRecordMirrorDeletions,
+  createRecordMirrorRun,
+} from './mirrors.ts';
 import { createFindMissedBackups, createMarkMissedAlerted } from './missed-backups.ts';
 import { createLoadBackupPlan, createRunTuning } from './plans.ts';
 import { createLoadRestorePlan, createPlanDrill, createRecordRestore } from './restores.ts';
@@ -40,6 +47,11 @@ export function createCentralActivities(deps: CentralDeps) {
     planTenantErasure: createPlanTenantErasure(central),
     deleteTenantRows: createDeleteTenantRows(central),
     finishTenantErasure: createFinishTenantErasure(central, deps.erasureSigningKeyFile),
+    loadMirrorPlan: createLoadMirrorPlan(central),
+    recordMirrorRun: createRecordMirrorRun(central),
+    recordMirrorBatch: createRecordMirrorBatch(central),
+    recordMirrorDeletions: createRecordMirrorDeletions(central),
+    markMirrorAlerted: createMarkMirrorAlerted(central),
   };
 }
 

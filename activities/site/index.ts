@@ -12,6 +12,7 @@ import { createDryRun } from './dry-run.ts';
 import { createDump } from './dump.ts';
 import { createDumpGlobals } from './dump-globals.ts';
 import { createInspectRestore } from './inspect-restore.ts';
+import { createApplyMirrorDeletions, createMirrorObjects } from './mirror.ts';
 import { createRestore } from './restore.ts';
 import { createDropRestoreStaging, createSweepRestoreScratch } from './restore-scratch.ts';
 import { createSendCopy } from './send-copy.ts';
@@ -40,6 +41,8 @@ export function createSiteActivities(deps: SiteDeps) {
     sweepTenantFiles: heartbeating(createSweepTenantFiles(site)),
     dumpGlobals: heartbeating(createDumpGlobals(site)),
     applyGlobals: heartbeating(createApplyGlobals(site)),
+    mirrorObjects: createMirrorObjects(site),
+    applyMirrorDeletions: heartbeating(createApplyMirrorDeletions(site)),
   };
 }
 

@@ -18,6 +18,8 @@ import {
   copyEvents,
   destinations,
   erasureReports,
+  objectMirrorRuns,
+  objectMirrors,
   restores,
   runTriggers,
   servers,
@@ -226,6 +228,8 @@ export async function exportTenant(s: Services, tenantId: string) {
         .filter((c) => c.backupId === b.id)
         .map((c) => ({ ...c, events: eventRows.filter((e) => e.copyId === c.id) })),
     })),
+    mirrors: await db.select().from(objectMirrors).where(eq(objectMirrors.tenantId, tenantId)),
+    mirrorRuns: await db.select().from(objectMirrorRuns).where(eq(objectMirrorRuns.tenantId, tenantId)),
     restores: await db.select().from(restores).where(eq(restores.tenantId, tenantId)).orderBy(desc(restores.startedAt)),
     audit: await db.select().from(auditLog).where(eq(auditLog.tenantId, tenantId)).orderBy(desc(auditLog.at)),
   };

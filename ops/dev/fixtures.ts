@@ -1,6 +1,7 @@
 // What the tests and the bench set up through the API before a run: a tenant, a site with its server and running
 // worker, a backup configuration. Each throws with the API's answer when it is refused.
 import { randomUUID } from 'node:crypto';
+import type { SiteConfigInput } from '../../activities/site-config.ts';
 import type { DestinationSettings } from '../../activities/storage/index.ts';
 import { PG_HOST, PG_PORT, PG_USER } from '../services/pg.ts';
 import type { Platform } from './stack.ts';
@@ -25,6 +26,8 @@ export async function setUpSite(
     connection?: { host?: string; port?: number; user?: string; password?: string };
     /** Registered in the API by name and kind; the settings (secrets included) go only into the site's file. */
     destinations?: Record<string, DestinationSettings & { maxBytesPerSecond?: number }>;
+    /** More settings for the site's file (e.g. `mirrorAllow`). */
+    siteExtra?: Partial<SiteConfigInput>;
   },
 ) {
   const site = await platform.api('POST', '/api/v1/sites', {
@@ -53,6 +56,7 @@ export async function setUpSite(
     apiUrl: platform.baseUrl,
     siteKey: site.body.key as string,
     backupsDir: opts.backupsDir,
+    ...opts.siteExtra,
     servers: {
       [serverName]: {
         engine: 'postgresql' as const,
