@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import { serve } from '@hono/node-server';
+import { channelSecretKey } from '../common/channel-secrets.ts';
 import { apiEnv, parseEnv } from '../common/config.ts';
 import { createLogger } from '../common/logger.ts';
 import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
@@ -33,6 +34,7 @@ const app = createApp({
   temporalUiUrl: env.TEMPORAL_UI_URL,
   baseDomain: env.BASE_DOMAIN,
   metricsToken: env.METRICS_TOKEN,
+  channelKey: channelSecretKey(env),
 });
 if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE))
   throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither');

@@ -41,6 +41,9 @@ const metricsEnv = {
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 };
 
+/** Seals notification channels' secrets; the API and the central worker must share it (common/channel-secrets.ts). */
+const channelSecretEnv = { CHANNEL_SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional() };
+
 export const databaseEnv = z.object({
   /** A PostgreSQL URL. When unset, an embedded PostgreSQL (PGlite) keeps its files in DATA_DIR. */
   DATABASE_URL: z.string().url().optional(),
@@ -71,6 +74,7 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   DEPENDENCY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(1500),
   /** GET /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; unset, there is no /metrics (404). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  ...channelSecretEnv,
 });
 export type ApiEnv = z.infer<typeof apiEnv>;
 
@@ -86,6 +90,11 @@ export const centralEnv = temporalEnv.extend(databaseEnv.shape).extend({
   WORKFLOW_BUNDLE: z.string().optional(),
   /** Non-public receivers tenants' webhooks may reach (hosts, IPs, CIDRs, comma-separated); by default none. */
   OUTBOUND_ALLOW: z.string().optional(),
+  ...channelSecretEnv,
+  /** Telegram's Bot API; another base only for a test's stand-in (an operator's setting, never a tenant's). */
+  TELEGRAM_API_URL: z.string().url().default('https://api.telegram.org'),
+  /** site.offline: how long a site may stop polling before channels without a setting of their own hear of it. */
+  SITE_OFFLINE_AFTER_MINUTES: z.coerce.number().positive().default(10),
 });
 export type CentralEnv = z.infer<typeof centralEnv>;
 

@@ -7,3 +7,4 @@ export * from './schema/configs.ts';
 export * from './schema/backups.ts';
 export * from './schema/restores.ts';
 export * from './schema/audit.ts';
+export * from './schema/notifications.ts';

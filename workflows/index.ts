@@ -4,3 +4,4 @@ export { drillWorkflow, restoreWorkflow } from './restore.ts';
 export { syncWorkflow } from './sync.ts';
 export { transferWorkflow } from './transfer.ts';
 export { verifyWorkflow, watchdogWorkflow } from './verify.ts';
+export { channelTestWorkflow, siteWatchWorkflow } from './notify.ts';

@@ -7,6 +7,7 @@ import type { Db } from '../../db/client.ts';
 import { OutboundPolicy } from '../../common/outbound.ts';
 import type { TemporalHandles } from '../../common/temporal.ts';
 import type { RunTuning } from '../contracts.ts';
+import type { NotifyDeps } from './notify/deliveries.ts';
 
 export interface CentralDeps {
   db: Db;
@@ -16,6 +17,8 @@ export interface CentralDeps {
   outbound?: OutboundPolicy;
   /** A Temporal client for the activities that ask about runs (closed by the caller); absent, they skip. */
   openTemporal?: () => Promise<TemporalHandles>;
+  /** Notification channels: their secrets' key and the senders' settings; absent, alerts reach no channel. */
+  notify?: NotifyDeps;
 }
 
 export interface CentralContext {
@@ -23,6 +26,7 @@ export interface CentralContext {
   tuning: RunTuning;
   outbound: OutboundPolicy;
   openTemporal: (() => Promise<TemporalHandles>) | undefined;
+  notify: NotifyDeps | undefined;
   /** The workflow run this activity works for; `activityKey` is the same on every retry of this activity. */
   runInfo(): { workflowId: string; runId: string; activityKey: string; info: Info };
   /** The central logger with this activity's run and attempt on every line, and `labels`. */
@@ -51,6 +55,7 @@ export function createCentralContext(deps: CentralDeps): CentralContext {
     tuning: deps.tuning,
     outbound: deps.outbound ?? new OutboundPolicy(),
     openTemporal: deps.openTemporal,
+    notify: deps.notify,
     runInfo,
     runLogger(labels) {
       const { workflowId, runId, info } = runInfo();

@@ -1,6 +1,7 @@
 // Activities on the central worker: the ones that read or write the metadata database or tenant-wide state. One file
 // per concern; this barrel gives the worker (and, by type, the workflows) the set under the names the Web UI shows.
 import { createAlert } from './alerts.ts';
+import { createTestChannel } from './channel-test.ts';
 import { createCentralContext, type CentralDeps } from './context.ts';
 import { createListCopiesToCheck, createRecordCheckResults } from './copy-checks.ts';
 import { createMarkCopiesDeleted, createPlanPrune, createRecordCopy, createRecordRepair } from './copies.ts';
@@ -8,6 +9,7 @@ import { createRecordBackup, createRecordBackupStarted } from './history.ts';
 import { createFindMissedBackups, createMarkMissedAlerted } from './missed-backups.ts';
 import { createLoadBackupPlan, createRunTuning } from './plans.ts';
 import { createLoadRestorePlan, createPlanDrill, createRecordRestore } from './restores.ts';
+import { createWatchSites } from './site-watch.ts';
 import { createSettleStuckRuns } from './stuck-runs.ts';
 import { createFindVanishedDatabases, createMarkVanishedDatabases } from './vanished-databases.ts';
 
@@ -33,6 +35,8 @@ export function createCentralActivities(deps: CentralDeps) {
     findVanishedDatabases: createFindVanishedDatabases(central),
     markVanishedDatabases: createMarkVanishedDatabases(central),
     alert: createAlert(central),
+    watchSites: createWatchSites(central),
+    testChannel: createTestChannel(central),
   };
 }
 

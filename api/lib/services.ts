@@ -36,6 +36,8 @@ export interface AppDeps {
   resolveTxt?: TxtResolver | undefined;
   /** METRICS_TOKEN: Prometheus sends it as a bearer token to GET /metrics; without it there is no /metrics. */
   metricsToken?: string | undefined;
+  /** Seals notification channels' secrets (common/channel-secrets.ts); without it no channel can be added. */
+  channelKey?: Buffer | undefined;
 }
 
 export interface Services extends AppDeps {

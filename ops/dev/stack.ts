@@ -16,6 +16,7 @@ import { SiteTokens } from '../../api/agent/site-tokens.ts';
 import type { TxtResolver } from '../../api/domains/service.ts';
 import { SITE_TOKEN_TTL_SECONDS } from '../../common/temporal-token.ts';
 import { Schedules } from '../../api/temporal/schedules.ts';
+import { channelSecretKey } from '../../common/channel-secrets.ts';
 import { centralEnv, parseEnv, type CentralEnv } from '../../common/config.ts';
 import type { Logger } from '../../common/logger.ts';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandles } from '../../common/temporal.ts';
@@ -175,6 +176,7 @@ async function serveApi(
     baseDomain: opts.env.BASE_DOMAIN,
     resolveTxt: opts.resolveTxt,
     metricsToken: opts.env.METRICS_TOKEN,
+    channelKey: channelSecretKey(env),
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');
