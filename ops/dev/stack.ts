@@ -103,7 +103,6 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     goOn();
     if (opts.syncIntervalMs)
       await new Schedules(temporal.client, opts.centralTaskQueue).ensureSync(opts.syncIntervalMs);
-
     if (opts.inProcessCentralWorker ?? true) await runCentralWorker(opts, env, db, undo);
     goOn();
 
@@ -150,7 +149,6 @@ async function runCentralWorker(
     await worker.connection?.close();
   });
 }
-
 const reportStopError = (err: unknown) => console.error('cleanup failed:', err);
 
 async function serveApi(
