@@ -53,12 +53,10 @@ export function slackPayload(n: Notice) {
         ? [
             {
               type: 'section',
-              fields: n.facts
-                .slice(0, 10)
-                .map((f) => ({
-                  type: 'mrkdwn',
-                  text: clip(`*${slackEscape(f.name)}*\n${slackEscape(f.value)}`, 2000),
-                })),
+              fields: n.facts.slice(0, 10).map((f) => ({
+                type: 'mrkdwn',
+                text: clip(`*${slackEscape(f.name)}*\n${slackEscape(f.value)}`, 2000),
+              })),
             },
           ]
         : []),
