@@ -142,6 +142,8 @@ describe('notification channels', () => {
     assert.deepEqual(patched.body.events, ['backup.failed', 'site.offline']);
     assert.equal((await stack.api('DELETE', `/api/v1/channels/${slack.body.id}`, { token })).status, 204);
     assert.equal((await stack.api('GET', `/api/v1/channels/${slack.body.id}`, { token })).status, 404);
+    const doc = (await (await fetch(`${stack.baseUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    assert.ok(doc.paths['/api/v1/channels'] && doc.paths['/api/v1/channels/{id}/test'], 'the channels are documented');
     const other = await signup(stack);
     assert.equal((await stack.api('GET', `/api/v1/channels/${hook.body.id}`, { token: other.token })).status, 404);
   });
@@ -370,57 +372,78 @@ describe('notification channels', () => {
     assert.match(recent.teams.lastError, /404/);
   });
 
-  it('a stopped site worker raises exactly one site.offline', { timeout: 280_000 }, async () => {
-    const { token, tenantId } = await signup(stack);
-    const tag = randomUUID().slice(0, 8);
-    const channel = await stack.api('POST', '/api/v1/channels', {
-      token,
-      body: { ...channelBodies(tag).webhook, name: 'pager', events: ['site.offline', 'site.online'] },
-    });
-    assert.equal(channel.status, 201);
-    const { site, worker } = await setUpSite(stack, token, { backupsDir: path.join(stack.tmp, `o-${tag}`) });
-    await waitFor(
-      async () => (await stack.api('GET', `/api/v1/sites/${site.id}/status`, { token })).body.online === true,
-      60_000,
-      'the site online',
-    );
-    const watch = () =>
-      stack.temporal.client.workflow.execute('siteWatchWorkflow', {
-        taskQueue: stack.centralTaskQueue,
-        workflowId: `site-watch-test-${randomUUID()}`,
-        args: [{}],
-      }) as Promise<{ offline: string[]; online: string[] }>;
-    assert.ok(!(await watch()).offline.includes(site.name), 'a polling site is not offline');
+  it(
+    'a stopped site worker raises exactly one site.offline, and one site.online when it is back',
+    { timeout: 280_000 },
+    async () => {
+      const { token, tenantId } = await signup(stack);
+      const tag = randomUUID().slice(0, 8);
+      const channel = await stack.api('POST', '/api/v1/channels', {
+        token,
+        body: { ...channelBodies(tag).webhook, name: 'pager', events: ['site.offline', 'site.online'] },
+      });
+      assert.equal(channel.status, 201);
+      const { site, worker, siteConfig } = await setUpSite(stack, token, {
+        backupsDir: path.join(stack.tmp, `o-${tag}`),
+      });
+      await waitFor(
+        async () => (await stack.api('GET', `/api/v1/sites/${site.id}/status`, { token })).body.online === true,
+        60_000,
+        'the site online',
+      );
+      const watch = () =>
+        stack.temporal.client.workflow.execute('siteWatchWorkflow', {
+          taskQueue: stack.centralTaskQueue,
+          workflowId: `site-watch-test-${randomUUID()}`,
+          args: [{}],
+        }) as Promise<{ offline: string[]; online: string[] }>;
+      assert.ok(!(await watch()).offline.includes(site.name), 'a polling site is not offline');
 
-    await worker.kill();
-    // The site counts as offline once it has not polled for the online window (2 min); the test's allowance is 0.6 s.
-    // Each look runs the watch workflow, as its schedule does: a few seconds apart, not in a tight loop.
-    let looks = 0;
-    await waitFor(
-      async () => {
-        if (looks++ > 0) await new Promise((r) => setTimeout(r, 5_000));
-        return (await watch()).offline.includes(site.name);
-      },
-      220_000,
-      'the site offline',
-    );
-    // More watches (as every minute, or after a restart of the central worker): the outage is known, not raised again.
-    await watch();
-    await watch();
-    const offline = http.received.filter((r) => r.path.startsWith(`/hook/${tag}`));
-    assert.equal(offline.length, 1, JSON.stringify(offline.map((r) => r.body)));
-    assert.equal(offline[0]!.body.type, 'site.offline');
-    assert.equal(offline[0]!.body.siteName, site.name);
-    assert.match(offline[0]!.body.message, /has not polled since/);
-    const rows = await stack.db.db
-      .select()
-      .from(notificationDeliveries)
-      .where(eq(notificationDeliveries.tenantId, tenantId));
-    assert.equal(rows.length, 1);
-    assert.equal(rows[0]!.eventType, 'site.offline');
-    const alertLines = stack.logs.lines.filter(
-      (l: any) => l.event?.action === 'site.offline' && l.labels?.tenant_id === tenantId,
-    );
-    assert.equal(alertLines.length, 1, 'one ECS alert line for the outage');
-  });
+      await worker.kill();
+      // The site counts as offline once it has not polled for the online window (2 min); the test's allowance is 0.6 s.
+      // Each look runs the watch workflow, as its schedule does: a few seconds apart, not in a tight loop.
+      let looks = 0;
+      await waitFor(
+        async () => {
+          if (looks++ > 0) await new Promise((r) => setTimeout(r, 5_000));
+          return (await watch()).offline.includes(site.name);
+        },
+        220_000,
+        'the site offline',
+      );
+      // More watches (as every minute, or after a restart of the central worker): the outage is known, not raised again.
+      await watch();
+      await watch();
+      const offline = http.received.filter((r) => r.path.startsWith(`/hook/${tag}`));
+      assert.equal(offline.length, 1, JSON.stringify(offline.map((r) => r.body)));
+      assert.equal(offline[0]!.body.type, 'site.offline');
+      assert.equal(offline[0]!.body.siteName, site.name);
+      assert.match(offline[0]!.body.message, /has not polled since/);
+      const rows = await stack.db.db
+        .select()
+        .from(notificationDeliveries)
+        .where(eq(notificationDeliveries.tenantId, tenantId));
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.eventType, 'site.offline');
+      const alertLines = stack.logs.lines.filter(
+        (l: any) => l.event?.action === 'site.offline' && l.labels?.tenant_id === tenantId,
+      );
+      assert.equal(alertLines.length, 1, 'one ECS alert line for the outage');
+
+      // The worker comes back: the outage ends with one site.online, and a later watch says nothing more.
+      await stack.startSiteWorker(siteConfig);
+      looks = 0;
+      await waitFor(
+        async () => {
+          if (looks++ > 0) await new Promise((r) => setTimeout(r, 2_000));
+          return (await watch()).online.includes(site.name);
+        },
+        60_000,
+        'the site back online',
+      );
+      await watch();
+      const said = http.received.filter((r) => r.path.startsWith(`/hook/${tag}`)).map((r) => r.body.type);
+      assert.deepEqual(said, ['site.offline', 'site.online']);
+    },
+  );
 });
