@@ -21,6 +21,7 @@ import { checkRoutes } from './checks/routes.ts';
 import { consoleRoutes } from './console/routes.ts';
 import { statisticsRoutes } from './statistics/routes.ts';
 import { domainRoutes } from './domains/routes.ts';
+import { channelRoutes } from './channels/routes.ts';
 import { resolveHost } from './domains/hosts.ts';
 import { mountMetrics, requestLatency } from './metrics/routes.ts';
 import { privacyOpenRoutes, privacyRoutes } from './privacy/routes.ts';
@@ -66,6 +67,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', domainRoutes(services));
   app.route('/api/v1', privacyRoutes(services));
   app.route('/api/v1', mirrorRoutes(services));
+  app.route('/api/v1', channelRoutes(services));
   return app;
 }
 

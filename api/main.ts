@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import { serve } from '@hono/node-server';
+import { channelSecretKey } from '../common/channel-secrets.ts';
 import { apiEnv, parseEnv } from '../common/config.ts';
 import { erasurePublicKey } from '../common/erasure.ts';
 import { createLogger } from '../common/logger.ts';
@@ -36,6 +37,7 @@ const app = createApp({
   metricsToken: env.METRICS_TOKEN,
   erasurePublicKey: await erasurePublicKey(env.ERASURE_SIGNING_KEY_FILE),
   cloudReadFile: env.CLOUD_READ_FILE,
+  channelKey: channelSecretKey(env),
 });
 if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE))
   throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither');

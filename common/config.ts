@@ -41,6 +41,9 @@ const metricsEnv = {
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 };
 
+/** Seals notification channels' secrets; the API and the central worker must share it (common/channel-secrets.ts). */
+const channelSecretEnv = { CHANNEL_SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional() };
+
 export const databaseEnv = z.object({
   /** A PostgreSQL URL. When unset, an embedded PostgreSQL (PGlite) keeps its files in DATA_DIR. */
   DATABASE_URL: z.string().url().optional(),
@@ -75,6 +78,7 @@ export const apiEnv = temporalEnv.extend(databaseEnv.shape).extend({
   ERASURE_SIGNING_KEY_FILE: file,
   /** Delegated read-only credentials of cloud destinations (JSON, api/backups/cloud-read.ts): downloads without the site. */
   CLOUD_READ_FILE: file,
+  ...channelSecretEnv,
 });
 export type ApiEnv = z.infer<typeof apiEnv>;
 
@@ -92,6 +96,11 @@ export const centralEnv = temporalEnv.extend(databaseEnv.shape).extend({
   OUTBOUND_ALLOW: z.string().optional(),
   /** The Ed25519 key (PEM) that signs erasure reports (the API's, whose public half it publishes). */
   ERASURE_SIGNING_KEY_FILE: file,
+  ...channelSecretEnv,
+  /** Telegram's Bot API; another base only for a test's stand-in (an operator's setting, never a tenant's). */
+  TELEGRAM_API_URL: z.string().url().default('https://api.telegram.org'),
+  /** site.offline: how long a site may stop polling before channels without a setting of their own hear of it. */
+  SITE_OFFLINE_AFTER_MINUTES: z.coerce.number().positive().default(10),
 });
 export type CentralEnv = z.infer<typeof centralEnv>;
 

@@ -12,6 +12,25 @@ export type BackupStatus = (typeof BACKUP_STATUSES)[number];
 
 export const DESTINATION_KINDS = ['local', 'azure', 'sftp', 's3'] as const;
 export type DestinationKind = (typeof DESTINATION_KINDS)[number];
+/** Where a tenant's alerts go (README "Notifications"). */
+export const CHANNEL_KINDS = ['email', 'slack', 'teams', 'discord', 'telegram', 'webhook'] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+/** What a channel may ask to hear of. */
+export const NOTIFY_EVENTS = [
+  'backup.failed',
+  'backup.partial',
+  'backup.missed',
+  'copy.lost',
+  'copy.corrupt',
+  'drill.failed',
+  'restore.finished',
+  'restore.failed',
+  'database.vanished',
+  'mirror.failed',
+  'site.offline',
+  'site.online',
+] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 /** What the platform knows of one copy of a backup. `missing`: it should exist and does not (an upload failed, or
  * the object vanished); `corrupt`: it exists but its size or SHA-256 differs; `deleted`: retention removed it. */
 export const COPY_STATES = ['stored', 'missing', 'corrupt', 'deleted'] as const;

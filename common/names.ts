@@ -120,3 +120,6 @@ export const restoreWorkflowId = (restoreId: string): string => `restore-${resto
 export const WATCHDOG_SCHEDULE_ID = 'backup-watchdog';
 /** One schedule checks every copy of every tenant. */
 export const SYNC_SCHEDULE_ID = 'backup-sync';
+/** Every minute: sites that stopped polling (site.offline) and came back (site.online). */
+export const SITE_WATCH_SCHEDULE_ID = 'backup-site-watch';
+export const channelTestWorkflowId = (channelId: string, nonce: string): string => `channel-test-${channelId}-${nonce}`;

@@ -184,3 +184,23 @@ function send(url: URL, req: OutboundRequest, lookup: net.LookupFunction): Promi
     request.end(req.body);
   });
 }
+
+/**
+ * The address to connect to for a tenant's host that is not reached over HTTP (an SMTP server), under the same rule:
+ * the caller connects to this address, not the name, so a second look-up cannot answer something else.
+ */
+export async function permittedAddress(hostname: string, policy: OutboundPolicy): Promise<string> {
+  const host = hostname.replace(/^\[(.*)\]$/, '$1');
+  const url = new URL(`smtp://${net.isIP(host) === 6 ? `[${host}]` : host}`);
+  const hostAllowed = policy.allowsHost(host);
+  if (net.isIP(host)) {
+    if (!hostAllowed && !policy.allowsAddress(host)) throw refused(url, 'not a public address');
+    return host;
+  }
+  const addresses = await dns.promises.lookup(host, { all: true }).catch((e: NodeJS.ErrnoException) => {
+    throw new BackupError(e.code === 'ENOTFOUND' ? 'invalid' : 'unavailable', `${host} does not resolve (${e.code})`);
+  });
+  const ok = addresses.find((a) => hostAllowed || policy.allowsAddress(a.address));
+  if (!ok) throw refused(url, 'it resolves to an address that is not public');
+  return ok.address;
+}

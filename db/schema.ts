@@ -9,3 +9,4 @@ export * from './schema/restores.ts';
 export * from './schema/audit.ts';
 export * from './schema/erasure.ts';
 export * from './schema/mirrors.ts';
+export * from './schema/notifications.ts';

@@ -1,5 +1,6 @@
 // The central worker: every workflow, and the activities that use the metadata database.
 import { Worker } from '@temporalio/worker';
+import { channelSecretKey } from '../common/channel-secrets.ts';
 import { centralEnv, parseEnv, type CentralEnv } from '../common/config.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { CENTRAL_TASK_QUEUE } from '../common/names.ts';
@@ -48,6 +49,12 @@ export async function createCentralWorker(opts: {
       outbound: OutboundPolicy.fromEnv(opts.env.OUTBOUND_ALLOW),
       openTemporal: () => connectTemporal(opts.env, 'central-worker'),
       erasureSigningKeyFile: opts.env.ERASURE_SIGNING_KEY_FILE,
+      notify: {
+        channelKey: channelSecretKey(opts.env),
+        outbound: OutboundPolicy.fromEnv(opts.env.OUTBOUND_ALLOW),
+        telegramApiUrl: opts.env.TELEGRAM_API_URL,
+        offlineAfterMinutes: opts.env.SITE_OFFLINE_AFTER_MINUTES,
+      },
     }),
   });
 }

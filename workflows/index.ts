@@ -6,3 +6,4 @@ export { transferWorkflow } from './transfer.ts';
 export { verifyWorkflow, watchdogWorkflow } from './verify.ts';
 export { eraseTenantWorkflow } from './erase-tenant.ts';
 export { mirrorWorkflow } from './mirror.ts';
+export { channelTestWorkflow, siteWatchWorkflow } from './notify.ts';

@@ -29,6 +29,17 @@ export async function restoreWorkflow(input: { restoreId: string }): Promise<Res
       restoreSeconds: done.restoreSeconds,
       rawBytes: done.rawBytes,
     });
+    if (patched('restore-finished-notice'))
+      await central
+        .alert({
+          tenantId: plan.tenantId,
+          siteName: plan.siteName,
+          serverName: plan.serverName,
+          database: plan.database,
+          event: 'restore.finished',
+          message: `restored ${plan.fileName} into ${plan.database} from ${done.copyTarget} in ${done.restoreSeconds} s`,
+        })
+        .catch(() => undefined);
     return done;
   } catch (err) {
     // A cancel that reaches an attempt whose worker died ends in that attempt's timeout: the restore was cancelled.

@@ -7,6 +7,7 @@ import type { Db } from '../../db/client.ts';
 import { OutboundPolicy } from '../../common/outbound.ts';
 import type { TemporalHandles } from '../../common/temporal.ts';
 import type { RunTuning } from '../contracts.ts';
+import type { NotifyDeps } from './notify/deliveries.ts';
 
 export interface CentralDeps {
   db: Db;
@@ -18,6 +19,8 @@ export interface CentralDeps {
   openTemporal?: () => Promise<TemporalHandles>;
   /** The platform's Ed25519 key that signs erasure reports (ERASURE_SIGNING_KEY_FILE). */
   erasureSigningKeyFile?: string | undefined;
+  /** Notification channels: their secrets' key and the senders' settings; absent, alerts reach no channel. */
+  notify?: NotifyDeps;
 }
 
 export interface CentralContext {
@@ -25,6 +28,7 @@ export interface CentralContext {
   tuning: RunTuning;
   outbound: OutboundPolicy;
   openTemporal: (() => Promise<TemporalHandles>) | undefined;
+  notify: NotifyDeps | undefined;
   /** The workflow run this activity works for; `activityKey` is the same on every retry of this activity. */
   runInfo(): { workflowId: string; runId: string; activityKey: string; info: Info };
   /** The central logger with this activity's run and attempt on every line, and `labels`. */
@@ -53,6 +57,7 @@ export function createCentralContext(deps: CentralDeps): CentralContext {
     tuning: deps.tuning,
     outbound: deps.outbound ?? new OutboundPolicy(),
     openTemporal: deps.openTemporal,
+    notify: deps.notify,
     runInfo,
     runLogger(labels) {
       const { workflowId, runId, info } = runInfo();

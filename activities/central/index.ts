@@ -1,6 +1,7 @@
 // Activities on the central worker: the ones that read or write the metadata database or tenant-wide state. One file
 // per concern; this barrel gives the worker (and, by type, the workflows) the set under the names the Web UI shows.
 import { createAlert } from './alerts.ts';
+import { createTestChannel } from './channel-test.ts';
 import { createCentralContext, type CentralDeps } from './context.ts';
 import { createEraseTenantSchedules, createEraseTenantWorkflows, createPlanTenantErasure } from './erasure.ts';
 import { createDeleteTenantRows, createFinishTenantErasure } from './erasure-rows.ts';
@@ -17,6 +18,7 @@ import {
 import { createFindMissedBackups, createMarkMissedAlerted } from './missed-backups.ts';
 import { createLoadBackupPlan, createRunTuning } from './plans.ts';
 import { createLoadRestorePlan, createPlanDrill, createRecordRestore } from './restores.ts';
+import { createWatchSites } from './site-watch.ts';
 import { createSettleStuckRuns } from './stuck-runs.ts';
 import { createFindVanishedDatabases, createMarkVanishedDatabases } from './vanished-databases.ts';
 
@@ -52,6 +54,8 @@ export function createCentralActivities(deps: CentralDeps) {
     recordMirrorBatch: createRecordMirrorBatch(central),
     recordMirrorDeletions: createRecordMirrorDeletions(central),
     markMirrorAlerted: createMarkMirrorAlerted(central),
+    watchSites: createWatchSites(central),
+    testChannel: createTestChannel(central),
   };
 }
 

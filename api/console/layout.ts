@@ -15,6 +15,7 @@ const NAV: [href: string, label: string][] = [
   ['/console/backups', 'Backups'],
   ['/console/restores', 'Restores'],
   ['/console/statistics', 'Statistics'],
+  ['/console/channels', 'Notifications'],
   ['/console/settings', 'Settings'],
   ['/console/users', 'Users'],
   ['/console/audit', 'Audit log'],

@@ -9,6 +9,7 @@ import { Hono } from 'hono';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { layout, type PageMeta } from './layout.ts';
 import * as account from './pages/account.ts';
+import * as channels from './pages/channels.ts';
 import * as configs from './pages/configs.ts';
 import * as history from './pages/history.ts';
 import * as setup from './pages/setup.ts';
@@ -31,6 +32,7 @@ const PAGES: Record<string, PageMeta & { body: Body }> = {
   restore: { title: 'Restore', script: 'restore.js', body: history.restore },
   statistics: { title: 'Statistics', script: 'statistics.js', vendor: ['chart.umd.min.js'], body: tenant.statistics },
   settings: { title: 'Settings', script: 'settings.js', body: tenant.settings },
+  channels: { title: 'Notification channels', script: 'channels.js', body: channels.channels },
   users: { title: 'Users and roles', script: 'users.js', body: tenant.users },
   audit: { title: 'Audit log', script: 'audit.js', body: tenant.audit },
 };

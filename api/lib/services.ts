@@ -40,6 +40,8 @@ export interface AppDeps {
   erasurePublicKey?: string | undefined;
   /** CLOUD_READ_FILE: delegated read-only credentials of destinations, for downloads without the site. */
   cloudReadFile?: string | undefined;
+  /** Seals notification channels' secrets (common/channel-secrets.ts); without it no channel can be added. */
+  channelKey?: Buffer | undefined;
 }
 
 export interface Services extends AppDeps {

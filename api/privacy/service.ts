@@ -18,6 +18,7 @@ import {
   copyEvents,
   destinations,
   erasureReports,
+  notificationChannels,
   objectMirrorRuns,
   objectMirrors,
   restores,
@@ -228,6 +229,19 @@ export async function exportTenant(s: Services, tenantId: string) {
         .filter((c) => c.backupId === b.id)
         .map((c) => ({ ...c, events: eventRows.filter((e) => e.copyId === c.id) })),
     })),
+    // Channels without their sealed secrets (webhook URLs with tokens, passwords): what they are and what they hear.
+    notificationChannels: await db
+      .select({
+        id: notificationChannels.id,
+        name: notificationChannels.name,
+        kind: notificationChannels.kind,
+        events: notificationChannels.events,
+        settings: notificationChannels.settings,
+        offlineAfterMinutes: notificationChannels.offlineAfterMinutes,
+        createdAt: notificationChannels.createdAt,
+      })
+      .from(notificationChannels)
+      .where(eq(notificationChannels.tenantId, tenantId)),
     mirrors: await db.select().from(objectMirrors).where(eq(objectMirrors.tenantId, tenantId)),
     mirrorRuns: await db.select().from(objectMirrorRuns).where(eq(objectMirrorRuns.tenantId, tenantId)),
     restores: await db.select().from(restores).where(eq(restores.tenantId, tenantId)).orderBy(desc(restores.startedAt)),

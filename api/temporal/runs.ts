@@ -9,6 +9,7 @@ import {
   type WorkflowStartOptions,
 } from '@temporalio/client';
 import {
+  channelTestWorkflowId,
   drillWorkflowId,
   dryRunWorkflowId,
   pruneWorkflowId,
@@ -85,6 +86,13 @@ export class Runs {
   /** Runs the restore its row describes (the row's workflow id is `restoreWorkflowId(restoreId)`). */
   async startRestore(restoreId: string): Promise<void> {
     await this.#start('restoreWorkflow', { workflowId: restoreWorkflowId(restoreId), args: [{ restoreId }] });
+  }
+
+  /** A test message to one channel, sent by the central worker; answers when it was sent or failed. */
+  async testChannel(tenantId: string, channelId: string, nonce: string) {
+    const key = channelTestWorkflowId(channelId, nonce);
+    const handle = await this.#start('channelTestWorkflow', { workflowId: key, args: [{ tenantId, channelId, key }] });
+    return handle.result();
   }
 
   /** Has the site send one copy of a backup to the download waiting for `transferId`. */

@@ -21,6 +21,7 @@ import {
   SYNC_SCHEDULE_ID,
   verifyScheduleId,
   WATCHDOG_SCHEDULE_ID,
+  SITE_WATCH_SCHEDULE_ID,
 } from '../../common/names.ts';
 import { toTemporalSpec } from '../../common/schedule.ts';
 import { scheduleError } from './errors.ts';
@@ -87,6 +88,11 @@ export class Schedules {
       WATCHDOG_SCHEDULE_ID,
       3_600_000,
       scheduledStart('watchdogWorkflow', { workflowId: WATCHDOG_SCHEDULE_ID, taskQueue, args: [{}] }),
+    );
+    await this.ensureInterval(
+      SITE_WATCH_SCHEDULE_ID,
+      60_000,
+      scheduledStart('siteWatchWorkflow', { workflowId: SITE_WATCH_SCHEDULE_ID, taskQueue, args: [{}] }),
     );
   }
 

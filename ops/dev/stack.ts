@@ -16,6 +16,7 @@ import { SiteTokens } from '../../api/agent/site-tokens.ts';
 import type { TxtResolver } from '../../api/domains/service.ts';
 import { SITE_TOKEN_TTL_SECONDS } from '../../common/temporal-token.ts';
 import { Schedules } from '../../api/temporal/schedules.ts';
+import { channelSecretKey } from '../../common/channel-secrets.ts';
 import { centralEnv, parseEnv, type CentralEnv } from '../../common/config.ts';
 import { devErasureKey, erasurePublicKey } from '../../common/erasure.ts';
 import type { Logger } from '../../common/logger.ts';
@@ -148,7 +149,6 @@ async function runCentralWorker(
     await worker.connection?.close();
   });
 }
-
 const reportStopError = (err: unknown) => console.error('cleanup failed:', err);
 
 async function serveApi(
@@ -175,6 +175,7 @@ async function serveApi(
     metricsToken: opts.env.METRICS_TOKEN,
     erasurePublicKey: await erasurePublicKey(env.ERASURE_SIGNING_KEY_FILE),
     cloudReadFile: opts.env.CLOUD_READ_FILE,
+    channelKey: channelSecretKey(env),
   });
   const server = serve({ fetch: app.fetch, port: opts.http.port, hostname: opts.http.host });
   await once(server, 'listening');
