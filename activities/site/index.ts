@@ -9,6 +9,8 @@ import { createDiscoverDatabases } from './discover-databases.ts';
 import { createDropDatabase } from './drop-database.ts';
 import { createDryRun } from './dry-run.ts';
 import { createDump } from './dump.ts';
+import { createFileBackup } from './file-backup.ts';
+import { createFileRestore } from './file-restore.ts';
 import { createInspectRestore } from './inspect-restore.ts';
 import { createRestore } from './restore.ts';
 import { createDropRestoreStaging, createSweepRestoreScratch } from './restore-scratch.ts';
@@ -22,6 +24,8 @@ export function createSiteActivities(deps: SiteDeps) {
     // in seconds. The long ones heartbeat their own progress.
     cleanTables: heartbeating(createCleanTables(site)),
     dump: createDump(site),
+    fileBackup: createFileBackup(site),
+    fileRestore: createFileRestore(site),
     upload: createUpload(site),
     deleteCopies: heartbeating(createDeleteCopies(site)),
     checkCopies: createCheckCopies(site),
