@@ -22,6 +22,22 @@ export interface WrittenArchive {
   rawBytes: number;
 }
 
+/** Small frames gathered into pieces of about `size`: every piece is a round trip to the compressor's thread. */
+async function* batched(frames: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let have = 0;
+  for await (const f of frames) {
+    parts.push(f);
+    have += f.length;
+    if (have >= size) {
+      yield Buffer.concat(parts, have);
+      parts = [];
+      have = 0;
+    }
+  }
+  if (have > 0) yield Buffer.concat(parts, have);
+}
+
 /** Writes the frames to `file` (created, not replaced), flushed to disk before it resolves. */
 export async function writeArchive(
   frames: AsyncIterable<Buffer>,
@@ -31,7 +47,7 @@ export async function writeArchive(
   const progress = opts.progress ?? { rawBytes: 0, bytes: 0 };
   const hash = createHash('sha256');
   const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream | NodeJS.WritableStream)[] = [
-    Readable.from(frames, { objectMode: false, highWaterMark: 1 << 20 }),
+    Readable.from(batched(frames, 1 << 20), { objectMode: false, highWaterMark: 4 }),
     meter((n) => (progress.rawBytes += n)),
     compressStream(opts.compression),
   ];

@@ -1,7 +1,7 @@
 // The walk of a file backup's folders: lstat of every entry, depth first, each folder's names sorted, so entries come
 // in manifest order (comparePaths) and only the names of the folders on the current path are held in memory.
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../../common/errors.ts';
 import type { PathFilter } from './glob.ts';
@@ -80,7 +80,13 @@ async function* walkDir(
     const childAbs = `${abs}/${name}`;
     const childP = `${p}/${name}`;
     const childRel = rel ? `${rel}/${name}` : name;
-    const cst = await lstat(childAbs).catch(() => undefined);
+    // Blocking: one lstat is cheaper than a round trip to the thread pool.
+    let cst: Stats | undefined;
+    try {
+      cst = lstatSync(childAbs, { throwIfNoEntry: false });
+    } catch (e) {
+      warn({ path: childP, reason: `not readable (${(e as NodeJS.ErrnoException).code})` });
+    }
     if (!cst) continue; // gone between readdir and lstat
     if (cst.isDirectory()) {
       if (filter.keepDir(childRel)) yield* walkDir(childAbs, childP, childRel, cst, filter, warn);
