@@ -66,6 +66,22 @@ export const siteConfigSchema = z.object({
   mirrorAllow: z.array(z.string().min(1)).default([]),
   /** Where object mirrors keep their versions (`<root>/<bucket>/…`); backupsDir unless given. */
   mirrorRoot: z.string().min(1).optional(),
+  /**
+   * Folder trees this site backs up (file backups), by the name the API knows them by: absolute paths, and globs
+   * (relative to each path) of what to include and exclude.
+   */
+  fileSources: z
+    .record(
+      z.string().regex(SERVER_NAME_RE, 'file source names are lower-case letters, digits, . _ -'),
+      z.object({
+        paths: z.array(z.string().startsWith('/', 'an absolute path')).min(1),
+        include: z.array(z.string().min(1)).default([]),
+        exclude: z.array(z.string().min(1)).default([]),
+      }),
+    )
+    .default({}),
+  /** Where file backups are restored: a restore names a new folder under it. Default: `restores` beside backupsDir. */
+  restoresDir: z.string().min(1).optional(),
   /** Off-site places this site sends copies to, by the name the API knows them by; secrets stay here. */
   destinations: z
     .record(
@@ -123,6 +139,7 @@ export class SiteConfig {
     const cfg = parsed.data;
     cfg.backupsDir = path.resolve(path.dirname(file), cfg.backupsDir);
     cfg.mirrorRoot = path.resolve(path.dirname(file), cfg.mirrorRoot ?? cfg.backupsDir);
+    if (cfg.restoresDir) cfg.restoresDir = path.resolve(path.dirname(file), cfg.restoresDir);
     for (const s of Object.values(cfg.servers)) if (s.folder) s.folder = path.resolve(path.dirname(file), s.folder);
     return new SiteConfig(cfg, file);
   }
@@ -175,6 +192,20 @@ export class SiteConfig {
   /** The bandwidth limit of a destination, if it has one. */
   destinationLimit(name: string): number | undefined {
     return this.file.destinations[name]?.maxBytesPerSecond;
+  }
+
+  /** A folder tree of the site configuration, for a file backup. */
+  fileSource(name: string): SiteConfigFile['fileSources'][string] {
+    const f = this.file.fileSources[name];
+    if (!f)
+      throw invalid(
+        `file source '${name}' is not in this site's configuration (${this.sourcePath}): add it under "fileSources"`,
+      );
+    return f;
+  }
+
+  get restoresDir(): string {
+    return this.file.restoresDir ?? path.join(path.dirname(this.backupsDir), 'restores');
   }
 
   /** The folder of one database's backups at this site. */

@@ -124,3 +124,10 @@ export interface ConfigDestination {
 export const ALL_DATABASES = '*';
 export const isAllDatabases = (databases: readonly string[]): boolean =>
   databases.length === 1 && databases[0] === ALL_DATABASES;
+
+/**
+ * What a backup holds. `full`: everything; `differential`: what changed since the last full; `incremental`: what
+ * changed since the last backup of any type. A database dump is always full (README: engines and native increments).
+ */
+export const BACKUP_TYPES = ['full', 'differential', 'incremental'] as const;
+export type BackupType = (typeof BACKUP_TYPES)[number];

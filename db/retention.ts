@@ -1,7 +1,7 @@
 // Retention over the history: which copies of a configuration's backups each target keeps. One function answers
 // the API's preview and plans the prune a run performs, so what an admin is shown is what gets deleted.
 import { and, eq, inArray, ne } from 'drizzle-orm';
-import { planRetention } from '../common/retention.ts';
+import { planChainRetention } from '../common/chain-retention.ts';
 import type { Db, Tx } from './client.ts';
 import { SITE_TARGET, type RetentionPolicy } from '../common/model.ts';
 import { backupCopies, backups, destinations } from './schema.ts';
@@ -73,6 +73,8 @@ export async function planTargetRetention(
       fileName: backups.fileName,
       takenAt: backups.startedAt,
       state: backupCopies.state,
+      type: backups.type,
+      baseBackupId: backups.baseBackupId,
     })
     .from(backupCopies)
     .innerJoin(backups, eq(backups.id, backupCopies.backupId))
@@ -80,8 +82,15 @@ export async function planTargetRetention(
   const keep: PlannedCopy[] = [];
   const remove: PlannedCopy[] = [];
   const decide = (copies: typeof rows, judged: (c: (typeof rows)[number]) => boolean) => {
-    const decision = planRetention(
-      copies.map((c) => ({ id: c.copyId, takenAt: c.takenAt })),
+    // A copy's chain link is its base backup's copy at the same target; a base with no copy here leaves it broken.
+    const copyOf = new Map(copies.map((c) => [c.backupId, c.copyId]));
+    const decision = planChainRetention(
+      copies.map((c) => ({
+        id: c.copyId,
+        takenAt: c.takenAt,
+        type: c.type,
+        baseId: c.baseBackupId ? (copyOf.get(c.baseBackupId) ?? `gone:${c.baseBackupId}`) : null,
+      })),
       policy,
       cfg.timezone,
       now,

@@ -11,6 +11,8 @@ import { createDropDatabase } from './drop-database.ts';
 import { createDryRun } from './dry-run.ts';
 import { createDump } from './dump.ts';
 import { createDumpGlobals } from './dump-globals.ts';
+import { createFileBackup } from './file-backup.ts';
+import { createFileRestore } from './file-restore.ts';
 import { createInspectRestore } from './inspect-restore.ts';
 import { createApplyMirrorDeletions, createMirrorObjects } from './mirror.ts';
 import { createRestore } from './restore.ts';
@@ -26,6 +28,8 @@ export function createSiteActivities(deps: SiteDeps) {
     // in seconds. The long ones heartbeat their own progress.
     cleanTables: heartbeating(createCleanTables(site)),
     dump: createDump(site),
+    fileBackup: createFileBackup(site),
+    fileRestore: createFileRestore(site),
     upload: createUpload(site),
     deleteCopies: heartbeating(createDeleteCopies(site)),
     checkCopies: createCheckCopies(site),

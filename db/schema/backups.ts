@@ -15,7 +15,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { BACKUP_STATUSES, COPY_STATES, type BackupKind, type TableCount } from '../../common/model.ts';
+import { BACKUP_STATUSES, COPY_STATES, type BackupKind, type BackupType, type TableCount } from '../../common/model.ts';
 import { backupConfigs } from './configs.ts';
 import { destinations, servers, sites } from './sites.ts';
 import { tenants } from './tenancy.ts';
@@ -48,6 +48,10 @@ export const backups = pgTable(
     finishedAt: timestamp('finished_at', { withTimezone: true }),
     status: backupStatusEnum('status').notNull(),
     error: text('error'),
+    /** full, differential or incremental; a database dump is full. */
+    type: text('backup_type').$type<BackupType>().notNull().default('full'),
+    /** The backup a differential or incremental is applied on (its chain's link); retention keeps it while needed. */
+    baseBackupId: uuid('base_backup_id'),
     /** `dry-run`: a check of everything a backup needs; it stores no data. */
     kind: text('kind').$type<BackupKind>().notNull().default('backup'),
     compression: text('compression'),
