@@ -58,7 +58,13 @@ export async function putBlocks(
   const resumedFrom = source.size - missing.reduce((sum, b) => sum + b.length, 0);
   if (resumedFrom > 0) put.onProgress?.(resumedFrom);
 
-  const bytesSent = await stageBlocks(blob, source, missing, resumedFrom, put, concurrency);
+  // No per-block Content-MD5: HTTPS already protects each request, and the upload activity reads the whole object
+  // back and compares its SHA-256, which proves more than a block checksum; hashing every block on this thread cost a
+  // fifth of the upload's throughput (BENCHMARKS.md, case 7).
+  const bytesSent = await sendPieces(source, missing, resumedFrom, put, concurrency, async (block, body, failed) => {
+    const fromSource = typeof body === 'function' ? () => body().once('error', failed) : body;
+    await blob.stageBlock(block.id, fromSource, block.length, { abortSignal: put.signal });
+  });
   await blob.commitBlockList(
     blocks.map((b) => b.id),
     { abortSignal, blobHTTPHeaders: { blobContentType: 'application/octet-stream' } },
@@ -67,50 +73,39 @@ export async function putBlocks(
 }
 
 /**
- * Stages the missing blocks, up to `concurrency` at once. Returns the bytes staged; stages still in flight when
- * something fails are awaited, so a retry finds them held.
+ * Sends the missing pieces (Azure blocks, S3 parts) with `sendOne`, up to `concurrency` at once, and returns the bytes
+ * sent. Pieces still in flight when something fails are awaited, so a retry finds them held. A source that fails (a
+ * file that changed, a disk error) is kept as it is: `sendOne` reports it through `sourceFailed`, and it wins over
+ * the request's failure it causes (the SDKs wrap that in errors of their own that keep only the message).
  */
-async function stageBlocks(
-  blob: BlockBlobClient,
+export async function sendPieces<P extends Piece>(
   source: PutSource,
-  missing: Block[],
+  missing: P[],
   alreadyDone: number,
   put: PutOptions,
   concurrency: number,
+  sendOne: (piece: P, body: BlockBody, sourceFailed: (err: unknown) => void) => Promise<void>,
 ): Promise<number> {
   let sent = 0;
   let done = alreadyDone;
   let failure: { err: unknown } | undefined;
-  const inflight = new Set<Promise<void>>();
-  const stage = (block: Block, body: BlockBody) => {
-    // No per-block Content-MD5: HTTPS already protects each request, and the upload activity reads the whole object
-    // back and compares its SHA-256, which proves more than a block checksum; hashing every block on this thread
-    // cost a fifth of the upload's throughput (BENCHMARKS.md, case 7).
-    // The SDK wraps a failing body stream in an error of its own that only keeps the message: a source that fails
-    // (a file that changed, a disk error) is kept as it is, and wins over the request's failure it causes.
-    const fromSource = typeof body === 'function' ? () => body().once('error', (err) => (failure ??= { err })) : body;
-    const p: Promise<void> = blob
-      .stageBlock(block.id, fromSource, block.length, { abortSignal: put.signal })
-      .then(
-        () => {
-          sent += block.length;
-          done += block.length;
-          put.onProgress?.(done);
-        },
-        (err: unknown) => {
-          failure ??= { err };
-        },
-      )
-      .finally(() => inflight.delete(p));
-    inflight.add(p);
+  const failed = (err: unknown) => {
+    failure ??= { err };
   };
-
+  const inflight = new Set<Promise<void>>();
   try {
     for await (const { block, body } of blockBodies(source, missing)) {
       while (inflight.size >= concurrency) await Promise.race(inflight);
       if (failure) throw failure.err;
       put.signal?.throwIfAborted();
-      stage(block, body);
+      const p: Promise<void> = sendOne(block, body, failed)
+        .then(() => {
+          sent += block.length;
+          done += block.length;
+          put.onProgress?.(done);
+        }, failed)
+        .finally(() => inflight.delete(p));
+      inflight.add(p);
     }
     await Promise.all(inflight);
     if (failure) throw failure.err;

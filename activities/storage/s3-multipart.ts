@@ -13,7 +13,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { invalid } from '../../common/errors.ts';
-import { blockBodies, type BlockBody, type Piece } from './azure-blocks.ts';
+import { sendPieces, type Piece } from './azure-blocks.ts';
 import type { PutOptions, PutReport, PutSource } from './storage.ts';
 
 /** The service's limit on the parts of one upload. */
@@ -58,8 +58,24 @@ export async function putMultipart(
   const resumedFrom = source.size - missing.reduce((sum, p) => sum + p.length, 0);
   if (resumedFrom > 0) put.onProgress?.(resumedFrom);
 
-  const { bytesSent, etags } = await sendParts(client, { Bucket, Key, UploadId }, source, missing, resumedFrom, put, {
-    concurrency,
+  const etags = new Map<number, string>();
+  const bytesSent = await sendPieces(source, missing, resumedFrom, put, concurrency, async (part, body, failed) => {
+    // A failing source also aborts its request: the SDK would otherwise wait for bytes that never come, and the
+    // server for the rest of the Content-Length.
+    const part$ = new AbortController();
+    const Body =
+      typeof body === 'function'
+        ? body().once('error', (err) => {
+            failed(err);
+            part$.abort(err);
+          })
+        : body;
+    const signal = put.signal ? AbortSignal.any([put.signal, part$.signal]) : part$.signal;
+    const res = await client.send(
+      new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: part.number, Body, ContentLength: part.length }),
+      { abortSignal: signal },
+    );
+    etags.set(part.number, res.ETag!);
   });
   await client.send(
     new CompleteMultipartUploadCommand({
@@ -119,69 +135,4 @@ async function partsHeld(
     PartNumberMarker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
   } while (PartNumberMarker);
   return held;
-}
-
-/**
- * Sends the missing parts, up to `concurrency` at once. Parts still in flight when something fails are awaited, so
- * a retry finds them held.
- */
-async function sendParts(
-  client: S3Client,
-  upload: { Bucket: string; Key: string; UploadId: string },
-  source: PutSource,
-  missing: Part[],
-  alreadyDone: number,
-  put: PutOptions,
-  { concurrency }: { concurrency: number },
-): Promise<{ bytesSent: number; etags: Map<number, string> }> {
-  let sent = 0;
-  let done = alreadyDone;
-  let failure: { err: unknown } | undefined;
-  const etags = new Map<number, string>();
-  const inflight = new Set<Promise<void>>();
-  const send = (part: Part, body: BlockBody) => {
-    // A source that fails (a file that changed, a disk error) is kept as it is, and wins over the request's failure
-    // it causes. The request is aborted with it: the SDK would otherwise wait for bytes that never come, and the
-    // server for the rest of the Content-Length.
-    const part$ = new AbortController();
-    const Body =
-      typeof body === 'function'
-        ? body().once('error', (err) => {
-            failure ??= { err };
-            part$.abort(err);
-          })
-        : body;
-    const abortSignal = put.signal ? AbortSignal.any([put.signal, part$.signal]) : part$.signal;
-    const p: Promise<void> = client
-      .send(new UploadPartCommand({ ...upload, PartNumber: part.number, Body, ContentLength: part.length }), {
-        abortSignal,
-      })
-      .then(
-        (res) => {
-          etags.set(part.number, res.ETag!);
-          sent += part.length;
-          done += part.length;
-          put.onProgress?.(done);
-        },
-        (err: unknown) => {
-          failure ??= { err };
-        },
-      )
-      .finally(() => inflight.delete(p));
-    inflight.add(p);
-  };
-
-  try {
-    for await (const { block, body } of blockBodies(source, missing)) {
-      while (inflight.size >= concurrency) await Promise.race(inflight);
-      if (failure) throw failure.err;
-      put.signal?.throwIfAborted();
-      send(block, body);
-    }
-    await Promise.all(inflight);
-    if (failure) throw failure.err;
-    return { bytesSent: sent, etags };
-  } finally {
-    await Promise.allSettled([...inflight]);
-  }
 }
