@@ -5,6 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 ensure_node
 ensure_deps
 ensure_temporal_server
+ensure_ferretdb
 ensure_sshd
 ensure_chromium
 cd "$ROOT"
