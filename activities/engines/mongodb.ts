@@ -1,5 +1,6 @@
 // MongoDB through the `mongodb` driver: no dump tool at the site. The dump is a mongodump archive (mongodb-archive.ts)
 // written from the driver's cursors; the restore reads it back with the driver. A "table" is a collection.
+import type { Db } from 'mongodb';
 import { createRequire } from 'node:module';
 import { BackupError } from '../../common/errors.ts';
 import type { TableCount } from '../../common/model.ts';
@@ -15,10 +16,19 @@ const driverVersion = (): string => {
 };
 
 /** The collections named, as the database spells them (exactly: MongoDB's names are case-sensitive). */
-async function existingCollections(db: Parameters<Parameters<typeof withDb>[2]>[0], names: string[]) {
+async function existingCollections(db: Db, names: string[]) {
   const all = new Set((await userCollections(db)).map((c) => c.name));
   for (const n of names) if (!all.has(n)) throw collectionNotFound(n, db.databaseName);
   return names;
+}
+
+/** One aggregation: on FerretDB about twice as fast as the count command, which fetches every document. */
+async function exactCount(db: Db, name: string): Promise<number> {
+  const [r] = await db
+    .collection(name)
+    .aggregate<{ n: number }>([{ $count: 'n' }])
+    .toArray();
+  return Number(r?.n ?? 0);
 }
 
 export const mongodbEngine: DatabaseEngine = {
@@ -80,11 +90,13 @@ export const mongodbEngine: DatabaseEngine = {
       const limit = opts.exactBelowRows ?? DEFAULT_EXACT_BELOW_ROWS;
       const result: TableCount[] = [];
       for (const { name } of await userCollections(db)) {
-        const estimate = await db.collection(name).estimatedDocumentCount();
+        // collStats' count is the catalogue's (cheap on MongoDB and FerretDB alike); counting scans the collection.
+        const stats = await db.command({ collStats: name }).catch(() => undefined);
+        const estimate = Number(stats?.count ?? (await db.collection(name).estimatedDocumentCount()));
         result.push(
           estimate >= limit
             ? { table: name, rows: estimate, exact: false }
-            : { table: name, rows: await db.collection(name).countDocuments({}), exact: true },
+            : { table: name, rows: await exactCount(db, name), exact: true },
         );
       }
       return result;

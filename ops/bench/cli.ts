@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MiB, parseSize } from './lib.ts';
 
-export const GROUPS = ['dump', 'rss', 'restore', 'upload', 'e2e', 'api'] as const;
+export const GROUPS = ['dump', 'rss', 'restore', 'upload', 'e2e', 'api', 'mongodb'] as const;
 export type Group = (typeof GROUPS)[number];
 /** The issue numbers its cases (1)-(9); either names them for --only. */
 const BY_NUMBER: Record<string, Group> = {
@@ -16,6 +16,7 @@ const BY_NUMBER: Record<string, Group> = {
   7: 'upload',
   8: 'api',
   9: 'rss',
+  20: 'mongodb',
 };
 
 const USAGE = `usage: npm run bench -- [--size 1GB] [--runs 3] [--only ${GROUPS.join(',')}] [--json .build/bench.json]
