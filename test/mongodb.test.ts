@@ -131,6 +131,12 @@ describe('MongoDB engine on FerretDB', () => {
         '{"collection": "customers", "pipeline": [{"$match": {"tier": 2}}, {"$count": "n"}]}',
       ]),
     });
+    // A dry run first: it logs in, sizes the database and counts its collections, and stores nothing.
+    const dry = await stack.api('POST', `/api/v1/configs/${config.id}/run`, { token, body: { dryRun: true } });
+    assert.equal(dry.status, 200, JSON.stringify(dry.body));
+    assert.equal(dry.body.ok, true, JSON.stringify(dry.body.checks));
+    assert.match(JSON.stringify(dry.body.checks), /FerretDB v1\.24\.2/);
+    assert.ok(dry.body.estimatedBytes > 0);
     const [row] = (await runNowAndWait(stack, token, config.id)) as any[];
     assert.equal(row.status, 'succeeded', row.error);
     const drillNow = async () => {
