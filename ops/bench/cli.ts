@@ -22,7 +22,7 @@ const BY_NUMBER: Record<string, Group> = {
 const USAGE = `usage: npm run bench -- [--size 1GB] [--runs 3] [--only ${GROUPS.join(',')}] [--json .build/bench.json]
   --size   data in the generated database (tables, before indexes): e.g. 64MB, 256MB, 1GB (default 1GB)
   --runs   runs of each case; median, min and max are reported (default 3)
-  --only   a subset: ${GROUPS.join(', ')} (or the issue's case numbers 1-9)
+  --only   a subset: ${GROUPS.join(', ')} (or the issue's case numbers 1-9, 20)
   --json   where to write the results as JSON (default .build/bench.json)`;
 
 export interface BenchArgs {
@@ -59,7 +59,7 @@ export function parseCli(): BenchArgs {
     .map((x) => x.trim())
     .filter(Boolean)) {
     const group = (GROUPS as readonly string[]).includes(name) ? (name as Group) : BY_NUMBER[name];
-    if (!group) throw new Error(`--only: unknown case '${name}'; use ${GROUPS.join(', ')} or 1-9`);
+    if (!group) throw new Error(`--only: unknown case '${name}'; use ${GROUPS.join(', ')} or 1-9, 20`);
     only.add(group);
   }
   return { size, runs, only, json: path.resolve(values.json), sizeText: values.size };
