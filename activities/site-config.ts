@@ -31,7 +31,8 @@ const serverSchema = z
   .refine((s) => [s.password, s.passwordFile, s.passwordEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of password, passwordFile, passwordEnv',
   })
-  .refine((s) => s.engine === 'sqlite' || s.user !== undefined, {
+  // MongoDB servers often run without access control: no user means no login.
+  .refine((s) => s.engine === 'sqlite' || s.engine === 'mongodb' || s.user !== undefined, {
     message: 'give the user to log in as',
     path: ['user'],
   })

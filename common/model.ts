@@ -4,7 +4,7 @@ import type { RetentionPolicy } from './retention.ts';
 
 export const ROLES = ['viewer', 'operator', 'admin', 'owner'] as const;
 export type Role = (typeof ROLES)[number];
-export const ENGINES = ['postgresql', 'mariadb', 'sqlite'] as const;
+export const ENGINES = ['postgresql', 'mariadb', 'sqlite', 'mongodb'] as const;
 export type Engine = (typeof ENGINES)[number];
 /** `partial`: the dump succeeded but at least one destination did not take its copy. */
 export const BACKUP_STATUSES = ['running', 'succeeded', 'partial', 'failed', 'cancelled'] as const;
@@ -75,7 +75,13 @@ export interface Compression {
  */
 export const DEFAULT_COMPRESSION: Compression = { algorithm: 'zstd', level: 1, long: true };
 /** File extension of each engine's dump format. */
-export const DUMP_FORMAT: Record<Engine, string> = { postgresql: 'pgdump', mariadb: 'sql', sqlite: 'sqlite' };
+export const DUMP_FORMAT: Record<Engine, string> = {
+  postgresql: 'pgdump',
+  mariadb: 'sql',
+  sqlite: 'sqlite',
+  /** mongodump's `--archive` format. */
+  mongodb: 'mongoarchive',
+};
 
 export interface DrillSpec {
   schedule: ScheduleSpec;

@@ -182,7 +182,12 @@ describe('dry run and the engines a site can serve', { concurrency: true }, () =
       });
       const seen = await stack.api('GET', `/api/v1/sites/${site.site.id}`, { token });
       assert.equal(seen.status, 200);
-      assert.deepEqual(seen.body.engines, ['postgresql', 'sqlite'], 'the worker reported the engines it has tools for');
+      // MongoDB needs no tool at the site (the driver is part of the worker).
+      assert.deepEqual(
+        seen.body.engines,
+        ['postgresql', 'sqlite', 'mongodb'],
+        'the worker reported the engines it has tools for',
+      );
       assert.ok(seen.body.checkedInAt);
 
       const refused = await stack.api('POST', '/api/v1/servers', {
@@ -217,6 +222,7 @@ describe('dry run and the engines a site can serve', { concurrency: true }, () =
         'postgresql',
         'mariadb',
         'sqlite',
+        'mongodb',
       ]);
     } finally {
       await rm(bin, { recursive: true, force: true });

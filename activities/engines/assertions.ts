@@ -4,6 +4,7 @@ import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 import { ASSERTION_TIMEOUT_SECONDS, withMariadbDrillLogin, withPgDrillLogin } from './drill-sandbox.ts';
 import { lit, mariadbQuery } from './mariadb-sql.ts';
+import { mongoAssertionValue } from './mongodb-assertions.ts';
 import { withSql } from './postgres-sql.ts';
 import { dbPath, readDb } from './sqlite-db.ts';
 
@@ -25,6 +26,11 @@ export async function assertionHolds(
   sql: string,
 ): Promise<{ ok: boolean; value: string }> {
   let value: unknown;
+  if (conn.engine === 'mongodb') {
+    // A JSON query rather than SQL (common/mongo-assertion.ts), with its own idea of true.
+    const r = await mongoAssertionValue(conn, database, sql);
+    return { ok: r.ok, value: shown(r.value) };
+  }
   if (conn.engine === 'postgresql') {
     value = await withPgDrillLogin(conn, database, (login) =>
       withSql(login, database, async (client) => {

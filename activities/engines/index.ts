@@ -3,6 +3,7 @@ import { BackupError } from '../../common/errors.ts';
 import type { Engine } from '../../common/model.ts';
 import type { DatabaseEngine } from './engine.ts';
 import { mariadbEngine } from './mariadb.ts';
+import { mongodbEngine } from './mongodb.ts';
 import { postgresEngine } from './postgres.ts';
 import { sqliteEngine } from './sqlite.ts';
 
@@ -12,6 +13,7 @@ export const engines = {
   /** MySQL speaks the same protocol and ships the same tools under its own names (mysql, mysqldump). */
   mysql: mariadbEngine,
   sqlite: sqliteEngine,
+  mongodb: mongodbEngine,
 } as const satisfies Record<Engine | 'mariadb' | 'mysql' | 'sqlite', DatabaseEngine>;
 
 export type EngineKey = keyof typeof engines;

@@ -121,11 +121,10 @@ const Drill = z
       .max(100)
       .default(0)
       .openapi({ description: 'how far a restored table row count may differ from the count at backup time' }),
-    assertions: z
-      .array(z.string().trim().min(1).max(2000))
-      .max(20)
-      .default([])
-      .openapi({ description: 'SQL run read-only in the restored database; each must return true' }),
+    assertions: z.array(z.string().trim().min(1).max(2000)).max(20).default([]).openapi({
+      description:
+        'SQL run read-only in the restored database; each must return true (MongoDB: a JSON query, see the README)',
+    }),
   })
   .strict()
   .nullable()

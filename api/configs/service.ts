@@ -13,6 +13,7 @@ import { uniqueViolation } from '../lib/errors.ts';
 import type { Services } from '../lib/services.ts';
 import { audit, findOwned } from '../lib/tenancy.ts';
 import { withScheduleWrites, type ScheduleWrites } from '../temporal/schedule-writes.ts';
+import { checkEngineRules } from './engine-rules.ts';
 import { exclusionProblem, type ConfigCreateInput, type ConfigRow } from './schemas.ts';
 
 const duplicate = (err: unknown) =>
@@ -32,6 +33,7 @@ const withSchedules = <T>(
 async function syncSchedule(s: Services, tx: Tx, row: ConfigRow, writes: ScheduleWrites): Promise<void> {
   const [server] = await tx.select().from(servers).where(eq(servers.id, row.serverId));
   await checkDestinations(tx, row.destinations, server!.siteId, row.tenantId);
+  checkEngineRules(server!.engine, row);
   const destructive = row.cleanTables.filter((t) => t.mode !== 'exclude');
   if (destructive.length > 0 && !row.confirmDestructiveCleaning) {
     throw invalid(

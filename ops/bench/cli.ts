@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MiB, parseSize } from './lib.ts';
 
-export const GROUPS = ['dump', 'rss', 'restore', 'upload', 'e2e', 'api'] as const;
+export const GROUPS = ['dump', 'rss', 'restore', 'upload', 'e2e', 'api', 'mongodb'] as const;
 export type Group = (typeof GROUPS)[number];
 /** The issue numbers its cases (1)-(9); either names them for --only. */
 const BY_NUMBER: Record<string, Group> = {
@@ -16,12 +16,13 @@ const BY_NUMBER: Record<string, Group> = {
   7: 'upload',
   8: 'api',
   9: 'rss',
+  20: 'mongodb',
 };
 
 const USAGE = `usage: npm run bench -- [--size 1GB] [--runs 3] [--only ${GROUPS.join(',')}] [--json .build/bench.json]
   --size   data in the generated database (tables, before indexes): e.g. 64MB, 256MB, 1GB (default 1GB)
   --runs   runs of each case; median, min and max are reported (default 3)
-  --only   a subset: ${GROUPS.join(', ')} (or the issue's case numbers 1-9)
+  --only   a subset: ${GROUPS.join(', ')} (or the issue's case numbers 1-9, 20)
   --json   where to write the results as JSON (default .build/bench.json)`;
 
 export interface BenchArgs {
@@ -58,7 +59,7 @@ export function parseCli(): BenchArgs {
     .map((x) => x.trim())
     .filter(Boolean)) {
     const group = (GROUPS as readonly string[]).includes(name) ? (name as Group) : BY_NUMBER[name];
-    if (!group) throw new Error(`--only: unknown case '${name}'; use ${GROUPS.join(', ')} or 1-9`);
+    if (!group) throw new Error(`--only: unknown case '${name}'; use ${GROUPS.join(', ')} or 1-9, 20`);
     only.add(group);
   }
   return { size, runs, only, json: path.resolve(values.json), sizeText: values.size };

@@ -8,6 +8,7 @@ import { runApiCases } from './api-load.ts';
 import { runE2eCases, startBenchPlatform, type E2e } from './e2e.ts';
 import { compressionLevels } from './levels.ts';
 import { formatBytes, MiB } from './lib.ts';
+import { runMongoCases } from './mongodb.ts';
 import { runRestoreCases } from './restore.ts';
 import { runUploadCases } from './upload.ts';
 
@@ -57,6 +58,10 @@ export class BenchRun {
       await this.#group('upload', () => runUploadCases(this.#ctx));
     }
     if (want('e2e') || want('api')) await this.#onPlatform();
+    if (want('mongodb')) {
+      this.#ctx.log('(20) MongoDB dump against the driver alone, on FerretDB');
+      await this.#group('mongodb', () => runMongoCases(this.#ctx, this.#args.size));
+    }
     await this.#source?.drop();
   }
 

@@ -34,6 +34,12 @@ export function checkTargets(r: Results): TargetCheck[] {
   dumpTargets(r, check);
   platformTargets(r, check);
   memoryTargets(r, check);
+  check(
+    'mongo-dump',
+    '(20) MongoDB dump ≤ 1.5 × reading every document with the driver',
+    [r.seconds('mongo-dump'), r.seconds('mongo-driver-read')],
+    (o, d) => [o <= 1.5 * d, `${s(o)} vs ${s(d)}: ${ratio(o, d)}`],
+  );
   return out;
 }
 

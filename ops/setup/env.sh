@@ -1,6 +1,7 @@
 # Sourced by ops/setup/run.sh and ops/setup/test.sh: makes a fresh machine ready, and is quick once it is.
 # - Node 24 LTS: the system Node when it is new enough, else the npm registry's node@24 package, cached.
 # - node_modules: installed from package-lock.json whenever it changed since the last install.
+# - FerretDB for the MongoDB tests (ensure_ferretdb), built the same way from ops/ferretdb.
 # - the platform's Temporal server (only when asked): BP_TEMPORAL, else ops/temporal-server built from the Go module
 #   proxy once and cached by the hash of its sources.
 # - SeaweedFS for the S3 tests: SEAWEEDFS, else built from the Go module proxy once and cached by version.
@@ -53,6 +54,14 @@ ensure_seaweedfs() {
   if [[ -n ${SEAWEEDFS:-} ]]; then return; fi
   SEAWEEDFS="$(bash "$ROOT/ops/seaweedfs/build.sh")"
   export SEAWEEDFS
+}
+
+# FerretDB v1.24.2 for the MongoDB tests and bench: ops/ferretdb built from the Go module proxy once, cached by the hash
+# of its sources (FERRETDB names another binary).
+ensure_ferretdb() {
+  if [[ -n ${FERRETDB:-} ]]; then return; fi
+  FERRETDB="$(bash "$ROOT/ops/ferretdb/build.sh")"
+  export FERRETDB
 }
 
 # OpenSSH server for the SFTP tests (Debian's openssh-server). The tests start their own sshd on a loopback port;

@@ -6,6 +6,7 @@ ensure_node
 ensure_deps
 ensure_temporal_server
 ensure_seaweedfs
+ensure_ferretdb
 ensure_sshd
 ensure_chromium
 ensure_ansible
