@@ -1,6 +1,5 @@
-// The platform's processes assembled in one place, for `npm start`, the tests and the bench: Temporal (a dev server
-// of its own unless TEMPORAL_ADDRESS names one), the metadata database (migrated), the central worker and the API in
-// this process, and site workers as child processes.
+// The platform's processes in one place, for `npm start`, the tests and the bench: Temporal (a dev server unless
+// TEMPORAL_ADDRESS names one), the metadata database (migrated), central worker and API here, site workers as children.
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
