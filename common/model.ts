@@ -74,6 +74,8 @@ export interface Compression {
  * output (BENCHMARKS.md).
  */
 export const DEFAULT_COMPRESSION: Compression = { algorithm: 'zstd', level: 1, long: true };
+/** MongoDB's own databases: never listed for `"*"`, never a restore's target. */
+export const MONGODB_SYSTEM_DATABASES: readonly string[] = ['admin', 'local', 'config'];
 /** File extension of each engine's dump format. */
 export const DUMP_FORMAT: Record<Engine, string> = {
   postgresql: 'pgdump',

@@ -93,6 +93,19 @@ describe('MongoDB engine on FerretDB', () => {
       restoreBackup(site.siteConfig, row, { serverName: 'main-mongo', database: name }),
       /has tables|overwrite/,
     );
+    // MongoDB's own databases are never a target: the API refuses, and so does the site's engine.
+    for (const target of ['admin', 'local', 'config']) {
+      const res = await stack.api('POST', '/api/v1/restores', {
+        token,
+        body: { backupId: row.id, targetDatabase: target, overwrite: true },
+      });
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.match(JSON.stringify(res.body), /targetDatabase/);
+    }
+    await assert.rejects(
+      restoreBackup(site.siteConfig, row, { serverName: 'main-mongo', database: 'admin', overwrite: true }),
+      /MongoDB's own database/,
+    );
   });
 
   it('deleteOlderThan removes documents whose date field is older, and keeps the rest', async () => {

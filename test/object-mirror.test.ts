@@ -167,6 +167,25 @@ describe('object mirror', () => {
   });
 
   it('keeps only the latest version when asked', async () => {
+    // An operator may pause and resume a mirror, nothing else: a pause smuggling a change is refused whole.
+    const email = `operator-${randomUUID().slice(0, 6)}@example.test`;
+    const made = await stack.api('POST', '/api/v1/users', {
+      token,
+      body: { email, password: 'long enough password', role: 'operator' },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const login = await stack.api('POST', '/api/v1/auth/login', { body: { email, password: 'long enough password' } });
+    const operator = login.body.token as string;
+    const smuggled = await stack.api('PATCH', `/api/v1/mirrors/${mirrorId}`, {
+      token: operator,
+      body: { paused: false, keepVersions: 1, deleteGraceDays: 0 },
+    });
+    assert.equal(smuggled.status, 403, JSON.stringify(smuggled.body));
+    const resume = await stack.api('PATCH', `/api/v1/mirrors/${mirrorId}`, {
+      token: operator,
+      body: { paused: false },
+    });
+    assert.equal(resume.status, 200, JSON.stringify(resume.body));
     const patch = await stack.api('PATCH', `/api/v1/mirrors/${mirrorId}`, { token, body: { keepVersions: 1 } });
     assert.equal(patch.status, 200, JSON.stringify(patch.body));
     const v2 = randomContent(20_000);

@@ -3,10 +3,11 @@
 import { MongoClient, MongoServerError, type Db } from 'mongodb';
 import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
+import { MONGODB_SYSTEM_DATABASES } from '../../common/model.ts';
 
 export const DEFAULT_MONGODB_PORT = 27017;
 /** MongoDB's own databases: never backed up as a tenant's database, never a restore's target. */
-export const SYSTEM_DATABASES = ['admin', 'local', 'config'];
+export const SYSTEM_DATABASES: readonly string[] = MONGODB_SYSTEM_DATABASES;
 
 const where = (conn: ServerConnection) => `${conn.host}:${conn.port ?? DEFAULT_MONGODB_PORT}`;
 

@@ -7,7 +7,7 @@ import { BackupError } from '../../common/errors.ts';
 import type { ServerConnection } from '../site-config.ts';
 import type { RestoreInto } from './engine.ts';
 import { readArchive, type CollectionMetadata } from './mongodb-archive.ts';
-import { userCollections, withMongo } from './mongodb-client.ts';
+import { SYSTEM_DATABASES, userCollections, withMongo } from './mongodb-client.ts';
 
 const BATCH_DOCUMENTS = 1000;
 const BATCH_BYTES = 8 * 1024 * 1024;
@@ -25,6 +25,9 @@ export async function restoreDatabase(
   input: Readable,
   { into, signal }: { into: RestoreInto; signal?: AbortSignal },
 ): Promise<void> {
+  // The server's own databases are never a restore's target: replacing one would drop it.
+  if (SYSTEM_DATABASES.includes(database))
+    throw new BackupError('invalid', `'${database}' is MongoDB's own database: restore into another name`);
   await withMongo(conn, async (client) => {
     const names = (await client.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name);
     if (into === 'new' && names.includes(database))
@@ -46,7 +49,8 @@ export async function restoreDatabase(
       checkName(c.collection);
       const m = parseMetadata(c);
       metadata.set(c.collection, m);
-      await db.command({ create: c.collection, ...withoutKeys(m.options ?? {}, ['uuid']) });
+      // The archive's options never name the collection: `create` is the checked name, whatever the metadata says.
+      await db.command({ ...withoutKeys(m.options ?? {}, ['uuid', 'create']), create: c.collection });
     }
     const batches = new Map<string, { docs: BSON.Document[]; bytes: number }>();
     const flush = async (collection: string) => {

@@ -79,7 +79,8 @@ async function fetchOnce(opts: FetchOptions): Promise<FetchOutcome> {
   const status = res.statusCode ?? 0;
   if (status !== 200) {
     res.resume();
-    const where = `${target.url.host}${target.url.pathname}`;
+    // The URL is the application's (hostile) text: only its host and path, and at most 200 characters of them.
+    const where = `${target.url.host}${target.url.pathname}`.slice(0, 200);
     if (status === 403) throw new Refusal('expired', `the signed URL was refused (403) by ${where}: it has expired`);
     if (status === 404) throw new Refusal('not_found', `the object is gone (404) at ${where}`);
     if (status >= 300 && status < 400)

@@ -53,7 +53,7 @@ export async function readCloudReadFile(file: string | undefined): Promise<Recor
 export function openCloudCopy(
   delegated: Record<string, DestinationSettings>,
   copy: CopyRow,
-): { storage: Storage; settings: DestinationSettings } | { reason: string } {
+): { storage: Storage; settings: DestinationSettings } | { reason: string; detail?: string } {
   const settings = copy.destinationId ? delegated[copy.destinationId] : undefined;
   if (!settings) return { reason: `${copy.target}: no delegated read credential for it in CLOUD_READ_FILE` };
   if (settings.type !== 's3' && settings.type !== 'azure')
@@ -62,7 +62,11 @@ export function openCloudCopy(
   try {
     storage = openStorage(settings);
   } catch (err) {
-    return { reason: `${copy.target}: ${(err as Error).message}` };
+    // The reason goes to the tenant; the detail (which may name the operator's files) to the API's log only.
+    return {
+      reason: `${copy.target}: its delegated read credential cannot be used (the operator's log says why)`,
+      detail: (err as Error).message,
+    };
   }
   if (copy.location && storage.locationOf(copy.objectKey) !== copy.location) {
     void storage.close();

@@ -67,11 +67,12 @@ export interface Download {
 export async function download(s: Services, b: BackupRow): Promise<Download> {
   const { stored, sizeBytes, sha256, fileName } = await storedCopies(s.db, b);
   const problems: string[] = [];
-  const delegated = await readCloudReadFile(s.cloudReadFile);
+  const delegated = await delegatedCredentials(s);
   for (const copy of stored) {
     if (copy.target === SITE_TARGET || !copy.destinationId || !delegated[copy.destinationId]) continue;
     const opened = openCloudCopy(delegated, copy);
     if ('reason' in opened) {
+      if (opened.detail) s.logger.error({ target: copy.target }, `delegated read credential: ${opened.detail}`);
       problems.push(opened.reason);
       continue;
     }
@@ -119,12 +120,13 @@ export async function download(s: Services, b: BackupRow): Promise<Download> {
 /** A short-lived presigned URL of an S3 copy, signed with its destination's delegated read-only key. */
 export async function downloadUrl(s: Services, b: BackupRow, expiresSeconds: number) {
   const { stored, sizeBytes, sha256, fileName } = await storedCopies(s.db, b);
-  const delegated = await readCloudReadFile(s.cloudReadFile);
+  const delegated = await delegatedCredentials(s);
   const problems: string[] = [];
   for (const copy of stored) {
     if (copy.target === SITE_TARGET) continue;
     const opened = openCloudCopy(delegated, copy);
     if ('reason' in opened) {
+      if (opened.detail) s.logger.error({ target: copy.target }, `delegated read credential: ${opened.detail}`);
       problems.push(opened.reason);
       continue;
     }
@@ -163,4 +165,20 @@ async function storedCopies(db: Db, b: BackupRow) {
   if (stored.length === 0 || !b.sha256 || b.sizeBytes === null || !b.fileName)
     throw new BackupError('conflict', 'this backup has no stored copy to download');
   return { stored, sizeBytes: b.sizeBytes, sha256: b.sha256, fileName: b.fileName };
+}
+
+/**
+ * CLOUD_READ_FILE's credentials. What is wrong with the file is the operator's to read in the API's log: it names the
+ * file and other tenants' destinations, so the tenant hears only that downloads from the cloud are not set up right.
+ */
+async function delegatedCredentials(s: Services) {
+  try {
+    return await readCloudReadFile(s.cloudReadFile);
+  } catch (err) {
+    s.logger.error({ err }, 'CLOUD_READ_FILE cannot be used');
+    throw new BackupError(
+      'unavailable',
+      "the delegated read credentials (CLOUD_READ_FILE) are misconfigured: the operator's log says why",
+    );
+  }
 }

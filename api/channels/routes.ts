@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import { WorkflowFailedError } from '@temporalio/client';
 import { BackupError } from '../../common/errors.ts';
-import { notificationChannels } from '../../db/schema.ts';
+import { and, count, eq, gt, sql } from 'drizzle-orm';
+import { notificationChannels, notificationDeliveries } from '../../db/schema.ts';
 import { requireRole } from '../auth/roles.ts';
 import { body, errors, IdParam, json } from '../lib/http.ts';
 import { router, type Router } from '../lib/router.ts';
@@ -163,6 +164,8 @@ function deliveries(r: Router, s: Services) {
   );
 }
 
+const TESTS_PER_MINUTE = 5;
+
 function test(r: Router, s: Services) {
   r.openapi(
     createRoute({
@@ -171,13 +174,30 @@ function test(r: Router, s: Services) {
       tags,
       summary: 'Send a test message now (from the central worker) and answer how it went',
       request: { params: IdParam },
-      responses: { 200: json(TestResult), 403: errors[403], 404: errors[404], 503: errors[503] },
+      responses: { 200: json(TestResult), 403: errors[403], 404: errors[404], 429: errors[429], 503: errors[503] },
     }),
     async (c) => {
       const auth = c.get('auth');
       requireRole(auth, 'admin');
       const { id } = c.req.valid('param');
       await findOwned(s.db, notificationChannels, id, auth.tenantId, 'channel');
+      // Each test is a delivery and a request to the channel's address: a few a minute, not a request sender.
+      const [recent] = await s.db
+        .select({ n: count() })
+        .from(notificationDeliveries)
+        .where(
+          and(
+            eq(notificationDeliveries.channelId, id),
+            eq(notificationDeliveries.eventType, 'test'),
+            gt(notificationDeliveries.createdAt, sql`now() - interval '1 minute'`),
+          ),
+        );
+      if ((recent?.n ?? 0) >= TESTS_PER_MINUTE)
+        return c.json(
+          { error: { code: 'rate_limited', message: `at most ${TESTS_PER_MINUTE} tests a minute: try again in 60 s` } },
+          429,
+          { 'Retry-After': '60' },
+        );
       const result = await s.runs.testChannel(auth.tenantId, id, randomUUID()).catch((e: unknown) => {
         if (e instanceof WorkflowFailedError) {
           let cause: unknown = e.cause;

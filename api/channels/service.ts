@@ -1,7 +1,7 @@
 // Notification channels in the database: secrets sealed on the way in (common/channel-secrets.ts), never read back
 // here; every change audited without them.
 import { randomBytes } from 'node:crypto';
-import { and, desc, eq } from 'drizzle-orm';
+import { and, count, desc, eq } from 'drizzle-orm';
 import { conflict } from '../../common/errors.ts';
 import { sealSecrets } from '../../common/channel-secrets.ts';
 import type { Db } from '../../db/client.ts';
@@ -46,6 +46,8 @@ function split(input: ChannelCreateInput): {
   }
 }
 
+export const MAX_CHANNELS = 50;
+
 /** The new channel, and the webhook's signing secret (answered this once). */
 export async function create(
   db: Db,
@@ -56,6 +58,13 @@ export async function create(
   const { settings, secrets } = split(input);
   const channel = await db
     .transaction(async (tx) => {
+      // Every alert goes to each matching channel in turn: a bounded list keeps one alert's delivery bounded.
+      const [held] = await tx
+        .select({ n: count() })
+        .from(notificationChannels)
+        .where(eq(notificationChannels.tenantId, auth.tenantId));
+      if ((held?.n ?? 0) >= MAX_CHANNELS)
+        throw conflict(`a tenant has at most ${MAX_CHANNELS} notification channels: remove one first`);
       const [row] = await tx
         .insert(notificationChannels)
         .values({

@@ -91,7 +91,9 @@ function change(r: Router, s: Services) {
     }),
     async (c) => {
       const auth = c.get('auth');
-      requireRole(auth, c.req.valid('json').paused !== undefined ? 'operator' : 'admin');
+      // Pausing and resuming is an operator's; anything else (source, layout, retention) an admin's.
+      const pauseOnly = Object.keys(c.req.valid('json')).every((k) => k === 'paused');
+      requireRole(auth, pauseOnly ? 'operator' : 'admin');
       return c.json(mirrorOut(await service.change(s, auth, c.req.valid('param').id, c.req.valid('json'))), 200);
     },
   );

@@ -2,6 +2,7 @@
 // row, and a row whose workflow could not start says so instead of staying "running".
 import { and, desc, eq, inArray, lt } from 'drizzle-orm';
 import { BackupError, invalid } from '../../common/errors.ts';
+import { MONGODB_SYSTEM_DATABASES } from '../../common/model.ts';
 import { restoreWorkflowId } from '../../common/names.ts';
 import type { Db } from '../../db/client.ts';
 import { backups, restores, servers } from '../../db/schema.ts';
@@ -25,6 +26,9 @@ export async function start(s: Services, auth: AuthContext, input: RestoreCreate
       `the backup is a ${source.engine} dump; server '${server.name}' is ${server.engine}`,
       'targetServerId',
     );
+  const targetDatabase = input.targetDatabase ?? backup.database;
+  if (server.engine === 'mongodb' && MONGODB_SYSTEM_DATABASES.includes(targetDatabase))
+    throw invalid(`'${targetDatabase}' is MongoDB's own database: restore into another name`, 'targetDatabase');
   const globals = input.applyGlobals ? await globalsOfRun(s.db, backup, server.engine) : undefined;
   const id = crypto.randomUUID();
   const workflowId = restoreWorkflowId(id);
@@ -38,7 +42,7 @@ export async function start(s: Services, auth: AuthContext, input: RestoreCreate
       requestedBy: auth.userId,
       targetSiteId: server.siteId,
       targetServerId: server.id,
-      targetDatabase: input.targetDatabase ?? backup.database,
+      targetDatabase,
       overwrite: input.overwrite,
       globalsBackupId: globals?.id ?? null,
       workflowId,
