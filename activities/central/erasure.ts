@@ -123,7 +123,11 @@ export function createEraseTenantWorkflows(central: CentralContext) {
       ];
       const ctx = Context.current();
       return withTemporal(central, async ({ client, connection, namespace }) => {
-        const deleted = new Map<string, { workflowId: string; runId: string }>();
+        // What an earlier attempt deleted (it heartbeats the list): an attempt that gave up after deleting, on a slow
+        // Temporal, must not leave a retry that finds nothing to report the executions it erased.
+        const prior = (ctx.info.heartbeatDetails as { deleted?: { workflowId: string; runId: string }[] } | undefined)
+          ?.deleted;
+        const deleted = new Map((prior ?? []).map((w) => [w.runId, w] as const));
         for (let round = 0; ; round++) {
           const found: { workflowId: string; runId: string }[] = [];
           for (const query of queries)
@@ -131,7 +135,8 @@ export function createEraseTenantWorkflows(central: CentralContext) {
               found.push({ workflowId: w.workflowId, runId: w.runId });
           const fresh = found.filter((w) => !deleted.has(w.runId));
           if (found.length === 0) break;
-          if (round > 60)
+          if (round > 600)
+            // about five minutes of a visibility store that lags behind its deletions
             throw new BackupError('unavailable', `Temporal still lists ${found.length} workflow(s) of the tenant`);
           for (const w of fresh) {
             try {
@@ -145,7 +150,7 @@ export function createEraseTenantWorkflows(central: CentralContext) {
             }
             deleted.set(w.runId, w);
           }
-          ctx.heartbeat({ deleted: deleted.size });
+          ctx.heartbeat({ deleted: [...deleted.values()] });
           await new Promise((r) => setTimeout(r, 500));
         }
         central
